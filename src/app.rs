@@ -1,0 +1,2 @@
+//! The command-line edge (stub).
+pub fn main() -> i32 { 0 }

@@ -1,0 +1,196 @@
+//! Raw command-line arguments, as clap parses them.
+//!
+//! Nothing here is validated beyond the type of each value: turning these
+//! into a consistent [`crate::plan::RunPlan`] (and rejecting bad combinations
+//! with the flag named) is [`crate::plan`]'s job. Doc comments are the help
+//! text. Flag aliases follow `vllm bench serve` so its users' commands keep
+//! working.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+
+use crate::units::{parse_duration, parse_rate};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "inferload",
+    version,
+    about = "Load-test generative-AI inference endpoints: how many users and requests per second does a deployment serve within its latency targets?",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Benchmark one target (or, with no --url, the embedded simulator).
+    Run(Box<RunArgs>),
+    /// Serve the simulated OpenAI-compatible inference server.
+    Sim(Box<crate::sim::args::SimArgs>),
+}
+
+/// Wire protocol of the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiKind {
+    /// OpenAI chat completions (`/v1/chat/completions`).
+    OpenaiChat,
+    /// OpenAI text completions (`/v1/completions`).
+    OpenaiCompletions,
+}
+
+/// vLLM's `--backend` names, mapped onto an [`ApiKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// Text completions (vLLM's default backend name).
+    Vllm,
+    /// Text completions.
+    Openai,
+    /// Chat completions.
+    OpenaiChat,
+}
+
+/// Arrival process of an open-loop schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArrivalKind {
+    /// Exponential gaps (gamma with shape 1).
+    Poisson,
+    /// Equal gaps of 1/rate.
+    Constant,
+    /// Gamma-distributed gaps with shape --burstiness.
+    Gamma,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    // ---- target ----
+    /// Base URL of the target (e.g. http://localhost:8000). Without it, the
+    /// embedded simulator is started on a loopback port and benchmarked.
+    #[arg(long, visible_alias = "base-url", value_name = "URL", help_heading = "Target")]
+    pub url: Option<String>,
+    /// Host of the target (with --port builds the URL, as vLLM's flags do).
+    #[arg(long, help_heading = "Target")]
+    pub host: Option<String>,
+    /// Port of the target (with --host builds the URL).
+    #[arg(long, help_heading = "Target")]
+    pub port: Option<u16>,
+    /// API of the target.
+    #[arg(long, value_enum, help_heading = "Target")]
+    pub api: Option<ApiKind>,
+    /// vLLM's backend name: `vllm`/`openai` mean completions, `openai-chat` chat.
+    #[arg(long, value_enum, help_heading = "Target")]
+    pub backend: Option<Backend>,
+    /// Request path, overriding the API's default (e.g. /v1/completions).
+    #[arg(long, value_name = "PATH", help_heading = "Target")]
+    pub endpoint: Option<String>,
+    /// Model name (default: the first model listed by /v1/models).
+    #[arg(long, help_heading = "Target")]
+    pub model: Option<String>,
+    /// API key, sent as `Authorization: Bearer`. Never printed or saved.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true, help_heading = "Target")]
+    pub api_key: Option<String>,
+    /// Extra request header, `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE", help_heading = "Target")]
+    pub headers: Vec<String>,
+    /// Timeout of one request.
+    #[arg(long, value_parser = parse_duration, default_value = "120s", help_heading = "Target")]
+    pub timeout: Duration,
+    /// Accept invalid TLS certificates (verification is on by default).
+    #[arg(long, help_heading = "Target")]
+    pub insecure: bool,
+
+    // ---- load ----
+    /// Closed loop: keep N requests in flight. With --rate, a cap on in-flight requests.
+    #[arg(short = 'c', long, visible_alias = "max-concurrency", help_heading = "Load")]
+    pub concurrency: Option<usize>,
+    /// Open loop: send R requests per second (`inf` sends all at once).
+    #[arg(long, visible_alias = "request-rate", value_parser = parse_rate, value_name = "R", help_heading = "Load")]
+    pub rate: Option<f64>,
+    /// Arrival process for --rate.
+    #[arg(long, value_enum, default_value = "poisson", help_heading = "Load")]
+    pub arrival: ArrivalKind,
+    /// Gamma shape of the arrivals (vLLM's meaning: 1 = Poisson, <1 burstier, >1 steadier).
+    #[arg(long, help_heading = "Load")]
+    pub burstiness: Option<f64>,
+    /// Stop after N measured requests (default 100 unless --duration is given).
+    #[arg(short = 'n', long, visible_alias = "num-prompts", help_heading = "Load")]
+    pub requests: Option<u64>,
+    /// Stop after this long (e.g. 30s, 5m).
+    #[arg(short = 'd', long, value_parser = parse_duration, help_heading = "Load")]
+    pub duration: Option<Duration>,
+    /// Requests sent first and excluded from every figure.
+    #[arg(long, visible_alias = "num-warmups", default_value_t = 0, help_heading = "Load")]
+    pub warmup: u64,
+    /// Seed of every random choice (prompts, arrivals).
+    #[arg(long, default_value_t = 0, help_heading = "Load")]
+    pub seed: u64,
+    /// How long in-flight requests may finish after Ctrl-C or --duration.
+    #[arg(long, value_parser = parse_duration, default_value = "5s", help_heading = "Load")]
+    pub grace: Duration,
+
+    // ---- workload ----
+    /// Send this prompt in every request.
+    #[arg(long, help_heading = "Workload")]
+    pub prompt: Option<String>,
+    /// `random` (default), a JSONL file, or `sharegpt:FILE.json`.
+    #[arg(long, visible_alias = "dataset-name", value_name = "random|FILE.jsonl|sharegpt:FILE", help_heading = "Workload")]
+    pub dataset: Option<String>,
+    /// Dataset file, for vLLM's `--dataset-name sharegpt --dataset-path FILE`.
+    #[arg(long, value_name = "FILE", help_heading = "Workload")]
+    pub dataset_path: Option<PathBuf>,
+    /// Prompt length in tokens of the random dataset.
+    #[arg(long, visible_alias = "random-input-len", default_value_t = 256, help_heading = "Workload")]
+    pub input_len: u64,
+    /// Output length in tokens (sets `max_tokens`); the random dataset's output length.
+    #[arg(long, visible_aliases = ["random-output-len", "max-tokens"], help_heading = "Workload")]
+    pub output_len: Option<u64>,
+    /// Spread of random lengths: uniform in [len·(1−r), len·(1+r)].
+    #[arg(long, visible_alias = "random-range-ratio", default_value_t = 0.0, help_heading = "Workload")]
+    pub range_ratio: f64,
+    /// Stream the responses (default).
+    #[arg(long, overrides_with = "no_stream", help_heading = "Workload")]
+    pub stream: bool,
+    /// Ask for complete, non-streamed responses.
+    #[arg(long, help_heading = "Workload")]
+    pub no_stream: bool,
+    /// Ask the server to ignore end-of-sequence (forced on for the random dataset, as vLLM does).
+    #[arg(long, help_heading = "Workload")]
+    pub ignore_eos: bool,
+    /// JSON object merged into every request body (e.g. '{"temperature":0}').
+    #[arg(long, value_name = "JSON", help_heading = "Workload")]
+    pub extra_body: Option<String>,
+
+    // ---- output ----
+    /// Print this many sample responses as they finish.
+    #[arg(long, default_value_t = 3, help_heading = "Output")]
+    pub show_samples: usize,
+    /// Write the run (settings, summary) as inferload's JSON.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub json: Option<PathBuf>,
+    /// Write one JSON line per request as each finishes.
+    #[arg(long, value_name = "FILE.jsonl", help_heading = "Output")]
+    pub records: Option<PathBuf>,
+    /// Write vLLM's result JSON (`vllm bench serve --save-result`).
+    #[arg(long, help_heading = "Output")]
+    pub save_result: bool,
+    /// File name of vLLM's result JSON (implies --save-result).
+    #[arg(long, value_name = "NAME", help_heading = "Output")]
+    pub result_filename: Option<String>,
+    /// Directory of vLLM's result JSON (implies --save-result).
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    pub result_dir: Option<PathBuf>,
+    /// Also save generated texts in vLLM's result JSON.
+    #[arg(long, help_heading = "Output")]
+    pub save_detailed: bool,
+    /// Label in vLLM's result JSON and file name (default: the backend).
+    #[arg(long, help_heading = "Output")]
+    pub label: Option<String>,
+    /// Never draw the progress bar.
+    #[arg(long, help_heading = "Output")]
+    pub quiet: bool,
+}

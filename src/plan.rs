@@ -1,0 +1,371 @@
+//! The validated plan of a run: every default resolved, every flag
+//! combination checked once, here, so nothing downstream re-checks them.
+//!
+//! [`RunPlan::from_args`] is the only way from [`crate::cli::RunArgs`] to a
+//! plan; its errors name the flag (or file and line) that is wrong.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::cli::{ApiKind, ArrivalKind, Backend, RunArgs};
+use crate::redact::{is_sensitive_header, Redactor, Secret};
+use crate::schedule::{Arrival, ScheduleSpec};
+use crate::workload::{DatasetSpec, WorkloadSpec};
+
+/// A usage error: the message names the flag and what is wrong with it.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+fn bad(msg: impl Into<String>) -> PlanError {
+    PlanError(msg.into())
+}
+
+/// The endpoint under test.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// Base URL without a trailing slash; `None` means the embedded simulator.
+    pub base_url: Option<String>,
+    pub api: ApiKind,
+    /// Request path (e.g. `/v1/chat/completions`).
+    pub endpoint: String,
+    /// `None`: take the first model listed by `/v1/models`.
+    pub model: Option<String>,
+    pub api_key: Option<Secret>,
+    pub headers: Vec<Header>,
+    #[serde(serialize_with = "ser_secs")]
+    pub timeout: Duration,
+    pub insecure: bool,
+}
+
+/// One extra header; sensitive values are kept as [`Secret`]s.
+#[derive(Debug, Clone, Serialize)]
+pub struct Header {
+    pub name: String,
+    pub value: HeaderValue,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum HeaderValue {
+    Plain(String),
+    Secret(Secret),
+}
+
+impl HeaderValue {
+    pub fn expose(&self) -> &str {
+        match self {
+            Self::Plain(v) => v,
+            Self::Secret(s) => s.expose(),
+        }
+    }
+}
+
+/// When to stop sending.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Stop {
+    /// Measured requests to send (warm-up excluded).
+    pub requests: Option<u64>,
+    #[serde(serialize_with = "ser_opt_secs")]
+    pub duration: Option<Duration>,
+}
+
+/// Where results go besides the console.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outputs {
+    pub show_samples: usize,
+    pub json: Option<PathBuf>,
+    pub records: Option<PathBuf>,
+    /// vLLM's result JSON: directory and optional file name.
+    pub vllm_result: Option<VllmResult>,
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VllmResult {
+    pub dir: Option<PathBuf>,
+    pub filename: Option<String>,
+    pub detailed: bool,
+    /// `--label` (default: the backend name).
+    pub label: String,
+    /// vLLM's `--backend` value recorded in the file.
+    pub backend: String,
+}
+
+/// Everything one `inferload run` does.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunPlan {
+    pub target: Target,
+    pub schedule: ScheduleSpec,
+    pub stop: Stop,
+    pub warmup: u64,
+    pub seed: u64,
+    #[serde(serialize_with = "ser_secs")]
+    pub grace: Duration,
+    pub workload: WorkloadSpec,
+    pub outputs: Outputs,
+}
+
+fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn ser_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64(d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+impl RunPlan {
+    /// Secrets of this plan, for scrubbing free text.
+    pub fn redactor(&self) -> Redactor {
+        let mut secrets: Vec<Secret> = self.target.api_key.iter().cloned().collect();
+        secrets.extend(self.target.headers.iter().filter_map(|h| match &h.value {
+            HeaderValue::Secret(s) => Some(s.clone()),
+            HeaderValue::Plain(_) => None,
+        }));
+        Redactor::new(secrets)
+    }
+
+    pub fn from_args(a: &RunArgs) -> Result<Self, PlanError> {
+        let base_url = resolve_base_url(a)?;
+        let api = match (a.api, a.backend) {
+            (Some(api), None) => api,
+            (None, Some(Backend::Vllm | Backend::Openai)) => ApiKind::OpenaiCompletions,
+            (None, Some(Backend::OpenaiChat)) => ApiKind::OpenaiChat,
+            (None, None) => ApiKind::OpenaiChat,
+            (Some(_), Some(_)) => return Err(bad("--api and --backend both choose the API; give one of them")),
+        };
+        let endpoint = match &a.endpoint {
+            Some(e) if !e.starts_with('/') => return Err(bad(format!("--endpoint `{e}` must start with `/`"))),
+            Some(e) => e.clone(),
+            None => match api {
+                ApiKind::OpenaiChat => "/v1/chat/completions".into(),
+                ApiKind::OpenaiCompletions => "/v1/completions".into(),
+            },
+        };
+        let mut headers = Vec::new();
+        for h in &a.headers {
+            // `Name: value`, and vLLM's `Name=value` too.
+            let (name, value) = h
+                .split_once(':')
+                .or_else(|| h.split_once('='))
+                .ok_or_else(|| bad(format!("--header `{}` must look like `Name: value`", redact_header_arg(h))))?;
+            let (name, value) = (name.trim(), value.trim());
+            if name.is_empty() || reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(bad(format!("--header: `{name}` is not a valid header name")));
+            }
+            if reqwest::header::HeaderValue::from_str(value).is_err() {
+                return Err(bad(format!("--header `{name}`: the value is not a valid header value")));
+            }
+            let value = if is_sensitive_header(name) {
+                HeaderValue::Secret(Secret::new(value))
+            } else {
+                HeaderValue::Plain(value.into())
+            };
+            headers.push(Header { name: name.into(), value });
+        }
+        if a.timeout.is_zero() {
+            return Err(bad("--timeout must be greater than zero"));
+        }
+        let api_key = a.api_key.as_deref().filter(|k| !k.is_empty()).map(Secret::new);
+        if let Some(k) = &api_key {
+            if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", k.expose())).is_err() {
+                return Err(bad("--api-key contains characters not allowed in an HTTP header"));
+            }
+        }
+
+        if a.concurrency == Some(0) {
+            return Err(bad("--concurrency must be at least 1"));
+        }
+        if let Some(b) = a.burstiness {
+            if !(b > 0.0 && b.is_finite()) {
+                return Err(bad("--burstiness must be a number greater than 0"));
+            }
+        }
+        let schedule = match a.rate {
+            None => {
+                if a.burstiness.is_some() {
+                    return Err(bad("--burstiness needs --rate (it shapes open-loop arrivals)"));
+                }
+                ScheduleSpec::Closed {
+                    concurrency: a.concurrency.unwrap_or(10),
+                }
+            }
+            Some(rate) => {
+                let arrival = match (a.arrival, a.burstiness) {
+                    (ArrivalKind::Constant, Some(_)) => {
+                        return Err(bad("--burstiness does not apply to --arrival constant"))
+                    }
+                    (ArrivalKind::Constant, None) => Arrival::Constant,
+                    (ArrivalKind::Poisson, None) | (ArrivalKind::Poisson, Some(1.0)) => Arrival::Poisson,
+                    // vLLM's `--burstiness` alone switches Poisson to gamma.
+                    (ArrivalKind::Poisson | ArrivalKind::Gamma, Some(shape)) => Arrival::Gamma { shape },
+                    (ArrivalKind::Gamma, None) => Arrival::Gamma { shape: 1.0 },
+                };
+                ScheduleSpec::Open {
+                    rate,
+                    arrival,
+                    cap: a.concurrency,
+                }
+            }
+        };
+        if a.requests == Some(0) {
+            return Err(bad("--requests must be at least 1"));
+        }
+        if a.duration.is_some_and(|d| d.is_zero()) {
+            return Err(bad("--duration must be greater than zero"));
+        }
+        let stop = Stop {
+            requests: a.requests.or(if a.duration.is_some() { None } else { Some(100) }),
+            duration: a.duration,
+        };
+        if stop.requests.is_none() {
+            if let ScheduleSpec::Open { rate, .. } = schedule {
+                if rate.is_infinite() {
+                    return Err(bad("--rate inf with only --duration would send without end; give --requests"));
+                }
+            }
+        }
+
+        let workload = resolve_workload(a)?;
+
+        let save_result = a.save_result || a.result_filename.is_some() || a.result_dir.is_some();
+        let backend = match (a.backend, api) {
+            (Some(Backend::Vllm), _) => "vllm",
+            (Some(Backend::Openai), _) | (None, ApiKind::OpenaiCompletions) => "openai",
+            (Some(Backend::OpenaiChat), _) | (None, ApiKind::OpenaiChat) => "openai-chat",
+        };
+        let outputs = Outputs {
+            show_samples: a.show_samples,
+            json: a.json.clone(),
+            records: a.records.clone(),
+            vllm_result: save_result.then(|| VllmResult {
+                dir: a.result_dir.clone(),
+                filename: a.result_filename.clone(),
+                detailed: a.save_detailed,
+                label: a.label.clone().unwrap_or_else(|| backend.to_string()),
+                backend: backend.to_string(),
+            }),
+            quiet: a.quiet,
+        };
+
+        Ok(RunPlan {
+            target: Target {
+                base_url,
+                api,
+                endpoint,
+                model: a.model.clone(),
+                api_key,
+                headers,
+                timeout: a.timeout,
+                insecure: a.insecure,
+            },
+            schedule,
+            stop,
+            warmup: a.warmup,
+            seed: a.seed,
+            grace: a.grace,
+            workload,
+            outputs,
+        })
+    }
+}
+
+/// Never echo a header argument that may carry a secret.
+fn redact_header_arg(h: &str) -> String {
+    if is_sensitive_header(h) {
+        "***".into()
+    } else {
+        h.into()
+    }
+}
+
+fn resolve_base_url(a: &RunArgs) -> Result<Option<String>, PlanError> {
+    let raw = match (&a.url, &a.host, a.port) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(bad("--url and --host/--port both give the target; use one"))
+        }
+        (Some(u), None, None) => u.clone(),
+        (None, Some(h), p) => format!("http://{h}:{}", p.unwrap_or(8000)),
+        (None, None, Some(p)) => format!("http://127.0.0.1:{p}"),
+        (None, None, None) => return Ok(None),
+    };
+    // A bare host ("localhost:8000") is taken as http://, as users type it.
+    let with_scheme = if raw.contains("://") {
+        raw.clone()
+    } else {
+        format!("http://{raw}")
+    };
+    let url = url::Url::parse(&with_scheme).map_err(|e| bad(format!("--url `{raw}` is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(format!("--url `{raw}`: the scheme must be http or https")));
+    }
+    if url.host_str().is_none() {
+        return Err(bad(format!("--url `{raw}` has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("--url must not carry credentials; use --api-key or --header"));
+    }
+    let mut s = url.as_str().trim_end_matches('/').to_string();
+    // Users paste the OpenAI base ending in /v1; the endpoint adds it again.
+    if let Some(stripped) = s.strip_suffix("/v1") {
+        s = stripped.to_string();
+    }
+    Ok(Some(s))
+}
+
+fn resolve_workload(a: &RunArgs) -> Result<WorkloadSpec, PlanError> {
+    if !(0.0..1.0).contains(&a.range_ratio) {
+        return Err(bad("--range-ratio must be in [0, 1)"));
+    }
+    if a.input_len == 0 {
+        return Err(bad("--input-len must be at least 1"));
+    }
+    if a.output_len == Some(0) {
+        return Err(bad("--output-len must be at least 1"));
+    }
+    let dataset = match (&a.prompt, a.dataset.as_deref(), &a.dataset_path) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(bad("--prompt and --dataset both choose the prompts; give one"))
+        }
+        (Some(p), None, None) => DatasetSpec::Prompt(p.clone()),
+        (None, None | Some("random"), None) => DatasetSpec::Random {
+            input_len: a.input_len,
+            output_len: a.output_len.unwrap_or(128),
+            range_ratio: a.range_ratio,
+        },
+        (None, Some("random"), Some(_)) => return Err(bad("--dataset-path does not apply to the random dataset")),
+        (None, Some("sharegpt"), Some(p)) => DatasetSpec::ShareGpt(p.clone()),
+        (None, Some("sharegpt"), None) => return Err(bad("--dataset sharegpt needs a file: --dataset sharegpt:FILE.json")),
+        (None, Some("custom" | "jsonl"), Some(p)) => DatasetSpec::Jsonl(p.clone()),
+        (None, None, Some(p)) => DatasetSpec::Jsonl(p.clone()),
+        (None, Some(d), None) => match d.split_once(':') {
+            Some(("sharegpt", f)) => DatasetSpec::ShareGpt(f.into()),
+            Some(("jsonl", f)) => DatasetSpec::Jsonl(f.into()),
+            _ => DatasetSpec::Jsonl(d.into()),
+        },
+        (None, Some(d), Some(_)) => return Err(bad(format!("--dataset `{d}` with --dataset-path: use sharegpt or custom"))),
+    };
+    let extra_body = match &a.extra_body {
+        None => None,
+        Some(s) => match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(serde_json::Value::Object(m)) => Some(m),
+            Ok(_) => return Err(bad("--extra-body must be a JSON object, e.g. '{\"temperature\":0}'")),
+            Err(e) => return Err(bad(format!("--extra-body is not valid JSON: {e}"))),
+        },
+    };
+    let ignore_eos = a.ignore_eos || matches!(dataset, DatasetSpec::Random { .. });
+    Ok(WorkloadSpec {
+        dataset,
+        max_tokens: a.output_len,
+        stream: !a.no_stream,
+        ignore_eos,
+        extra_body,
+        seed: a.seed,
+    })
+}

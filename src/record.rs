@@ -1,0 +1,247 @@
+//! One finished request, as measured: the source of truth for every figure.
+//!
+//! A [`RequestRecord`] holds the raw timestamps of one request, each a
+//! [`Duration`] since the run's single monotonic origin (see
+//! [`crate::engine::clock`]). Everything users see — TTFT, ITL, TPOT, E2E,
+//! queue delay, throughput — is derived from these fields by the methods
+//! below, so a summary can always be recomputed from saved records.
+//!
+//! Where each timestamp is taken:
+//! - `scheduled_at`: when the schedule meant to send the request (open loop);
+//!   equal to `sent_at` in closed loop.
+//! - `sent_at`: just before the request is handed to the HTTP client.
+//! - `token_times`: arrival of every chunk carrying generated content (the
+//!   first of them is `first_token_at`); a role-only or empty delta is not
+//!   content.
+//! - `finished_at`: arrival of the last chunk carrying `choices` (the trailing
+//!   usage chunk and `[DONE]` do not move it); for a non-streaming request,
+//!   the end of the body.
+//! - `ended_at`: when the client stopped reading: the end of the response
+//!   body, or the moment a failure was observed. Kept apart from
+//!   `finished_at`; the run's duration ends at the last `ended_at`.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a request failed, grouped the way the summary reports errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorClass {
+    /// The request did not finish within `--timeout`.
+    Timeout,
+    /// The connection could not be made (refused, DNS, TLS handshake).
+    Connect,
+    /// The server answered with a non-success HTTP status.
+    Http(u16),
+    /// The stream or body was cut before it finished (reset, premature end).
+    StreamBroken,
+    /// The reply could not be understood (malformed JSON or SSE, error event).
+    BadPayload,
+    /// The run was stopped (Ctrl-C) before the request finished.
+    Cancelled,
+    /// Anything else the HTTP client reported.
+    Request,
+}
+
+impl ErrorClass {
+    /// Parses the name written by `Display` (`timeout`, `http_503`, ...).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "timeout" => Self::Timeout,
+            "connect" => Self::Connect,
+            "stream_broken" => Self::StreamBroken,
+            "bad_payload" => Self::BadPayload,
+            "cancelled" => Self::Cancelled,
+            "request" => Self::Request,
+            other => Self::Http(other.strip_prefix("http_")?.parse().ok()?),
+        })
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout => f.write_str("timeout"),
+            Self::Connect => f.write_str("connect"),
+            Self::Http(status) => write!(f, "http_{status}"),
+            Self::StreamBroken => f.write_str("stream_broken"),
+            Self::BadPayload => f.write_str("bad_payload"),
+            Self::Cancelled => f.write_str("cancelled"),
+            Self::Request => f.write_str("request"),
+        }
+    }
+}
+
+impl Serialize for ErrorClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorClass {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown error class `{s}`")))
+    }
+}
+
+/// A failed request's class and a one-line message (secrets already redacted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestError {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+/// One request from send to finish. Timestamps are offsets from the run's
+/// origin; see the module docs for where each is taken.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestRecord {
+    /// Position of the request in the workload (0-based, warm-up excluded).
+    pub index: u64,
+    pub scheduled_at: Duration,
+    pub sent_at: Duration,
+    /// Arrival of every content-bearing chunk; empty for non-streaming replies.
+    pub token_times: Vec<Duration>,
+    pub finished_at: Option<Duration>,
+    pub ended_at: Duration,
+    /// Prompt tokens: the server's `usage`, else the client's estimate.
+    pub input_tokens: u64,
+    /// Generated tokens: the server's `usage`, else the count of content chunks.
+    pub output_tokens: u64,
+    /// True when the token counts are the client's estimate, not `usage`.
+    pub tokens_estimated: bool,
+    pub streamed: bool,
+    /// HTTP status of the reply, when one arrived.
+    pub status: Option<u16>,
+    pub error: Option<RequestError>,
+    /// The generated text, kept only when a sample or a detailed export asks.
+    pub text: Option<String>,
+}
+
+impl RequestRecord {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+
+    pub fn first_token_at(&self) -> Option<Duration> {
+        self.token_times.first().copied()
+    }
+
+    /// Time to first token; defined for successful streaming requests only.
+    pub fn ttft(&self) -> Option<Duration> {
+        if !self.streamed || !self.succeeded() {
+            return None;
+        }
+        Some(self.first_token_at()?.saturating_sub(self.sent_at))
+    }
+
+    /// End-to-end latency: `finished_at - sent_at`, successful requests only.
+    pub fn e2e(&self) -> Option<Duration> {
+        if !self.succeeded() {
+            return None;
+        }
+        Some(self.finished_at?.saturating_sub(self.sent_at))
+    }
+
+    /// Time per output token after the first: `(E2E - TTFT) / (tokens - 1)`.
+    pub fn tpot(&self) -> Option<Duration> {
+        let (e2e, ttft) = (self.e2e()?, self.ttft()?);
+        if self.output_tokens < 2 {
+            return None;
+        }
+        let tokens = u32::try_from(self.output_tokens - 1).unwrap_or(u32::MAX);
+        Some(e2e.saturating_sub(ttft) / tokens)
+    }
+
+    /// Gaps between consecutive content chunks (a chunk carrying several
+    /// tokens counts as one gap, as vLLM counts it). Successful requests only.
+    pub fn itls(&self) -> impl Iterator<Item = Duration> + '_ {
+        let times: &[Duration] = if self.streamed && self.succeeded() {
+            &self.token_times
+        } else {
+            &[]
+        };
+        times.windows(2).map(|w| w[1].saturating_sub(w[0]))
+    }
+
+    /// Client-side backlog: how late the request left against its schedule.
+    pub fn queue_delay(&self) -> Duration {
+        self.sent_at.saturating_sub(self.scheduled_at)
+    }
+
+    /// What the user felt in open loop: `finished_at - scheduled_at`.
+    pub fn user_latency(&self) -> Option<Duration> {
+        Some(self.e2e()? + self.queue_delay())
+    }
+
+    /// Per-request output speed in tokens per second (`output_tokens / E2E`).
+    pub fn output_speed(&self) -> Option<f64> {
+        let e2e = self.e2e()?.as_secs_f64();
+        (e2e > 0.0).then(|| self.output_tokens as f64 / e2e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    /// vLLM's worked example: two 40 ms chunk gaps, five tokens, TTFT 100 ms,
+    /// E2E 180 ms → mean ITL 40 ms, TPOT 20 ms/token.
+    #[test]
+    fn itl_and_tpot_follow_the_vllm_worked_example() {
+        let rec = RequestRecord {
+            sent_at: ms(1000),
+            scheduled_at: ms(990),
+            token_times: vec![ms(1100), ms(1140), ms(1180)],
+            finished_at: Some(ms(1180)),
+            output_tokens: 5,
+            streamed: true,
+            ..Default::default()
+        };
+        assert_eq!(rec.ttft(), Some(ms(100)));
+        assert_eq!(rec.e2e(), Some(ms(180)));
+        assert_eq!(rec.tpot(), Some(ms(20)));
+        assert_eq!(rec.itls().collect::<Vec<_>>(), vec![ms(40), ms(40)]);
+        assert_eq!(rec.queue_delay(), ms(10));
+        assert_eq!(rec.user_latency(), Some(ms(190)));
+    }
+
+    #[test]
+    fn failed_requests_define_no_latency() {
+        let rec = RequestRecord {
+            token_times: vec![ms(5)],
+            finished_at: Some(ms(9)),
+            streamed: true,
+            output_tokens: 3,
+            error: Some(RequestError {
+                class: ErrorClass::StreamBroken,
+                message: "cut".into(),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(rec.ttft(), None);
+        assert_eq!(rec.e2e(), None);
+        assert_eq!(rec.itls().count(), 0);
+    }
+
+    #[test]
+    fn error_class_names_round_trip() {
+        for class in [
+            ErrorClass::Timeout,
+            ErrorClass::Connect,
+            ErrorClass::Http(429),
+            ErrorClass::StreamBroken,
+            ErrorClass::BadPayload,
+            ErrorClass::Cancelled,
+            ErrorClass::Request,
+        ] {
+            assert_eq!(ErrorClass::parse(&class.to_string()), Some(class));
+        }
+        assert_eq!(ErrorClass::parse("http_x"), None);
+    }
+}

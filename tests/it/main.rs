@@ -1,0 +1,7 @@
+//! The integration tests: one binary, every server on 127.0.0.1:0.
+
+mod common;
+mod exports;
+mod run;
+mod sim;
+mod workload;
