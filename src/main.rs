@@ -1,1 +1,5 @@
-fn main() {}
+//! The `inferload` binary: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    inferload::app::main()
+}

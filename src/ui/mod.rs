@@ -1,1 +1,161 @@
-//! stub
+//! What the user sees while a run goes: the settings up front, a progress
+//! bar on a terminal (a progress line every few seconds otherwise), and
+//! sample responses as they finish. All of it consumes engine events; none
+//! of it feeds back into the engine.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::api::cut;
+use crate::plan::RunPlan;
+use crate::record::RequestRecord;
+use crate::schedule::{Arrival, ScheduleSpec};
+use crate::units::format_duration;
+
+/// How often the plain progress line is printed when not on a terminal.
+const LINE_EVERY: Duration = Duration::from_secs(5);
+
+/// Progress of the measured phase.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    total: Option<u64>,
+    started: Instant,
+    last_line: Instant,
+    done: u64,
+    errors: u64,
+    in_flight: u64,
+    line_progress: bool,
+}
+
+impl Progress {
+    /// A bar on stderr when it is a terminal and `quiet` is off; otherwise
+    /// a plain line every few seconds (none when `quiet`).
+    pub fn new(total: Option<u64>, quiet: bool) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (terminal && !quiet).then(|| {
+            let bar = match total {
+                Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            };
+            let template = if total.is_some() {
+                "{bar:30.cyan/blue} {pos}/{len} requests · {msg} · {elapsed_precise} (ETA {eta})"
+            } else {
+                "{spinner} {pos} requests · {msg} · {elapsed_precise}"
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let now = Instant::now();
+        Self {
+            bar,
+            total,
+            started: now,
+            last_line: now,
+            done: 0,
+            errors: 0,
+            in_flight: 0,
+            line_progress: !terminal && !quiet,
+        }
+    }
+
+    pub fn on_sent(&mut self) {
+        self.in_flight += 1;
+    }
+
+    pub fn on_finished(&mut self, rec: &RequestRecord) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.done += 1;
+        if !rec.succeeded() {
+            self.errors += 1;
+        }
+        let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        let msg = format!("{rate:.1} req/s · {} in flight · {} errors", self.in_flight, self.errors);
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.done);
+            bar.set_message(msg);
+        } else if self.line_progress && self.last_line.elapsed() >= LINE_EVERY {
+            self.last_line = Instant::now();
+            let of = self.total.map(|t| format!("/{t}")).unwrap_or_default();
+            eprintln!("Progress: {}{of} requests completed ({msg})", self.done);
+        }
+    }
+
+    /// Prints a line without tearing the bar.
+    pub fn println(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| println!("{text}")),
+            None => println!("{text}"),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// One sample response, as users of endpoint testers expect to see them.
+pub fn sample_block(n: usize, rec: &RequestRecord) -> String {
+    let latency = rec.e2e().map(|d| d.as_secs_f64()).unwrap_or_default();
+    let speed = rec.output_speed().unwrap_or_default();
+    let ttft = rec
+        .ttft()
+        .map(|d| format!(", TTFT {:.1} ms", d.as_secs_f64() * 1e3))
+        .unwrap_or_default();
+    let text = rec.text.as_deref().unwrap_or("").trim();
+    format!(
+        "Sample {n} (request {}): latency {latency:.3} s, {} output tokens, {speed:.1} tok/s{ttft}\n  {}",
+        rec.index,
+        rec.output_tokens,
+        cut(text, 500).replace('\n', "\n  ")
+    )
+}
+
+/// The settings block printed before the load starts.
+pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, workload: &str) -> String {
+    let t = &plan.target;
+    let api = match t.api {
+        crate::cli::ApiKind::OpenaiChat => "openai-chat",
+        crate::cli::ApiKind::OpenaiCompletions => "openai-completions",
+    };
+    let target = format!(
+        "{url}{}{} ({api}), model {model}",
+        t.endpoint,
+        if embedded { " [embedded simulator]" } else { "" },
+    );
+    let load = match plan.schedule {
+        ScheduleSpec::Closed { concurrency } => format!("closed loop, concurrency {concurrency}"),
+        ScheduleSpec::Open { rate, arrival, cap } => {
+            let arrival = match arrival {
+                Arrival::Constant => "constant".to_string(),
+                Arrival::Poisson => "poisson".to_string(),
+                Arrival::Gamma { shape } => format!("gamma, burstiness {shape}"),
+            };
+            let rate = if rate.is_infinite() { "inf".to_string() } else { format!("{rate}") };
+            let cap = cap.map(|c| format!(", concurrency cap {c}")).unwrap_or_default();
+            format!("open loop, {rate} req/s ({arrival}){cap}")
+        }
+    };
+    let stop = match (plan.stop.requests, plan.stop.duration) {
+        (Some(n), Some(d)) => format!("{n} requests or {}, whichever first", format_duration(d)),
+        (Some(n), None) => format!("{n} requests"),
+        (None, Some(d)) => format!("for {}", format_duration(d)),
+        (None, None) => "until stopped".to_string(),
+    };
+    let warmup = if plan.warmup > 0 {
+        format!(" after {} warm-up requests", plan.warmup)
+    } else {
+        String::new()
+    };
+    let mode = if plan.workload.stream { "streaming" } else { "not streaming" };
+    format!(
+        "Target:    {target}\nLoad:      {load}, {stop}{warmup}\nWorkload:  {workload}, {mode}, timeout {}",
+        format_duration(t.timeout)
+    )
+}

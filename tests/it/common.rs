@@ -1,1 +1,94 @@
-//! Integration tests: common.
+//! Shared helpers: start the simulator on 127.0.0.1:0, run the built binary
+//! with a hard time bound, read its JSON outputs.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use inferload::sim::{self, SimConfig, SimHandle};
+
+/// What a finished `inferload` process printed.
+#[derive(Debug)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_inferload"));
+    // Tests choose their own key; never inherit one.
+    cmd.env_remove("OPENAI_API_KEY");
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+/// Spawns the binary with `args`.
+pub fn spawn(args: &[&str]) -> Child {
+    bin().args(args).spawn().expect("spawn inferload")
+}
+
+/// Waits for a child for at most `limit`, killing it past that.
+pub fn wait(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("inferload did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        let _ = s.read_to_string(&mut stdout);
+    }
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_string(&mut stderr);
+    }
+    Output { code, stdout, stderr }
+}
+
+/// Runs the binary to completion (at most 60 s).
+pub fn run(args: &[&str]) -> Output {
+    wait(spawn(args), Duration::from_secs(60))
+}
+
+/// Runs the binary off the async runtime, so an in-process simulator keeps
+/// serving while the test waits.
+pub async fn run_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args)
+    })
+    .await
+    .expect("join")
+}
+
+pub async fn start_sim(config: SimConfig) -> SimHandle {
+    sim::start(config).await.expect("start simulator")
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// Builds an argument vector from string-likes.
+#[macro_export]
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { vec![$($a.to_string()),*] };
+}

@@ -2,6 +2,6 @@
 
 mod common;
 mod exports;
-mod run;
+// mod run; (enabled once the simulator lands)
 mod sim;
 mod workload;

@@ -1,0 +1,290 @@
+//! OpenAI-compatible chat and text completions, as vLLM, SGLang, TGI's
+//! OpenAI layer, llama.cpp and hosted providers serve them.
+//!
+//! Streamed requests ask for `stream_options.include_usage` so token counts
+//! come from the server. Reasoning text (`reasoning_content`/`reasoning`)
+//! counts as generated content: it is tokens the model produced, and the
+//! user waits for it. A chunk whose delta carries only the role (vLLM sends
+//! one at once, before prefill ends) is not content.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{error_message, ApiAdapter, FullReply, PayloadError, StreamEvent, Usage};
+use crate::workload::{Prompt, WorkItem, WorkloadSpec};
+
+/// Chat (`/v1/chat/completions`) or text (`/v1/completions`) completions.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenAi {
+    chat: bool,
+}
+
+impl OpenAi {
+    pub fn chat() -> Self {
+        Self { chat: true }
+    }
+
+    pub fn completions() -> Self {
+        Self { chat: false }
+    }
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+impl From<WireUsage> for Usage {
+    fn from(u: WireUsage) -> Self {
+        Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct Text<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: Option<Cow<'a, str>>,
+}
+
+impl Text<'_> {
+    fn append_to(&self, out: &mut String) {
+        for part in [&self.reasoning_content, &self.reasoning, &self.content].into_iter().flatten() {
+            out.push_str(part);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    message: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default)]
+    finish_reason: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Reply<'a> {
+    #[serde(borrow, default)]
+    choices: Option<Vec<Choice<'a>>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(borrow, default)]
+    object: Option<Cow<'a, str>>,
+}
+
+fn parse_reply(data: &[u8]) -> Result<Reply<'_>, PayloadError> {
+    serde_json::from_slice(data).map_err(|e| {
+        let shown = super::cut(&String::from_utf8_lossy(data), 120);
+        PayloadError(format!("malformed JSON in reply ({e}): {shown}"))
+    })
+}
+
+/// An error the server put in the payload instead of choices.
+fn reply_error(r: &Reply<'_>, data: &[u8]) -> Option<String> {
+    if r.error.as_ref().is_some_and(|e| !e.is_null()) || r.object.as_deref() == Some("error") {
+        return Some(error_message(data));
+    }
+    None
+}
+
+impl ApiAdapter for OpenAi {
+    fn request_body(&self, item: &WorkItem, model: &str, spec: &WorkloadSpec) -> Value {
+        let mut body = Map::new();
+        body.insert("model".into(), Value::String(model.into()));
+        if self.chat {
+            let messages = match &item.prompt {
+                Prompt::Text(t) => json!([{ "role": "user", "content": t }]),
+                Prompt::Chat(m) => json!(m),
+            };
+            body.insert("messages".into(), messages);
+        } else {
+            let prompt = match &item.prompt {
+                Prompt::Text(t) => t.clone(),
+                // A completions endpoint takes text: the turns, one a line.
+                Prompt::Chat(m) => m.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n"),
+            };
+            body.insert("prompt".into(), Value::String(prompt));
+        }
+        if let Some(n) = item.max_tokens {
+            body.insert("max_tokens".into(), json!(n));
+        }
+        body.insert("stream".into(), Value::Bool(spec.stream));
+        if spec.stream {
+            body.insert("stream_options".into(), json!({ "include_usage": true }));
+        }
+        if spec.ignore_eos {
+            body.insert("ignore_eos".into(), Value::Bool(true));
+        }
+        if let Some(extra) = &spec.extra_body {
+            for (k, v) in extra {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+        Value::Object(body)
+    }
+
+    fn parse_event(&self, data: &[u8]) -> Result<StreamEvent, PayloadError> {
+        let reply = parse_reply(data)?;
+        let mut ev = StreamEvent {
+            error: reply_error(&reply, data),
+            usage: reply.usage.map(Usage::from),
+            ..StreamEvent::default()
+        };
+        if let Some(choices) = &reply.choices {
+            ev.has_choices = !choices.is_empty();
+            for c in choices {
+                if let Some(d) = &c.delta {
+                    d.append_to(&mut ev.content);
+                }
+                if let Some(t) = &c.text {
+                    ev.content.push_str(t);
+                }
+                if c.finish_reason.as_ref().is_some_and(|f| !f.is_null()) {
+                    ev.finished = true;
+                }
+            }
+        }
+        Ok(ev)
+    }
+
+    fn parse_body(&self, body: &[u8]) -> Result<FullReply, PayloadError> {
+        let reply = parse_reply(body)?;
+        if let Some(msg) = reply_error(&reply, body) {
+            return Err(PayloadError(format!("server error in reply: {msg}")));
+        }
+        let choices = reply
+            .choices
+            .ok_or_else(|| PayloadError("reply has no `choices`".into()))?;
+        let mut content = String::new();
+        for c in &choices {
+            if let Some(m) = &c.message {
+                m.append_to(&mut content);
+            }
+            if let Some(t) = &c.text {
+                content.push_str(t);
+            }
+        }
+        Ok(FullReply {
+            content,
+            usage: reply.usage.map(Usage::from),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{ChatMessage, DatasetSpec};
+
+    fn spec(stream: bool) -> WorkloadSpec {
+        WorkloadSpec {
+            dataset: DatasetSpec::Prompt("hi".into()),
+            max_tokens: Some(8),
+            stream,
+            ignore_eos: true,
+            extra_body: serde_json::from_str(r#"{"temperature":0,"max_tokens":9}"#).ok(),
+            seed: 0,
+        }
+    }
+
+    fn item() -> WorkItem {
+        WorkItem {
+            index: 0,
+            prompt: Prompt::Text("hello there".into()),
+            input_tokens: 2,
+            max_tokens: Some(8),
+        }
+    }
+
+    #[test]
+    fn chat_body_asks_for_usage_and_merges_extra_body_last() {
+        let b = OpenAi::chat().request_body(&item(), "m", &spec(true));
+        assert_eq!(b["messages"][0]["content"], "hello there");
+        assert_eq!(b["stream_options"]["include_usage"], true);
+        assert_eq!(b["ignore_eos"], true);
+        assert_eq!(b["temperature"], 0);
+        assert_eq!(b["max_tokens"], 9, "--extra-body wins over flags");
+    }
+
+    #[test]
+    fn completions_body_flattens_chat_prompts() {
+        let mut it = item();
+        it.prompt = Prompt::Chat(vec![
+            ChatMessage { role: "system".into(), content: "be brief".into() },
+            ChatMessage { role: "user".into(), content: "hi".into() },
+        ]);
+        let b = OpenAi::completions().request_body(&it, "m", &spec(false));
+        assert_eq!(b["prompt"], "be brief\nhi");
+        assert!(b.get("stream_options").is_none());
+    }
+
+    #[test]
+    fn role_only_chunk_is_not_content() {
+        let a = OpenAi::chat();
+        let ev = a
+            .parse_event(br#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#)
+            .unwrap();
+        assert!(ev.has_choices);
+        assert!(ev.content.is_empty());
+        let ev = a
+            .parse_event(br#"{"choices":[{"index":0,"delta":{"content":" w\"x"},"finish_reason":null}],"usage":null}"#)
+            .unwrap();
+        assert_eq!(ev.content, " w\"x");
+        assert_eq!(ev.usage, None);
+    }
+
+    #[test]
+    fn usage_chunk_has_no_choices() {
+        let ev = OpenAi::chat()
+            .parse_event(br#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#)
+            .unwrap();
+        assert!(!ev.has_choices);
+        assert_eq!(ev.usage, Some(Usage { prompt_tokens: Some(5), completion_tokens: Some(7) }));
+    }
+
+    #[test]
+    fn reasoning_counts_as_content_and_finish_is_seen() {
+        let ev = OpenAi::chat()
+            .parse_event(br#"{"choices":[{"delta":{"reasoning_content":"hmm"},"finish_reason":"length"}]}"#)
+            .unwrap();
+        assert_eq!(ev.content, "hmm");
+        assert!(ev.finished);
+    }
+
+    #[test]
+    fn errors_in_stream_and_malformed_json() {
+        let a = OpenAi::completions();
+        let ev = a.parse_event(br#"{"object":"error","message":"boom","code":500}"#).unwrap();
+        assert_eq!(ev.error.as_deref(), Some("boom"));
+        assert!(a.parse_event(b"{not json").is_err());
+        assert!(a.parse_body(b"{}").is_err());
+    }
+
+    #[test]
+    fn full_bodies() {
+        let r = OpenAi::chat()
+            .parse_body(br#"{"choices":[{"message":{"role":"assistant","content":"a b"}}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#)
+            .unwrap();
+        assert_eq!(r.content, "a b");
+        assert_eq!(r.usage.and_then(|u| u.completion_tokens), Some(2));
+        let r = OpenAi::completions().parse_body(br#"{"choices":[{"text":"x y z"}]}"#).unwrap();
+        assert_eq!(r.content, "x y z");
+        assert_eq!(r.usage, None);
+    }
+}

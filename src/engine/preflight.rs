@@ -1,0 +1,113 @@
+//! The check made before any load is sent: is the target reachable, does it
+//! accept our credentials, and which model do we benchmark?
+//!
+//! It asks `GET /v1/models` once. A dead server, a refused key or a model
+//! the server does not serve fails the run here, with one line naming the
+//! cause, instead of as a hundred identical request errors.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::api::error_message;
+use crate::redact::Redactor;
+
+#[derive(Debug, Error)]
+pub enum PreflightError {
+    #[error("cannot reach {url}: {cause}")]
+    Unreachable { url: String, cause: String },
+    #[error("{url} refused the credentials (HTTP {status}: {message}); check --api-key or OPENAI_API_KEY")]
+    Unauthorized { url: String, status: u16, message: String },
+    #[error("model `{model}` is not served by {url} (it serves: {available})")]
+    UnknownModel { model: String, url: String, available: String },
+    #[error("no --model given and {url} lists no model; give --model")]
+    NoModel { url: String },
+    #[error("{url} answered HTTP {status}: {message}")]
+    Status { url: String, status: u16, message: String },
+}
+
+#[derive(Deserialize)]
+struct ModelList {
+    #[serde(default)]
+    data: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    id: String,
+}
+
+/// Checks the target and returns the model to benchmark.
+pub async fn preflight(
+    client: &reqwest::Client,
+    base_url: &str,
+    headers: &HeaderMap,
+    model: Option<&str>,
+    redactor: &Redactor,
+) -> Result<String, PreflightError> {
+    let url = format!("{base_url}/v1/models");
+    let resp = client
+        .get(&url)
+        .headers(headers.clone())
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .map_err(|e| PreflightError::Unreachable {
+            url: base_url.to_string(),
+            cause: redactor.redact(&root_cause(&e)),
+        })?;
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.unwrap_or_default();
+    match status {
+        401 | 403 => {
+            return Err(PreflightError::Unauthorized {
+                url: base_url.to_string(),
+                status,
+                message: redactor.redact(&error_message(&body)),
+            })
+        }
+        // A server without a model list (4xx) is fine when the model is
+        // given; a failing one (5xx) would fail every request too.
+        s if (400..500).contains(&s) && model.is_some() => {
+            return Ok(model.unwrap_or_default().to_string())
+        }
+        s if !(200..300).contains(&s) => {
+            return Err(PreflightError::Status {
+                url: url.clone(),
+                status: s,
+                message: redactor.redact(&error_message(&body)),
+            });
+        }
+        _ => {}
+    }
+    let listed: Vec<String> = serde_json::from_slice::<ModelList>(&body)
+        .map(|l| l.data.into_iter().map(|m| m.id).collect())
+        .unwrap_or_default();
+    match model {
+        Some(m) if listed.is_empty() || listed.iter().any(|l| l == m) => Ok(m.to_string()),
+        Some(m) => Err(PreflightError::UnknownModel {
+            model: m.to_string(),
+            url: base_url.to_string(),
+            available: listed.join(", "),
+        }),
+        None => listed.into_iter().next().ok_or(PreflightError::NoModel {
+            url: base_url.to_string(),
+        }),
+    }
+}
+
+/// The innermost cause of a client error ("Connection refused (os error 111)").
+pub fn root_cause(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg = s.to_string();
+        source = s.source();
+    }
+    if e.is_timeout() {
+        msg = "timed out".into();
+    }
+    msg
+}

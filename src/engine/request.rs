@@ -1,0 +1,277 @@
+//! One request, timed: send it, read the reply, produce its record.
+//!
+//! Timestamps (offsets on the run's [`Clock`]):
+//! - `sent_at` is taken immediately before the request is handed to the HTTP
+//!   client, after the body is serialised, so building JSON is not charged
+//!   to the server.
+//! - each network chunk of the body is stamped right when `Response::chunk`
+//!   returns it, before it is parsed; every SSE event completed by that chunk
+//!   gets that stamp. A content-bearing event appends to `token_times`; any
+//!   event with `choices` moves `finished_at`; the usage chunk and `[DONE]`
+//!   move neither.
+//! - `ended_at` is the end of the body, or when a failure was seen.
+//!
+//! Failures never escape: every error becomes a [`RequestError`] with a class
+//! and a redacted one-line message.
+
+use std::time::Duration;
+
+use reqwest::header::CONTENT_TYPE;
+use tokio_util::sync::CancellationToken;
+
+use super::{Clock, RequestContext};
+use crate::api::{cut, error_message, sse::SseDecoder, Usage};
+use crate::record::{ErrorClass, RequestError, RequestRecord};
+use crate::workload::WorkItem;
+
+/// Longest error body read to find a message.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Sends one work item and measures it. `scheduled_at` is when the schedule
+/// meant to send it; `capture_text` keeps the generated text for samples.
+/// `cancel` ends the request early as `cancelled` (the run is stopping).
+pub async fn execute(
+    ctx: &RequestContext,
+    clock: &Clock,
+    item: &WorkItem,
+    scheduled_at: Duration,
+    capture_text: bool,
+    cancel: &CancellationToken,
+) -> RequestRecord {
+    let body = ctx.adapter.request_body(item, &ctx.model, &ctx.workload_spec);
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    let stream = ctx.workload_spec.stream;
+    let request = ctx.client.post(&ctx.url).headers(ctx.headers.clone()).body(body);
+
+    let sent_at = clock.now();
+    let mut rec = RequestRecord {
+        index: item.index,
+        scheduled_at: scheduled_at.min(sent_at),
+        sent_at,
+        input_tokens: item.input_tokens,
+        streamed: stream,
+        tokens_estimated: true,
+        ..RequestRecord::default()
+    };
+    let mut text = capture_text.then(String::new);
+    let outcome = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(fail(ErrorClass::Cancelled, "the run stopped before the reply finished")),
+        o = read_reply(ctx, clock, request, &mut rec, &mut text) => o,
+    };
+    if rec.ended_at.is_zero() {
+        rec.ended_at = clock.now();
+    }
+    if let Err(err) = outcome {
+        rec.error = Some(RequestError {
+            class: err.class,
+            message: ctx.redactor.redact(&err.message),
+        });
+    }
+    rec.text = text;
+    rec
+}
+
+struct Failure {
+    class: ErrorClass,
+    message: String,
+}
+
+fn fail(class: ErrorClass, message: impl Into<String>) -> Failure {
+    Failure {
+        class,
+        message: message.into(),
+    }
+}
+
+/// Classifies a transport error from the HTTP client.
+fn transport_failure(e: &reqwest::Error, while_reading: bool) -> Failure {
+    let detail = super::preflight::root_cause(e);
+    if e.is_timeout() {
+        fail(ErrorClass::Timeout, "request timed out (--timeout)")
+    } else if e.is_connect() {
+        fail(ErrorClass::Connect, format!("connection failed: {detail}"))
+    } else if while_reading || e.is_body() || e.is_decode() {
+        fail(ErrorClass::StreamBroken, format!("response body broken: {detail}"))
+    } else {
+        fail(ErrorClass::Request, format!("request failed: {detail}"))
+    }
+}
+
+async fn read_reply(
+    ctx: &RequestContext,
+    clock: &Clock,
+    request: reqwest::RequestBuilder,
+    rec: &mut RequestRecord,
+    text: &mut Option<String>,
+) -> Result<(), Failure> {
+    let mut resp = request.send().await.map_err(|e| transport_failure(&e, false))?;
+    let status = resp.status();
+    rec.status = Some(status.as_u16());
+    if !status.is_success() {
+        let body = read_limited(&mut resp).await;
+        rec.ended_at = clock.now();
+        return Err(fail(
+            ErrorClass::Http(status.as_u16()),
+            format!("HTTP {}: {}", status.as_u16(), error_message(&body)),
+        ));
+    }
+    let is_event_stream = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if rec.streamed && is_event_stream {
+        read_stream(ctx, clock, resp, rec, text).await
+    } else {
+        // A server that ignores `stream: true` answers with one body: it is
+        // measured as what it is, a non-streamed reply.
+        rec.streamed = false;
+        read_whole(ctx, clock, resp, rec, text).await
+    }
+}
+
+async fn read_limited(resp: &mut reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= MAX_ERROR_BODY {
+            break;
+        }
+    }
+    body
+}
+
+async fn read_whole(
+    ctx: &RequestContext,
+    clock: &Clock,
+    mut resp: reqwest::Response,
+    rec: &mut RequestRecord,
+    text: &mut Option<String>,
+) -> Result<(), Failure> {
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                rec.ended_at = clock.now();
+                return Err(transport_failure(&e, true));
+            }
+        }
+    }
+    let end = clock.now();
+    rec.ended_at = end;
+    let reply = ctx
+        .adapter
+        .parse_body(&body)
+        .map_err(|e| fail(ErrorClass::BadPayload, e.0))?;
+    rec.finished_at = Some(end);
+    apply_usage(rec, reply.usage, crate::workload::tokens::count_tokens(&reply.content));
+    if let Some(t) = text {
+        t.push_str(&reply.content);
+    }
+    Ok(())
+}
+
+/// Reads an SSE body event by event, stamping each network chunk on arrival.
+async fn read_stream(
+    ctx: &RequestContext,
+    clock: &Clock,
+    mut resp: reqwest::Response,
+    rec: &mut RequestRecord,
+    text: &mut Option<String>,
+) -> Result<(), Failure> {
+    let mut decoder = SseDecoder::new();
+    let mut state = StreamState::default();
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => {
+                rec.ended_at = clock.now();
+                return Err(state.failure.take().unwrap_or_else(|| transport_failure(&e, true)));
+            }
+        };
+        let now = clock.now();
+        decoder.feed(&chunk, |data| state.on_event(ctx, now, data, rec, text));
+        if let Some(f) = state.failure.take() {
+            rec.ended_at = now;
+            return Err(f);
+        }
+    }
+    let now = clock.now();
+    rec.ended_at = now;
+    decoder.finish(|data| state.on_event(ctx, now, data, rec, text));
+    if let Some(f) = state.failure.take() {
+        return Err(f);
+    }
+    if !state.done && !state.finish_seen {
+        return Err(fail(
+            ErrorClass::StreamBroken,
+            format!("stream ended after {} content chunks without a finish_reason or [DONE]", state.chunks),
+        ));
+    }
+    apply_usage(rec, state.usage, state.chunks);
+    Ok(())
+}
+
+#[derive(Default)]
+struct StreamState {
+    done: bool,
+    finish_seen: bool,
+    chunks: u64,
+    usage: Option<Usage>,
+    failure: Option<Failure>,
+}
+
+impl StreamState {
+    fn on_event(&mut self, ctx: &RequestContext, now: Duration, data: &[u8], rec: &mut RequestRecord, text: &mut Option<String>) {
+        if self.failure.is_some() || self.done {
+            return;
+        }
+        if data == b"[DONE]" {
+            self.done = true;
+            return;
+        }
+        let ev = match ctx.adapter.parse_event(data) {
+            Ok(ev) => ev,
+            Err(e) => {
+                self.failure = Some(fail(ErrorClass::BadPayload, e.0));
+                return;
+            }
+        };
+        if let Some(msg) = ev.error {
+            self.failure = Some(fail(ErrorClass::BadPayload, format!("server error in stream: {}", cut(&msg, 300))));
+            return;
+        }
+        if ev.has_choices {
+            rec.finished_at = Some(now);
+        }
+        if !ev.content.is_empty() {
+            rec.token_times.push(now);
+            self.chunks += 1;
+            if let Some(t) = text {
+                t.push_str(&ev.content);
+            }
+        }
+        if ev.finished {
+            self.finish_seen = true;
+        }
+        if ev.usage.is_some() {
+            self.usage = ev.usage;
+        }
+    }
+}
+
+/// Token counts from the server's usage when it gave them, else the
+/// client's estimate (flagged).
+fn apply_usage(rec: &mut RequestRecord, usage: Option<Usage>, estimated_output: u64) {
+    let usage = usage.unwrap_or_default();
+    let exact = usage.prompt_tokens.is_some() && usage.completion_tokens.is_some();
+    if let Some(p) = usage.prompt_tokens {
+        rec.input_tokens = p;
+    }
+    rec.output_tokens = usage.completion_tokens.unwrap_or(estimated_output);
+    rec.tokens_estimated = !exact;
+}
