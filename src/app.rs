@@ -93,7 +93,10 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             let handle = sim::start(sim::SimConfig::default_loopback())
                 .await
                 .context("cannot start the embedded simulator")?;
-            println!("No --url given: benchmarking the embedded simulator at {}", handle.url());
+            println!(
+                "No --url given: benchmarking the embedded simulator at {}",
+                handle.url()
+            );
             (handle.url(), Some(handle))
         }
     };
@@ -108,7 +111,12 @@ fn check_output_dirs(plan: &RunPlan) -> anyhow::Result<()> {
     if let Some(path) = &plan.outputs.json {
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
         if let Some(dir) = parent {
-            anyhow::ensure!(dir.is_dir(), "--json {}: directory {} does not exist", path.display(), dir.display());
+            anyhow::ensure!(
+                dir.is_dir(),
+                "--json {}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            );
         }
     }
     if let Some(v) = &plan.outputs.vllm_result {
@@ -136,7 +144,10 @@ async fn run_against(
     let redactor = plan.redactor();
     let model = preflight::preflight(&client, base_url, &headers, target.model.as_deref(), &redactor).await?;
 
-    println!("{}", ui::settings_block(plan, base_url, embedded, &model, &workload.describe()));
+    println!(
+        "{}",
+        ui::settings_block(plan, base_url, embedded, &model, &workload.describe())
+    );
     let ctx = Arc::new(RequestContext {
         client,
         url: format!("{base_url}{}", target.endpoint),
@@ -154,7 +165,10 @@ async fn run_against(
         let (tx, mut rx) = mpsc::unbounded_channel();
         let phase = Phase {
             schedule: plan.schedule,
-            stop: Stop { requests: Some(plan.warmup), duration: None },
+            stop: Stop {
+                requests: Some(plan.warmup),
+                duration: None,
+            },
             seed: plan.seed ^ 0x5741_524d,
             first_index: 0,
             capture_text_below: 0,
@@ -258,7 +272,11 @@ async fn run_against(
         println!("{cancelled} requests were cancelled when the run stopped; they are not counted above.");
     }
     write_outputs(&report)?;
-    Ok(if end.interrupted { Exit::Interrupted } else { Exit::Success })
+    Ok(if end.interrupted {
+        Exit::Interrupted
+    } else {
+        Exit::Success
+    })
 }
 
 /// Writes every file output the plan asks for; each one is attempted even

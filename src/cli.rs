@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-
 use crate::units::{parse_duration, parse_rate};
 
 #[derive(Debug, Parser)]
@@ -138,19 +137,34 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Workload")]
     pub prompt: Option<String>,
     /// `random` (default), a JSONL file, or `sharegpt:FILE.json`.
-    #[arg(long, visible_alias = "dataset-name", value_name = "random|FILE.jsonl|sharegpt:FILE", help_heading = "Workload")]
+    #[arg(
+        long,
+        visible_alias = "dataset-name",
+        value_name = "random|FILE.jsonl|sharegpt:FILE",
+        help_heading = "Workload"
+    )]
     pub dataset: Option<String>,
     /// Dataset file, for vLLM's `--dataset-name sharegpt --dataset-path FILE`.
     #[arg(long, value_name = "FILE", help_heading = "Workload")]
     pub dataset_path: Option<PathBuf>,
     /// Prompt length in tokens of the random dataset.
-    #[arg(long, visible_alias = "random-input-len", default_value_t = 256, help_heading = "Workload")]
+    #[arg(
+        long,
+        visible_alias = "random-input-len",
+        default_value_t = 256,
+        help_heading = "Workload"
+    )]
     pub input_len: u64,
     /// Output length in tokens (sets `max_tokens`); the random dataset's output length.
     #[arg(long, visible_aliases = ["random-output-len", "max-tokens"], help_heading = "Workload")]
     pub output_len: Option<u64>,
     /// Spread of random lengths: uniform in [len·(1−r), len·(1+r)].
-    #[arg(long, visible_alias = "random-range-ratio", default_value_t = 0.0, help_heading = "Workload")]
+    #[arg(
+        long,
+        visible_alias = "random-range-ratio",
+        default_value_t = 0.0,
+        help_heading = "Workload"
+    )]
     pub range_ratio: f64,
     /// Stream the responses (default).
     #[arg(long, overrides_with = "no_stream", help_heading = "Workload")]

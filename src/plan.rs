@@ -151,10 +151,12 @@ impl RunPlan {
         let mut headers = Vec::new();
         for h in &a.headers {
             // `Name: value`, and vLLM's `Name=value` too.
-            let (name, value) = h
-                .split_once(':')
-                .or_else(|| h.split_once('='))
-                .ok_or_else(|| bad(format!("--header `{}` must look like `Name: value`", redact_header_arg(h))))?;
+            let (name, value) = h.split_once(':').or_else(|| h.split_once('=')).ok_or_else(|| {
+                bad(format!(
+                    "--header `{}` must look like `Name: value`",
+                    redact_header_arg(h)
+                ))
+            })?;
             let (name, value) = (name.trim(), value.trim());
             if name.is_empty() || reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 return Err(bad(format!("--header: `{name}` is not a valid header name")));
@@ -167,7 +169,10 @@ impl RunPlan {
             } else {
                 HeaderValue::Plain(value.into())
             };
-            headers.push(Header { name: name.into(), value });
+            headers.push(Header {
+                name: name.into(),
+                value,
+            });
         }
         if a.timeout.is_zero() {
             return Err(bad("--timeout must be greater than zero"));
@@ -227,7 +232,9 @@ impl RunPlan {
         if stop.requests.is_none() {
             if let ScheduleSpec::Open { rate, .. } = schedule {
                 if rate.is_infinite() {
-                    return Err(bad("--rate inf with only --duration would send without end; give --requests"));
+                    return Err(bad(
+                        "--rate inf with only --duration would send without end; give --requests",
+                    ));
                 }
             }
         }
@@ -341,7 +348,9 @@ fn resolve_workload(a: &RunArgs) -> Result<WorkloadSpec, PlanError> {
         },
         (None, Some("random"), Some(_)) => return Err(bad("--dataset-path does not apply to the random dataset")),
         (None, Some("sharegpt"), Some(p)) => DatasetSpec::ShareGpt(p.clone()),
-        (None, Some("sharegpt"), None) => return Err(bad("--dataset sharegpt needs a file: --dataset sharegpt:FILE.json")),
+        (None, Some("sharegpt"), None) => {
+            return Err(bad("--dataset sharegpt needs a file: --dataset sharegpt:FILE.json"))
+        }
         (None, Some("custom" | "jsonl"), Some(p)) => DatasetSpec::Jsonl(p.clone()),
         (None, None, Some(p)) => DatasetSpec::Jsonl(p.clone()),
         (None, Some(d), None) => match d.split_once(':') {
@@ -349,7 +358,11 @@ fn resolve_workload(a: &RunArgs) -> Result<WorkloadSpec, PlanError> {
             Some(("jsonl", f)) => DatasetSpec::Jsonl(f.into()),
             _ => DatasetSpec::Jsonl(d.into()),
         },
-        (None, Some(d), Some(_)) => return Err(bad(format!("--dataset `{d}` with --dataset-path: use sharegpt or custom"))),
+        (None, Some(d), Some(_)) => {
+            return Err(bad(format!(
+                "--dataset `{d}` with --dataset-path: use sharegpt or custom"
+            )))
+        }
     };
     let extra_body = match &a.extra_body {
         None => None,

@@ -20,9 +20,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if let Some(pos) = t.find(|c: char| c.is_ascii_alphabetic()) {
         let (num, unit) = t.split_at(pos);
         if num.contains('.') {
-            let v: f64 = num
-                .parse()
-                .map_err(|_| format!("`{s}` is not a valid duration"))?;
+            let v: f64 = num.parse().map_err(|_| format!("`{s}` is not a valid duration"))?;
             let secs = match unit {
                 "us" | "µs" => v / 1e6,
                 "ms" => v / 1e3,

@@ -103,7 +103,10 @@ mod tests {
 
     #[test]
     fn error_messages_of_every_shape() {
-        assert_eq!(error_message(br#"{"error":{"message":"no such model"}}"#), "no such model");
+        assert_eq!(
+            error_message(br#"{"error":{"message":"no such model"}}"#),
+            "no such model"
+        );
         assert_eq!(error_message(br#"{"error":"overloaded"}"#), "overloaded");
         assert_eq!(error_message(br#"{"detail":"Not Found"}"#), "Not Found");
         assert_eq!(error_message(b"  Bad Gateway \n"), "Bad Gateway");

@@ -58,7 +58,10 @@ struct Text<'a> {
 
 impl Text<'_> {
     fn append_to(&self, out: &mut String) {
-        for part in [&self.reasoning_content, &self.reasoning, &self.content].into_iter().flatten() {
+        for part in [&self.reasoning_content, &self.reasoning, &self.content]
+            .into_iter()
+            .flatten()
+        {
             out.push_str(part);
         }
     }
@@ -226,8 +229,14 @@ mod tests {
     fn completions_body_flattens_chat_prompts() {
         let mut it = item();
         it.prompt = Prompt::Chat(vec![
-            ChatMessage { role: "system".into(), content: "be brief".into() },
-            ChatMessage { role: "user".into(), content: "hi".into() },
+            ChatMessage {
+                role: "system".into(),
+                content: "be brief".into(),
+            },
+            ChatMessage {
+                role: "user".into(),
+                content: "hi".into(),
+            },
         ]);
         let b = OpenAi::completions().request_body(&it, "m", &spec(false));
         assert_eq!(b["prompt"], "be brief\nhi");
@@ -255,7 +264,13 @@ mod tests {
             .parse_event(br#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#)
             .unwrap();
         assert!(!ev.has_choices);
-        assert_eq!(ev.usage, Some(Usage { prompt_tokens: Some(5), completion_tokens: Some(7) }));
+        assert_eq!(
+            ev.usage,
+            Some(Usage {
+                prompt_tokens: Some(5),
+                completion_tokens: Some(7)
+            })
+        );
     }
 
     #[test]
@@ -270,7 +285,9 @@ mod tests {
     #[test]
     fn errors_in_stream_and_malformed_json() {
         let a = OpenAi::completions();
-        let ev = a.parse_event(br#"{"object":"error","message":"boom","code":500}"#).unwrap();
+        let ev = a
+            .parse_event(br#"{"object":"error","message":"boom","code":500}"#)
+            .unwrap();
         assert_eq!(ev.error.as_deref(), Some("boom"));
         assert!(a.parse_event(b"{not json").is_err());
         assert!(a.parse_body(b"{}").is_err());
@@ -283,7 +300,9 @@ mod tests {
             .unwrap();
         assert_eq!(r.content, "a b");
         assert_eq!(r.usage.and_then(|u| u.completion_tokens), Some(2));
-        let r = OpenAi::completions().parse_body(br#"{"choices":[{"text":"x y z"}]}"#).unwrap();
+        let r = OpenAi::completions()
+            .parse_body(br#"{"choices":[{"text":"x y z"}]}"#)
+            .unwrap();
         assert_eq!(r.content, "x y z");
         assert_eq!(r.usage, None);
     }

@@ -109,7 +109,15 @@ impl Shared {
         item.index = local_index;
         let _ = self.events.send(Event::Sent { index: local_index });
         let capture = local_index < self.phase.capture_text_below;
-        let rec = request::execute(&self.ctx, &self.clock, &item, scheduled_at, capture, &self.cancel_in_flight).await;
+        let rec = request::execute(
+            &self.ctx,
+            &self.clock,
+            &item,
+            scheduled_at,
+            capture,
+            &self.cancel_in_flight,
+        )
+        .await;
         let _ = self.events.send(Event::Finished(Box::new(rec)));
     }
 }
@@ -208,9 +216,7 @@ pub async fn run_phase(
         }
     }
 
-    let drain = async {
-        while tasks.join_next().await.is_some() {}
-    };
+    let drain = async { while tasks.join_next().await.is_some() {} };
     tokio::pin!(drain);
     let grace_over = async {
         stop_sending.cancelled().await;

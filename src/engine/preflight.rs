@@ -21,7 +21,11 @@ pub enum PreflightError {
     #[error("{url} refused the credentials (HTTP {status}: {message}); check --api-key or OPENAI_API_KEY")]
     Unauthorized { url: String, status: u16, message: String },
     #[error("model `{model}` is not served by {url} (it serves: {available})")]
-    UnknownModel { model: String, url: String, available: String },
+    UnknownModel {
+        model: String,
+        url: String,
+        available: String,
+    },
     #[error("no --model given and {url} lists no model; give --model")]
     NoModel { url: String },
     #[error("{url} answered HTTP {status}: {message}")]
@@ -70,9 +74,7 @@ pub async fn preflight(
         }
         // A server without a model list (4xx) is fine when the model is
         // given; a failing one (5xx) would fail every request too.
-        s if (400..500).contains(&s) && model.is_some() => {
-            return Ok(model.unwrap_or_default().to_string())
-        }
+        s if (400..500).contains(&s) && model.is_some() => return Ok(model.unwrap_or_default().to_string()),
         s if !(200..300).contains(&s) => {
             return Err(PreflightError::Status {
                 url: url.clone(),

@@ -209,7 +209,10 @@ async fn read_stream(
     if !state.done && !state.finish_seen {
         return Err(fail(
             ErrorClass::StreamBroken,
-            format!("stream ended after {} content chunks without a finish_reason or [DONE]", state.chunks),
+            format!(
+                "stream ended after {} content chunks without a finish_reason or [DONE]",
+                state.chunks
+            ),
         ));
     }
     apply_usage(rec, state.usage, state.chunks);
@@ -226,7 +229,14 @@ struct StreamState {
 }
 
 impl StreamState {
-    fn on_event(&mut self, ctx: &RequestContext, now: Duration, data: &[u8], rec: &mut RequestRecord, text: &mut Option<String>) {
+    fn on_event(
+        &mut self,
+        ctx: &RequestContext,
+        now: Duration,
+        data: &[u8],
+        rec: &mut RequestRecord,
+        text: &mut Option<String>,
+    ) {
         if self.failure.is_some() || self.done {
             return;
         }
@@ -242,7 +252,10 @@ impl StreamState {
             }
         };
         if let Some(msg) = ev.error {
-            self.failure = Some(fail(ErrorClass::BadPayload, format!("server error in stream: {}", cut(&msg, 300))));
+            self.failure = Some(fail(
+                ErrorClass::BadPayload,
+                format!("server error in stream: {}", cut(&msg, 300)),
+            ));
             return;
         }
         if ev.has_choices {

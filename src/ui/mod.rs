@@ -74,7 +74,10 @@ impl Progress {
             self.errors += 1;
         }
         let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-        let msg = format!("{rate:.1} req/s · {} in flight · {} errors", self.in_flight, self.errors);
+        let msg = format!(
+            "{rate:.1} req/s · {} in flight · {} errors",
+            self.in_flight, self.errors
+        );
         if let Some(bar) = &self.bar {
             bar.set_position(self.done);
             bar.set_message(msg);
@@ -137,7 +140,11 @@ pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, wo
                 Arrival::Poisson => "poisson".to_string(),
                 Arrival::Gamma { shape } => format!("gamma, burstiness {shape}"),
             };
-            let rate = if rate.is_infinite() { "inf".to_string() } else { format!("{rate}") };
+            let rate = if rate.is_infinite() {
+                "inf".to_string()
+            } else {
+                format!("{rate}")
+            };
             let cap = cap.map(|c| format!(", concurrency cap {c}")).unwrap_or_default();
             format!("open loop, {rate} req/s ({arrival}){cap}")
         }
@@ -153,7 +160,11 @@ pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, wo
     } else {
         String::new()
     };
-    let mode = if plan.workload.stream { "streaming" } else { "not streaming" };
+    let mode = if plan.workload.stream {
+        "streaming"
+    } else {
+        "not streaming"
+    };
     format!(
         "Target:    {target}\nLoad:      {load}, {stop}{warmup}\nWorkload:  {workload}, {mode}, timeout {}",
         format_duration(t.timeout)

@@ -9,11 +9,15 @@ use crate::args;
 use crate::common::*;
 
 fn f(v: &Value, ptr: &str) -> f64 {
-    v.pointer(ptr).and_then(Value::as_f64).unwrap_or_else(|| panic!("{ptr} missing in {v}"))
+    v.pointer(ptr)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{ptr} missing in {v}"))
 }
 
 fn u(v: &Value, ptr: &str) -> u64 {
-    v.pointer(ptr).and_then(Value::as_u64).unwrap_or_else(|| panic!("{ptr} missing in {v}"))
+    v.pointer(ptr)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("{ptr} missing in {v}"))
 }
 
 /// Measured TTFT and ITL against the `fixed` profile. The simulator's chat
@@ -25,7 +29,18 @@ async fn ttft_and_itl_match_the_fixed_profile() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
     let out = run_async(args![
-        "run", "--url", sim.url(), "-c", 4, "-n", 24, "--output-len", 20, "--json", json.display(), "--quiet"
+        "run",
+        "--url",
+        sim.url(),
+        "-c",
+        4,
+        "-n",
+        24,
+        "--output-len",
+        20,
+        "--json",
+        json.display(),
+        "--quiet"
     ])
     .await;
     assert_eq!(out.code, Some(0), "{}", out.all());
@@ -41,18 +56,38 @@ async fn ttft_and_itl_match_the_fixed_profile() {
     // And the client's TTFT against what the simulator really produced.
     let truth = sim.stats();
     let gap = ttft - truth.ttft_truth_ms.mean;
-    assert!((-1.0..5.0).contains(&gap), "client TTFT {ttft} vs server truth {}", truth.ttft_truth_ms.mean);
+    assert!(
+        (-1.0..5.0).contains(&gap),
+        "client TTFT {ttft} vs server truth {}",
+        truth.ttft_truth_ms.mean
+    );
     sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_never_exceeds_its_concurrency() {
     let sim = start_sim(SimConfig::fixed(Duration::from_millis(20), Duration::from_millis(2))).await;
-    let out = run_async(args!["run", "--url", sim.url(), "-c", 5, "-n", 60, "--output-len", 8, "--quiet"]).await;
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "-c",
+        5,
+        "-n",
+        60,
+        "--output-len",
+        8,
+        "--quiet"
+    ])
+    .await;
     assert_eq!(out.code, Some(0), "{}", out.all());
     let stats = sim.stats();
     assert_eq!(stats.requests_total, 60);
-    assert!(stats.peak_in_flight <= 5, "server saw {} in flight", stats.peak_in_flight);
+    assert!(
+        stats.peak_in_flight <= 5,
+        "server saw {} in flight",
+        stats.peak_in_flight
+    );
     assert_eq!(stats.peak_in_flight, 5, "the closed loop should keep 5 in flight");
     sim.shutdown().await;
 }
@@ -63,14 +98,32 @@ async fn open_loop_poisson_reaches_its_rate() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
     let out = run_async(args![
-        "run", "--url", sim.url(), "--rate", 40, "-n", 120, "--output-len", 5, "--json", json.display(), "--quiet"
+        "run",
+        "--url",
+        sim.url(),
+        "--rate",
+        40,
+        "-n",
+        120,
+        "--output-len",
+        5,
+        "--json",
+        json.display(),
+        "--quiet"
     ])
     .await;
     assert_eq!(out.code, Some(0), "{}", out.all());
     let v = read_json(&json);
     let achieved = f(&v, "/summary/request_throughput");
-    assert!((achieved - 40.0).abs() / 40.0 < 0.05, "achieved {achieved} req/s for a 40 req/s target");
-    assert!(out.stdout.contains("Request rate configured (RPS):           40.00"), "{}", out.stdout);
+    assert!(
+        (achieved - 40.0).abs() / 40.0 < 0.05,
+        "achieved {achieved} req/s for a 40 req/s target"
+    );
+    assert!(
+        out.stdout.contains("Request rate configured (RPS):           40.00"),
+        "{}",
+        out.stdout
+    );
     sim.shutdown().await;
 }
 
@@ -80,8 +133,22 @@ async fn token_counts_equal_the_servers_usage() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
     let out = run_async(args![
-        "run", "--url", sim.url(), "-c", 8, "-n", 30, "--input-len", 40, "--output-len", 24, "--range-ratio", 0.5,
-        "--json", json.display(), "--quiet"
+        "run",
+        "--url",
+        sim.url(),
+        "-c",
+        8,
+        "-n",
+        30,
+        "--input-len",
+        40,
+        "--output-len",
+        24,
+        "--range-ratio",
+        0.5,
+        "--json",
+        json.display(),
+        "--quiet"
     ])
     .await;
     assert_eq!(out.code, Some(0), "{}", out.all());
@@ -99,18 +166,41 @@ async fn completions_api_and_non_streaming() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
     let out = run_async(args![
-        "run", "--url", sim.url(), "--backend", "vllm", "-c", 2, "-n", 6, "--output-len", 10, "--no-stream",
-        "--json", json.display(), "--quiet"
+        "run",
+        "--url",
+        sim.url(),
+        "--backend",
+        "vllm",
+        "-c",
+        2,
+        "-n",
+        6,
+        "--output-len",
+        10,
+        "--no-stream",
+        "--json",
+        json.display(),
+        "--quiet"
     ])
     .await;
     assert_eq!(out.code, Some(0), "{}", out.all());
     let v = read_json(&json);
     assert_eq!(u(&v, "/summary/successful"), 6);
-    assert_eq!(v.pointer("/summary/ttft_ms"), Some(&Value::Null), "TTFT is undefined without streaming");
+    assert_eq!(
+        v.pointer("/summary/ttft_ms"),
+        Some(&Value::Null),
+        "TTFT is undefined without streaming"
+    );
     let e2e = f(&v, "/summary/e2e_ms/mean");
-    assert!(e2e >= 30.0 + 9.0 * 3.0 - 1.0, "E2E {e2e} ms covers the whole generation");
+    assert!(
+        e2e >= 30.0 + 9.0 * 3.0 - 1.0,
+        "E2E {e2e} ms covers the whole generation"
+    );
     assert_eq!(u(&v, "/summary/total_output_tokens"), 60);
-    assert_eq!(v.pointer("/settings/target/endpoint").and_then(Value::as_str), Some("/v1/completions"));
+    assert_eq!(
+        v.pointer("/settings/target/endpoint").and_then(Value::as_str),
+        Some("/v1/completions")
+    );
     sim.shutdown().await;
 }
 
@@ -123,15 +213,33 @@ async fn failures_are_counted_by_class_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
     let out = run_async(args![
-        "run", "--url", sim.url(), "-c", 4, "-n", 100, "--output-len", 10, "--json", json.display(), "--quiet"
+        "run",
+        "--url",
+        sim.url(),
+        "-c",
+        4,
+        "-n",
+        100,
+        "--output-len",
+        10,
+        "--json",
+        json.display(),
+        "--quiet"
     ])
     .await;
     assert_eq!(out.code, Some(0), "{}", out.all());
     let v = read_json(&json);
     let stats = sim.stats();
     let failed = u(&v, "/summary/failed");
-    assert_eq!(failed, stats.errors_injected + stats.disconnects_injected, "every injected fault is a failure");
-    assert!((15..=60).contains(&failed), "{failed} of 100 failed with 40% faults injected");
+    assert_eq!(
+        failed,
+        stats.errors_injected + stats.disconnects_injected,
+        "every injected fault is a failure"
+    );
+    assert!(
+        (15..=60).contains(&failed),
+        "{failed} of 100 failed with 40% faults injected"
+    );
     let errors = v.pointer("/summary/errors").and_then(Value::as_array).expect("errors");
     let count = |class: &str| {
         errors
@@ -144,7 +252,11 @@ async fn failures_are_counted_by_class_and_the_run_goes_on() {
     assert_eq!(count("stream_broken"), stats.disconnects_injected);
     let rate = f(&v, "/summary/success_rate");
     assert!((rate - (100 - failed) as f64 / 100.0).abs() < 1e-9);
-    assert!(out.stdout.contains("http_500"), "errors table in the console:\n{}", out.stdout);
+    assert!(
+        out.stdout.contains("http_500"),
+        "errors table in the console:\n{}",
+        out.stdout
+    );
     sim.shutdown().await;
 }
 
@@ -154,13 +266,33 @@ async fn records_have_one_line_per_request_and_vllm_json_its_keys() {
     let dir = tempfile::tempdir().unwrap();
     let records = dir.path().join("records.jsonl");
     let out = run_async(args![
-        "run", "--url", sim.url(), "-c", 3, "-n", 17, "--warmup", 3, "--output-len", 6, "--records", records.display(),
-        "--save-result", "--result-dir", dir.path().display(), "--result-filename", "vllm.json", "--quiet"
+        "run",
+        "--url",
+        sim.url(),
+        "-c",
+        3,
+        "-n",
+        17,
+        "--warmup",
+        3,
+        "--output-len",
+        6,
+        "--records",
+        records.display(),
+        "--save-result",
+        "--result-dir",
+        dir.path().display(),
+        "--result-filename",
+        "vllm.json",
+        "--quiet"
     ])
     .await;
     assert_eq!(out.code, Some(0), "{}", out.all());
     let text = std::fs::read_to_string(&records).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
     assert_eq!(lines.len(), 17, "warm-up requests are not recorded");
     let mut indices: Vec<u64> = lines.iter().map(|l| l["index"].as_u64().unwrap()).collect();
     indices.sort_unstable();
@@ -168,10 +300,30 @@ async fn records_have_one_line_per_request_and_vllm_json_its_keys() {
     assert_eq!(sim.stats().requests_total, 20, "3 warm-up + 17 measured");
     let v = read_json(&dir.path().join("vllm.json"));
     for key in [
-        "date", "backend", "model_id", "num_prompts", "request_rate", "max_concurrency", "duration", "completed",
-        "total_input_tokens", "total_output_tokens", "request_throughput", "output_throughput",
-        "total_token_throughput", "mean_ttft_ms", "median_ttft_ms", "std_ttft_ms", "p99_ttft_ms", "mean_tpot_ms",
-        "p99_itl_ms", "mean_e2el_ms", "input_lens", "output_lens", "ttfts", "itls",
+        "date",
+        "backend",
+        "model_id",
+        "num_prompts",
+        "request_rate",
+        "max_concurrency",
+        "duration",
+        "completed",
+        "total_input_tokens",
+        "total_output_tokens",
+        "request_throughput",
+        "output_throughput",
+        "total_token_throughput",
+        "mean_ttft_ms",
+        "median_ttft_ms",
+        "std_ttft_ms",
+        "p99_ttft_ms",
+        "mean_tpot_ms",
+        "p99_itl_ms",
+        "mean_e2el_ms",
+        "input_lens",
+        "output_lens",
+        "ttfts",
+        "itls",
     ] {
         assert!(v.get(key).is_some(), "vLLM result JSON lacks `{key}`");
     }
@@ -187,7 +339,19 @@ async fn records_have_one_line_per_request_and_vllm_json_its_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_keeps_vllms_lines_for_grep_and_awk() {
     let sim = start_sim(SimConfig::fixed(Duration::from_millis(5), Duration::from_millis(1))).await;
-    let out = run_async(args!["run", "--url", sim.url(), "-c", 2, "-n", 10, "--output-len", 4, "--quiet"]).await;
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "-c",
+        2,
+        "-n",
+        10,
+        "--output-len",
+        4,
+        "--quiet"
+    ])
+    .await;
     assert_eq!(out.code, Some(0), "{}", out.all());
     let field = |label: &str, n: usize| -> String {
         let line = out
@@ -200,8 +364,14 @@ async fn console_keeps_vllms_lines_for_grep_and_awk() {
     assert_eq!(field("Successful requests:", 2), "10");
     assert!(field("Request throughput", 3).parse::<f64>().unwrap() > 0.0);
     assert!(field("Mean TTFT", 3).parse::<f64>().unwrap() >= 4.0);
-    assert!(out.stdout.contains("============ Serving Benchmark Result ============"));
-    assert!(out.stdout.contains("Sample 1 (request"), "samples are shown:\n{}", out.stdout);
+    assert!(out
+        .stdout
+        .contains("============ Serving Benchmark Result ============"));
+    assert!(
+        out.stdout.contains("Sample 1 (request"),
+        "samples are shown:\n{}",
+        out.stdout
+    );
     sim.shutdown().await;
 }
 
@@ -216,9 +386,28 @@ async fn the_api_key_appears_in_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let (json, records) = (dir.path().join("run.json"), dir.path().join("rec.jsonl"));
     let out = run_async(args![
-        "run", "--url", sim.url(), "--api-key", KEY, "--header", format!("X-Api-Key: {KEY}-2"), "-c", 2, "-n", 20,
-        "--output-len", 4, "--json", json.display(), "--records", records.display(), "--save-result",
-        "--result-dir", dir.path().display(), "--result-filename", "v.json"
+        "run",
+        "--url",
+        sim.url(),
+        "--api-key",
+        KEY,
+        "--header",
+        format!("X-Api-Key: {KEY}-2"),
+        "-c",
+        2,
+        "-n",
+        20,
+        "--output-len",
+        4,
+        "--json",
+        json.display(),
+        "--records",
+        records.display(),
+        "--save-result",
+        "--result-dir",
+        dir.path().display(),
+        "--result-filename",
+        "v.json"
     ])
     .await;
     assert_eq!(out.code, Some(0), "{}", out.all());
@@ -228,15 +417,21 @@ async fn the_api_key_appears_in_no_output() {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(KEY), "key in {}", path.display());
     }
-    assert!(std::fs::read_to_string(&json).unwrap().contains("***"), "settings show the key redacted");
+    assert!(
+        std::fs::read_to_string(&json).unwrap().contains("***"),
+        "settings show the key redacted"
+    );
 
     // A wrong key: the server echoes it back in its 401; we must not.
     let wrong = "sk-wrong-key-0123456789abcdef";
     let out = run_async(args!["run", "--url", sim.url(), "-n", 5]).await;
     assert_eq!(out.code, Some(1), "{}", out.all());
     let mut cmd = bin();
-    cmd.env("OPENAI_API_KEY", wrong).args(["run", "--url", &sim.url(), "-n", "5"]);
-    let out = tokio::task::spawn_blocking(move || wait(cmd.spawn().unwrap(), Duration::from_secs(30))).await.unwrap();
+    cmd.env("OPENAI_API_KEY", wrong)
+        .args(["run", "--url", &sim.url(), "-n", "5"]);
+    let out = tokio::task::spawn_blocking(move || wait(cmd.spawn().unwrap(), Duration::from_secs(30)))
+        .await
+        .unwrap();
     assert_eq!(out.code, Some(1), "{}", out.all());
     assert!(out.stderr.contains("401"), "{}", out.stderr);
     assert!(!out.all().contains(wrong), "the wrong key leaked: {}", out.all());
@@ -249,14 +444,31 @@ async fn interrupt_stops_the_run_and_still_writes_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let (json, records) = (dir.path().join("run.json"), dir.path().join("rec.jsonl"));
     let child = spawn(&[
-        "run", "--url", &sim.url(), "-c", "4", "-n", "100000", "--output-len", "10", "--grace", "2s", "--json",
-        &json.display().to_string(), "--records", &records.display().to_string(),
+        "run",
+        "--url",
+        &sim.url(),
+        "-c",
+        "4",
+        "-n",
+        "100000",
+        "--output-len",
+        "10",
+        "--grace",
+        "2s",
+        "--json",
+        &json.display().to_string(),
+        "--records",
+        &records.display().to_string(),
     ]);
     let pid = child.id() as i32;
     let out = tokio::task::spawn_blocking(move || {
         // Wait until requests have really finished, then interrupt.
         let start = std::time::Instant::now();
-        while std::fs::read_to_string(&records).map(|t| t.lines().count()).unwrap_or(0) < 8 {
+        while std::fs::read_to_string(&records)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+            < 8
+        {
             assert!(start.elapsed() < Duration::from_secs(30), "no records appeared");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -278,7 +490,11 @@ async fn interrupt_stops_the_run_and_still_writes_outputs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflight_fails_fast_on_a_dead_server_or_a_wrong_model() {
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = run_async(args!["run", "--url", format!("http://127.0.0.1:{port}"), "-n", 5]).await;
     assert_eq!(out.code, Some(1), "{}", out.all());
     assert!(out.stderr.contains("cannot reach"), "{}", out.stderr);
@@ -287,8 +503,16 @@ async fn preflight_fails_fast_on_a_dead_server_or_a_wrong_model() {
     let sim = start_sim(SimConfig::fixed(Duration::from_millis(5), Duration::from_millis(1))).await;
     let out = run_async(args!["run", "--url", sim.url(), "--model", "no-such-model", "-n", 5]).await;
     assert_eq!(out.code, Some(1), "{}", out.all());
-    assert!(out.stderr.contains("no-such-model") && out.stderr.contains("not served"), "{}", out.stderr);
-    assert_eq!(sim.stats().requests_total, 0, "no load is sent after a failed preflight");
+    assert!(
+        out.stderr.contains("no-such-model") && out.stderr.contains("not served"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        sim.stats().requests_total,
+        0,
+        "no load is sent after a failed preflight"
+    );
     sim.shutdown().await;
 }
 
@@ -313,7 +537,11 @@ fn bad_flags_and_files_get_one_line_and_status_1() {
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let out = run(&argv);
         assert_eq!(out.code, Some(1), "{argv:?}: {}", out.all());
-        assert!(out.stderr.contains(needle), "{argv:?}: expected `{needle}` in: {}", out.stderr);
+        assert!(
+            out.stderr.contains(needle),
+            "{argv:?}: expected `{needle}` in: {}",
+            out.stderr
+        );
         assert!(!out.stderr.contains("panicked"), "{argv:?}: {}", out.stderr);
     }
 }
@@ -324,6 +552,14 @@ fn bad_flags_and_files_get_one_line_and_status_1() {
 fn run_without_a_target_benchmarks_the_embedded_simulator() {
     let out = run(&["run", "-n", "20", "--quiet"]);
     assert_eq!(out.code, Some(0), "{}", out.all());
-    assert!(out.stdout.contains("embedded simulator at http://127.0.0.1:"), "{}", out.stdout);
-    assert!(out.stdout.contains("Successful requests:                     20"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("embedded simulator at http://127.0.0.1:"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Successful requests:                     20"),
+        "{}",
+        out.stdout
+    );
 }
