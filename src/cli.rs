@@ -179,6 +179,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "JSON", help_heading = "Workload")]
     pub extra_body: Option<String>,
 
+    // ---- objectives ----
+    /// Service-level objective, e.g. `ttft_p90<500ms`, `e2e_p99<1.5s`,
+    /// `error_rate<1%`, `request_throughput>=10` (repeatable or
+    /// comma-separated). Any failing objective makes the exit status 3.
+    #[arg(long = "slo", value_name = "EXPR", help_heading = "Objectives")]
+    pub slos: Vec<String>,
+    /// vLLM's per-request goodput bounds in milliseconds: `ttft:500 tpot:50 e2el:2000`.
+    #[arg(long, value_name = "KEY:MS", num_args = 1.., help_heading = "Objectives")]
+    pub goodput: Vec<String>,
+
     // ---- output ----
     /// Print this many sample responses as they finish.
     #[arg(long, default_value_t = 3, help_heading = "Output")]

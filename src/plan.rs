@@ -13,6 +13,7 @@ use thiserror::Error;
 use crate::cli::{ApiKind, ArrivalKind, Backend, RunArgs};
 use crate::redact::{is_sensitive_header, Redactor, Secret};
 use crate::schedule::{Arrival, ScheduleSpec};
+use crate::slo::{self, Slo};
 use crate::workload::{DatasetSpec, WorkloadSpec};
 
 /// A usage error: the message names the flag and what is wrong with it.
@@ -106,6 +107,8 @@ pub struct RunPlan {
     #[serde(serialize_with = "ser_secs")]
     pub grace: Duration,
     pub workload: WorkloadSpec,
+    /// Objectives from `--slo` and `--goodput`.
+    pub slos: Vec<Slo>,
     pub outputs: Outputs,
 }
 
@@ -240,6 +243,7 @@ impl RunPlan {
         }
 
         let workload = resolve_workload(a)?;
+        let slos = resolve_slos(&a.slos, &a.goodput)?;
 
         let save_result = a.save_result || a.result_filename.is_some() || a.result_dir.is_some();
         let backend = match (a.backend, api) {
@@ -278,6 +282,7 @@ impl RunPlan {
             seed: a.seed,
             grace: a.grace,
             workload,
+            slos,
             outputs,
         })
     }
@@ -381,4 +386,13 @@ fn resolve_workload(a: &RunArgs) -> Result<WorkloadSpec, PlanError> {
         extra_body,
         seed: a.seed,
     })
+}
+
+/// Objectives from `--slo` expressions and vLLM's `--goodput` items.
+pub fn resolve_slos(exprs: &[String], goodput: &[String]) -> Result<Vec<Slo>, PlanError> {
+    let mut slos = slo::parse_all(exprs).map_err(|e| bad(format!("--slo: {e}")))?;
+    for item in goodput.iter().flat_map(|g| g.split_whitespace()) {
+        slos.push(slo::parse_goodput(item).map_err(|e| bad(format!("--goodput: {e}")))?);
+    }
+    Ok(slos)
 }

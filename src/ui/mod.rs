@@ -12,6 +12,7 @@ use crate::api::cut;
 use crate::plan::RunPlan;
 use crate::record::RequestRecord;
 use crate::schedule::{Arrival, ScheduleSpec};
+use crate::slo::{Goodput, SloResult};
 use crate::units::format_duration;
 
 /// How often the plain progress line is printed when not on a terminal.
@@ -169,4 +170,40 @@ pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, wo
         "Target:    {target}\nLoad:      {load}, {stop}{warmup}\nWorkload:  {workload}, {mode}, timeout {}",
         format_duration(t.timeout)
     )
+}
+
+/// The objectives, each with its measured value and PASS/FAIL, and goodput.
+pub fn slo_block(results: &[SloResult], goodput: Option<Goodput>) -> String {
+    let mut out = String::new();
+    if let Some(g) = goodput {
+        out.push_str(&format!(
+            "Goodput: {:.2} req/s ({} good requests, {:.1}% of all)\n",
+            g.goodput,
+            g.good_requests,
+            g.good_share * 100.0
+        ));
+    }
+    if results.is_empty() {
+        return out;
+    }
+    out.push_str("Service-level objectives:\n");
+    let width = results.iter().map(|r| r.slo.expr.len()).max().unwrap_or(0);
+    for r in results {
+        out.push_str(&format!(
+            "  {:<width$}  measured {:<22} {}\n",
+            r.slo.expr,
+            r.measured_text(),
+            if r.passed { "PASS" } else { "FAIL" }
+        ));
+    }
+    let failed = results.iter().filter(|r| !r.passed).count();
+    if failed == 0 {
+        out.push_str("All objectives met.\n");
+    } else {
+        out.push_str(&format!(
+            "{failed} of {} objectives failed (exit status 3).\n",
+            results.len()
+        ));
+    }
+    out
 }

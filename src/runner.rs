@@ -1,0 +1,290 @@
+//! One target, measured: connect once (HTTP client, preflight), then run
+//! measurements — a warm-up and a measured phase each — whose engine events
+//! feed the consumers: the records file, progress and samples, the summary,
+//! goodput, and the records kept for exporters that need them all.
+//!
+//! `run` measures once; `sweep` measures once per level on one session, so
+//! every level shares the connection pool and the preflight.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use crate::api;
+use crate::engine::{self, client, preflight, Event, Phase, RequestContext, Signals};
+use crate::export::records::RecordsWriter;
+use crate::plan::{RunPlan, Stop};
+use crate::record::{ErrorClass, RequestRecord};
+use crate::schedule::ScheduleSpec;
+use crate::sim::{self, SimHandle};
+use crate::slo::{Goodput, RequestBounds};
+use crate::stats::{Summary, SummaryBuilder};
+use crate::ui::{self, Progress};
+use crate::workload::Workload;
+
+/// The target's base URL, starting the embedded simulator when the plan
+/// names none. The handle, if any, must be shut down by the caller.
+pub async fn resolve_target(plan: &RunPlan) -> anyhow::Result<(String, Option<SimHandle>)> {
+    match &plan.target.base_url {
+        Some(url) => Ok((url.clone(), None)),
+        None => {
+            let handle = sim::start(sim::SimConfig::default_loopback())
+                .await
+                .context("cannot start the embedded simulator")?;
+            println!(
+                "No --url given: benchmarking the embedded simulator at {}",
+                handle.url()
+            );
+            Ok((handle.url(), Some(handle)))
+        }
+    }
+}
+
+/// A connected, checked target with its workload.
+pub struct Session {
+    pub ctx: Arc<RequestContext>,
+    pub workload: Arc<Workload>,
+    pub base_url: String,
+    pub embedded: bool,
+    pub model: String,
+    grace: Duration,
+}
+
+/// What one measurement sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Level {
+    pub schedule: ScheduleSpec,
+    pub stop: Stop,
+    pub warmup: u64,
+    pub seed: u64,
+}
+
+impl Level {
+    /// The plan's own load.
+    pub fn of_plan(plan: &RunPlan) -> Self {
+        Self {
+            schedule: plan.schedule,
+            stop: plan.stop,
+            warmup: plan.warmup,
+            seed: plan.seed,
+        }
+    }
+}
+
+/// Where one measurement's events go besides the summary.
+pub struct Sinks {
+    pub records: Option<RecordsWriter>,
+    pub show_samples: usize,
+    /// Keep every request's generated text (vLLM's detailed result).
+    pub capture_all_text: bool,
+    /// Keep every record in memory (vLLM's per-request arrays).
+    pub keep_records: bool,
+    pub quiet: bool,
+    /// Per-request latency bounds deciding which requests are good.
+    pub bounds: RequestBounds,
+}
+
+/// The outcome of one measurement.
+#[derive(Debug)]
+pub struct Measurement {
+    pub summary: Summary,
+    /// Good requests, when there are latency objectives to judge them by.
+    pub goodput: Option<Goodput>,
+    pub records: Vec<RequestRecord>,
+    /// Requests cut off when the run stopped (in the records file only).
+    pub cancelled: u64,
+    pub interrupted: bool,
+    /// Wall-clock start of the measured phase.
+    pub started_at: chrono::DateTime<chrono::Local>,
+}
+
+impl Session {
+    /// Builds the client (pooling `pool` connections) and checks the target.
+    pub async fn connect(
+        plan: &RunPlan,
+        workload: Arc<Workload>,
+        base_url: &str,
+        embedded: bool,
+        pool: usize,
+    ) -> anyhow::Result<Self> {
+        let target = &plan.target;
+        let client = client::build_client(target, pool).context("cannot build the HTTP client")?;
+        let headers = client::request_headers(target);
+        let redactor = plan.redactor();
+        let model = preflight::preflight(&client, base_url, &headers, target.model.as_deref(), &redactor).await?;
+        let ctx = Arc::new(RequestContext {
+            client,
+            url: format!("{base_url}{}", target.endpoint),
+            headers,
+            adapter: api::adapter(target.api),
+            model: model.clone(),
+            workload_spec: plan.workload.clone(),
+            redactor,
+        });
+        Ok(Self {
+            ctx,
+            workload,
+            base_url: base_url.to_string(),
+            embedded,
+            model,
+            grace: plan.grace,
+        })
+    }
+
+    /// Runs the warm-up (if any) and the measured phase of one level.
+    pub async fn measure(&self, level: &Level, sinks: Sinks, signals: &Signals) -> anyhow::Result<Measurement> {
+        if level.warmup > 0 && !signals.interrupt.is_cancelled() {
+            self.warm_up(level, signals).await;
+        }
+        let show = sinks.show_samples;
+        let phase = Phase {
+            schedule: level.schedule,
+            stop: level.stop,
+            seed: level.seed,
+            first_index: level.warmup,
+            capture_text_below: if sinks.capture_all_text { u64::MAX } else { show as u64 },
+            grace: self.grace,
+        };
+        let started_at = chrono::Local::now();
+        let (tx, rx) = mpsc::unbounded_channel::<Event>();
+        let progress = Progress::new(level.stop.requests, sinks.quiet);
+        let collector = tokio::task::spawn_blocking(move || collect(rx, sinks, progress));
+        let end = engine::run_phase(self.ctx.clone(), self.workload.clone(), phase, tx, signals).await;
+        let collected = collector.await.context("the results collector failed")?;
+        let summary = collected.summary.finish();
+        let goodput = (!collected.bounds_empty).then(|| Goodput {
+            good_requests: collected.good,
+            goodput: if summary.duration_s > 0.0 {
+                collected.good as f64 / summary.duration_s
+            } else {
+                0.0
+            },
+            good_share: if summary.requests_total > 0 {
+                collected.good as f64 / summary.requests_total as f64
+            } else {
+                0.0
+            },
+        });
+        let mut records = collected.kept;
+        records.sort_by_key(|r| r.index);
+        Ok(Measurement {
+            summary,
+            goodput,
+            records,
+            cancelled: collected.cancelled,
+            interrupted: end.interrupted,
+            started_at,
+        })
+    }
+
+    async fn warm_up(&self, level: &Level, signals: &Signals) {
+        println!("Warming up with {} requests...", level.warmup);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let phase = Phase {
+            schedule: level.schedule,
+            stop: Stop {
+                requests: Some(level.warmup),
+                duration: None,
+            },
+            seed: level.seed ^ 0x5741_524d,
+            first_index: 0,
+            capture_text_below: 0,
+            grace: self.grace,
+        };
+        let drain = tokio::spawn(async move {
+            let mut failed = 0u64;
+            while let Some(ev) = rx.recv().await {
+                if let Event::Finished(r) = ev {
+                    failed += u64::from(!r.succeeded());
+                }
+            }
+            failed
+        });
+        engine::run_phase(self.ctx.clone(), self.workload.clone(), phase, tx, signals).await;
+        let failed = drain.await.unwrap_or_default();
+        println!("Warm-up completed ({failed} failed).");
+    }
+}
+
+struct Collected {
+    summary: SummaryBuilder,
+    kept: Vec<RequestRecord>,
+    cancelled: u64,
+    good: u64,
+    bounds_empty: bool,
+}
+
+/// The one consumer of a phase's events. It runs on a blocking thread so
+/// records-file writes stay off the runtime's workers.
+fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut progress: Progress) -> Collected {
+    let mut out = Collected {
+        summary: SummaryBuilder::new(),
+        kept: Vec::new(),
+        cancelled: 0,
+        good: 0,
+        bounds_empty: sinks.bounds.is_empty(),
+    };
+    let mut samples = 0usize;
+    while let Some(ev) = rx.blocking_recv() {
+        match ev {
+            Event::Sent { .. } => progress.on_sent(),
+            Event::Finished(mut rec) => {
+                progress.on_finished(&rec);
+                if let Some(w) = sinks.records.as_mut() {
+                    if let Err(e) = w.write(&rec) {
+                        progress.println(&format!("warning: {e}; later records are not saved"));
+                        sinks.records = None;
+                    }
+                }
+                if rec.error.as_ref().is_some_and(|e| e.class == ErrorClass::Cancelled) {
+                    // Stopped by us, not failed by the server: kept in the
+                    // records file, left out of the figures.
+                    out.cancelled += 1;
+                    continue;
+                }
+                out.summary.add(&rec);
+                if sinks.bounds.is_good(&rec) {
+                    out.good += 1;
+                }
+                if rec.succeeded() && rec.text.is_some() && samples < sinks.show_samples {
+                    samples += 1;
+                    progress.println(&ui::sample_block(samples, &rec));
+                }
+                if sinks.keep_records {
+                    if !sinks.capture_all_text {
+                        rec.text = None;
+                    }
+                    out.kept.push(*rec);
+                }
+            }
+        }
+    }
+    progress.finish();
+    out
+}
+
+/// First Ctrl-C: stop sending and let in-flight requests finish within the
+/// grace period. Second: cancel them at once.
+pub async fn watch_ctrl_c(signals: Signals, grace: Duration) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    eprintln!(
+        "\nInterrupted: no new requests; waiting up to {} for those in flight (Ctrl-C again to stop now).",
+        crate::units::format_duration(grace)
+    );
+    signals.interrupt.cancel();
+    if tokio::signal::ctrl_c().await.is_ok() {
+        signals.abort.cancel();
+    }
+}
+
+/// Connections to pool for a schedule: one per request in flight.
+pub fn pool_size(schedule: &ScheduleSpec) -> usize {
+    match *schedule {
+        ScheduleSpec::Closed { concurrency } => concurrency,
+        ScheduleSpec::Open { cap, .. } => cap.unwrap_or(256),
+    }
+}
