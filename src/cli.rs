@@ -65,9 +65,24 @@ pub enum ArrivalKind {
     Gamma,
 }
 
+/// `inferload run`: one benchmark.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    // ---- target ----
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub objectives: ObjectiveArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Where the load goes.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
     /// Base URL of the target (e.g. http://localhost:8000). Without it, the
     /// embedded simulator is started on a loopback port and benchmarked.
     #[arg(long, visible_alias = "base-url", value_name = "URL", help_heading = "Target")]
@@ -102,8 +117,14 @@ pub struct RunArgs {
     /// Accept invalid TLS certificates (verification is on by default).
     #[arg(long, help_heading = "Target")]
     pub insecure: bool,
+    /// How long in-flight requests may finish after Ctrl-C or --duration.
+    #[arg(long, value_parser = parse_duration, default_value = "5s", help_heading = "Load")]
+    pub grace: Duration,
+}
 
-    // ---- load ----
+/// How much load, and for how long (`run`).
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
     /// Closed loop: keep N requests in flight. With --rate, a cap on in-flight requests.
     #[arg(short = 'c', long, visible_alias = "max-concurrency", help_heading = "Load")]
     pub concurrency: Option<usize>,
@@ -125,14 +146,11 @@ pub struct RunArgs {
     /// Requests sent first and excluded from every figure.
     #[arg(long, visible_alias = "num-warmups", default_value_t = 0, help_heading = "Load")]
     pub warmup: u64,
-    /// Seed of every random choice (prompts, arrivals).
-    #[arg(long, default_value_t = 0, help_heading = "Load")]
-    pub seed: u64,
-    /// How long in-flight requests may finish after Ctrl-C or --duration.
-    #[arg(long, value_parser = parse_duration, default_value = "5s", help_heading = "Load")]
-    pub grace: Duration,
+}
 
-    // ---- workload ----
+/// What each request asks for.
+#[derive(Debug, Clone, Args)]
+pub struct WorkloadArgs {
     /// Send this prompt in every request.
     #[arg(long, help_heading = "Workload")]
     pub prompt: Option<String>,
@@ -178,8 +196,14 @@ pub struct RunArgs {
     /// JSON object merged into every request body (e.g. '{"temperature":0}').
     #[arg(long, value_name = "JSON", help_heading = "Workload")]
     pub extra_body: Option<String>,
+    /// Seed of every random choice (prompts, arrivals).
+    #[arg(long, default_value_t = 0, help_heading = "Load")]
+    pub seed: u64,
+}
 
-    // ---- objectives ----
+/// Service-level objectives.
+#[derive(Debug, Clone, Args)]
+pub struct ObjectiveArgs {
     /// Service-level objective, e.g. `ttft_p90<500ms`, `e2e_p99<1.5s`,
     /// `error_rate<1%`, `request_throughput>=10` (repeatable or
     /// comma-separated). Any failing objective makes the exit status 3.
@@ -188,8 +212,11 @@ pub struct RunArgs {
     /// vLLM's per-request goodput bounds in milliseconds: `ttft:500 tpot:50 e2el:2000`.
     #[arg(long, value_name = "KEY:MS", num_args = 1.., help_heading = "Objectives")]
     pub goodput: Vec<String>,
+}
 
-    // ---- output ----
+/// Where results go.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
     /// Print this many sample responses as they finish.
     #[arg(long, default_value_t = 3, help_heading = "Output")]
     pub show_samples: usize,

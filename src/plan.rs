@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::cli::{ApiKind, ArrivalKind, Backend, RunArgs};
+use crate::cli::{ApiKind, ArrivalKind, Backend, LoadArgs, OutputArgs, RunArgs, TargetArgs, WorkloadArgs};
 use crate::redact::{is_sensitive_header, Redactor, Secret};
 use crate::schedule::{Arrival, ScheduleSpec};
 use crate::slo::{self, Slo};
@@ -135,156 +135,168 @@ impl RunPlan {
     }
 
     pub fn from_args(a: &RunArgs) -> Result<Self, PlanError> {
-        let base_url = resolve_base_url(a)?;
-        let api = match (a.api, a.backend) {
-            (Some(api), None) => api,
-            (None, Some(Backend::Vllm | Backend::Openai)) => ApiKind::OpenaiCompletions,
-            (None, Some(Backend::OpenaiChat)) => ApiKind::OpenaiChat,
-            (None, None) => ApiKind::OpenaiChat,
-            (Some(_), Some(_)) => return Err(bad("--api and --backend both choose the API; give one of them")),
-        };
-        let endpoint = match &a.endpoint {
-            Some(e) if !e.starts_with('/') => return Err(bad(format!("--endpoint `{e}` must start with `/`"))),
-            Some(e) => e.clone(),
-            None => match api {
-                ApiKind::OpenaiChat => "/v1/chat/completions".into(),
-                ApiKind::OpenaiCompletions => "/v1/completions".into(),
-            },
-        };
-        let mut headers = Vec::new();
-        for h in &a.headers {
-            // `Name: value`, and vLLM's `Name=value` too.
-            let (name, value) = h.split_once(':').or_else(|| h.split_once('=')).ok_or_else(|| {
-                bad(format!(
-                    "--header `{}` must look like `Name: value`",
-                    redact_header_arg(h)
-                ))
-            })?;
-            let (name, value) = (name.trim(), value.trim());
-            if name.is_empty() || reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(bad(format!("--header: `{name}` is not a valid header name")));
-            }
-            if reqwest::header::HeaderValue::from_str(value).is_err() {
-                return Err(bad(format!("--header `{name}`: the value is not a valid header value")));
-            }
-            let value = if is_sensitive_header(name) {
-                HeaderValue::Secret(Secret::new(value))
-            } else {
-                HeaderValue::Plain(value.into())
-            };
-            headers.push(Header {
-                name: name.into(),
-                value,
-            });
-        }
-        if a.timeout.is_zero() {
-            return Err(bad("--timeout must be greater than zero"));
-        }
-        let api_key = a.api_key.as_deref().filter(|k| !k.is_empty()).map(Secret::new);
-        if let Some(k) = &api_key {
-            if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", k.expose())).is_err() {
-                return Err(bad("--api-key contains characters not allowed in an HTTP header"));
-            }
-        }
-
-        if a.concurrency == Some(0) {
-            return Err(bad("--concurrency must be at least 1"));
-        }
-        if let Some(b) = a.burstiness {
-            if !(b > 0.0 && b.is_finite()) {
-                return Err(bad("--burstiness must be a number greater than 0"));
-            }
-        }
-        let schedule = match a.rate {
-            None => {
-                if a.burstiness.is_some() {
-                    return Err(bad("--burstiness needs --rate (it shapes open-loop arrivals)"));
-                }
-                ScheduleSpec::Closed {
-                    concurrency: a.concurrency.unwrap_or(10),
-                }
-            }
-            Some(rate) => {
-                let arrival = match (a.arrival, a.burstiness) {
-                    (ArrivalKind::Constant, Some(_)) => {
-                        return Err(bad("--burstiness does not apply to --arrival constant"))
-                    }
-                    (ArrivalKind::Constant, None) => Arrival::Constant,
-                    (ArrivalKind::Poisson, None) | (ArrivalKind::Poisson, Some(1.0)) => Arrival::Poisson,
-                    // vLLM's `--burstiness` alone switches Poisson to gamma.
-                    (ArrivalKind::Poisson | ArrivalKind::Gamma, Some(shape)) => Arrival::Gamma { shape },
-                    (ArrivalKind::Gamma, None) => Arrival::Gamma { shape: 1.0 },
-                };
-                ScheduleSpec::Open {
-                    rate,
-                    arrival,
-                    cap: a.concurrency,
-                }
-            }
-        };
-        if a.requests == Some(0) {
-            return Err(bad("--requests must be at least 1"));
-        }
-        if a.duration.is_some_and(|d| d.is_zero()) {
-            return Err(bad("--duration must be greater than zero"));
-        }
-        let stop = Stop {
-            requests: a.requests.or(if a.duration.is_some() { None } else { Some(100) }),
-            duration: a.duration,
-        };
-        if stop.requests.is_none() {
-            if let ScheduleSpec::Open { rate, .. } = schedule {
-                if rate.is_infinite() {
-                    return Err(bad(
-                        "--rate inf with only --duration would send without end; give --requests",
-                    ));
-                }
-            }
-        }
-
-        let workload = resolve_workload(a)?;
-        let slos = resolve_slos(&a.slos, &a.goodput)?;
-
-        let save_result = a.save_result || a.result_filename.is_some() || a.result_dir.is_some();
-        let backend = match (a.backend, api) {
-            (Some(Backend::Vllm), _) => "vllm",
-            (Some(Backend::Openai), _) | (None, ApiKind::OpenaiCompletions) => "openai",
-            (Some(Backend::OpenaiChat), _) | (None, ApiKind::OpenaiChat) => "openai-chat",
-        };
-        let outputs = Outputs {
-            show_samples: a.show_samples,
-            json: a.json.clone(),
-            records: a.records.clone(),
-            vllm_result: save_result.then(|| VllmResult {
-                dir: a.result_dir.clone(),
-                filename: a.result_filename.clone(),
-                detailed: a.save_detailed,
-                label: a.label.clone().unwrap_or_else(|| backend.to_string()),
-                backend: backend.to_string(),
-            }),
-            quiet: a.quiet,
-        };
-
+        let target = resolve_target(&a.target)?;
+        let (schedule, stop) = resolve_load(&a.load)?;
         Ok(RunPlan {
-            target: Target {
-                base_url,
-                api,
-                endpoint,
-                model: a.model.clone(),
-                api_key,
-                headers,
-                timeout: a.timeout,
-                insecure: a.insecure,
-            },
+            outputs: resolve_outputs(&a.output, &a.target, target.api),
+            target,
             schedule,
             stop,
-            warmup: a.warmup,
-            seed: a.seed,
-            grace: a.grace,
-            workload,
-            slos,
-            outputs,
+            warmup: a.load.warmup,
+            seed: a.workload.seed,
+            grace: a.target.grace,
+            workload: resolve_workload(&a.workload)?,
+            slos: resolve_slos(&a.objectives.slos, &a.objectives.goodput)?,
         })
+    }
+}
+
+/// The endpoint under test, from the target flags.
+pub fn resolve_target(a: &TargetArgs) -> Result<Target, PlanError> {
+    let base_url = resolve_base_url(a)?;
+    let api = match (a.api, a.backend) {
+        (Some(api), None) => api,
+        (None, Some(Backend::Vllm | Backend::Openai)) => ApiKind::OpenaiCompletions,
+        (None, Some(Backend::OpenaiChat)) => ApiKind::OpenaiChat,
+        (None, None) => ApiKind::OpenaiChat,
+        (Some(_), Some(_)) => return Err(bad("--api and --backend both choose the API; give one of them")),
+    };
+    let endpoint = match &a.endpoint {
+        Some(e) if !e.starts_with('/') => return Err(bad(format!("--endpoint `{e}` must start with `/`"))),
+        Some(e) => e.clone(),
+        None => match api {
+            ApiKind::OpenaiChat => "/v1/chat/completions".into(),
+            ApiKind::OpenaiCompletions => "/v1/completions".into(),
+        },
+    };
+    let mut headers = Vec::new();
+    for h in &a.headers {
+        // `Name: value`, and vLLM's `Name=value` too.
+        let (name, value) = h.split_once(':').or_else(|| h.split_once('=')).ok_or_else(|| {
+            bad(format!(
+                "--header `{}` must look like `Name: value`",
+                redact_header_arg(h)
+            ))
+        })?;
+        let (name, value) = (name.trim(), value.trim());
+        if name.is_empty() || reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(bad(format!("--header: `{name}` is not a valid header name")));
+        }
+        if reqwest::header::HeaderValue::from_str(value).is_err() {
+            return Err(bad(format!("--header `{name}`: the value is not a valid header value")));
+        }
+        let value = if is_sensitive_header(name) {
+            HeaderValue::Secret(Secret::new(value))
+        } else {
+            HeaderValue::Plain(value.into())
+        };
+        headers.push(Header {
+            name: name.into(),
+            value,
+        });
+    }
+    if a.timeout.is_zero() {
+        return Err(bad("--timeout must be greater than zero"));
+    }
+    let api_key = a.api_key.as_deref().filter(|k| !k.is_empty()).map(Secret::new);
+    if let Some(k) = &api_key {
+        if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", k.expose())).is_err() {
+            return Err(bad("--api-key contains characters not allowed in an HTTP header"));
+        }
+    }
+
+    Ok(Target {
+        base_url,
+        api,
+        endpoint,
+        model: a.model.clone(),
+        api_key,
+        headers,
+        timeout: a.timeout,
+        insecure: a.insecure,
+    })
+}
+
+/// The schedule and stop condition of `run`, from the load flags.
+fn resolve_load(a: &LoadArgs) -> Result<(ScheduleSpec, Stop), PlanError> {
+    if a.concurrency == Some(0) {
+        return Err(bad("--concurrency must be at least 1"));
+    }
+    if let Some(b) = a.burstiness {
+        if !(b > 0.0 && b.is_finite()) {
+            return Err(bad("--burstiness must be a number greater than 0"));
+        }
+    }
+    let schedule = match a.rate {
+        None => {
+            if a.burstiness.is_some() {
+                return Err(bad("--burstiness needs --rate (it shapes open-loop arrivals)"));
+            }
+            ScheduleSpec::Closed {
+                concurrency: a.concurrency.unwrap_or(10),
+            }
+        }
+        Some(rate) => {
+            let arrival = match (a.arrival, a.burstiness) {
+                (ArrivalKind::Constant, Some(_)) => {
+                    return Err(bad("--burstiness does not apply to --arrival constant"))
+                }
+                (ArrivalKind::Constant, None) => Arrival::Constant,
+                (ArrivalKind::Poisson, None) | (ArrivalKind::Poisson, Some(1.0)) => Arrival::Poisson,
+                // vLLM's `--burstiness` alone switches Poisson to gamma.
+                (ArrivalKind::Poisson | ArrivalKind::Gamma, Some(shape)) => Arrival::Gamma { shape },
+                (ArrivalKind::Gamma, None) => Arrival::Gamma { shape: 1.0 },
+            };
+            ScheduleSpec::Open {
+                rate,
+                arrival,
+                cap: a.concurrency,
+            }
+        }
+    };
+    if a.requests == Some(0) {
+        return Err(bad("--requests must be at least 1"));
+    }
+    if a.duration.is_some_and(|d| d.is_zero()) {
+        return Err(bad("--duration must be greater than zero"));
+    }
+    let stop = Stop {
+        requests: a.requests.or(if a.duration.is_some() { None } else { Some(100) }),
+        duration: a.duration,
+    };
+    if stop.requests.is_none() {
+        if let ScheduleSpec::Open { rate, .. } = schedule {
+            if rate.is_infinite() {
+                return Err(bad(
+                    "--rate inf with only --duration would send without end; give --requests",
+                ));
+            }
+        }
+    }
+
+    Ok((schedule, stop))
+}
+
+/// Where results go, from the output flags.
+pub fn resolve_outputs(a: &OutputArgs, t: &TargetArgs, api: ApiKind) -> Outputs {
+    let save_result = a.save_result || a.result_filename.is_some() || a.result_dir.is_some();
+    let backend = match (t.backend, api) {
+        (Some(Backend::Vllm), _) => "vllm",
+        (Some(Backend::Openai), _) | (None, ApiKind::OpenaiCompletions) => "openai",
+        (Some(Backend::OpenaiChat), _) | (None, ApiKind::OpenaiChat) => "openai-chat",
+    };
+    Outputs {
+        show_samples: a.show_samples,
+        json: a.json.clone(),
+        records: a.records.clone(),
+        vllm_result: save_result.then(|| VllmResult {
+            dir: a.result_dir.clone(),
+            filename: a.result_filename.clone(),
+            detailed: a.save_detailed,
+            label: a.label.clone().unwrap_or_else(|| backend.to_string()),
+            backend: backend.to_string(),
+        }),
+        quiet: a.quiet,
     }
 }
 
@@ -297,7 +309,7 @@ fn redact_header_arg(h: &str) -> String {
     }
 }
 
-fn resolve_base_url(a: &RunArgs) -> Result<Option<String>, PlanError> {
+fn resolve_base_url(a: &TargetArgs) -> Result<Option<String>, PlanError> {
     let raw = match (&a.url, &a.host, a.port) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             return Err(bad("--url and --host/--port both give the target; use one"))
@@ -331,7 +343,7 @@ fn resolve_base_url(a: &RunArgs) -> Result<Option<String>, PlanError> {
     Ok(Some(s))
 }
 
-fn resolve_workload(a: &RunArgs) -> Result<WorkloadSpec, PlanError> {
+pub fn resolve_workload(a: &WorkloadArgs) -> Result<WorkloadSpec, PlanError> {
     if !(0.0..1.0).contains(&a.range_ratio) {
         return Err(bad("--range-ratio must be in [0, 1)"));
     }
