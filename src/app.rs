@@ -68,6 +68,7 @@ pub fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(args) => run(&args).await,
+        Command::Sweep(args) => crate::sweep::run(&args).await,
         Command::Sim(args) => {
             sim::serve_cli(*args).await?;
             Ok(Exit::Success)

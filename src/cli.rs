@@ -29,6 +29,9 @@ pub struct Cli {
 pub enum Command {
     /// Benchmark one target (or, with no --url, the embedded simulator).
     Run(Box<RunArgs>),
+    /// Find the maximum stable concurrency or rate: run a ladder of load
+    /// levels until a stop rule fires, then give a verdict.
+    Sweep(Box<SweepArgs>),
     /// Serve the simulated OpenAI-compatible inference server.
     Sim(Box<crate::sim::args::SimArgs>),
 }
@@ -241,6 +244,109 @@ pub struct OutputArgs {
     /// Label in vLLM's result JSON and file name (default: the backend).
     #[arg(long, help_heading = "Output")]
     pub label: Option<String>,
+    /// Never draw the progress bar.
+    #[arg(long, help_heading = "Output")]
+    pub quiet: bool,
+}
+
+/// A rule threshold, or `off` to remove the rule.
+fn parse_off_fraction(s: &str) -> Result<Option<f64>, String> {
+    if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    crate::units::parse_fraction(s).map(Some)
+}
+
+/// A duration threshold, or `off` to remove the rule.
+fn parse_off_duration(s: &str) -> Result<Option<Duration>, String> {
+    if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    parse_duration(s).map(Some)
+}
+
+/// `inferload sweep`: a ladder of runs with stop rules and a verdict.
+#[derive(Debug, Clone, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub objectives: ObjectiveArgs,
+
+    /// Concurrency ladder: `1,2,5,10,20,50,100`, `1..256x2` (geometric) or
+    /// `10..100+10`. With --rate, a single value caps in-flight requests.
+    #[arg(
+        short = 'c',
+        long,
+        visible_alias = "max-concurrency",
+        value_name = "LADDER",
+        help_heading = "Sweep"
+    )]
+    pub concurrency: Option<String>,
+    /// Rate ladder in requests/s (open-loop levels), e.g. `1,2,5,10,20`.
+    /// With --find-concurrency or --max-rate-under-slo, the target or start rate.
+    #[arg(long, visible_alias = "request-rate", value_name = "LADDER", help_heading = "Sweep")]
+    pub rate: Option<String>,
+    /// Arrival process of rate levels.
+    #[arg(long, value_enum, default_value = "poisson", help_heading = "Sweep")]
+    pub arrival: ArrivalKind,
+    /// Gamma shape of rate levels' arrivals (1 = Poisson).
+    #[arg(long, help_heading = "Sweep")]
+    pub burstiness: Option<f64>,
+    /// Measured requests per level (default: 10 × the level, at least 20).
+    #[arg(long, help_heading = "Sweep")]
+    pub requests_per_level: Option<u64>,
+    /// Measure each level for this long instead of a request count.
+    #[arg(long, value_parser = parse_duration, help_heading = "Sweep")]
+    pub duration_per_level: Option<Duration>,
+    /// Warm-up requests before each level (default: one per concurrency slot,
+    /// or one second's worth at a rate).
+    #[arg(long, help_heading = "Sweep")]
+    pub warmup_per_level: Option<u64>,
+    /// For one --rate: find the smallest concurrency cap that reaches 95% of it.
+    #[arg(long, help_heading = "Sweep")]
+    pub find_concurrency: bool,
+    /// Bisect the request rate to the highest one that meets every --slo.
+    #[arg(long, help_heading = "Sweep")]
+    pub max_rate_under_slo: bool,
+    /// Precision of --max-rate-under-slo, relative (e.g. 5%).
+    #[arg(long, value_parser = crate::units::parse_fraction, default_value = "5%", help_heading = "Sweep")]
+    pub precision: f64,
+    /// Most runs a search (--max-rate-under-slo, --find-concurrency) may take.
+    #[arg(long, default_value_t = 12, help_heading = "Sweep")]
+    pub max_runs: u32,
+    /// Largest concurrency cap --find-concurrency tries.
+    #[arg(long, default_value_t = 1024, help_heading = "Sweep")]
+    pub max_concurrency_search: usize,
+
+    /// Stop when the success rate falls below this (`off` removes the rule).
+    #[arg(long, value_parser = parse_off_fraction, default_value = "95%", help_heading = "Stop rules")]
+    pub min_success_rate: Option<f64>,
+    /// Stop when mean TTFT exceeds this (`off` removes the rule).
+    #[arg(long, value_parser = parse_off_duration, default_value = "1s", help_heading = "Stop rules")]
+    pub max_mean_ttft: Option<Duration>,
+    /// Stop when throughput grows less than this over the previous level (`off` removes the rule).
+    #[arg(long, value_parser = parse_off_fraction, default_value = "20%", help_heading = "Stop rules")]
+    pub min_gain: Option<f64>,
+    /// Stop when this condition holds, e.g. `ttft_p99>2s` (repeatable; --slo syntax).
+    #[arg(long = "stop-when", value_name = "EXPR", help_heading = "Stop rules")]
+    pub stop_when: Vec<String>,
+    /// Do not stop when an --slo fails (still reported per level).
+    #[arg(long, help_heading = "Stop rules")]
+    pub no_stop_on_slo: bool,
+    /// Recommended production load as a share of the maximum stable one.
+    #[arg(long, value_parser = crate::units::parse_fraction, default_value = "75%", help_heading = "Verdict")]
+    pub headroom: f64,
+
+    /// Write the sweep (every level's summary and the verdict) as JSON,
+    /// rewritten after each level.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub json: Option<PathBuf>,
+    /// Write one records file per level into this directory.
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    pub records: Option<PathBuf>,
     /// Never draw the progress bar.
     #[arg(long, help_heading = "Output")]
     pub quiet: bool,
