@@ -15,8 +15,14 @@ pub enum Arrival {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum ScheduleSpec {
-    Closed { concurrency: usize },
-    Open { rate: f64, arrival: Arrival, cap: Option<usize> },
+    Closed {
+        concurrency: usize,
+    },
+    Open {
+        rate: f64,
+        arrival: Arrival,
+        cap: Option<usize>,
+    },
 }
 
 /// Open-loop send times, as offsets from the start of the run.

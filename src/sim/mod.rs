@@ -14,7 +14,10 @@ pub struct SimConfig {
 impl SimConfig {
     /// The default profile on an ephemeral loopback port.
     pub fn default_loopback() -> Self {
-        Self { host: "127.0.0.1".into(), port: 0 }
+        Self {
+            host: "127.0.0.1".into(),
+            port: 0,
+        }
     }
 
     /// Every request gets exactly this TTFT and ITL, whatever the load.

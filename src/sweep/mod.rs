@@ -490,7 +490,11 @@ impl Sweep<'_> {
             if let Some(trip) = r.trip.clone() {
                 return Ok(self.ladder_verdict(last_good, Some((load, trip))));
             }
-            previous = Some(r.request_throughput);
+            // The gain rule compares concurrency levels; a rate level is
+            // judged against its own target instead.
+            if matches!(load, Load::Concurrency(_)) {
+                previous = Some(r.request_throughput);
+            }
             last_good = Some((load, r));
         }
         Ok(self.ladder_verdict(last_good, None))

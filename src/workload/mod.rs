@@ -13,7 +13,11 @@ pub mod words;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DatasetSpec {
-    Random { input_len: u64, output_len: u64, range_ratio: f64 },
+    Random {
+        input_len: u64,
+        output_len: u64,
+        range_ratio: f64,
+    },
     Prompt(String),
     Jsonl(PathBuf),
     ShareGpt(PathBuf),
