@@ -1,13 +1,41 @@
 //! What is sent: prompts, their lengths and per-request parameters.
-//! (Interface stub; the implementation replaces the bodies.)
+//!
+//! A [`Workload`] turns a request index into a [`WorkItem`]. Items are a pure
+//! function of the index and the seed, so a warm-up and a measured phase, or
+//! two runs with the same seed, send the same prompts in the same order, and
+//! the engine can ask for any item from any task without shared state.
+//!
+//! Sources:
+//! - `random` (vLLM's random dataset): prompts of `input_len` words drawn
+//!   from the built-in list, output lengths `output_len`, both spread
+//!   uniformly over `[len·(1−r), len·(1+r)]`; a fresh draw per index;
+//! - a fixed `--prompt`;
+//! - a JSONL file: one object per line with `prompt` (text) or `messages`
+//!   (chat turns) and an optional `max_tokens`;
+//! - a ShareGPT file: the first human turn of each conversation is the
+//!   prompt, the reply's length its output length; shuffled by the seed.
+//!
+//! File items are used in order and wrap around when the run asks for more
+//! requests than the file holds. Bad files fail at load time, before any
+//! traffic, with the file and line named.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use thiserror::Error;
 
 pub mod tokens;
 pub mod words;
+
+use tokens::count_tokens;
+
+/// Output length of a fixed prompt or a file item that names none (vLLM's
+/// default for custom datasets).
+pub const DEFAULT_MAX_TOKENS: u64 = 256;
 
 /// Where the prompts come from.
 #[derive(Debug, Clone, Serialize)]
@@ -26,7 +54,8 @@ pub enum DatasetSpec {
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkloadSpec {
     pub dataset: DatasetSpec,
-    /// `--output-len`/`--max-tokens`: overrides every item's `max_tokens`.
+    /// `--output-len`/`--max-tokens`: overrides the `max_tokens` of prompt
+    /// and file items (the random dataset draws its own around it).
     pub max_tokens: Option<u64>,
     pub stream: bool,
     pub ignore_eos: bool,
@@ -34,7 +63,7 @@ pub struct WorkloadSpec {
     pub seed: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
@@ -44,6 +73,16 @@ pub struct ChatMessage {
 pub enum Prompt {
     Text(String),
     Chat(Vec<ChatMessage>),
+}
+
+impl Prompt {
+    /// Prompt tokens by the shared counting rule (chat: over every turn).
+    pub fn tokens(&self) -> u64 {
+        match self {
+            Prompt::Text(t) => count_tokens(t),
+            Prompt::Chat(m) => m.iter().map(|m| count_tokens(&m.content)).sum(),
+        }
+    }
 }
 
 /// One request's content.
@@ -56,32 +95,421 @@ pub struct WorkItem {
     pub max_tokens: Option<u64>,
 }
 
+/// A dataset that cannot be used; the message names the file (and line).
 #[derive(Debug, Error)]
 pub enum WorkloadError {
-    #[error("{0}")]
-    Other(String),
+    #[error("cannot read dataset {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {what}")]
+    Line { path: PathBuf, line: usize, what: String },
+    #[error("{path}: {what}")]
+    File { path: PathBuf, what: String },
+}
+
+/// A prompt read from a file, ready to send.
+#[derive(Debug, Clone)]
+struct Entry {
+    prompt: Prompt,
+    input_tokens: u64,
+    max_tokens: Option<u64>,
+}
+
+#[derive(Debug)]
+enum Source {
+    Random {
+        input_len: u64,
+        output_len: u64,
+        range_ratio: f64,
+    },
+    Entries {
+        entries: Vec<Entry>,
+        what: String,
+    },
 }
 
 #[derive(Debug)]
 pub struct Workload {
-    _spec: WorkloadSpec,
+    source: Source,
+    spec: WorkloadSpec,
 }
 
 impl Workload {
+    /// Reads and checks the dataset; every file error surfaces here.
     pub fn load(spec: &WorkloadSpec) -> Result<Self, WorkloadError> {
-        Ok(Self { _spec: spec.clone() })
+        let source = match &spec.dataset {
+            DatasetSpec::Random {
+                input_len,
+                output_len,
+                range_ratio,
+            } => Source::Random {
+                input_len: *input_len,
+                output_len: *output_len,
+                range_ratio: *range_ratio,
+            },
+            DatasetSpec::Prompt(text) => {
+                let prompt = Prompt::Text(text.clone());
+                Source::Entries {
+                    what: format!("fixed prompt ({} tokens)", prompt.tokens()),
+                    entries: vec![Entry {
+                        input_tokens: prompt.tokens(),
+                        prompt,
+                        max_tokens: None,
+                    }],
+                }
+            }
+            DatasetSpec::Jsonl(path) => {
+                let entries = load_jsonl(path)?;
+                Source::Entries {
+                    what: format!("{} ({} prompts)", path.display(), entries.len()),
+                    entries,
+                }
+            }
+            DatasetSpec::ShareGpt(path) => {
+                let mut entries = load_sharegpt(path)?;
+                entries.shuffle(&mut StdRng::seed_from_u64(spec.seed));
+                Source::Entries {
+                    what: format!("ShareGPT {} ({} conversations)", path.display(), entries.len()),
+                    entries,
+                }
+            }
+        };
+        Ok(Self {
+            source,
+            spec: spec.clone(),
+        })
     }
 
+    /// The item sent as request `index` (a pure function of index and seed).
     pub fn item(&self, index: u64) -> WorkItem {
-        WorkItem {
-            index,
-            prompt: Prompt::Text("hello".into()),
-            input_tokens: 1,
-            max_tokens: self._spec.max_tokens,
+        match &self.source {
+            Source::Random {
+                input_len,
+                output_len,
+                range_ratio,
+            } => {
+                let mut rng = StdRng::seed_from_u64(mix(self.spec.seed, index));
+                let n_in = spread(&mut rng, *input_len, *range_ratio);
+                let n_out = spread(&mut rng, *output_len, *range_ratio);
+                let mut text = String::with_capacity(n_in as usize * 8);
+                for i in 0..n_in {
+                    if i > 0 {
+                        text.push(' ');
+                    }
+                    text.push_str(words::WORDS[rng.random_range(0..words::WORDS.len())]);
+                }
+                WorkItem {
+                    index,
+                    prompt: Prompt::Text(text),
+                    input_tokens: n_in,
+                    max_tokens: Some(n_out),
+                }
+            }
+            Source::Entries { entries, .. } => {
+                let e = &entries[(index % entries.len() as u64) as usize];
+                WorkItem {
+                    index,
+                    prompt: e.prompt.clone(),
+                    input_tokens: e.input_tokens,
+                    max_tokens: self.spec.max_tokens.or(e.max_tokens).or(Some(DEFAULT_MAX_TOKENS)),
+                }
+            }
         }
     }
 
+    /// One line for the settings block.
     pub fn describe(&self) -> String {
-        "stub".into()
+        match &self.source {
+            Source::Random {
+                input_len,
+                output_len,
+                range_ratio,
+            } => {
+                let spread = if *range_ratio > 0.0 {
+                    format!(" (±{:.0}%)", range_ratio * 100.0)
+                } else {
+                    String::new()
+                };
+                format!("random prompts, {input_len} input and {output_len} output tokens{spread}")
+            }
+            Source::Entries { what, .. } => {
+                let out = match self.spec.max_tokens {
+                    Some(n) => format!("max {n} output tokens"),
+                    None => format!("max_tokens from the file, else {DEFAULT_MAX_TOKENS}"),
+                };
+                format!("{what}, {out}")
+            }
+        }
+    }
+}
+
+/// A seed per request index, so items do not depend on the order asked.
+fn mix(seed: u64, index: u64) -> u64 {
+    // SplitMix64's finaliser: neighbouring indices get unrelated seeds.
+    let mut z = seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A length uniform in `[len·(1−r), len·(1+r)]`, at least 1 (vLLM's rule).
+fn spread(rng: &mut StdRng, len: u64, ratio: f64) -> u64 {
+    if ratio <= 0.0 {
+        return len.max(1);
+    }
+    let lo = ((len as f64) * (1.0 - ratio)).floor().max(1.0) as u64;
+    let hi = ((len as f64) * (1.0 + ratio)).floor().max(lo as f64) as u64;
+    rng.random_range(lo..=hi)
+}
+
+fn read(path: &Path) -> Result<String, WorkloadError> {
+    std::fs::read_to_string(path).map_err(|source| WorkloadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn load_jsonl(path: &Path) -> Result<Vec<Entry>, WorkloadError> {
+    let text = read(path)?;
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |what: String| WorkloadError::Line {
+            path: path.to_path_buf(),
+            line: line_no,
+            what,
+        };
+        let v: Value = serde_json::from_str(line).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad("each line must be a JSON object with `prompt` or `messages`".into()))?;
+        let prompt = match (obj.get("prompt"), obj.get("messages")) {
+            (Some(Value::String(p)), None) => Prompt::Text(p.clone()),
+            (Some(_), None) => return Err(bad("`prompt` must be a string".into())),
+            (None, Some(m)) => Prompt::Chat(
+                serde_json::from_value::<Vec<ChatMessage>>(m.clone())
+                    .map_err(|e| bad(format!("`messages` must be a list of {{role, content}} strings: {e}")))?,
+            ),
+            (Some(_), Some(_)) => return Err(bad("give `prompt` or `messages`, not both".into())),
+            (None, None) => return Err(bad("no `prompt` or `messages`".into())),
+        };
+        if let Prompt::Chat(m) = &prompt {
+            if m.is_empty() {
+                return Err(bad("`messages` is empty".into()));
+            }
+        }
+        let max_tokens = match obj.get("max_tokens") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(n) if n > 0 => Some(n),
+                _ => return Err(bad("`max_tokens` must be a whole number of at least 1".into())),
+            },
+        };
+        entries.push(Entry {
+            input_tokens: prompt.tokens(),
+            prompt,
+            max_tokens,
+        });
+    }
+    if entries.is_empty() {
+        return Err(WorkloadError::File {
+            path: path.to_path_buf(),
+            what: "holds no prompts".into(),
+        });
+    }
+    Ok(entries)
+}
+
+#[derive(Deserialize)]
+struct Conversation {
+    #[serde(alias = "conversation", default)]
+    conversations: Vec<Turn>,
+}
+
+#[derive(Deserialize)]
+struct Turn {
+    #[serde(alias = "role")]
+    from: String,
+    #[serde(alias = "content")]
+    value: String,
+}
+
+fn load_sharegpt(path: &Path) -> Result<Vec<Entry>, WorkloadError> {
+    let text = read(path)?;
+    let conversations: Vec<Conversation> = serde_json::from_str(&text).map_err(|e| WorkloadError::Line {
+        path: path.to_path_buf(),
+        line: e.line(),
+        what: format!("not a ShareGPT file (a JSON list of {{\"conversations\": [...]}}): {e}"),
+    })?;
+    let entries: Vec<Entry> = conversations
+        .into_iter()
+        .filter_map(|c| {
+            let first = c.conversations.iter().position(|t| is_human(&t.from))?;
+            let reply = c.conversations.get(first + 1)?;
+            let prompt = Prompt::Text(c.conversations[first].value.clone());
+            let (input_tokens, output_tokens) = (prompt.tokens(), count_tokens(&reply.value));
+            // Empty turns say nothing about lengths (vLLM drops them too).
+            (input_tokens > 0 && output_tokens > 0).then_some(Entry {
+                prompt,
+                input_tokens,
+                max_tokens: Some(output_tokens),
+            })
+        })
+        .collect();
+    if entries.is_empty() {
+        return Err(WorkloadError::File {
+            path: path.to_path_buf(),
+            what: "holds no conversation with a human turn and a reply".into(),
+        });
+    }
+    Ok(entries)
+}
+
+fn is_human(from: &str) -> bool {
+    matches!(from, "human" | "user")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dataset: DatasetSpec) -> WorkloadSpec {
+        WorkloadSpec {
+            dataset,
+            max_tokens: None,
+            stream: true,
+            ignore_eos: false,
+            extra_body: None,
+            seed: 7,
+        }
+    }
+
+    #[test]
+    fn random_items_have_their_lengths_and_are_reproducible() {
+        let w = Workload::load(&spec(DatasetSpec::Random {
+            input_len: 100,
+            output_len: 20,
+            range_ratio: 0.5,
+        }))
+        .unwrap();
+        let mut lens = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let item = w.item(i);
+            let Prompt::Text(text) = &item.prompt else {
+                panic!("text prompt")
+            };
+            assert_eq!(count_tokens(text), item.input_tokens);
+            assert!((50..=150).contains(&item.input_tokens), "{}", item.input_tokens);
+            assert!((10..=30).contains(&item.max_tokens.unwrap()));
+            lens.insert(item.input_tokens);
+            assert_eq!(w.item(i), item, "item {i} depends only on index and seed");
+        }
+        assert!(lens.len() > 20, "lengths spread: {lens:?}");
+        assert_ne!(w.item(0).prompt, w.item(1).prompt);
+    }
+
+    #[test]
+    fn random_without_spread_is_exact() {
+        let w = Workload::load(&spec(DatasetSpec::Random {
+            input_len: 256,
+            output_len: 128,
+            range_ratio: 0.0,
+        }))
+        .unwrap();
+        for i in 0..20 {
+            assert_eq!(w.item(i).input_tokens, 256);
+            assert_eq!(w.item(i).max_tokens, Some(128));
+        }
+    }
+
+    #[test]
+    fn jsonl_items_wrap_and_take_their_max_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.jsonl");
+        std::fs::write(
+            &path,
+            "{\"prompt\": \"one two three\", \"max_tokens\": 5}\n\n{\"messages\": [{\"role\": \"user\", \"content\": \"hi there\"}]}\n",
+        )
+        .unwrap();
+        let w = Workload::load(&spec(DatasetSpec::Jsonl(path.clone()))).unwrap();
+        assert_eq!(w.item(0).input_tokens, 3);
+        assert_eq!(w.item(0).max_tokens, Some(5));
+        assert_eq!(w.item(1).max_tokens, Some(DEFAULT_MAX_TOKENS));
+        assert!(matches!(w.item(1).prompt, Prompt::Chat(_)));
+        assert_eq!(w.item(2).prompt, w.item(0).prompt);
+        let mut s = spec(DatasetSpec::Jsonl(path));
+        s.max_tokens = Some(9);
+        assert_eq!(Workload::load(&s).unwrap().item(0).max_tokens, Some(9));
+    }
+
+    #[test]
+    fn bad_jsonl_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.jsonl");
+        for (body, needle) in [
+            (
+                "{\"prompt\": \"ok\"}\n{\"prompt\": 3}\n",
+                "bad.jsonl:2: `prompt` must be a string",
+            ),
+            ("{\"prompt\": \"ok\"}\n{oops\n", "bad.jsonl:2: not valid JSON"),
+            ("[1]\n", "bad.jsonl:1: each line must be a JSON object"),
+            ("{\"prompt\": \"a\", \"max_tokens\": -1}\n", "bad.jsonl:1: `max_tokens`"),
+            ("\n\n", "holds no prompts"),
+        ] {
+            std::fs::write(&path, body).unwrap();
+            let err = Workload::load(&spec(DatasetSpec::Jsonl(path.clone())))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{err} lacks {needle}");
+        }
+        let err = Workload::load(&spec(DatasetSpec::Jsonl(dir.path().join("nope.jsonl"))))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot read dataset") && err.contains("nope.jsonl"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sharegpt_takes_the_first_human_turn_and_the_replys_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sg.json");
+        std::fs::write(
+            &path,
+            r#"[
+              {"id": "a", "conversations": [{"from": "human", "value": "why is the sky blue"},
+                                            {"from": "gpt", "value": "light scatters off small molecules"}]},
+              {"id": "b", "conversations": [{"from": "gpt", "value": "orphan reply"}]},
+              {"id": "c", "conversations": [{"from": "system", "value": "be brief"},
+                                            {"from": "human", "value": "hello"},
+                                            {"from": "gpt", "value": "hi"}]}
+            ]"#,
+        )
+        .unwrap();
+        let w = Workload::load(&spec(DatasetSpec::ShareGpt(path.clone()))).unwrap();
+        let mut seen: Vec<(u64, Option<u64>)> =
+            (0..2).map(|i| (w.item(i).input_tokens, w.item(i).max_tokens)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![(1, Some(1)), (5, Some(5))]);
+        std::fs::write(&path, "{\"not\": \"a list\"}").unwrap();
+        let err = Workload::load(&spec(DatasetSpec::ShareGpt(path)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sg.json:1: not a ShareGPT file"), "{err}");
+    }
+
+    #[test]
+    fn a_fixed_prompt_defaults_to_256_output_tokens() {
+        let w = Workload::load(&spec(DatasetSpec::Prompt("Explain TCP".into()))).unwrap();
+        assert_eq!(w.item(3).input_tokens, 2);
+        assert_eq!(w.item(3).max_tokens, Some(DEFAULT_MAX_TOKENS));
+        assert!(w.describe().contains("fixed prompt"));
     }
 }
