@@ -4,6 +4,7 @@
 //! (bad flag, unreadable file, unreachable target), printed as one line;
 //! 3 reserved for failed SLOs; 130 interrupted, with every output written.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,7 +13,9 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command, RunArgs};
 use crate::engine::Signals;
+use crate::export::json::JsonExporter;
 use crate::export::records::RecordsWriter;
+use crate::export::vllm::VllmExporter;
 use crate::export::{self, Exporter, RunReport};
 use crate::plan::RunPlan;
 use crate::runner::{self, Level, Session, Sinks};
@@ -150,6 +153,9 @@ async fn run_against(
         model: session.model.clone(),
         started_at: m.started_at,
         summary: m.summary,
+        goodput: m.goodput,
+        slo_results,
+        cancelled: m.cancelled,
         interrupted: m.interrupted,
         records: m.records,
     };
@@ -160,11 +166,11 @@ async fn run_against(
             m.cancelled
         );
     }
-    print!("{}", ui::slo_block(&slo_results, m.goodput));
+    print!("{}", ui::slo_block(&report.slo_results, m.goodput));
     write_outputs(&report)?;
     Ok(if m.interrupted {
         Exit::Interrupted
-    } else if slo_results.iter().any(|r| !r.passed) {
+    } else if report.slo_results.iter().any(|r| !r.passed) {
         Exit::SloFailed
     } else {
         Exit::Success
@@ -173,26 +179,43 @@ async fn run_against(
 
 /// Writes every file output the plan asks for; each one is attempted even
 /// when another fails, so measured results are not lost to one bad path.
+/// If any fails, the native run document is saved in the temporary
+/// directory instead and its path printed.
 fn write_outputs(report: &RunReport) -> anyhow::Result<()> {
-    let exporters: Vec<(String, Box<dyn Exporter>)> = Vec::new();
-    // EXPORTERS-WIRING: json and vLLM result exporters are added here.
+    let mut exporters: Vec<(PathBuf, Box<dyn Exporter>)> = Vec::new();
+    if let Some(path) = &report.plan.outputs.json {
+        exporters.push((path.clone(), Box::new(JsonExporter::new(path))));
+    }
+    if report.plan.outputs.vllm_result.is_some() {
+        let vllm = VllmExporter::for_report(report);
+        exporters.push((vllm.path.clone(), Box::new(vllm)));
+    }
     if let Some(path) = &report.plan.outputs.records {
         println!("Records written to {}", path.display());
     }
-    let mut first_error = None;
-    for (name, exporter) in exporters {
+    let mut failed = 0usize;
+    for (path, exporter) in exporters {
         match exporter.export(report) {
-            Ok(()) => println!("Results written to {name}"),
+            Ok(()) => println!("Results written to {}", path.display()),
             Err(e) => {
                 eprintln!("error: {e}");
-                first_error.get_or_insert(e);
+                failed += 1;
             }
         }
     }
-    match first_error {
-        Some(e) => Err(e.into()),
-        None => Ok(()),
+    if failed == 0 {
+        return Ok(());
     }
+    let rescue = std::env::temp_dir().join(format!(
+        "inferload-run-{}-{}.json",
+        report.started_at.format("%Y%m%d-%H%M%S"),
+        std::process::id()
+    ));
+    match JsonExporter::new(&rescue).export(report) {
+        Ok(()) => eprintln!("The measured results were saved to {} instead.", rescue.display()),
+        Err(e) => eprintln!("error: {e}"),
+    }
+    anyhow::bail!("{failed} output file(s) could not be written (see above)")
 }
 
 /// Thousands of concurrent streams need thousands of sockets; the usual

@@ -1,0 +1,360 @@
+//! The summary printed at the end of a run.
+//!
+//! First `vllm bench serve`'s block, line for line: the same title, labels,
+//! order and formats (`{:<40} {:<10}` for integers, `{:<40} {:<10.2}` for
+//! decimals, trailing spaces kept, section titles centred in 50 columns), so
+//! scripts that `grep … | awk '{print $4}'` vLLM's output keep working.
+//! The TTFT, TPOT and ITL sections appear when the run streamed (they are
+//! undefined otherwise); a figure without samples prints 0.00, as vLLM does.
+//!
+//! Then inferload's own tables: latency percentiles, token statistics,
+//! success rate and errors by class, each error class with one example.
+
+use std::fmt::Write as _;
+
+use crate::record::ErrorClass;
+use crate::schedule::ScheduleSpec;
+use crate::stats::{LatencyStats, Summary};
+
+use super::RunReport;
+
+const WIDTH: usize = 50;
+
+fn int(out: &mut String, label: &str, v: impl std::fmt::Display) {
+    let _ = writeln!(out, "{label:<40} {v:<10}");
+}
+
+fn dec(out: &mut String, label: &str, v: f64) {
+    let _ = writeln!(out, "{label:<40} {v:<10.2}");
+}
+
+fn header(out: &mut String, title: &str, fill: char) {
+    let _ = writeln!(out, "{}", centered(title, fill));
+}
+
+/// Python's `"{s:{c}^{n}}"` with n = 50: extra padding goes to the right.
+fn centered(title: &str, fill: char) -> String {
+    let len = title.chars().count();
+    let pad = WIDTH.saturating_sub(len);
+    let left = pad / 2;
+    let mut s = String::with_capacity(WIDTH + 4);
+    s.extend(std::iter::repeat(fill).take(left));
+    s.push_str(title);
+    s.extend(std::iter::repeat(fill).take(pad - left));
+    s
+}
+
+/// The concurrency the schedule holds to: closed loop N, or an open-loop cap.
+pub(crate) fn max_concurrency(schedule: &ScheduleSpec) -> Option<usize> {
+    match *schedule {
+        ScheduleSpec::Closed { concurrency } => Some(concurrency),
+        ScheduleSpec::Open { cap, .. } => cap,
+    }
+}
+
+/// The configured open-loop rate, when finite.
+pub(crate) fn finite_rate(schedule: &ScheduleSpec) -> Option<f64> {
+    match *schedule {
+        ScheduleSpec::Open { rate, .. } if rate.is_finite() => Some(rate),
+        _ => None,
+    }
+}
+
+/// vLLM's "Serving Benchmark Result" block.
+pub fn vllm_block(report: &RunReport) -> String {
+    let s = &report.summary;
+    let mut out = String::new();
+    header(&mut out, " Serving Benchmark Result ", '=');
+    int(&mut out, "Successful requests:", s.successful);
+    int(&mut out, "Failed requests:", s.failed);
+    if let Some(c) = max_concurrency(&report.plan.schedule) {
+        int(&mut out, "Maximum request concurrency:", c);
+    }
+    if let Some(rate) = finite_rate(&report.plan.schedule) {
+        dec(&mut out, "Request rate configured (RPS):", rate);
+    }
+    dec(&mut out, "Benchmark duration (s):", s.duration_s);
+    int(&mut out, "Total input tokens:", s.total_input_tokens);
+    int(&mut out, "Total generated tokens:", s.total_output_tokens);
+    dec(&mut out, "Request throughput (req/s):", s.request_throughput);
+    if let Some(g) = report.goodput {
+        dec(&mut out, "Request goodput (req/s):", g.goodput);
+    }
+    dec(&mut out, "Output token throughput (tok/s):", s.output_throughput);
+    dec(
+        &mut out,
+        "Peak output token throughput (tok/s):",
+        s.peak_output_throughput,
+    );
+    dec(&mut out, "Peak concurrent requests:", s.peak_concurrency as f64);
+    dec(&mut out, "Total token throughput (tok/s):", s.total_token_throughput);
+    let mut section = |stats: &Option<LatencyStats>, name: &str, title: &str| {
+        let (mean, median, p99) = stats.as_ref().map_or((0.0, 0.0, 0.0), |l| (l.mean, l.p50, l.p99));
+        header(&mut out, title, '-');
+        dec(&mut out, &format!("Mean {name} (ms):"), mean);
+        dec(&mut out, &format!("Median {name} (ms):"), median);
+        dec(&mut out, &format!("P99 {name} (ms):"), p99);
+    };
+    if report.plan.workload.stream {
+        section(&s.ttft_ms, "TTFT", "Time to First Token");
+        section(&s.tpot_ms, "TPOT", "Time per Output Token (excl. 1st token)");
+        section(&s.itl_ms, "ITL", "Inter-token Latency");
+    }
+    section(&s.e2e_ms, "E2EL", "End-to-end Latency");
+    let _ = writeln!(out, "{}", "=".repeat(WIDTH));
+    out
+}
+
+/// The console summary printed at the end of a run.
+pub fn console_summary(report: &RunReport) -> String {
+    let mut out = String::from("\n");
+    out.push_str(&vllm_block(report));
+    out.push('\n');
+    let s = &report.summary;
+    if report.interrupted {
+        out.push_str("Interrupted: these figures cover only the requests that finished before the run stopped.\n\n");
+    }
+    latency_table(&mut out, report);
+    token_table(&mut out, s);
+    requests_and_errors(&mut out, s);
+    out
+}
+
+fn latency_table(out: &mut String, report: &RunReport) {
+    let s = &report.summary;
+    let open_loop = matches!(report.plan.schedule, ScheduleSpec::Open { .. });
+    let mut rows: Vec<(&str, &LatencyStats)> = Vec::new();
+    for (name, stats, show) in [
+        ("TTFT", &s.ttft_ms, true),
+        ("TPOT", &s.tpot_ms, true),
+        ("ITL", &s.itl_ms, true),
+        ("E2E", &s.e2e_ms, true),
+        // Always zero in a closed loop: requests are sent when scheduled.
+        ("Queue delay", &s.queue_delay_ms, open_loop),
+        ("User latency", &s.user_latency_ms, open_loop),
+    ] {
+        if let (Some(stats), true) = (stats, show) {
+            rows.push((name, stats));
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{:<14}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "Latency (ms)", "mean", "p50", "p90", "p95", "p99", "min", "max"
+    );
+    for (name, l) in rows {
+        let _ = writeln!(
+            out,
+            "{:<14}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}",
+            name, l.mean, l.p50, l.p90, l.p95, l.p99, l.min, l.max
+        );
+    }
+    if open_loop {
+        out.push_str(
+            "Queue delay: sent_at − scheduled_at (client backlog); user latency: finished_at − scheduled_at.\n",
+        );
+    }
+    if s.tokens_estimated {
+        out.push_str(
+            "Note: token counts are estimated (the server reported no usage; content chunks were counted), \
+             so TPOT and token figures are approximate.\n",
+        );
+    }
+    out.push('\n');
+}
+
+fn token_table(out: &mut String, s: &Summary) {
+    let suffix = if s.tokens_estimated { " (estimated)" } else { "" };
+    let _ = writeln!(out, "{:<28}{:>14}{:>14}", format!("Tokens{suffix}"), "input", "output");
+    let _ = writeln!(
+        out,
+        "{:<28}{:>14}{:>14}",
+        "total", s.total_input_tokens, s.total_output_tokens
+    );
+    let _ = writeln!(
+        out,
+        "{:<28}{:>14.2}{:>14.2}",
+        "mean per request", s.mean_input_tokens, s.mean_output_tokens
+    );
+    let _ = writeln!(
+        out,
+        "{:<28}{:>14.2}{:>14.2}",
+        "throughput (tok/s)", s.input_throughput, s.output_throughput
+    );
+    let _ = writeln!(
+        out,
+        "Mean output speed per request: {:.2} tok/s (output tokens / E2E)\n",
+        s.mean_output_speed
+    );
+}
+
+fn requests_and_errors(out: &mut String, s: &Summary) {
+    let _ = writeln!(
+        out,
+        "Requests: {} successful, {} failed, success rate {:.2}%",
+        s.successful,
+        s.failed,
+        s.success_rate * 100.0
+    );
+    if s.errors.is_empty() {
+        return;
+    }
+    let width = s
+        .errors
+        .iter()
+        .map(|e| e.class.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max("class".len());
+    let _ = writeln!(out, "Errors:\n  {:<width$}  {:>7}  example", "class", "count");
+    for e in &s.errors {
+        let example = crate::api::cut(&e.example.replace(['\n', '\r'], " "), 120);
+        let _ = writeln!(out, "  {:<width$}  {:>7}  {example}", e.class.to_string(), e.count);
+        if e.class == ErrorClass::Timeout {
+            let _ = writeln!(
+                out,
+                "  {:<width$}           (raise --timeout if the server is merely slow)",
+                ""
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::report;
+    use super::*;
+
+    #[test]
+    fn section_titles_are_centred_like_pythons_format() {
+        assert_eq!(
+            centered(" Serving Benchmark Result ", '='),
+            "============ Serving Benchmark Result ============"
+        );
+        assert_eq!(
+            centered("Time to First Token", '-'),
+            "---------------Time to First Token----------------"
+        );
+        assert_eq!(
+            centered("Time per Output Token (excl. 1st token)", '-'),
+            "-----Time per Output Token (excl. 1st token)------"
+        );
+        assert_eq!(
+            centered("Inter-token Latency", '-'),
+            "---------------Inter-token Latency----------------"
+        );
+        assert_eq!(
+            centered("End-to-end Latency", '-'),
+            "----------------End-to-end Latency----------------"
+        );
+    }
+
+    #[test]
+    fn vllm_block_matches_vllms_lines() {
+        let r = report(&["-c", "3", "-n", "8"]);
+        let block = vllm_block(&r);
+        let lines: Vec<&str> = block.lines().collect();
+        assert_eq!(lines[0], "============ Serving Benchmark Result ============");
+        assert_eq!(lines[1], "Successful requests:                     6         ");
+        assert_eq!(lines[2], "Failed requests:                         2         ");
+        assert_eq!(lines[3], "Maximum request concurrency:             3         ");
+        assert!(lines[4].starts_with("Benchmark duration (s):                  0.54"));
+        let labels: Vec<&str> = lines
+            .iter()
+            .filter(|l| !l.starts_with(['=', '-']))
+            .map(|l| {
+                assert_eq!(l.len(), 51, "`{l}`: 40 + 1 + 10 columns");
+                assert_eq!(&l[40..41], " ", "`{l}`");
+                l[..40].trim_end()
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "Successful requests:",
+                "Failed requests:",
+                "Maximum request concurrency:",
+                "Benchmark duration (s):",
+                "Total input tokens:",
+                "Total generated tokens:",
+                "Request throughput (req/s):",
+                "Output token throughput (tok/s):",
+                "Peak output token throughput (tok/s):",
+                "Peak concurrent requests:",
+                "Total token throughput (tok/s):",
+                "Mean TTFT (ms):",
+                "Median TTFT (ms):",
+                "P99 TTFT (ms):",
+                "Mean TPOT (ms):",
+                "Median TPOT (ms):",
+                "P99 TPOT (ms):",
+                "Mean ITL (ms):",
+                "Median ITL (ms):",
+                "P99 ITL (ms):",
+                "Mean E2EL (ms):",
+                "Median E2EL (ms):",
+                "P99 E2EL (ms):",
+            ]
+        );
+        assert_eq!(
+            lines.last(),
+            Some(&"==================================================")
+        );
+        // What scripts do: grep | awk '{print $N}'.
+        let field = |label: &str, n: usize| {
+            let line = lines.iter().find(|l| l.contains(label)).unwrap();
+            line.split_whitespace().nth(n).unwrap().to_string()
+        };
+        assert_eq!(field("Successful requests:", 2), "6");
+        assert!(field("Request throughput", 3).parse::<f64>().unwrap() > 0.0);
+        assert_eq!(field("Mean TTFT (ms):", 3), "100.00");
+        assert_eq!(field("Peak concurrent requests:", 3), "4.00");
+    }
+
+    #[test]
+    fn open_loop_lines_and_goodput() {
+        let r = report(&["--rate", "40", "-n", "8", "--goodput", "ttft:500"]);
+        let block = vllm_block(&r);
+        assert!(
+            block.contains("Request rate configured (RPS):           40.00"),
+            "{block}"
+        );
+        assert!(!block.contains("Maximum request concurrency:"));
+        assert!(block.contains("Request goodput (req/s):"));
+        let r = report(&["--rate", "inf", "-c", "7", "-n", "8"]);
+        let block = vllm_block(&r);
+        assert!(!block.contains("Request rate configured"));
+        assert!(block.contains("Maximum request concurrency:             7 "));
+        assert!(!block.contains("goodput"));
+    }
+
+    #[test]
+    fn non_streaming_runs_show_only_e2e() {
+        let mut r = report(&["--no-stream", "-n", "8"]);
+        r.summary.ttft_ms = None;
+        let block = vllm_block(&r);
+        assert!(!block.contains("TTFT") && !block.contains("ITL (ms)"));
+        assert!(block.contains("Mean E2EL (ms):"));
+    }
+
+    #[test]
+    fn own_tables_show_latencies_tokens_and_errors() {
+        let mut r = report(&["-n", "8"]);
+        r.interrupted = true;
+        r.summary.tokens_estimated = true;
+        let text = console_summary(&r);
+        assert!(text.contains("cover only the requests that finished"), "{text}");
+        assert!(text.contains("Latency (ms)"));
+        for row in ["\nTTFT ", "\nTPOT ", "\nITL ", "\nE2E "] {
+            assert!(text.contains(row), "row {row:?} in\n{text}");
+        }
+        assert!(!text.contains("\nQueue delay "), "closed loop: no queue delay row");
+        assert!(text.contains("token counts are estimated"));
+        assert!(text.contains("success rate 75.00%"));
+        assert!(text.contains("http_500") && text.contains("internal server error"));
+        assert!(text.contains("stream_broken") && text.contains("the stream ended early"));
+    }
+}

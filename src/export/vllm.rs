@@ -1,0 +1,451 @@
+//! `vllm bench serve`'s result JSON (`--save-result`, `--result-dir`,
+//! `--result-filename`, `--save-detailed`, `--label`), so tools that read
+//! vLLM's files read ours.
+//!
+//! Keys come in vLLM's insertion order (a derived `Serialize` struct keeps
+//! field order). Differences from vLLM, by design:
+//! - the per-request arrays (`input_lens`, `output_lens`, `ttfts`, `itls`,
+//!   `start_times`, `latencies`) are always written (vLLM keeps them only
+//!   with `--save-detailed`); `generated_texts` and `errors` need
+//!   `--save-detailed`, as in vLLM;
+//! - the `*_e2el_ms` statistics are always written (vLLM only when `e2el` is
+//!   among `--percentile-metrics`); percentiles are `p99` only;
+//! - `start_times` are seconds since the run clock's zero (vLLM: an
+//!   arbitrary `perf_counter` origin);
+//! - `burstiness` is the string `"inf"` for `--arrival constant` (the limit
+//!   of a gamma process; vLLM has no constant arrivals), 1.0 for Poisson and
+//!   closed loops.
+//!
+//! As in vLLM, arrays are in request order and a failed request contributes
+//! its prompt length, an output length of 0, a TTFT and latency of 0 and no
+//! ITLs; TTFTs are 0 too when the run did not stream. The aggregate
+//! statistics follow NumPy as vLLM computes them from these arrays: over
+//! successful requests only (TPOT over those with more than one output
+//! token; ITL pooled over every chunk gap), mean, `np.median`, population
+//! `np.std`, `np.percentile` with linear interpolation, and 0 when there is
+//! no sample. They can therefore differ from the console's and `--json`'s
+//! HDR figures by the histogram's 0.1 % resolution and by interpolation.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::record::RequestRecord;
+use crate::schedule::{Arrival, ScheduleSpec};
+
+use super::console::max_concurrency;
+use super::{write_json, ExportError, Exporter, RunReport};
+
+/// A number, or a string such as `"inf"`, as vLLM writes `request_rate`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum NumOrStr {
+    Num(f64),
+    Str(&'static str),
+}
+
+/// vLLM's keys, in its order.
+#[derive(Debug, Serialize)]
+pub struct VllmDocument<'a> {
+    pub date: String,
+    pub endpoint_type: &'a str,
+    pub backend: &'a str,
+    pub label: &'a str,
+    pub model_id: &'a str,
+    pub tokenizer_id: &'a str,
+    pub num_prompts: u64,
+    pub request_rate: NumOrStr,
+    pub burstiness: NumOrStr,
+    pub max_concurrency: Option<usize>,
+    pub duration: f64,
+    pub completed: u64,
+    pub failed: u64,
+    pub total_input_tokens: u64,
+    pub total_output_tokens: u64,
+    pub request_throughput: f64,
+    pub request_goodput: Option<f64>,
+    pub output_throughput: f64,
+    pub total_token_throughput: f64,
+    pub max_output_tokens_per_s: f64,
+    pub max_concurrent_requests: u64,
+    pub input_lens: Vec<u64>,
+    pub output_lens: Vec<u64>,
+    pub ttfts: Vec<f64>,
+    pub itls: Vec<Vec<f64>>,
+    pub start_times: Vec<f64>,
+    pub latencies: Vec<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated_texts: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<String>>,
+    pub mean_ttft_ms: f64,
+    pub median_ttft_ms: f64,
+    pub std_ttft_ms: f64,
+    pub p99_ttft_ms: f64,
+    pub mean_tpot_ms: f64,
+    pub median_tpot_ms: f64,
+    pub std_tpot_ms: f64,
+    pub p99_tpot_ms: f64,
+    pub mean_itl_ms: f64,
+    pub median_itl_ms: f64,
+    pub std_itl_ms: f64,
+    pub p99_itl_ms: f64,
+    pub mean_e2el_ms: f64,
+    pub median_e2el_ms: f64,
+    pub std_e2el_ms: f64,
+    pub p99_e2el_ms: f64,
+}
+
+/// mean, median, population std and p99 of milliseconds, NumPy's way;
+/// zeros without samples.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct NpStats {
+    mean: f64,
+    median: f64,
+    std: f64,
+    p99: f64,
+}
+
+/// `np.percentile(sorted, p)` with the default linear interpolation.
+fn np_percentile(sorted: &[f64], p: f64) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        1 => sorted[0],
+        n => {
+            let rank = p / 100.0 * (n - 1) as f64;
+            let lo = rank.floor() as usize;
+            let hi = (lo + 1).min(n - 1);
+            sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+        }
+    }
+}
+
+fn np_stats(mut ms: Vec<f64>) -> NpStats {
+    if ms.is_empty() {
+        return NpStats::default();
+    }
+    ms.sort_by(f64::total_cmp);
+    let n = ms.len() as f64;
+    let mean = ms.iter().sum::<f64>() / n;
+    let var = ms.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+    NpStats {
+        mean,
+        median: np_percentile(&ms, 50.0),
+        std: var.sqrt(),
+        p99: np_percentile(&ms, 99.0),
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Python's `str(float)` for a finite rate: `40.0`, `2.5`, `inf`.
+fn py_float(v: f64) -> String {
+    if v.is_infinite() {
+        "inf".into()
+    } else if v.fract() == 0.0 && v.abs() < 1e16 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+fn request_rate(schedule: &ScheduleSpec) -> NumOrStr {
+    match *schedule {
+        ScheduleSpec::Open { rate, .. } if rate.is_finite() => NumOrStr::Num(rate),
+        _ => NumOrStr::Str("inf"),
+    }
+}
+
+fn burstiness(schedule: &ScheduleSpec) -> NumOrStr {
+    match *schedule {
+        ScheduleSpec::Open {
+            arrival: Arrival::Gamma { shape },
+            ..
+        } => NumOrStr::Num(shape),
+        ScheduleSpec::Open {
+            arrival: Arrival::Constant,
+            rate,
+            ..
+        } if rate.is_finite() => NumOrStr::Str("inf"),
+        _ => NumOrStr::Num(1.0),
+    }
+}
+
+impl<'a> VllmDocument<'a> {
+    pub fn of(report: &'a RunReport) -> Self {
+        let v = report.plan.outputs.vllm_result.as_ref();
+        let backend = v.map_or("openai-chat", |v| v.backend.as_str());
+        let detailed = v.is_some_and(|v| v.detailed);
+        let s = &report.summary;
+        let recs: &[RequestRecord] = &report.records;
+        let ok = || recs.iter().filter(|r| r.succeeded());
+        let ttft = np_stats(ok().filter_map(|r| r.ttft()).map(ms).collect());
+        let tpot = np_stats(ok().filter_map(|r| r.tpot()).map(ms).collect());
+        let itl = np_stats(ok().flat_map(|r| r.itls()).map(ms).collect());
+        let e2el = np_stats(ok().filter_map(|r| r.e2e()).map(ms).collect());
+        let secs = |d: Option<std::time::Duration>| d.map_or(0.0, |d| d.as_secs_f64());
+        Self {
+            date: report.started_at.format("%Y%m%d-%H%M%S").to_string(),
+            endpoint_type: backend,
+            backend,
+            label: v.map_or(backend, |v| v.label.as_str()),
+            model_id: &report.model,
+            tokenizer_id: &report.model,
+            num_prompts: report.plan.stop.requests.unwrap_or(s.requests_total),
+            request_rate: request_rate(&report.plan.schedule),
+            burstiness: burstiness(&report.plan.schedule),
+            max_concurrency: max_concurrency(&report.plan.schedule),
+            duration: s.duration_s,
+            completed: s.successful,
+            failed: s.failed,
+            total_input_tokens: s.total_input_tokens,
+            total_output_tokens: s.total_output_tokens,
+            request_throughput: s.request_throughput,
+            request_goodput: report.goodput.map(|g| g.goodput),
+            output_throughput: s.output_throughput,
+            total_token_throughput: s.total_token_throughput,
+            max_output_tokens_per_s: s.peak_output_throughput,
+            max_concurrent_requests: s.peak_concurrency,
+            input_lens: recs.iter().map(|r| r.input_tokens).collect(),
+            output_lens: recs
+                .iter()
+                .map(|r| if r.succeeded() { r.output_tokens } else { 0 })
+                .collect(),
+            ttfts: recs.iter().map(|r| secs(r.ttft())).collect(),
+            itls: recs
+                .iter()
+                .map(|r| r.itls().map(|d| d.as_secs_f64()).collect())
+                .collect(),
+            start_times: recs.iter().map(|r| r.sent_at.as_secs_f64()).collect(),
+            latencies: recs.iter().map(|r| secs(r.e2e())).collect(),
+            generated_texts: detailed.then(|| {
+                recs.iter()
+                    .map(|r| {
+                        if r.succeeded() {
+                            r.text.clone().unwrap_or_default()
+                        } else {
+                            String::new()
+                        }
+                    })
+                    .collect()
+            }),
+            errors: detailed.then(|| {
+                recs.iter()
+                    .map(|r| {
+                        r.error
+                            .as_ref()
+                            .map_or_else(String::new, |e| format!("{}: {}", e.class, e.message))
+                    })
+                    .collect()
+            }),
+            mean_ttft_ms: ttft.mean,
+            median_ttft_ms: ttft.median,
+            std_ttft_ms: ttft.std,
+            p99_ttft_ms: ttft.p99,
+            mean_tpot_ms: tpot.mean,
+            median_tpot_ms: tpot.median,
+            std_tpot_ms: tpot.std,
+            p99_tpot_ms: tpot.p99,
+            mean_itl_ms: itl.mean,
+            median_itl_ms: itl.median,
+            std_itl_ms: itl.std,
+            p99_itl_ms: itl.p99,
+            mean_e2el_ms: e2el.mean,
+            median_e2el_ms: e2el.median,
+            std_e2el_ms: e2el.std,
+            p99_e2el_ms: e2el.p99,
+        }
+    }
+}
+
+/// vLLM's default file name:
+/// `{label}-{rate}qps[-concurrency{N}]-{model basename}-{YYYYMMDD-HHMMSS}.json`,
+/// with the rate as Python prints a float (`inf`, `40.0`).
+pub fn default_file_name(report: &RunReport) -> String {
+    let label = report
+        .plan
+        .outputs
+        .vllm_result
+        .as_ref()
+        .map_or("openai-chat", |v| v.label.as_str());
+    let rate = match report.plan.schedule {
+        ScheduleSpec::Open { rate, .. } => py_float(rate),
+        ScheduleSpec::Closed { .. } => "inf".into(),
+    };
+    let concurrency = max_concurrency(&report.plan.schedule)
+        .map(|c| format!("-concurrency{c}"))
+        .unwrap_or_default();
+    let model = report.model.rsplit('/').next().unwrap_or(&report.model);
+    let date = report.started_at.format("%Y%m%d-%H%M%S");
+    // A name, never a path: nothing of the label or model may leave the directory.
+    format!("{label}-{rate}qps{concurrency}-{model}-{date}.json").replace(['/', '\\'], "_")
+}
+
+/// Writes vLLM's result JSON.
+pub struct VllmExporter {
+    pub path: PathBuf,
+}
+
+impl VllmExporter {
+    /// The file the plan asks for: `--result-filename` (or vLLM's default
+    /// name) under `--result-dir` (or the current directory).
+    pub fn for_report(report: &RunReport) -> Self {
+        let v = report.plan.outputs.vllm_result.as_ref();
+        let name = v
+            .and_then(|v| v.filename.clone())
+            .unwrap_or_else(|| default_file_name(report));
+        let dir = v.and_then(|v| v.dir.clone()).unwrap_or_default();
+        Self {
+            path: if dir.as_os_str().is_empty() {
+                PathBuf::from(name)
+            } else {
+                dir.join(name)
+            },
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Exporter for VllmExporter {
+    fn export(&self, report: &RunReport) -> Result<(), ExportError> {
+        write_json(&self.path, &VllmDocument::of(report))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::report;
+    use super::*;
+
+    #[test]
+    fn numpy_statistics() {
+        assert_eq!(np_percentile(&[], 50.0), 0.0);
+        assert_eq!(np_percentile(&[3.0], 99.0), 3.0);
+        assert_eq!(np_percentile(&[1.0, 2.0], 50.0), 1.5);
+        // np.percentile([1, 2, 3, 4], 99) = 3.97
+        assert!((np_percentile(&[1.0, 2.0, 3.0, 4.0], 99.0) - 3.97).abs() < 1e-12);
+        let s = np_stats(vec![4.0, 1.0, 3.0, 2.0]);
+        assert_eq!((s.mean, s.median), (2.5, 2.5));
+        assert!((s.std - 1.25f64.sqrt()).abs() < 1e-12, "population std");
+        assert_eq!(np_stats(Vec::new()), NpStats::default());
+    }
+
+    #[test]
+    fn python_float_strings() {
+        assert_eq!(py_float(f64::INFINITY), "inf");
+        assert_eq!(py_float(40.0), "40.0");
+        assert_eq!(py_float(2.5), "2.5");
+        assert_eq!(py_float(0.1), "0.1");
+    }
+
+    #[test]
+    fn keys_in_vllms_order_with_per_request_arrays() {
+        let r = report(&["-c", "3", "-n", "8", "--save-result", "--label", "mine"]);
+        let text = serde_json::to_string(&VllmDocument::of(&r)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let order = [
+            "\"date\"",
+            "\"endpoint_type\"",
+            "\"backend\"",
+            "\"label\"",
+            "\"model_id\"",
+            "\"tokenizer_id\"",
+            "\"num_prompts\"",
+            "\"request_rate\"",
+            "\"burstiness\"",
+            "\"max_concurrency\"",
+            "\"duration\"",
+            "\"completed\"",
+            "\"failed\"",
+            "\"total_input_tokens\"",
+            "\"total_output_tokens\"",
+            "\"request_throughput\"",
+            "\"request_goodput\"",
+            "\"output_throughput\"",
+            "\"total_token_throughput\"",
+            "\"max_output_tokens_per_s\"",
+            "\"max_concurrent_requests\"",
+            "\"input_lens\"",
+            "\"output_lens\"",
+            "\"ttfts\"",
+            "\"itls\"",
+            "\"start_times\"",
+            "\"latencies\"",
+            "\"mean_ttft_ms\"",
+            "\"median_ttft_ms\"",
+            "\"std_ttft_ms\"",
+            "\"p99_ttft_ms\"",
+            "\"mean_tpot_ms\"",
+            "\"p99_tpot_ms\"",
+            "\"mean_itl_ms\"",
+            "\"p99_itl_ms\"",
+            "\"mean_e2el_ms\"",
+            "\"p99_e2el_ms\"",
+        ];
+        let positions: Vec<usize> = order
+            .iter()
+            .map(|k| text.find(k).unwrap_or_else(|| panic!("{k} missing")))
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "order: {text}");
+        assert_eq!(v["request_rate"], "inf");
+        assert_eq!(v["max_concurrency"], 3);
+        assert_eq!(v["label"], "mine");
+        assert_eq!(v["backend"], "openai-chat");
+        assert_eq!(v["completed"], 6);
+        assert_eq!(v["failed"], 2);
+        assert_eq!(v["request_goodput"], serde_json::Value::Null);
+        assert_eq!(v["output_lens"], serde_json::json!([5, 5, 5, 5, 5, 5, 0, 0]));
+        assert_eq!(v["ttfts"][0], 0.1);
+        assert_eq!(v["ttfts"][6], 0.0);
+        assert_eq!(v["itls"][0].as_array().unwrap().len(), 2);
+        assert_eq!(v["itls"][7], serde_json::json!([]));
+        assert_eq!(v["mean_ttft_ms"], 100.0);
+        assert_eq!(v["mean_itl_ms"], 40.0 + 2.5 / 2.0);
+        assert!(v.get("generated_texts").is_none() && v.get("errors").is_none());
+        assert!(v["date"].as_str().unwrap().len() == 15);
+    }
+
+    #[test]
+    fn detailed_results_add_texts_and_errors() {
+        let r = report(&[
+            "--rate",
+            "2.5",
+            "--burstiness",
+            "0.5",
+            "-n",
+            "8",
+            "--save-result",
+            "--save-detailed",
+        ]);
+        let v = serde_json::to_value(VllmDocument::of(&r)).unwrap();
+        assert_eq!(v["request_rate"], 2.5);
+        assert_eq!(v["burstiness"], 0.5);
+        assert_eq!(v["max_concurrency"], serde_json::Value::Null);
+        assert_eq!(v["generated_texts"][0], "reply 0");
+        assert_eq!(v["generated_texts"][6], "");
+        assert_eq!(v["errors"][0], "");
+        assert_eq!(v["errors"][6], "http_500: internal server error");
+    }
+
+    #[test]
+    fn default_names_follow_vllm() {
+        let r = report(&["-c", "3", "-n", "8", "--save-result"]);
+        let date = r.started_at.format("%Y%m%d-%H%M%S").to_string();
+        assert_eq!(
+            default_file_name(&r),
+            format!("openai-chat-infqps-concurrency3-some-model-{date}.json")
+        );
+        let r = report(&["--rate", "40", "-n", "8", "--backend", "vllm", "--save-result"]);
+        let date = r.started_at.format("%Y%m%d-%H%M%S").to_string();
+        assert_eq!(default_file_name(&r), format!("vllm-40.0qps-some-model-{date}.json"));
+        let r = report(&["-n", "8", "--result-dir", "/tmp/x", "--result-filename", "out.json"]);
+        assert_eq!(VllmExporter::for_report(&r).path, PathBuf::from("/tmp/x/out.json"));
+        let r = report(&["-n", "8", "--label", "a/b", "--save-result"]);
+        assert!(!VllmExporter::for_report(&r).path.to_string_lossy().contains('/'));
+    }
+}
