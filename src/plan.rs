@@ -357,23 +357,23 @@ pub fn resolve_workload(a: &WorkloadArgs) -> Result<WorkloadSpec, PlanError> {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             return Err(bad("--prompt and --dataset both choose the prompts; give one"))
         }
-        (Some(p), None, None) => DatasetSpec::Prompt(p.clone()),
+        (Some(p), None, None) => DatasetSpec::Prompt { text: p.clone() },
         (None, None | Some("random"), None) => DatasetSpec::Random {
             input_len: a.input_len,
             output_len: a.output_len.unwrap_or(128),
             range_ratio: a.range_ratio,
         },
         (None, Some("random"), Some(_)) => return Err(bad("--dataset-path does not apply to the random dataset")),
-        (None, Some("sharegpt"), Some(p)) => DatasetSpec::ShareGpt(p.clone()),
+        (None, Some("sharegpt"), Some(p)) => DatasetSpec::ShareGpt { path: p.clone() },
         (None, Some("sharegpt"), None) => {
             return Err(bad("--dataset sharegpt needs a file: --dataset sharegpt:FILE.json"))
         }
-        (None, Some("custom" | "jsonl"), Some(p)) => DatasetSpec::Jsonl(p.clone()),
-        (None, None, Some(p)) => DatasetSpec::Jsonl(p.clone()),
+        (None, Some("custom" | "jsonl"), Some(p)) => DatasetSpec::Jsonl { path: p.clone() },
+        (None, None, Some(p)) => DatasetSpec::Jsonl { path: p.clone() },
         (None, Some(d), None) => match d.split_once(':') {
-            Some(("sharegpt", f)) => DatasetSpec::ShareGpt(f.into()),
-            Some(("jsonl", f)) => DatasetSpec::Jsonl(f.into()),
-            _ => DatasetSpec::Jsonl(d.into()),
+            Some(("sharegpt", f)) => DatasetSpec::ShareGpt { path: f.into() },
+            Some(("jsonl", f)) => DatasetSpec::Jsonl { path: f.into() },
+            _ => DatasetSpec::Jsonl { path: d.into() },
         },
         (None, Some(d), Some(_)) => {
             return Err(bad(format!(

@@ -197,7 +197,7 @@ mod tests {
 
     fn spec(stream: bool) -> WorkloadSpec {
         WorkloadSpec {
-            dataset: DatasetSpec::Prompt("hi".into()),
+            dataset: DatasetSpec::Prompt { text: "hi".into() },
             max_tokens: Some(8),
             stream,
             ignore_eos: true,

@@ -46,9 +46,15 @@ pub enum DatasetSpec {
         output_len: u64,
         range_ratio: f64,
     },
-    Prompt(String),
-    Jsonl(PathBuf),
-    ShareGpt(PathBuf),
+    Prompt {
+        text: String,
+    },
+    Jsonl {
+        path: PathBuf,
+    },
+    ShareGpt {
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -150,7 +156,7 @@ impl Workload {
                 output_len: *output_len,
                 range_ratio: *range_ratio,
             },
-            DatasetSpec::Prompt(text) => {
+            DatasetSpec::Prompt { text } => {
                 let prompt = Prompt::Text(text.clone());
                 Source::Entries {
                     what: format!("fixed prompt ({} tokens)", prompt.tokens()),
@@ -161,14 +167,14 @@ impl Workload {
                     }],
                 }
             }
-            DatasetSpec::Jsonl(path) => {
+            DatasetSpec::Jsonl { path } => {
                 let entries = load_jsonl(path)?;
                 Source::Entries {
                     what: format!("{} ({} prompts)", path.display(), entries.len()),
                     entries,
                 }
             }
-            DatasetSpec::ShareGpt(path) => {
+            DatasetSpec::ShareGpt { path } => {
                 let mut entries = load_sharegpt(path)?;
                 entries.shuffle(&mut StdRng::seed_from_u64(spec.seed));
                 Source::Entries {
@@ -437,13 +443,13 @@ mod tests {
             "{\"prompt\": \"one two three\", \"max_tokens\": 5}\n\n{\"messages\": [{\"role\": \"user\", \"content\": \"hi there\"}]}\n",
         )
         .unwrap();
-        let w = Workload::load(&spec(DatasetSpec::Jsonl(path.clone()))).unwrap();
+        let w = Workload::load(&spec(DatasetSpec::Jsonl { path: path.clone() })).unwrap();
         assert_eq!(w.item(0).input_tokens, 3);
         assert_eq!(w.item(0).max_tokens, Some(5));
         assert_eq!(w.item(1).max_tokens, Some(DEFAULT_MAX_TOKENS));
         assert!(matches!(w.item(1).prompt, Prompt::Chat(_)));
         assert_eq!(w.item(2).prompt, w.item(0).prompt);
-        let mut s = spec(DatasetSpec::Jsonl(path));
+        let mut s = spec(DatasetSpec::Jsonl { path });
         s.max_tokens = Some(9);
         assert_eq!(Workload::load(&s).unwrap().item(0).max_tokens, Some(9));
     }
@@ -463,12 +469,12 @@ mod tests {
             ("\n\n", "holds no prompts"),
         ] {
             std::fs::write(&path, body).unwrap();
-            let err = Workload::load(&spec(DatasetSpec::Jsonl(path.clone())))
+            let err = Workload::load(&spec(DatasetSpec::Jsonl { path: path.clone() }))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(needle), "{err} lacks {needle}");
         }
-        let err = Workload::load(&spec(DatasetSpec::Jsonl(dir.path().join("nope.jsonl"))))
+        let err = Workload::load(&spec(DatasetSpec::Jsonl { path: dir.path().join("nope.jsonl") }))
             .unwrap_err()
             .to_string();
         assert!(
@@ -493,13 +499,13 @@ mod tests {
             ]"#,
         )
         .unwrap();
-        let w = Workload::load(&spec(DatasetSpec::ShareGpt(path.clone()))).unwrap();
+        let w = Workload::load(&spec(DatasetSpec::ShareGpt { path: path.clone() })).unwrap();
         let mut seen: Vec<(u64, Option<u64>)> =
             (0..2).map(|i| (w.item(i).input_tokens, w.item(i).max_tokens)).collect();
         seen.sort_unstable();
         assert_eq!(seen, vec![(1, Some(1)), (5, Some(5))]);
         std::fs::write(&path, "{\"not\": \"a list\"}").unwrap();
-        let err = Workload::load(&spec(DatasetSpec::ShareGpt(path)))
+        let err = Workload::load(&spec(DatasetSpec::ShareGpt { path }))
             .unwrap_err()
             .to_string();
         assert!(err.contains("sg.json:1: not a ShareGPT file"), "{err}");
@@ -507,7 +513,7 @@ mod tests {
 
     #[test]
     fn a_fixed_prompt_defaults_to_256_output_tokens() {
-        let w = Workload::load(&spec(DatasetSpec::Prompt("Explain TCP".into()))).unwrap();
+        let w = Workload::load(&spec(DatasetSpec::Prompt { text: "Explain TCP".into() })).unwrap();
         assert_eq!(w.item(3).input_tokens, 2);
         assert_eq!(w.item(3).max_tokens, Some(DEFAULT_MAX_TOKENS));
         assert!(w.describe().contains("fixed prompt"));

@@ -2,6 +2,6 @@
 
 mod common;
 mod exports;
-// mod run; (enabled once the simulator lands)
+mod run;
 mod sim;
 mod workload;
