@@ -249,20 +249,30 @@ pub struct OutputArgs {
     pub quiet: bool,
 }
 
+/// A stop-rule threshold that `off` removes. A newtype rather than a bare
+/// `Option`, because clap reads an `Option` field as "flag may be absent"
+/// and would not accept a parser that itself yields `None`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Threshold<T>(pub Option<T>);
+
+fn is_off(s: &str) -> bool {
+    s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("none")
+}
+
 /// A rule threshold, or `off` to remove the rule.
-fn parse_off_fraction(s: &str) -> Result<Option<f64>, String> {
-    if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("none") {
-        return Ok(None);
+fn parse_off_fraction(s: &str) -> Result<Threshold<f64>, String> {
+    if is_off(s) {
+        return Ok(Threshold(None));
     }
-    crate::units::parse_fraction(s).map(Some)
+    crate::units::parse_fraction(s).map(|f| Threshold(Some(f)))
 }
 
 /// A duration threshold, or `off` to remove the rule.
-fn parse_off_duration(s: &str) -> Result<Option<Duration>, String> {
-    if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("none") {
-        return Ok(None);
+fn parse_off_duration(s: &str) -> Result<Threshold<Duration>, String> {
+    if is_off(s) {
+        return Ok(Threshold(None));
     }
-    parse_duration(s).map(Some)
+    parse_duration(s).map(|d| Threshold(Some(d)))
 }
 
 /// `inferload sweep`: a ladder of runs with stop rules and a verdict.
@@ -323,13 +333,13 @@ pub struct SweepArgs {
 
     /// Stop when the success rate falls below this (`off` removes the rule).
     #[arg(long, value_parser = parse_off_fraction, default_value = "95%", help_heading = "Stop rules")]
-    pub min_success_rate: Option<f64>,
+    pub min_success_rate: Threshold<f64>,
     /// Stop when mean TTFT exceeds this (`off` removes the rule).
     #[arg(long, value_parser = parse_off_duration, default_value = "1s", help_heading = "Stop rules")]
-    pub max_mean_ttft: Option<Duration>,
+    pub max_mean_ttft: Threshold<Duration>,
     /// Stop when throughput grows less than this over the previous level (`off` removes the rule).
     #[arg(long, value_parser = parse_off_fraction, default_value = "20%", help_heading = "Stop rules")]
-    pub min_gain: Option<f64>,
+    pub min_gain: Threshold<f64>,
     /// Stop when this condition holds, e.g. `ttft_p99>2s` (repeatable; --slo syntax).
     #[arg(long = "stop-when", value_name = "EXPR", help_heading = "Stop rules")]
     pub stop_when: Vec<String>,
@@ -350,4 +360,45 @@ pub struct SweepArgs {
     /// Never draw the progress bar.
     #[arg(long, help_heading = "Output")]
     pub quiet: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Reading every field catches a parser whose type does not match its
+    /// field, which clap only reports when the value is read.
+    #[test]
+    fn stop_rules_parse_thresholds_and_off() {
+        let Command::Sweep(a) = Cli::try_parse_from(["inferload", "sweep"]).unwrap().command else {
+            panic!("sweep")
+        };
+        assert_eq!(a.min_success_rate, Threshold(Some(0.95)));
+        assert_eq!(a.max_mean_ttft, Threshold(Some(Duration::from_secs(1))));
+        assert_eq!(a.min_gain, Threshold(Some(0.2)));
+        let cli = Cli::try_parse_from([
+            "inferload",
+            "sweep",
+            "--min-gain",
+            "off",
+            "--max-mean-ttft",
+            "none",
+            "--min-success-rate",
+            "90%",
+        ])
+        .unwrap();
+        let Command::Sweep(a) = cli.command else {
+            panic!("sweep")
+        };
+        assert_eq!(a.min_gain, Threshold(None));
+        assert_eq!(a.max_mean_ttft, Threshold(None));
+        assert_eq!(a.min_success_rate, Threshold(Some(0.9)));
+        assert!(Cli::try_parse_from(["inferload", "sweep", "--min-gain", "lots"]).is_err());
+    }
 }

@@ -212,9 +212,9 @@ impl SweepPlan {
             duration_per_level: a.duration_per_level,
             warmup_per_level: a.warmup_per_level,
             rules: StopRules {
-                min_success_rate: a.min_success_rate,
-                max_mean_ttft_ms: a.max_mean_ttft.map(|d| d.as_secs_f64() * 1e3),
-                min_gain: a.min_gain,
+                min_success_rate: a.min_success_rate.0,
+                max_mean_ttft_ms: a.max_mean_ttft.0.map(|d| d.as_secs_f64() * 1e3),
+                min_gain: a.min_gain.0,
                 stop_when,
                 slos_stop: !a.no_stop_on_slo,
             },

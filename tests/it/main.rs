@@ -1,5 +1,6 @@
 //! The integration tests: one binary, every server on 127.0.0.1:0.
 
+mod capacity;
 mod common;
 mod exports;
 mod run;

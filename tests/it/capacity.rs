@@ -1,0 +1,255 @@
+//! Capacity answers against known ground truth: the simulator's batching
+//! model has a capacity that follows from its parameters
+//! (`BatchingProfile::capacity`), so the sweep's verdicts can be checked
+//! against it. Short steps and few requests keep each test to seconds.
+
+use std::time::Duration;
+
+use inferload::sim::model::BatchingProfile;
+use serde_json::Value;
+
+use crate::args;
+use crate::common::*;
+
+/// 16 slots, a step of `step_ms` whatever the batch, no prefill cost, and a
+/// cache large enough never to limit: capacity is exactly
+/// `min(C, 16) / (output_len × step)` requests per second.
+fn sixteen_slots(step_ms: u64) -> BatchingProfile {
+    BatchingProfile {
+        max_num_seqs: 16,
+        kv_cache_tokens: 1 << 20,
+        prefill_per_token: Duration::ZERO,
+        decode_base: Duration::from_millis(step_ms),
+        decode_per_seq: Duration::ZERO,
+    }
+}
+
+fn level_rules(v: &Value) -> Vec<String> {
+    v["levels"]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .map(|l| l["trip"]["rule"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Throughput doubles with concurrency up to the 16 slots and is flat after:
+/// the gain rule must stop the ladder at 32 and call 16 the maximum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_verdict_lands_on_the_batch_limit() {
+    let profile = sixteen_slots(5);
+    // The model's own answer: the first level whose gain over the previous
+    // one is under 20% is the first beyond the batch limit.
+    let ladder = [1u64, 2, 4, 8, 16, 32, 64];
+    let cap = |c: u64| profile.capacity(c, 8, 8);
+    let expected = ladder
+        .windows(2)
+        .find(|w| cap(w[1]) < 1.2 * cap(w[0]))
+        .map(|w| w[0])
+        .unwrap();
+    assert_eq!(expected, 16);
+
+    let sim = start_sim(SimConfig::batching(profile)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("sweep.json");
+    let out = run_async(args![
+        "sweep",
+        "--url",
+        sim.url(),
+        "--concurrency",
+        "1..64x2",
+        "--input-len",
+        8,
+        "--output-len",
+        8,
+        "--json",
+        json.display(),
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(
+        out.stdout
+            .contains(&format!("Maximum stable concurrency: {expected}\n")),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("Recommended concurrency: 12\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("Stopped at concurrency 32"), "{}", out.stdout);
+    let v = read_json(&json);
+    assert_eq!(v["verdict"]["max_stable_concurrency"], 16);
+    assert_eq!(v["verdict"]["stopped_by"]["rule"], "throughput_gain");
+    assert_eq!(level_rules(&v), ["", "", "", "", "", "throughput_gain"]);
+    // The measured throughput at the limit is the model's, less the wait
+    // for step boundaries and the network.
+    let measured = v["verdict"]["request_throughput"].as_f64().unwrap();
+    let truth = cap(16);
+    assert!(
+        measured > 0.7 * truth && measured < 1.05 * truth,
+        "{measured} req/s at 16 against a capacity of {truth}"
+    );
+    sim.shutdown().await;
+}
+
+/// A rate above what 16 slots can serve is flagged as not reached, with the
+/// achieved rate near the server's capacity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_above_capacity_is_flagged_unreachable() {
+    let profile = sixteen_slots(10);
+    let capacity = profile.capacity(16, 4, 10);
+    assert!((capacity - 160.0).abs() < 1e-9);
+    let sim = start_sim(SimConfig::batching(profile)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("sweep.json");
+    let out = run_async(args![
+        "sweep",
+        "--url",
+        sim.url(),
+        "--rate",
+        "50,100,400",
+        "--arrival",
+        "constant",
+        "--requests-per-level",
+        100,
+        "--warmup-per-level",
+        0,
+        "--input-len",
+        4,
+        "--output-len",
+        10,
+        "--json",
+        json.display(),
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    assert_eq!(level_rules(&v), ["", "", "target_rate"]);
+    let achieved = v["levels"][2]["achieved_rate"].as_f64().unwrap();
+    assert!(
+        achieved < 0.95 * 400.0 && achieved > 0.7 * capacity && achieved < 1.1 * capacity,
+        "achieved {achieved} req/s at 400 offered; capacity {capacity}"
+    );
+    assert!(
+        out.stdout.contains("Maximum sustainable rate: 100 req/s"),
+        "{}",
+        out.stdout
+    );
+    sim.shutdown().await;
+}
+
+/// Bisection on the rate converges on the capacity: below it, requests take
+/// their service time; above it, a queue builds and the E2E objective fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_search_converges_on_the_capacity() {
+    let profile = sixteen_slots(10);
+    let capacity = profile.capacity(16, 4, 10);
+    let sim = start_sim(SimConfig::batching(profile)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("sweep.json");
+    let out = run_async(args![
+        "sweep",
+        "--url",
+        sim.url(),
+        "--max-rate-under-slo",
+        "--slo",
+        "e2e_p99<125ms",
+        "--rate",
+        100,
+        "--precision",
+        "5%",
+        "--arrival",
+        "constant",
+        "--requests-per-level",
+        100,
+        "--warmup-per-level",
+        0,
+        "--input-len",
+        4,
+        "--output-len",
+        10,
+        "--json",
+        json.display(),
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    let found = v["verdict"]["max_rate_under_slo"].as_f64().expect("a rate was found");
+    let runs = v["levels"].as_array().unwrap().len();
+    assert!(runs <= 12, "{runs} runs");
+    // The search's own precision, plus room for timer slop on a busy machine
+    // (a late step lowers the real capacity).
+    assert!(
+        (found - capacity).abs() / capacity <= 0.15,
+        "found {found} req/s; the model's capacity is {capacity}"
+    );
+    assert!(out.stdout.contains("Maximum rate under SLO:"), "{}", out.stdout);
+    sim.shutdown().await;
+}
+
+/// Objectives on a run: PASS/FAIL per objective, goodput, exit status 3 when
+/// one fails, and a malformed expression named before any load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objectives_gate_the_exit_status() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(30), Duration::from_millis(2))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let base = args![
+        "run",
+        "--url",
+        sim.url(),
+        "-c",
+        4,
+        "-n",
+        20,
+        "--output-len",
+        5,
+        "--quiet"
+    ];
+
+    let mut argv = base.clone();
+    argv.extend(args!["--slo", "ttft_p90<2s,error_rate<1%", "--goodput", "ttft:2000"]);
+    let out = run_async(argv).await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(out.stdout.contains("All objectives met."), "{}", out.stdout);
+    assert!(out.stdout.contains("Request goodput (req/s):"), "{}", out.stdout);
+
+    let mut argv = base.clone();
+    argv.extend(args![
+        "--slo",
+        "ttft_p90<5ms",
+        "--slo",
+        "success_rate>=99%",
+        "--json",
+        json.display()
+    ]);
+    let out = run_async(argv).await;
+    assert_eq!(out.code, Some(3), "{}", out.all());
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("ttft_p90<5ms"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(line.ends_with("FAIL"), "{line}");
+    let v = read_json(&json);
+    let slos = v["slos"].as_array().unwrap();
+    assert_eq!(slos.len(), 2);
+    assert_eq!(slos[0]["passed"], false);
+    assert!(slos[0]["measured"].as_f64().unwrap() >= 29.0);
+    assert_eq!(slos[1]["passed"], true);
+
+    let requests_before = sim.stats().requests_total;
+    let mut argv = base.clone();
+    argv.extend(args!["--slo", "ttft_p90<fast"]);
+    let out = run_async(argv).await;
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(out.stderr.contains("ttft_p90<fast"), "{}", out.stderr);
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    assert_eq!(
+        sim.stats().requests_total,
+        requests_before,
+        "no load after a bad objective"
+    );
+    sim.shutdown().await;
+}
