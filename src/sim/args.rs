@@ -1,6 +1,43 @@
-//! `inferload sim` flags (stub).
+//! `inferload sim` flags, and the one function that turns them into a
+//! validated [`SimConfig`]: a named profile, then any parameter overrides,
+//! with flags that do not apply to the chosen profile rejected by name.
 
-use clap::Args;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::{Args, ValueEnum};
+
+use super::{BatchingProfile, FixedProfile, Profile, SimConfig, DEFAULT_MODEL};
+use crate::units::{parse_duration, parse_fraction};
+
+/// A named performance profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileName {
+    /// A small GPU, sped up: continuous batching of up to 64 sequences, a
+    /// 65,536-token KV cache, steps of 4ms + 0.1ms per sequence + 0.02ms per
+    /// prefilled token.
+    Default,
+    /// Exact TTFT and ITL for every request whatever the load (--ttft,
+    /// --itl): ground truth for measurement accuracy.
+    Fixed,
+    /// Continuous batching that answers almost at once (1ms steps, 256
+    /// sequences).
+    Fast,
+    /// Roughly an 8B model on an A100: 256 sequences, a 400,000-token KV
+    /// cache, 7ms steps.
+    A100,
+}
+
+impl ProfileName {
+    fn as_str(self) -> &'static str {
+        match self {
+            ProfileName::Default => "default",
+            ProfileName::Fixed => "fixed",
+            ProfileName::Fast => "fast",
+            ProfileName::A100 => "a100",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct SimArgs {
@@ -10,4 +47,206 @@ pub struct SimArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Performance profile.
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_enum,
+        default_value = "default",
+        help_heading = "Performance model"
+    )]
+    pub profile: ProfileName,
+    /// Time to first token of every request (fixed profile; default 50ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Performance model")]
+    pub ttft: Option<Duration>,
+    /// Time between tokens of every request (fixed profile; default 20ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Performance model")]
+    pub itl: Option<Duration>,
+    /// Sequences in one batch (batching profiles).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Performance model")]
+    pub max_num_seqs: Option<u32>,
+    /// KV-cache capacity in tokens; a request reserves prompt + max_tokens
+    /// (batching profiles).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Performance model")]
+    pub kv_cache_tokens: Option<u64>,
+    /// Step cost per prompt token prefilled (batching profiles).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Performance model")]
+    pub prefill_per_token: Option<Duration>,
+    /// Fixed cost of every engine step (batching profiles; above zero).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Performance model")]
+    pub decode_base: Option<Duration>,
+    /// Step cost per running sequence (batching profiles).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Performance model")]
+    pub decode_per_seq: Option<Duration>,
+    /// Model name to serve; repeat to serve several, each with its own
+    /// engine [default: inferload-sim].
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+    /// Fraction of requests answered with HTTP 500 (e.g. 0.05 or 5%).
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, default_value = "0", help_heading = "Faults")]
+    pub error_rate: f64,
+    /// Fraction of requests whose reply is cut after about half its tokens.
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, default_value = "0", help_heading = "Faults")]
+    pub disconnect_rate: f64,
+    /// Require `Authorization: Bearer KEY` on every /v1 route.
+    #[arg(long, value_name = "KEY", env = "INFERLOAD_SIM_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Seed of every per-request decision (faults, output lengths, words).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl SimArgs {
+    /// The validated configuration and the profile's name.
+    pub fn to_config(&self) -> anyhow::Result<(SimConfig, &'static str)> {
+        let batching_flags = [
+            ("--max-num-seqs", self.max_num_seqs.is_some()),
+            ("--kv-cache-tokens", self.kv_cache_tokens.is_some()),
+            ("--prefill-per-token", self.prefill_per_token.is_some()),
+            ("--decode-base", self.decode_base.is_some()),
+            ("--decode-per-seq", self.decode_per_seq.is_some()),
+        ];
+        let profile = match self.profile {
+            ProfileName::Fixed => {
+                if let Some((flag, _)) = batching_flags.iter().find(|(_, set)| *set) {
+                    bail!("{flag} sets a batching profile's parameter; it does not apply to --profile fixed");
+                }
+                let d = FixedProfile::default();
+                Profile::Fixed(FixedProfile {
+                    ttft: self.ttft.unwrap_or(d.ttft),
+                    itl: self.itl.unwrap_or(d.itl),
+                })
+            }
+            named => {
+                if self.ttft.is_some() || self.itl.is_some() {
+                    bail!(
+                        "--ttft and --itl apply to --profile fixed; --profile {} is load-dependent (see --decode-base, --decode-per-seq)",
+                        named.as_str()
+                    );
+                }
+                let base = match named {
+                    ProfileName::Fast => BatchingProfile::fast(),
+                    ProfileName::A100 => BatchingProfile::a100(),
+                    _ => BatchingProfile::small_gpu(),
+                };
+                let p = BatchingProfile {
+                    max_num_seqs: self.max_num_seqs.unwrap_or(base.max_num_seqs),
+                    kv_cache_tokens: self.kv_cache_tokens.unwrap_or(base.kv_cache_tokens),
+                    prefill_per_token: self.prefill_per_token.unwrap_or(base.prefill_per_token),
+                    decode_base: self.decode_base.unwrap_or(base.decode_base),
+                    decode_per_seq: self.decode_per_seq.unwrap_or(base.decode_per_seq),
+                };
+                if p.decode_base.is_zero() {
+                    bail!("--decode-base must be above zero (a step cannot take no time)");
+                }
+                Profile::Batching(p)
+            }
+        };
+        if self.error_rate + self.disconnect_rate > 1.0 {
+            bail!(
+                "--error-rate ({}) and --disconnect-rate ({}) add up to more than 1",
+                self.error_rate,
+                self.disconnect_rate
+            );
+        }
+        let models = if self.models.is_empty() {
+            vec![DEFAULT_MODEL.to_string()]
+        } else {
+            self.models.clone()
+        };
+        for (i, m) in models.iter().enumerate() {
+            if m.trim().is_empty() {
+                bail!("--model needs a non-empty name");
+            }
+            if models[..i].contains(m) {
+                bail!("--model `{m}` is given twice");
+            }
+        }
+        let config = SimConfig {
+            host: self.host.clone(),
+            port: self.port,
+            profile,
+            models,
+            error_rate: self.error_rate,
+            disconnect_rate: self.disconnect_rate,
+            api_key: self.api_key.clone().filter(|k| !k.is_empty()),
+            seed: self.seed,
+        };
+        // Anything left is a bug in the checks above; still say it plainly.
+        config.validate().map_err(anyhow::Error::msg)?;
+        Ok((config, self.profile.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    fn parse(args: &[&str]) -> anyhow::Result<(SimConfig, &'static str)> {
+        let mut v = vec!["sim"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v)?.sim.to_config()
+    }
+
+    #[test]
+    fn fixed_profile_takes_ttft_and_itl() {
+        let (c, name) = parse(&["--port", "0", "--profile", "fixed", "--ttft", "50ms", "--itl", "2s"]).unwrap();
+        assert_eq!(name, "fixed");
+        assert_eq!(
+            c.profile,
+            Profile::Fixed(FixedProfile {
+                ttft: Duration::from_millis(50),
+                itl: Duration::from_secs(2)
+            })
+        );
+        assert_eq!(c.models, vec![DEFAULT_MODEL]);
+    }
+
+    #[test]
+    fn overrides_apply_to_the_named_profile() {
+        let (c, _) = parse(&["--profile", "a100", "--max-num-seqs", "16", "--decode-base", "10ms"]).unwrap();
+        let Profile::Batching(p) = c.profile else {
+            panic!("batching")
+        };
+        assert_eq!(p.max_num_seqs, 16);
+        assert_eq!(p.decode_base, Duration::from_millis(10));
+        assert_eq!(p.kv_cache_tokens, BatchingProfile::a100().kv_cache_tokens);
+    }
+
+    #[test]
+    fn flags_of_the_other_profile_are_rejected_by_name() {
+        let e = parse(&["--ttft", "50ms"]).unwrap_err().to_string();
+        assert!(e.contains("--ttft"), "{e}");
+        let e = parse(&["--profile", "fixed", "--max-num-seqs", "4"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--max-num-seqs"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(parse(&["--error-rate", "1.5"]).is_err());
+        assert!(parse(&["--max-num-seqs", "0"]).is_err());
+        assert!(parse(&["--decode-base", "0ms"]).is_err());
+        let e = parse(&["--error-rate", "0.6", "--disconnect-rate", "0.6"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--error-rate") && e.contains("--disconnect-rate"), "{e}");
+        let e = parse(&["--model", "a", "--model", "a"]).unwrap_err().to_string();
+        assert!(e.contains("given twice"), "{e}");
+    }
+
+    #[test]
+    fn several_models_and_a_hidden_key() {
+        let (c, _) = parse(&["--model", "a", "--model", "b", "--api-key", "sk-secret"]).unwrap();
+        assert_eq!(c.models, vec!["a", "b"]);
+        assert!(!format!("{c:?}").contains("sk-secret"));
+    }
 }

@@ -1,47 +1,343 @@
-//! The embedded simulated inference server (interface stub).
+//! The embedded simulated inference server (`inferload sim`, and the target
+//! of `inferload run` without `--url`): a real axum HTTP server speaking the
+//! OpenAI API as vLLM serves it, with a performance model so that latency
+//! and throughput curves have the shape of a real GPU's, vLLM-named
+//! Prometheus metrics, fault injection, and server-side truth of every
+//! token's timing for measurement-accuracy tests.
+//!
+//! - `model.rs`: the profiles and the continuous-batching engine loop;
+//! - `server.rs`: routes, validation, credentials, faults;
+//! - `stream.rs`: the SSE and whole-body replies and the truth timestamps;
+//! - `metrics.rs`: [`SimStats`] and the Prometheus registry;
+//! - `args.rs`: the `inferload sim` flags.
+//!
+//! Lifecycle: [`start`] binds, spawns one engine loop per model (batching
+//! profiles) and the server task, and returns a [`SimHandle`].
+//! [`SimHandle::shutdown`] (or dropping the handle) stops accepting,
+//! lets replies in progress finish for up to [`SHUTDOWN_GRACE`], then stops
+//! the engines.
 
+use std::fmt;
+use std::io::{self, Write as _};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub mod args;
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
-#[derive(Debug, Clone)]
+pub mod args;
+mod metrics;
+pub mod model;
+mod server;
+mod stream;
+
+pub use metrics::{SimStats, Truth};
+pub use model::{BatchingProfile, FixedProfile};
+pub use server::{DEFAULT_MAX_TOKENS, MAX_TOKENS_LIMIT};
+
+use metrics::{Counters, Metrics};
+use server::{Serving, Shared};
+
+/// How long a shutdown waits for replies in progress before cutting them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The model served when none is named.
+pub const DEFAULT_MODEL: &str = "inferload-sim";
+
+/// How tokens are timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Continuous batching: latency depends on load (see `model.rs`).
+    Batching(BatchingProfile),
+    /// Exact TTFT and ITL for every request.
+    Fixed(FixedProfile),
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::units::format_duration as d;
+        match self {
+            Profile::Batching(p) => write!(
+                f,
+                "continuous batching, max_num_seqs {}, KV cache {} tokens; step = {} + {} × batch + {} × prefilled token",
+                p.max_num_seqs,
+                p.kv_cache_tokens,
+                d(p.decode_base),
+                d(p.decode_per_seq),
+                d(p.prefill_per_token)
+            ),
+            Profile::Fixed(p) => write!(
+                f,
+                "TTFT {} and ITL {} for every request, whatever the load",
+                d(p.ttft),
+                d(p.itl)
+            ),
+        }
+    }
+}
+
+/// What to serve and how.
+#[derive(Clone)]
 pub struct SimConfig {
     pub host: String,
+    /// 0 picks a free port.
     pub port: u16,
+    pub profile: Profile,
+    /// Served model names; each has its own engine loop.
+    pub models: Vec<String>,
+    /// Fraction of generation requests answered with HTTP 500.
+    pub error_rate: f64,
+    /// Fraction of generation requests cut after about half their tokens.
+    pub disconnect_rate: f64,
+    /// When set, every `/v1/*` route requires `Authorization: Bearer KEY`.
+    pub api_key: Option<String>,
+    /// Seeds every per-request decision (faults, lengths, words).
+    pub seed: u64,
+}
+
+// By hand, so the API key never reaches a log.
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("profile", &self.profile)
+            .field("models", &self.models)
+            .field("error_rate", &self.error_rate)
+            .field("disconnect_rate", &self.disconnect_rate)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("seed", &self.seed)
+            .finish()
+    }
 }
 
 impl SimConfig {
-    /// The default profile on an ephemeral loopback port.
+    /// The `default` (small-GPU) batching profile on an ephemeral loopback port.
     pub fn default_loopback() -> Self {
-        Self {
-            host: "127.0.0.1".into(),
-            port: 0,
-        }
+        Self::batching(BatchingProfile::default())
     }
 
     /// Every request gets exactly this TTFT and ITL, whatever the load.
-    pub fn fixed(_ttft: Duration, _itl: Duration) -> Self {
-        Self::default_loopback()
+    pub fn fixed(ttft: Duration, itl: Duration) -> Self {
+        Self::with_profile(Profile::Fixed(FixedProfile { ttft, itl }))
+    }
+
+    /// A batching profile with chosen parameters, on an ephemeral loopback port.
+    pub fn batching(profile: BatchingProfile) -> Self {
+        Self::with_profile(Profile::Batching(profile))
+    }
+
+    fn with_profile(profile: Profile) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 0,
+            profile,
+            models: vec![DEFAULT_MODEL.into()],
+            error_rate: 0.0,
+            disconnect_rate: 0.0,
+            api_key: None,
+            seed: 0,
+        }
+    }
+
+    /// Checks what the type cannot; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.models.is_empty() {
+            return Err("at least one model must be served".into());
+        }
+        for (i, m) in self.models.iter().enumerate() {
+            if m.trim().is_empty() {
+                return Err("a model name is empty".into());
+            }
+            if self.models[..i].contains(m) {
+                return Err(format!("model `{m}` is given twice"));
+            }
+        }
+        for (name, v) in [
+            ("error rate", self.error_rate),
+            ("disconnect rate", self.disconnect_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("the {name} must be between 0 and 1, not {v}"));
+            }
+        }
+        if self.error_rate + self.disconnect_rate > 1.0 + 1e-9 {
+            return Err(format!(
+                "the error rate ({}) and disconnect rate ({}) add up to more than 1",
+                self.error_rate, self.disconnect_rate
+            ));
+        }
+        if let Profile::Batching(p) = &self.profile {
+            if p.max_num_seqs == 0 {
+                return Err("max_num_seqs must be at least 1".into());
+            }
+            if p.kv_cache_tokens == 0 {
+                return Err("the KV cache must hold at least 1 token".into());
+            }
+            if p.decode_base.is_zero() {
+                return Err("decode_base must be above zero (a step cannot take no time)".into());
+            }
+        }
+        Ok(())
     }
 }
 
+/// A running simulator.
 pub struct SimHandle {
     pub addr: SocketAddr,
+    counters: Arc<Counters>,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<io::Result<()>>,
+    engines: Vec<JoinHandle<()>>,
 }
 
 impl SimHandle {
+    /// `http://ADDR`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub async fn shutdown(self) {}
+    /// A snapshot of the counters and truth.
+    pub fn stats(&self) -> SimStats {
+        self.counters.snapshot()
+    }
+
+    /// Stops accepting, lets replies in progress finish (for at most
+    /// [`SHUTDOWN_GRACE`]), then stops the engines. Returns when the server
+    /// task has ended.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let server = &mut self.server;
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut *server).await.is_err() {
+            server.abort();
+            let _ = server.await;
+        }
+        // The server's state held the engines' queues; once it is gone an
+        // idle engine returns. One still busy serves a reply cut short by
+        // the grace period: stop it.
+        for engine in self.engines.drain(..) {
+            let abort = engine.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(1), engine).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
 }
 
-pub async fn start(_config: SimConfig) -> std::io::Result<SimHandle> {
-    Err(std::io::Error::other("stub"))
+/// Binds and starts serving. The error names the address on bind failure.
+pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
+    config
+        .validate()
+        .map_err(|m| io::Error::new(io::ErrorKind::InvalidInput, m))?;
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot listen on {}:{}: {e}", config.host, config.port),
+            )
+        })?;
+    let addr = listener.local_addr()?;
+
+    let metrics = Metrics::new(&config.models);
+    let mut engines = Vec::new();
+    let serving = (0..config.models.len())
+        .map(|i| match config.profile {
+            Profile::Fixed(p) => Serving::Fixed(p),
+            Profile::Batching(p) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                engines.push(tokio::spawn(model::run_engine(p, rx, metrics.model(i).clone())));
+                Serving::Engine(tx)
+            }
+        })
+        .collect();
+    let counters = Arc::new(Counters::default());
+    let shared = Arc::new(Shared {
+        models: config.models.iter().map(|m| Arc::from(m.as_str())).collect(),
+        config,
+        counters: counters.clone(),
+        metrics,
+        serving,
+        started_unix: server::unix_now(),
+    });
+    let app = server::router(shared);
+    // Tokens are small writes that must leave at once: no Nagle delay.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                // A dropped handle stops the server too.
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    Ok(SimHandle {
+        addr,
+        counters,
+        stop: Some(stop_tx),
+        server,
+        engines,
+    })
 }
 
-pub async fn serve_cli(_args: args::SimArgs) -> anyhow::Result<()> {
-    anyhow::bail!("stub")
+/// `inferload sim`: serve until Ctrl-C or SIGTERM, then stop cleanly.
+pub async fn serve_cli(args: args::SimArgs) -> anyhow::Result<()> {
+    let (config, profile_name) = args.to_config()?;
+    let description = describe(&config, profile_name);
+    let handle = start(config).await?;
+    // One write, so a reader that keeps only the first line and closes the
+    // pipe cannot make a later line fail; errors on stdout are not fatal.
+    let text = format!("inferload sim listening on {}\n{description}", handle.url());
+    {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+    wait_for_signal().await?;
+    let _ = writeln!(io::stderr(), "inferload sim: shutting down");
+    handle.shutdown().await;
+    Ok(())
+}
+
+fn describe(config: &SimConfig, profile_name: &str) -> String {
+    let mut extra = Vec::new();
+    if config.error_rate > 0.0 {
+        extra.push(format!("error rate {}", config.error_rate));
+    }
+    if config.disconnect_rate > 0.0 {
+        extra.push(format!("disconnect rate {}", config.disconnect_rate));
+    }
+    if config.api_key.is_some() {
+        extra.push("API key required".into());
+    }
+    extra.push(format!("seed {}", config.seed));
+    format!(
+        "profile {profile_name}: {}\nmodels: {}; {}\n",
+        config.profile,
+        config.models.join(", "),
+        extra.join(", ")
+    )
+}
+
+async fn wait_for_signal() -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }
