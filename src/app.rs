@@ -76,6 +76,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             sim::serve_cli(*args).await?;
             Ok(Exit::Success)
         }
+        Command::Report(args) => crate::report::report_cli(&args),
+        Command::History(args) => crate::history::history_cli(&args),
+        Command::Show(args) => crate::history::show_cli(&args),
+        Command::Diff(args) => crate::history::diff_cli(&args),
     }
 }
 
@@ -137,7 +141,7 @@ async fn run_against(
         records,
         show_samples: plan.outputs.show_samples,
         capture_all_text: plan.outputs.vllm_result.as_ref().is_some_and(|v| v.detailed),
-        keep_records: plan.outputs.vllm_result.is_some(),
+        keep_records: plan.outputs.vllm_result.is_some() || crate::report::needs_records(&plan.outputs.reports),
         quiet: plan.outputs.quiet,
         bounds: RequestBounds::new(&plan.slos),
     };
@@ -167,7 +171,15 @@ async fn run_against(
         );
     }
     print!("{}", ui::slo_block(&report.slo_results, m.goodput));
-    write_outputs(&report)?;
+    let written = write_outputs(&report);
+    if let Some(db) = &plan.outputs.history {
+        // The history is a convenience: failing to record never fails the run.
+        match crate::history::record_run(db, &report) {
+            Ok(id) => println!("Recorded as run {id} in {}", db.display()),
+            Err(e) => eprintln!("warning: not recorded in the history: {e:#}"),
+        }
+    }
+    written?;
     Ok(if m.interrupted {
         Exit::Interrupted
     } else if report.slo_results.iter().any(|r| !r.passed) {
@@ -190,6 +202,7 @@ fn write_outputs(report: &RunReport) -> anyhow::Result<()> {
         let vllm = VllmExporter::for_report(report);
         exporters.push((vllm.path.clone(), Box::new(vllm)));
     }
+    exporters.extend(crate::report::run_exporters(report));
     if let Some(path) = &report.plan.outputs.records {
         println!("Records written to {}", path.display());
     }

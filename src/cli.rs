@@ -34,6 +34,14 @@ pub enum Command {
     Sweep(Box<SweepArgs>),
     /// Serve the simulated OpenAI-compatible inference server.
     Sim(Box<crate::sim::args::SimArgs>),
+    /// Render a saved run or sweep (JSON or records) as console, HTML, charts, CSV or Markdown.
+    Report(Box<ReportCmdArgs>),
+    /// List the runs and sweeps recorded in the local history.
+    History(HistoryCmdArgs),
+    /// Print one recorded run or sweep.
+    Show(ShowCmdArgs),
+    /// Compare two recorded runs metric by metric.
+    Diff(DiffCmdArgs),
 }
 
 /// Wire protocol of the target.
@@ -81,6 +89,10 @@ pub struct RunArgs {
     pub objectives: ObjectiveArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 /// Where the load goes.
@@ -247,6 +259,96 @@ pub struct OutputArgs {
     /// Never draw the progress bar.
     #[arg(long, help_heading = "Output")]
     pub quiet: bool,
+    /// Show the live dashboard (default: on a terminal, for runs longer than a few seconds).
+    #[arg(long, overrides_with = "no_tui", help_heading = "Output")]
+    pub tui: bool,
+    /// Never show the live dashboard.
+    #[arg(long, help_heading = "Output")]
+    pub no_tui: bool,
+}
+
+/// Reports rendered from the results (run and sweep alike; `inferload
+/// report` renders them again from saved files).
+#[derive(Debug, Clone, Default, Args, serde::Serialize)]
+pub struct ReportArgs {
+    /// Draw the charts into this directory, as PNG and SVG.
+    #[arg(long, value_name = "DIR", help_heading = "Reports")]
+    pub plot: Option<PathBuf>,
+    /// Write one self-contained HTML report (summary, objectives, errors, charts).
+    #[arg(long, value_name = "FILE", help_heading = "Reports")]
+    pub html: Option<PathBuf>,
+    /// Write a CSV: one row per request (run) or per level (sweep).
+    #[arg(long, value_name = "FILE", help_heading = "Reports")]
+    pub csv: Option<PathBuf>,
+    /// Write the summary as Markdown tables, for pull requests.
+    #[arg(long, value_name = "FILE", help_heading = "Reports")]
+    pub markdown: Option<PathBuf>,
+}
+
+/// The local run history.
+#[derive(Debug, Clone, Default, Args)]
+pub struct HistoryArgs {
+    /// History database (default: inferload/history.db under the user's data directory).
+    #[arg(long, value_name = "PATH", env = "INFERLOAD_DB", help_heading = "History")]
+    pub db: Option<PathBuf>,
+    /// Do not record this run in the history.
+    #[arg(long, help_heading = "History")]
+    pub no_history: bool,
+}
+
+/// `inferload report`: render saved results again.
+#[derive(Debug, Clone, Args)]
+pub struct ReportCmdArgs {
+    /// A saved `--json` document (run or sweep) or a `--records` JSONL file.
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+    /// Do not print the console summary.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `inferload history`: list recorded runs and sweeps.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryCmdArgs {
+    /// History database (default: inferload/history.db under the user's data directory).
+    #[arg(long, value_name = "PATH", env = "INFERLOAD_DB")]
+    pub db: Option<PathBuf>,
+    /// Show at most this many, newest first.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub limit: usize,
+}
+
+/// `inferload show ID`: one recorded run or sweep.
+#[derive(Debug, Clone, Args)]
+pub struct ShowCmdArgs {
+    /// The run's id, as `inferload history` lists it.
+    pub id: i64,
+    /// History database (default: inferload/history.db under the user's data directory).
+    #[arg(long, value_name = "PATH", env = "INFERLOAD_DB")]
+    pub db: Option<PathBuf>,
+    /// Print the stored JSON document instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `inferload diff A B`: compare two recorded runs metric by metric.
+#[derive(Debug, Clone, Args)]
+pub struct DiffCmdArgs {
+    /// The baseline run's id.
+    pub a: i64,
+    /// The run compared with it.
+    pub b: i64,
+    /// History database (default: inferload/history.db under the user's data directory).
+    #[arg(long, value_name = "PATH", env = "INFERLOAD_DB")]
+    pub db: Option<PathBuf>,
+    /// Changes smaller than this are within noise.
+    #[arg(long, value_parser = crate::units::parse_fraction, default_value = "5%")]
+    pub noise: f64,
+    /// Exit with status 4 when any metric regressed by more than this (e.g. 10%).
+    #[arg(long, value_parser = crate::units::parse_fraction, value_name = "PCT")]
+    pub fail_on_regression: Option<f64>,
 }
 
 /// A stop-rule threshold that `off` removes. A newtype rather than a bare
@@ -360,6 +462,10 @@ pub struct SweepArgs {
     /// Never draw the progress bar.
     #[arg(long, help_heading = "Output")]
     pub quiet: bool,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 #[cfg(test)]

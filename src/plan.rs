@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::cli::{ApiKind, ArrivalKind, Backend, LoadArgs, OutputArgs, RunArgs, TargetArgs, WorkloadArgs};
+use crate::cli::{
+    ApiKind, ArrivalKind, Backend, HistoryArgs, LoadArgs, OutputArgs, ReportArgs, RunArgs, TargetArgs, WorkloadArgs,
+};
 use crate::redact::{is_sensitive_header, Redactor, Secret};
 use crate::schedule::{Arrival, ScheduleSpec};
 use crate::slo::{self, Slo};
@@ -83,6 +85,21 @@ pub struct Outputs {
     /// vLLM's result JSON: directory and optional file name.
     pub vllm_result: Option<VllmResult>,
     pub quiet: bool,
+    /// Charts, HTML, CSV and Markdown to render at the end.
+    pub reports: ReportArgs,
+    pub tui: TuiMode,
+    /// The history database to record the run in; `None` with `--no-history`.
+    pub history: Option<PathBuf>,
+}
+
+/// Whether the live dashboard is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TuiMode {
+    /// On a terminal, for runs expected to last more than a few seconds.
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,8 +154,16 @@ impl RunPlan {
     pub fn from_args(a: &RunArgs) -> Result<Self, PlanError> {
         let target = resolve_target(&a.target)?;
         let (schedule, stop) = resolve_load(&a.load)?;
+        let mut outputs = resolve_outputs(&a.output, &a.target, target.api);
+        outputs.reports = a.reports.clone();
+        outputs.history = resolve_history(&a.history);
+        outputs.tui = match (a.output.tui, a.output.no_tui || a.output.quiet) {
+            (_, true) => TuiMode::Off,
+            (true, false) => TuiMode::On,
+            (false, false) => TuiMode::Auto,
+        };
         Ok(RunPlan {
-            outputs: resolve_outputs(&a.output, &a.target, target.api),
+            outputs,
             target,
             schedule,
             stop,
@@ -297,7 +322,18 @@ pub fn resolve_outputs(a: &OutputArgs, t: &TargetArgs, api: ApiKind) -> Outputs 
             backend: backend.to_string(),
         }),
         quiet: a.quiet,
+        reports: ReportArgs::default(),
+        tui: TuiMode::Off,
+        history: None,
     }
+}
+
+/// The history database a run is recorded in, or `None` with `--no-history`.
+pub fn resolve_history(a: &HistoryArgs) -> Option<PathBuf> {
+    if a.no_history {
+        return None;
+    }
+    a.db.clone().or_else(crate::history::default_db_path)
 }
 
 /// Never echo a header argument that may carry a secret.

@@ -191,6 +191,9 @@ impl SweepPlan {
                 records: None,
                 vllm_result: None,
                 quiet: a.quiet,
+                reports: a.reports.clone(),
+                tui: plan::TuiMode::Off,
+                history: plan::resolve_history(&a.history),
             },
             target,
             schedule: first_schedule,
@@ -379,6 +382,19 @@ async fn run_on(
     print!("{}", verdict_block(&verdict));
     if let Some(path) = &plan.json {
         println!("Results written to {}", path.display());
+    }
+    let outputs = &plan.base.outputs;
+    let document = serde_json::to_value(sweep.document(Some(&verdict)))?;
+    let reports = crate::report::write_sweep_reports(&outputs.reports, &document);
+    if let Some(db) = &outputs.history {
+        // The history is a convenience: failing to record never fails the sweep.
+        match crate::history::record_sweep(db, &document) {
+            Ok(id) => println!("Recorded as run {id} in {}", db.display()),
+            Err(e) => eprintln!("warning: not recorded in the history: {e:#}"),
+        }
+    }
+    for path in reports? {
+        println!("Report written to {}", path.display());
     }
     Ok(if sweep.interrupted {
         crate::app::Exit::Interrupted
@@ -685,7 +701,13 @@ impl Sweep<'_> {
         let Some(path) = &self.plan.json else {
             return Ok(());
         };
-        let out = SweepOutput {
+        let text = serde_json::to_vec_pretty(&self.document(verdict))?;
+        crate::files::write_atomic(path, &text).with_context(|| format!("--json {}", path.display()))
+    }
+
+    /// The sweep as its `--json` document: what reports and the history read.
+    fn document<'a>(&'a self, verdict: Option<&'a Verdict>) -> SweepOutput<'a> {
+        SweepOutput {
             schema_version: 1,
             kind: "sweep",
             tool: serde_json::json!({ "name": "inferload", "version": env!("CARGO_PKG_VERSION") }),
@@ -701,9 +723,7 @@ impl Sweep<'_> {
             settings: self.plan,
             levels: &self.levels,
             verdict,
-        };
-        let text = serde_json::to_vec_pretty(&out)?;
-        crate::files::write_atomic(path, &text).with_context(|| format!("--json {}", path.display()))
+        }
     }
 }
 

@@ -474,9 +474,11 @@ mod tests {
                 .to_string();
             assert!(err.contains(needle), "{err} lacks {needle}");
         }
-        let err = Workload::load(&spec(DatasetSpec::Jsonl { path: dir.path().join("nope.jsonl") }))
-            .unwrap_err()
-            .to_string();
+        let err = Workload::load(&spec(DatasetSpec::Jsonl {
+            path: dir.path().join("nope.jsonl"),
+        }))
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("cannot read dataset") && err.contains("nope.jsonl"),
             "{err}"
@@ -513,7 +515,10 @@ mod tests {
 
     #[test]
     fn a_fixed_prompt_defaults_to_256_output_tokens() {
-        let w = Workload::load(&spec(DatasetSpec::Prompt { text: "Explain TCP".into() })).unwrap();
+        let w = Workload::load(&spec(DatasetSpec::Prompt {
+            text: "Explain TCP".into(),
+        }))
+        .unwrap();
         assert_eq!(w.item(3).input_tokens, 2);
         assert_eq!(w.item(3).max_tokens, Some(DEFAULT_MAX_TOKENS));
         assert!(w.describe().contains("fixed prompt"));
