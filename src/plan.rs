@@ -124,8 +124,13 @@ pub struct RunPlan {
     #[serde(serialize_with = "ser_secs")]
     pub grace: Duration,
     pub workload: WorkloadSpec,
-    /// Objectives from `--slo` and `--goodput`.
+    /// Objectives from `--slo`: each is judged PASS/FAIL, and any failure
+    /// makes the exit status 3.
     pub slos: Vec<Slo>,
+    /// vLLM's `--goodput` bounds: they decide which requests count as good
+    /// (goodput), as in vLLM, but pass or fail nothing, so a `vllm bench
+    /// serve` command line keeps its exit status.
+    pub goodput_bounds: Vec<Slo>,
     pub outputs: Outputs,
 }
 
@@ -171,7 +176,8 @@ impl RunPlan {
             seed: a.workload.seed,
             grace: a.target.grace,
             workload: resolve_workload(&a.workload)?,
-            slos: resolve_slos(&a.objectives.slos, &a.objectives.goodput)?,
+            slos: resolve_slos(&a.objectives.slos)?,
+            goodput_bounds: resolve_goodput(&a.objectives.goodput)?,
         })
     }
 }
@@ -436,11 +442,25 @@ pub fn resolve_workload(a: &WorkloadArgs) -> Result<WorkloadSpec, PlanError> {
     })
 }
 
-/// Objectives from `--slo` expressions and vLLM's `--goodput` items.
-pub fn resolve_slos(exprs: &[String], goodput: &[String]) -> Result<Vec<Slo>, PlanError> {
-    let mut slos = slo::parse_all(exprs).map_err(|e| bad(format!("--slo: {e}")))?;
-    for item in goodput.iter().flat_map(|g| g.split_whitespace()) {
-        slos.push(slo::parse_goodput(item).map_err(|e| bad(format!("--goodput: {e}")))?);
+/// Objectives from `--slo` expressions.
+pub fn resolve_slos(exprs: &[String]) -> Result<Vec<Slo>, PlanError> {
+    slo::parse_all(exprs).map_err(|e| bad(format!("--slo: {e}")))
+}
+
+/// Per-request bounds from vLLM's `--goodput` items (`ttft:500 tpot:50`).
+pub fn resolve_goodput(items: &[String]) -> Result<Vec<Slo>, PlanError> {
+    items
+        .iter()
+        .flat_map(|g| g.split_whitespace())
+        .map(|item| slo::parse_goodput(item).map_err(|e| bad(format!("--goodput: {e}"))))
+        .collect()
+}
+
+impl RunPlan {
+    /// Every per-request latency bound: those of the objectives and the
+    /// `--goodput` ones. A request meeting all of them is good.
+    pub fn request_bounds(&self) -> crate::slo::RequestBounds {
+        let all: Vec<Slo> = self.slos.iter().chain(&self.goodput_bounds).cloned().collect();
+        crate::slo::RequestBounds::new(&all)
     }
-    Ok(slos)
 }

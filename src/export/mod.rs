@@ -152,7 +152,7 @@ pub(crate) mod testing {
         let plan = plan(args);
         let records = records();
         let summary = SummaryBuilder::from_records(&records).finish();
-        let goodput = (!plan.slos.is_empty()).then_some(Goodput {
+        let goodput = (!plan.request_bounds().is_empty()).then_some(Goodput {
             good_requests: 5,
             goodput: 5.0 / summary.duration_s,
             good_share: 5.0 / 8.0,

@@ -31,7 +31,7 @@ use crate::export::records::RecordsWriter;
 use crate::plan::{self, PlanError, RunPlan, Stop};
 use crate::runner::{self, Level, Measurement, Session, Sinks};
 use crate::schedule::{Arrival, ScheduleSpec};
-use crate::slo::{self, Goodput, RequestBounds, SloResult};
+use crate::slo::{self, Goodput, SloResult};
 use crate::stats::Summary;
 use crate::workload::Workload;
 
@@ -99,7 +99,8 @@ impl SweepPlan {
     pub fn from_args(a: &SweepArgs) -> Result<Self, PlanError> {
         let target = plan::resolve_target(&a.target)?;
         let workload = plan::resolve_workload(&a.workload)?;
-        let slos = plan::resolve_slos(&a.objectives.slos, &a.objectives.goodput)?;
+        let slos = plan::resolve_slos(&a.objectives.slos)?;
+        let goodput_bounds = plan::resolve_goodput(&a.objectives.goodput)?;
         let stop_when = slo::parse_all(&a.stop_when).map_err(|e| bad(format!("--stop-when: {e}")))?;
         let concurrency = a
             .concurrency
@@ -206,6 +207,7 @@ impl SweepPlan {
             grace: a.target.grace,
             workload,
             slos,
+            goodput_bounds,
         };
         Ok(SweepPlan {
             base,
@@ -478,7 +480,7 @@ impl Sweep<'_> {
             capture_all_text: false,
             keep_records: matches!(load, Load::Rate { .. }),
             quiet: plan.quiet,
-            bounds: RequestBounds::new(&plan.base.slos),
+            bounds: plan.base.request_bounds(),
         };
         println!("Level {n}: {} ...", load.label());
         let m = self.session.measure(&level, sinks, &self.signals).await?;

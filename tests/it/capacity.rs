@@ -139,7 +139,11 @@ async fn a_rate_above_capacity_is_flagged_unreachable() {
 }
 
 /// Bisection on the rate converges on the capacity: below it, requests take
-/// their service time; above it, a queue builds and the E2E objective fails.
+/// their service time (10 steps of 10 ms, plus up to a step waiting for
+/// admission); above it, a queue builds and the E2E objective fails once the
+/// 99th of 200 requests waits more than ~90 ms, which with constant arrivals
+/// happens at about 1.08 × capacity. The objective leaves 90 ms of room so
+/// that a busy machine's scheduling delays do not fail levels below it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rate_search_converges_on_the_capacity() {
     let profile = sixteen_slots(10);
@@ -153,7 +157,7 @@ async fn the_rate_search_converges_on_the_capacity() {
         sim.url(),
         "--max-rate-under-slo",
         "--slo",
-        "e2e_p99<125ms",
+        "e2e_p99<200ms",
         "--rate",
         100,
         "--precision",
@@ -161,7 +165,7 @@ async fn the_rate_search_converges_on_the_capacity() {
         "--arrival",
         "constant",
         "--requests-per-level",
-        100,
+        200,
         "--warmup-per-level",
         0,
         "--input-len",
@@ -178,10 +182,10 @@ async fn the_rate_search_converges_on_the_capacity() {
     let found = v["verdict"]["max_rate_under_slo"].as_f64().expect("a rate was found");
     let runs = v["levels"].as_array().unwrap().len();
     assert!(runs <= 12, "{runs} runs");
-    // The search's own precision, plus room for timer slop on a busy machine
-    // (a late step lowers the real capacity).
+    // The limit (~1.08 × capacity) to the search's 5%, plus room for a busy
+    // machine on either side.
     assert!(
-        (found - capacity).abs() / capacity <= 0.15,
+        found >= 0.85 * capacity && found <= 1.2 * capacity,
         "found {found} req/s; the model's capacity is {capacity}"
     );
     assert!(out.stdout.contains("Maximum rate under SLO:"), "{}", out.stdout);
@@ -238,6 +242,15 @@ async fn objectives_gate_the_exit_status() {
     assert_eq!(slos[0]["passed"], false);
     assert!(slos[0]["measured"].as_f64().unwrap() >= 29.0);
     assert_eq!(slos[1]["passed"], true);
+
+    // vLLM's --goodput bounds define goodput and fail nothing.
+    let mut argv = base.clone();
+    argv.extend(args!["--goodput", "ttft:1", "--json", json.display()]);
+    let out = run_async(argv).await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    assert_eq!(v["goodput"]["good_requests"], 0, "no request has a TTFT under 1 ms");
+    assert_eq!(v["slos"].as_array().map(Vec::len), Some(0));
 
     let requests_before = sim.stats().requests_total;
     let mut argv = base.clone();
