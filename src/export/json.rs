@@ -8,7 +8,9 @@
 //!   "settings": the RunPlan (secrets as "***"),
 //!   "summary": the Summary (latencies in ms, null when undefined),
 //!   "goodput": {good_requests, goodput, good_share} or null,
-//!   "slos": [{slo, measured, passed}] }
+//!   "slos": [{slo, measured, passed}],
+//!   "series": charts' bounded data (only when the run kept its records;
+//!             see `crate::report::series`) }
 //! ```
 //!
 //! Adding a field is compatible; renaming, removing or changing the meaning
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::plan::RunPlan;
+use crate::report::series::Series;
 use crate::slo::{Goodput, SloResult};
 use crate::stats::Summary;
 
@@ -53,6 +56,10 @@ pub struct RunDocument<'a> {
     pub summary: &'a Summary,
     pub goodput: Option<Goodput>,
     pub slos: &'a [SloResult],
+    /// The charts' data, when the run kept its records (a report was asked
+    /// for); lets `inferload report run.json` draw them again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Series>,
 }
 
 impl<'a> RunDocument<'a> {
@@ -74,6 +81,7 @@ impl<'a> RunDocument<'a> {
             summary: &report.summary,
             goodput: report.goodput,
             slos: &report.slo_results,
+            series: (!report.records.is_empty()).then(|| Series::from_records(&report.records)),
         }
     }
 }

@@ -1,0 +1,184 @@
+//! `--markdown FILE`: the summary as GitHub-flavoured Markdown tables, to
+//! paste into a pull request. Run: key figures, latency percentiles,
+//! objectives, errors. Sweep: the verdict, then the level table.
+//!
+//! Cells are escaped (`|`, backslashes, backticks, angle brackets, line
+//! breaks) so an error message or a model name cannot break a table.
+
+use std::fmt::Write as _;
+
+use super::document::{self, Document, RunDoc, SweepDoc};
+
+/// Makes outside text safe inside a table cell.
+pub fn cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' | '\\' | '`' | '*' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], right_from: usize) {
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let align: Vec<&str> = (0..header.len())
+        .map(|i| if i >= right_from { "---:" } else { "---" })
+        .collect();
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for r in rows {
+        let _ = writeln!(out, "| {} |", r.join(" | "));
+    }
+    out.push('\n');
+}
+
+/// The Markdown of a document.
+pub fn render(doc: &Document) -> String {
+    match doc {
+        Document::Run(r) => run(r),
+        Document::Sweep(s) => sweep(s),
+    }
+}
+
+fn run(r: &RunDoc) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## {}\n", cell(&r.title()));
+    if let Some(t) = &r.started_at {
+        let _ = writeln!(out, "Started {}.\n", cell(t));
+    }
+    if r.interrupted {
+        out.push_str("**Interrupted**: the figures cover only the requests that finished before the stop.\n\n");
+    }
+    out.push_str("### Key figures\n\n");
+    let rows: Vec<Vec<String>> = document::key_figures(r)
+        .into_iter()
+        .map(|(k, v)| vec![k.to_string(), cell(&v)])
+        .collect();
+    table(&mut out, &["", "value"], &rows, 1);
+
+    out.push_str("### Latency (ms)\n\n");
+    let lat = document::latency_rows(r);
+    if r.summary.successful == 0 {
+        out.push_str("No successful requests: no latency was measured.\n\n");
+    } else if lat.is_empty() {
+        out.push_str("No latency was measured.\n\n");
+    } else {
+        let rows: Vec<Vec<String>> = lat
+            .iter()
+            .map(|(n, l)| {
+                let mut row = vec![n.to_string()];
+                row.extend([l.mean, l.p50, l.p90, l.p95, l.p99, l.min, l.max].map(|v| format!("{v:.2}")));
+                row
+            })
+            .collect();
+        table(
+            &mut out,
+            &["metric", "mean", "p50", "p90", "p95", "p99", "min", "max"],
+            &rows,
+            1,
+        );
+    }
+
+    if !r.slos.is_empty() {
+        out.push_str("### Objectives\n\n");
+        let rows: Vec<Vec<String>> = r
+            .slos
+            .iter()
+            .map(|s| {
+                vec![
+                    format!("`{}`", s.expr.replace('`', "'")),
+                    cell(&s.measured),
+                    if s.passed { "✅ pass" } else { "❌ fail" }.to_string(),
+                ]
+            })
+            .collect();
+        table(&mut out, &["objective", "measured", "result"], &rows, 3);
+    }
+    if !r.summary.errors.is_empty() {
+        out.push_str("### Errors\n\n");
+        let rows: Vec<Vec<String>> = r
+            .summary
+            .errors
+            .iter()
+            .map(|e| vec![e.class.to_string(), e.count.to_string(), cell(&e.example)])
+            .collect();
+        table(&mut out, &["class", "count", "example"], &rows, 3);
+    }
+    out
+}
+
+/// The level table of a sweep, as header and rows of plain text.
+pub fn level_rows(s: &SweepDoc) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let rate = s.rate_axis();
+    let header = vec![
+        if rate { "rate (req/s)" } else { "concurrency" },
+        "requests",
+        "success",
+        "req/s",
+        "out tok/s",
+        "TTFT p50 (ms)",
+        "TTFT p99 (ms)",
+        "TPOT p50 (ms)",
+        "E2E p50 (ms)",
+        "E2E p99 (ms)",
+        "req/s per conc.",
+        "stopped by",
+    ];
+    let f = |l: &Option<crate::stats::LatencyStats>, g: fn(&crate::stats::LatencyStats) -> f64| {
+        l.as_ref().map_or_else(|| "-".to_string(), |l| format!("{:.1}", g(l)))
+    };
+    let rows = s
+        .levels
+        .iter()
+        .map(|l| {
+            let load = match (l.rate, l.concurrency) {
+                (Some(r), Some(c)) => format!("{r} (cap {c})"),
+                (Some(r), None) => r.to_string(),
+                (None, Some(c)) => c.to_string(),
+                (None, None) => "-".into(),
+            };
+            let m = &l.summary;
+            vec![
+                load,
+                l.requests.to_string(),
+                format!("{:.1}%", l.success_rate * 100.0),
+                format!("{:.2}", l.request_throughput),
+                format!("{:.1}", l.output_throughput),
+                f(&m.ttft_ms, |x| x.p50),
+                f(&m.ttft_ms, |x| x.p99),
+                f(&m.tpot_ms, |x| x.p50),
+                f(&m.e2e_ms, |x| x.p50),
+                f(&m.e2e_ms, |x| x.p99),
+                format!("{:.3}", l.efficiency),
+                l.trip.as_ref().map(|t| t.rule.clone()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
+fn sweep(s: &SweepDoc) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## {}\n", cell(&s.title()));
+    if let Some(t) = &s.started_at {
+        let _ = writeln!(out, "Started {}.\n", cell(t));
+    }
+    out.push_str("### Verdict\n\n");
+    for line in super::verdict_text(s).lines().filter(|l| !l.trim().is_empty()) {
+        let _ = writeln!(out, "- {}", cell(line));
+    }
+    out.push('\n');
+    out.push_str("### Levels\n\n");
+    let (header, rows) = level_rows(s);
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cell(c)).collect()).collect();
+    table(&mut out, &header, &rows, 1);
+    out
+}
