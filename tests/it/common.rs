@@ -24,10 +24,23 @@ impl Output {
     }
 }
 
+/// The history database of every binary a test spawns (unless it passes
+/// `--db`): one per test process under Cargo's scratch directory, so no
+/// test records into the user's own history.
+pub fn test_db() -> &'static Path {
+    static DB: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DB.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("it-history-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("history.db")
+    })
+}
+
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_inferload"));
     // Tests choose their own key; never inherit one.
     cmd.env_remove("OPENAI_API_KEY");
+    cmd.env("INFERLOAD_DB", test_db());
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
 }

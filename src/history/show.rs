@@ -1,0 +1,374 @@
+//! Human output of the history commands: the list, one run or sweep, and
+//! the heading of a comparison. Read from the stored rows and documents
+//! only, so entries written by any version with this schema print.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::db::Entry;
+use super::summary_of;
+use crate::stats::{LatencyStats, Summary};
+
+/// Columns padded to their widest cell; `right[i]` right-aligns column i.
+pub(super) fn aligned(header: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.enumerate() {
+            let pad = " ".repeat(width[i].saturating_sub(cell.chars().count()));
+            if i > 0 {
+                text.push_str("  ");
+            }
+            if right.get(i).copied().unwrap_or(false) {
+                text.push_str(&pad);
+                text.push_str(cell);
+            } else {
+                text.push_str(cell);
+                text.push_str(&pad);
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+/// `2025-06-01 12:00:00` from an RFC 3339 time (in its own offset).
+pub(super) fn local_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+/// `5%`, `2.5%`.
+pub(super) fn percent(fraction: f64) -> String {
+    super::num(fraction * 100.0) + "%"
+}
+
+fn opt(v: Option<f64>, decimals: usize) -> String {
+    v.map(|x| format!("{x:.decimals$}")).unwrap_or_else(|| "-".into())
+}
+
+fn ratio(v: Option<f64>) -> String {
+    v.map(|x| format!("{:.1}%", x * 100.0)).unwrap_or_else(|| "-".into())
+}
+
+/// Long cells cut to `max` characters with an ellipsis.
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `inferload history`: one line per entry.
+pub(super) fn list_table(entries: &[Entry]) -> String {
+    let header = [
+        "ID",
+        "Time",
+        "Kind",
+        "Target",
+        "Model",
+        "Load",
+        "Req/s",
+        "TTFT p90 (ms)",
+        "E2E p99 (ms)",
+        "Success",
+    ];
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let h = &e.headline;
+            vec![
+                e.id.to_string(),
+                local_time(&e.started_at),
+                if e.interrupted {
+                    format!("{}*", e.kind)
+                } else {
+                    e.kind.clone()
+                },
+                cut(&e.target_url, 40),
+                cut(&e.model, 32),
+                e.load.clone(),
+                opt(h.request_throughput, 2),
+                opt(h.ttft_p90_ms, 1),
+                opt(h.e2e_p99_ms, 1),
+                ratio(h.success_rate),
+            ]
+        })
+        .collect();
+    let right = [true, false, false, false, false, false, true, true, true, true];
+    let mut out = aligned(&header, &rows, &right);
+    if entries.iter().any(|e| e.interrupted) {
+        out.push_str("* interrupted\n");
+    }
+    out
+}
+
+fn heading(e: &Entry) -> String {
+    let mut out = String::new();
+    let what = if e.kind == "sweep" { "Sweep" } else { "Run" };
+    let _ = write!(out, "{what} {} — {}", e.id, local_time(&e.started_at));
+    if e.interrupted {
+        out.push_str(" (interrupted)");
+    }
+    let _ = write!(
+        out,
+        "\nTarget:     {}\nModel:      {}\nLoad:       {}\n",
+        e.target_url, e.model, e.load
+    );
+    out
+}
+
+/// `inferload show ID` of a run: its summary from the stored document.
+pub(super) fn run(e: &Entry, doc: &Value) -> anyhow::Result<String> {
+    let s = summary_of(doc, e.id)?;
+    let mut out = heading(e);
+    let cancelled = doc["cancelled"].as_u64().unwrap_or(0);
+    let _ = write!(
+        out,
+        "Requests:   {} ({} successful, {} failed{}); success rate {}\n\
+         Duration:   {:.2} s\n\
+         Throughput: {:.2} req/s, {:.2} output tok/s, {:.2} total tok/s (peak output {:.0} tok/s)\n",
+        s.requests_total,
+        s.successful,
+        s.failed,
+        if cancelled > 0 {
+            format!(", {cancelled} cancelled")
+        } else {
+            String::new()
+        },
+        ratio((s.requests_total > 0).then_some(s.success_rate)),
+        s.duration_s,
+        s.request_throughput,
+        s.output_throughput,
+        s.total_token_throughput,
+        s.peak_output_throughput,
+    );
+    if let Some(g) = doc["goodput"].as_object() {
+        let _ = writeln!(
+            out,
+            "Goodput:    {} req/s ({} of requests within the objectives)",
+            opt(g.get("goodput").and_then(Value::as_f64), 2),
+            ratio(g.get("good_share").and_then(Value::as_f64)),
+        );
+    }
+    if let Some((stored, total)) = e.records {
+        let _ = writeln!(out, "Records:    {stored} of {total} kept in the history");
+    }
+    out.push('\n');
+    out.push_str(&latency_table(&s));
+    if !s.errors.is_empty() {
+        out.push_str("\nErrors:\n");
+        let rows: Vec<Vec<String>> = s
+            .errors
+            .iter()
+            .map(|g| vec![g.class.to_string(), g.count.to_string(), cut(&g.example, 80)])
+            .collect();
+        out.push_str(&indent(&aligned(
+            &["Class", "Count", "Example"],
+            &rows,
+            &[false, true, false],
+        )));
+    }
+    if let Some(slos) = doc["slos"].as_array().filter(|a| !a.is_empty()) {
+        out.push_str("\nObjectives:\n");
+        let rows: Vec<Vec<String>> = slos
+            .iter()
+            .map(|r| {
+                vec![
+                    r.pointer("/slo/expr")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .to_string(),
+                    opt(r["measured"].as_f64(), 2),
+                    if r["passed"].as_bool() == Some(true) {
+                        "passed".into()
+                    } else {
+                        "FAILED".into()
+                    },
+                ]
+            })
+            .collect();
+        out.push_str(&indent(&aligned(
+            &["Objective", "Measured", "Result"],
+            &rows,
+            &[false, true, false],
+        )));
+    }
+    Ok(out)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+fn latency_table(s: &Summary) -> String {
+    let dists: [(&str, &Option<LatencyStats>); 6] = [
+        ("TTFT", &s.ttft_ms),
+        ("TPOT", &s.tpot_ms),
+        ("ITL", &s.itl_ms),
+        ("E2E", &s.e2e_ms),
+        ("Queue delay", &s.queue_delay_ms),
+        ("User latency", &s.user_latency_ms),
+    ];
+    let rows: Vec<Vec<String>> = dists
+        .iter()
+        .filter_map(|(name, d)| {
+            d.as_ref().map(|l| {
+                let mut row = vec![name.to_string()];
+                row.extend([l.mean, l.p50, l.p90, l.p99, l.max].map(|v| format!("{v:.2}")));
+                row
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return "No latency figures (no successful request).\n".into();
+    }
+    aligned(
+        &["Latency (ms)", "mean", "p50", "p90", "p99", "max"],
+        &rows,
+        &[false, true, true, true, true, true],
+    )
+}
+
+/// `inferload show ID` of a sweep: its levels and its verdict.
+pub(super) fn sweep(e: &Entry, doc: &Value) -> String {
+    let mut out = heading(e);
+    out.push('\n');
+    let levels = doc["levels"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let rows: Vec<Vec<String>> = levels
+        .iter()
+        .map(|l| {
+            let f = |key: &str| l[key].as_f64();
+            let load = match (l["concurrency"].as_u64(), f("rate")) {
+                (c, Some(r)) => {
+                    format!("{} req/s", super::num(r)) + &c.map(|c| format!(", cap {c}")).unwrap_or_default()
+                }
+                (Some(c), None) => format!("concurrency {c}"),
+                (None, None) => "?".into(),
+            };
+            vec![
+                load,
+                l["requests"].as_u64().map(|n| n.to_string()).unwrap_or_default(),
+                ratio(f("success_rate")),
+                opt(f("request_throughput"), 2),
+                opt(f("output_throughput"), 1),
+                opt(l.pointer("/summary/ttft_ms/p90").and_then(Value::as_f64), 1),
+                opt(l.pointer("/summary/e2e_ms/p99").and_then(Value::as_f64), 1),
+                l.pointer("/trip/rule")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("No level was measured.\n");
+    } else {
+        out.push_str(&aligned(
+            &[
+                "Level",
+                "Requests",
+                "Success",
+                "Req/s",
+                "Tok/s",
+                "TTFT p90 (ms)",
+                "E2E p99 (ms)",
+                "Stopped by",
+            ],
+            &rows,
+            &[false, true, true, true, true, true, true, false],
+        ));
+    }
+    let v = &doc["verdict"];
+    if v.is_object() {
+        out.push_str("\nVerdict:\n");
+        let fields = [
+            ("max_stable_concurrency", "Max stable concurrency", ""),
+            ("recommended_concurrency", "Recommended concurrency", ""),
+            ("max_stable_rate", "Max stable rate", " req/s"),
+            ("recommended_rate", "Recommended rate", " req/s"),
+            ("required_concurrency", "Required concurrency", ""),
+            ("max_rate_under_slo", "Max rate under SLO", " req/s"),
+            ("request_throughput", "Request throughput", " req/s"),
+            ("output_throughput", "Output throughput", " tok/s"),
+        ];
+        for (key, label, unit) in fields {
+            if let Some(x) = v[key].as_f64() {
+                let _ = writeln!(out, "  {label}: {}{unit}", super::num(x));
+            }
+        }
+        if let Some(reason) = v["reason"].as_str().filter(|r| !r.is_empty()) {
+            let _ = writeln!(out, "  {reason}");
+        }
+    } else {
+        out.push_str("\nNo verdict (the sweep did not finish).\n");
+    }
+    out
+}
+
+/// The two runs a diff compares, and notes when their settings differ.
+pub(super) fn diff_header(a: &Entry, b: &Entry, noise: f64) -> String {
+    let line = |label: &str, e: &Entry| {
+        format!(
+            "{label} run {} — {}, {}, {} @ {}{}\n",
+            e.id,
+            local_time(&e.started_at),
+            e.load,
+            e.model,
+            e.target_url,
+            if e.interrupted { " (interrupted)" } else { "" }
+        )
+    };
+    let mut out = line("Baseline:", a) + &line("New:     ", b);
+    if a.load != b.load {
+        let _ = writeln!(out, "Note: the runs had different loads ({} vs {}).", a.load, b.load);
+    }
+    if a.model != b.model {
+        let _ = writeln!(
+            out,
+            "Note: the runs used different models ({} vs {}).",
+            a.model, b.model
+        );
+    }
+    let _ = writeln!(out, "Changes within ±{} are noise.\n", percent(noise));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_and_trailing_space_is_trimmed() {
+        let t = aligned(
+            &["A", "Num"],
+            &[vec!["long name".into(), "1".into()], vec!["x".into(), "123".into()]],
+            &[false, true],
+        );
+        assert_eq!(t, "A          Num\nlong name    1\nx          123\n");
+    }
+
+    #[test]
+    fn small_formatters() {
+        assert_eq!(percent(0.05), "5%");
+        assert_eq!(percent(0.025), "2.5%");
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(local_time("2025-06-01T12:00:00+02:00"), "2025-06-01 12:00:00");
+        assert_eq!(local_time("garbage"), "garbage");
+    }
+}
