@@ -31,6 +31,11 @@ struct Scenario {
     output_len: u64,
     ttft_ms: u64,
     itl_ms: u64,
+    /// Warm-up requests: a full round opens every connection before the
+    /// measured phase, so TTFT compares the same thing on both sides (the
+    /// simulator's clock starts when a request reaches its handler, after
+    /// any TCP handshake).
+    warmup: u64,
 }
 
 struct Measured {
@@ -50,13 +55,17 @@ fn main() {
     raise_fd_limit();
     let quick = std::env::args().any(|a| a == "--quick");
     let scale = if quick { 1 } else { 3 };
+    // ITL 15 ms offers 66,700 tokens/s from 1,000 streams: more than the
+    // 50,000/s target, so the figure shows what the client sustains rather
+    // than what the server offers.
     let streams_1k = Scenario {
-        name: "1,000 streams, ITL 20 ms",
+        name: "1,000 streams, ITL 15 ms",
         concurrency: 1000,
         requests: 1000 * scale,
-        output_len: 100,
+        output_len: 200,
         ttft_ms: 50,
-        itl_ms: 20,
+        itl_ms: 15,
+        warmup: 1000,
     };
     let baseline = Scenario {
         name: "10 streams (memory baseline)",
@@ -65,6 +74,7 @@ fn main() {
         output_len: 20,
         ttft_ms: 100,
         itl_ms: 200,
+        warmup: 0,
     };
     let streams_10k = Scenario {
         name: "10,000 streams, ITL 200 ms",
@@ -73,6 +83,7 @@ fn main() {
         output_len: 20,
         ttft_ms: 100,
         itl_ms: 200,
+        warmup: 0,
     };
 
     println!("inferload client overhead benchmark ({} cores)", cores());
@@ -90,7 +101,7 @@ fn main() {
     let cores_used = a.cpu_s / a.wall_s;
     check(
         "1,000 streams at >= 50,000 tokens/s",
-        chunks_per_s >= 50_000.0 * 0.97,
+        chunks_per_s >= 50_000.0,
         format!("{chunks_per_s:.0}/s"),
     );
     check(
@@ -170,6 +181,7 @@ fn measure(s: &Scenario) -> Measured {
             "0",
         ])
         .args(["-c", &s.concurrency.to_string(), "-n", &s.requests.to_string()])
+        .args(["--warmup", &s.warmup.to_string(), "--no-history"])
         .args([
             "--output-len",
             &s.output_len.to_string(),

@@ -20,7 +20,7 @@ use crate::export::{self, Exporter, RunReport};
 use crate::plan::RunPlan;
 use crate::runner::{self, Level, Session, Sinks};
 use crate::sim;
-use crate::slo::{self, RequestBounds};
+use crate::slo;
 use crate::ui;
 use crate::workload::Workload;
 
@@ -30,6 +30,7 @@ pub enum Exit {
     Success = 0,
     Setup = 1,
     SloFailed = 3,
+    Regression = 4,
     Interrupted = 130,
 }
 
@@ -143,9 +144,11 @@ async fn run_against(
         capture_all_text: plan.outputs.vllm_result.as_ref().is_some_and(|v| v.detailed),
         keep_records: plan.outputs.vllm_result.is_some() || crate::report::needs_records(&plan.outputs.reports),
         quiet: plan.outputs.quiet,
-        bounds: RequestBounds::new(&plan.slos),
+        bounds: plan.request_bounds(),
     };
-    let m = session.measure(&Level::of_plan(plan), sinks, &signals).await;
+    let m = session
+        .measure_with(&Level::of_plan(plan), sinks, &signals, plan.outputs.tui)
+        .await;
     ctrl_c.abort();
     let m = m?;
 

@@ -15,13 +15,13 @@ use tokio::sync::mpsc;
 use crate::api;
 use crate::engine::{self, client, preflight, Event, Phase, RequestContext, Signals};
 use crate::export::records::RecordsWriter;
-use crate::plan::{RunPlan, Stop};
+use crate::plan::{RunPlan, Stop, TuiMode};
 use crate::record::{ErrorClass, RequestRecord};
 use crate::schedule::ScheduleSpec;
 use crate::sim::{self, SimHandle};
 use crate::slo::{Goodput, RequestBounds};
 use crate::stats::{Summary, SummaryBuilder};
-use crate::ui::{self, Progress};
+use crate::ui::{self, RunView};
 use crate::workload::Workload;
 
 /// The target's base URL, starting the embedded simulator when the plan
@@ -133,8 +133,21 @@ impl Session {
         })
     }
 
-    /// Runs the warm-up (if any) and the measured phase of one level.
+    /// Runs the warm-up (if any) and the measured phase of one level,
+    /// showing progress (never the dashboard).
     pub async fn measure(&self, level: &Level, sinks: Sinks, signals: &Signals) -> anyhow::Result<Measurement> {
+        self.measure_with(level, sinks, signals, TuiMode::Off).await
+    }
+
+    /// [`Session::measure`], with the live dashboard during the measured
+    /// phase when `tui` and the terminal call for it (see [`ui::open_view`]).
+    pub async fn measure_with(
+        &self,
+        level: &Level,
+        sinks: Sinks,
+        signals: &Signals,
+        tui: TuiMode,
+    ) -> anyhow::Result<Measurement> {
         if level.warmup > 0 && !signals.interrupt.is_cancelled() {
             self.warm_up(level, signals).await;
         }
@@ -149,8 +162,14 @@ impl Session {
         };
         let started_at = chrono::Local::now();
         let (tx, rx) = mpsc::unbounded_channel::<Event>();
-        let progress = Progress::new(level.stop.requests, sinks.quiet);
-        let collector = tokio::task::spawn_blocking(move || collect(rx, sinks, progress));
+        let view = ui::open_view(tui, &level.stop, &level.schedule, sinks.quiet, signals, self.grace);
+        let guard = StopIfCollectorDies(Some(signals.clone()));
+        let collector = tokio::task::spawn_blocking(move || {
+            let mut guard = guard;
+            let collected = collect(rx, sinks, view);
+            guard.0 = None;
+            collected
+        });
         let end = engine::run_phase(self.ctx.clone(), self.workload.clone(), phase, tx, signals).await;
         let collected = collector.await.context("the results collector failed")?;
         let summary = collected.summary.finish();
@@ -216,9 +235,22 @@ struct Collected {
     bounds_empty: bool,
 }
 
+/// Stops the engine when the collector dies (panics): its events would have
+/// nowhere to go, and the run could not be reported anyway.
+struct StopIfCollectorDies(Option<Signals>);
+
+impl Drop for StopIfCollectorDies {
+    fn drop(&mut self) {
+        if let Some(signals) = self.0.take() {
+            signals.interrupt.cancel();
+            signals.abort.cancel();
+        }
+    }
+}
+
 /// The one consumer of a phase's events. It runs on a blocking thread so
 /// records-file writes stay off the runtime's workers.
-fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut progress: Progress) -> Collected {
+fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: Box<dyn RunView>) -> Collected {
     let mut out = Collected {
         summary: SummaryBuilder::new(),
         kept: Vec::new(),
@@ -229,12 +261,12 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut progres
     let mut samples = 0usize;
     while let Some(ev) = rx.blocking_recv() {
         match ev {
-            Event::Sent { .. } => progress.on_sent(),
+            Event::Sent { .. } => view.on_sent(),
             Event::Finished(mut rec) => {
-                progress.on_finished(&rec);
+                view.on_finished(&rec);
                 if let Some(w) = sinks.records.as_mut() {
                     if let Err(e) = w.write(&rec) {
-                        progress.println(&format!("warning: {e}; later records are not saved"));
+                        view.println(&format!("warning: {e}; later records are not saved"));
                         sinks.records = None;
                     }
                 }
@@ -250,7 +282,7 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut progres
                 }
                 if rec.succeeded() && rec.text.is_some() && samples < sinks.show_samples {
                     samples += 1;
-                    progress.println(&ui::sample_block(samples, &rec));
+                    view.println(&ui::sample_block(samples, &rec));
                 }
                 if sinks.keep_records {
                     if !sinks.capture_all_text {
@@ -261,7 +293,7 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut progres
             }
         }
     }
-    progress.finish();
+    view.finish();
     out
 }
 

@@ -1,7 +1,12 @@
 //! What the user sees while a run goes: the settings up front, a progress
-//! bar on a terminal (a progress line every few seconds otherwise), and
-//! sample responses as they finish. All of it consumes engine events; none
-//! of it feeds back into the engine.
+//! bar on a terminal (a progress line every few seconds otherwise) or the
+//! live dashboard ([`tui`]), and sample responses as they finish. All of it
+//! consumes engine events; none of it feeds back into the engine, except
+//! that the dashboard's `q` fires the same interrupt as Ctrl-C.
+//!
+//! [`RunView`] is the seam between the collector and what it shows:
+//! [`Progress`] and [`tui::Dashboard`] implement it, and [`open_view`]
+//! picks one from the plan.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -9,11 +14,52 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::api::cut;
-use crate::plan::RunPlan;
+use crate::engine::Signals;
+use crate::plan::{RunPlan, Stop, TuiMode};
 use crate::record::RequestRecord;
 use crate::schedule::{Arrival, ScheduleSpec};
 use crate::slo::{Goodput, SloResult};
 use crate::units::format_duration;
+
+pub mod tui;
+
+/// What the collector tells the view of a measured phase, event by event.
+/// Called on the collector's thread: implementations must not block.
+pub trait RunView: Send {
+    /// A request was handed to the HTTP client.
+    fn on_sent(&mut self);
+    /// A request ended (successfully or not, cancelled included).
+    fn on_finished(&mut self, rec: &RequestRecord);
+    /// Prints a line (a sample, a warning) without tearing the view.
+    fn println(&mut self, text: &str);
+    /// The phase is over: clear the view; the summary follows.
+    fn finish(&mut self);
+}
+
+/// The view of a measured phase: the dashboard when `mode` and the
+/// terminals call for it (see [`tui::wanted`]) and it can open; otherwise
+/// the progress bar, or progress lines, or nothing when `quiet`.
+pub fn open_view(
+    mode: TuiMode,
+    stop: &Stop,
+    schedule: &ScheduleSpec,
+    quiet: bool,
+    signals: &Signals,
+    grace: Duration,
+) -> Box<dyn RunView> {
+    let (stdout_tty, stderr_tty) = (std::io::stdout().is_terminal(), std::io::stderr().is_terminal());
+    if tui::wanted(mode, stop, schedule, stdout_tty, stderr_tty) {
+        let goal = tui::Goal {
+            requests: stop.requests,
+            duration: stop.duration,
+        };
+        match tui::Dashboard::open(goal, signals.clone(), grace) {
+            Ok(d) => return Box::new(d),
+            Err(e) => eprintln!("warning: cannot open the live dashboard ({e}); showing progress instead"),
+        }
+    }
+    Box::new(Progress::new(stop.requests, quiet))
+}
 
 /// How often the plain progress line is printed when not on a terminal.
 const LINE_EVERY: Duration = Duration::from_secs(5);
@@ -63,12 +109,14 @@ impl Progress {
             line_progress: !terminal && !quiet,
         }
     }
+}
 
-    pub fn on_sent(&mut self) {
+impl RunView for Progress {
+    fn on_sent(&mut self) {
         self.in_flight += 1;
     }
 
-    pub fn on_finished(&mut self, rec: &RequestRecord) {
+    fn on_finished(&mut self, rec: &RequestRecord) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.done += 1;
         if !rec.succeeded() {
@@ -90,14 +138,14 @@ impl Progress {
     }
 
     /// Prints a line without tearing the bar.
-    pub fn println(&self, text: &str) {
+    fn println(&mut self, text: &str) {
         match &self.bar {
             Some(bar) => bar.suspend(|| println!("{text}")),
             None => println!("{text}"),
         }
     }
 
-    pub fn finish(&self) {
+    fn finish(&mut self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

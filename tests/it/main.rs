@@ -3,6 +3,9 @@
 mod capacity;
 mod common;
 mod exports;
+mod history;
+mod report;
 mod run;
 mod sim;
+mod tui;
 mod workload;
