@@ -266,3 +266,124 @@ async fn objectives_gate_the_exit_status() {
     );
     sim.shutdown().await;
 }
+
+/// "How much concurrency do I need for 90 req/s?" With a fixed 50 ms per
+/// request, Little's law says 4.5 in flight: a cap of 4 serves at most
+/// 80 req/s (under 95% of 90), a cap of 5 up to 100.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_concurrency_lands_on_littles_law() {
+    // TTFT 10 ms + 8 gaps of 5 ms = 50 ms for 9 tokens.
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(10), Duration::from_millis(5))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("sweep.json");
+    let records = dir.path().join("levels");
+    let out = run_async(args![
+        "sweep",
+        "--url",
+        sim.url(),
+        "--rate",
+        90,
+        "--find-concurrency",
+        "--arrival",
+        "constant",
+        "--requests-per-level",
+        60,
+        "--warmup-per-level",
+        0,
+        "--output-len",
+        9,
+        "--json",
+        json.display(),
+        "--records",
+        records.display(),
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    let required = v["verdict"]["required_concurrency"].as_u64().expect("a cap was found");
+    assert!(
+        (5..=6).contains(&required),
+        "required concurrency {required}\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!("Required concurrency: {required}\n")),
+        "{}",
+        out.stdout
+    );
+    // One records file per level, each with that level's requests.
+    let levels = v["levels"].as_array().unwrap().len();
+    let files: Vec<_> = std::fs::read_dir(&records)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), levels);
+    for f in files {
+        let lines = std::fs::read_to_string(&f).unwrap().lines().count();
+        assert_eq!(lines, 60, "{}", f.display());
+    }
+    sim.shutdown().await;
+}
+
+/// Ctrl-C during a sweep: exit 130, and the JSON holds the levels that
+/// finished before it. Each level runs 2 s, so the interrupt, sent as soon as
+/// the first level is in the file, lands inside the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_sweep_keeps_its_finished_levels() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(5), Duration::from_millis(20))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("sweep.json");
+    let child = spawn(&[
+        "sweep",
+        "--url",
+        &sim.url(),
+        "--concurrency",
+        "1,2,4",
+        "--duration-per-level",
+        "2s",
+        "--warmup-per-level",
+        "0",
+        "--output-len",
+        "5",
+        "--json",
+        &json.display().to_string(),
+        "--grace",
+        "1s",
+        "--no-history",
+    ]);
+    let pid = child.id() as i32;
+    let json_path = json.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        // Wait until the first level is in the JSON, then interrupt.
+        let start = std::time::Instant::now();
+        loop {
+            let levels = std::fs::read_to_string(&json_path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .and_then(|v| v["levels"].as_array().map(Vec::len))
+                .unwrap_or(0);
+            if levels >= 1 {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "no level was written");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        wait(child, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, Some(130), "{}", out.all());
+    let v = read_json(&json);
+    assert_eq!(v["interrupted"], true);
+    // Level 1 finished; level 2 was cut short and says so.
+    let levels = v["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 2, "{v:#}");
+    assert_eq!(levels[0]["concurrency"], 1);
+    assert!(levels[0]["trip"].is_null());
+    assert_eq!(levels[1]["trip"]["rule"], "interrupted");
+    assert!(out.stdout.contains("interrupted"), "{}", out.stdout);
+    sim.shutdown().await;
+}
