@@ -73,6 +73,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(args) => run(&args).await,
         Command::Sweep(args) => crate::sweep::run(&args).await,
+        Command::Compare(args) => crate::compare::run(&args).await,
         Command::Sim(args) => {
             sim::serve_cli(*args).await?;
             Ok(Exit::Success)
@@ -86,9 +87,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
 
 /// `inferload run`.
 pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
-    let plan = RunPlan::from_args(args)?;
+    let plan = crate::scenario::run_plan(args)?;
     // Files first: a bad dataset or output path fails before any traffic.
-    let workload = Arc::new(Workload::load(&plan.workload)?);
+    let workload = Arc::new(crate::scenario::load_workload(&plan)?);
     let records = match &plan.outputs.records {
         Some(path) => Some(RecordsWriter::create(path)?),
         None => None,
@@ -165,8 +166,21 @@ async fn run_against(
         cancelled: m.cancelled,
         interrupted: m.interrupted,
         records: m.records,
+        users: m.users,
+        breakdown: m.breakdown,
+        monitor: m.monitor,
+        trust: Some(m.trust),
     };
     print!("{}", export::console_summary(&report));
+    if let Some(b) = &report.breakdown {
+        print!(
+            "{}",
+            crate::stats::breakdown::breakdown_table(b, report.summary.requests_total)
+        );
+    }
+    if let Some(u) = &report.users {
+        println!("{}", u.line());
+    }
     if m.cancelled > 0 {
         println!(
             "{} requests were cancelled when the run stopped; they are not counted above.",

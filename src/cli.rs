@@ -32,6 +32,10 @@ pub enum Command {
     /// Find the maximum stable concurrency or rate: run a ladder of load
     /// levels until a stop rule fires, then give a verdict.
     Sweep(Box<SweepArgs>),
+    /// Compare named strategies (targets or configurations) under the same
+    /// workload and load: a table, changes against the first, an
+    /// efficiency score and the best strategy.
+    Compare(Box<CompareArgs>),
     /// Serve the simulated OpenAI-compatible inference server.
     Sim(Box<crate::sim::args::SimArgs>),
     /// Render a saved run or sweep (JSON or records) as console, HTML, charts, CSV or Markdown.
@@ -52,6 +56,14 @@ pub enum ApiKind {
     OpenaiChat,
     /// OpenAI text completions (`/v1/completions`).
     OpenaiCompletions,
+    /// Text Generation Inference's native API (`/generate_stream`, or `/generate` with --no-stream).
+    Tgi,
+    /// Any JSON HTTP API: the --url is the endpoint, the body a template (--body-template).
+    Http,
+    /// OpenAI image generation (`/v1/images/generations`).
+    OpenaiImages,
+    /// Submit a job (the --url), poll --status-url until done, fetch the result.
+    HttpAsync,
 }
 
 /// vLLM's `--backend` names, mapped onto an [`ApiKind`].
@@ -79,6 +91,10 @@ pub enum ArrivalKind {
 /// `inferload run`: one benchmark.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
+    /// A TOML scenario file: everything the flags say, plus a weighted
+    /// task mix (see the README). Flags given here override the file.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -93,6 +109,49 @@ pub struct RunArgs {
     pub reports: ReportArgs,
     #[command(flatten)]
     pub history: HistoryArgs,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
+}
+
+/// `inferload compare`: strategies side by side.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The strategies, `NAME=URL` each (e.g. `baseline=http://host:8000/generate
+    /// pool=http://host:8001/generate`); the URL replaces --url for that
+    /// strategy. Without them, the --scenario file's [[strategy]] list.
+    #[arg(value_name = "NAME=URL")]
+    pub strategies: Vec<String>,
+    /// A TOML scenario file with the shared settings and a [[strategy]]
+    /// list (each may set url, api, endpoint, model, concurrency, rate,
+    /// requests, params). Flags given here override the file.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Measure every strategy this many times (their figures are the mean).
+    #[arg(long, default_value_t = 1, help_heading = "Compare")]
+    pub repeat: u32,
+    /// Run the repeats round-robin (A B A B) rather than in blocks (A A B B),
+    /// so drift of the machine spreads over every strategy.
+    #[arg(long, help_heading = "Compare")]
+    pub interleave: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub objectives: ObjectiveArgs,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
+    /// Write the comparison (every strategy's figures, scores, the best) as
+    /// JSON, rewritten after every measurement.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub json: Option<PathBuf>,
+    /// Never draw the progress bar.
+    #[arg(long, help_heading = "Output")]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub reports: ReportArgs,
 }
 
 /// Where the load goes.
@@ -135,6 +194,74 @@ pub struct TargetArgs {
     /// How long in-flight requests may finish after Ctrl-C or --duration.
     #[arg(long, value_parser = parse_duration, default_value = "5s", help_heading = "Load")]
     pub grace: Duration,
+    #[command(flatten)]
+    pub http: HttpApiArgs,
+}
+
+/// Flags of the `http`, `openai-images` and `http-async` APIs, and the
+/// per-request parameters of image APIs.
+#[derive(Debug, Clone, Default, Args)]
+pub struct HttpApiArgs {
+    /// Request body: a minijinja template, inline or `@FILE` (or a path to a
+    /// file). Values are written as JSON: `{"prompt": {{ prompt }}}`.
+    /// Variables: prompt, messages, index, seed, model, max_tokens, steps,
+    /// width, height, guidance, n, size, item.* (the dataset line)
+    /// [default: the simulator's /generate body].
+    #[arg(long, value_name = "TEMPLATE|@FILE", help_heading = "HTTP APIs")]
+    pub body_template: Option<String>,
+    /// Reply check: the JSON pointer must exist (and equal VALUE, if given);
+    /// a failure is a `bad_payload` error (repeatable).
+    #[arg(long = "check", value_name = "POINTER[=VALUE]", help_heading = "HTTP APIs")]
+    pub checks: Vec<String>,
+    /// Where the reply's images are (an array counts its elements)
+    /// [default: the first of /image, /images, /result/image, /result/images, /data].
+    #[arg(long, value_name = "POINTER", help_heading = "HTTP APIs")]
+    pub images_pointer: Option<String>,
+    /// http-async: the job id in the submit reply [default: /job_id].
+    #[arg(long, value_name = "POINTER", help_heading = "HTTP APIs")]
+    pub job_id_pointer: Option<String>,
+    /// http-async: the status URL, a template with {{ job_id }}; a path is
+    /// relative to the --url's origin [default: /jobs/{{ job_id }}].
+    #[arg(long, value_name = "URL", help_heading = "HTTP APIs")]
+    pub status_url: Option<String>,
+    /// http-async: the status in the status reply [default: /status].
+    #[arg(long, value_name = "POINTER", help_heading = "HTTP APIs")]
+    pub status_pointer: Option<String>,
+    /// http-async: status value(s) meaning done, comma-separated [default: done].
+    #[arg(long, value_name = "VALUE", help_heading = "HTTP APIs")]
+    pub done_value: Option<String>,
+    /// http-async: status value(s) meaning failed, comma-separated [default: failed].
+    #[arg(long, value_name = "VALUE", help_heading = "HTTP APIs")]
+    pub failed_value: Option<String>,
+    /// http-async: status value(s) meaning still queued (queue wait ends at
+    /// the first other), comma-separated [default: queued].
+    #[arg(long, value_name = "VALUE", help_heading = "HTTP APIs")]
+    pub queued_value: Option<String>,
+    /// http-async: fetch the result here once done (template with {{ job_id }})
+    /// [default: the final status reply is the result].
+    #[arg(long, value_name = "URL", help_heading = "HTTP APIs")]
+    pub result_url: Option<String>,
+    /// http-async: time between status polls [default: 200ms].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", help_heading = "HTTP APIs")]
+    pub poll_interval: Option<Duration>,
+    /// Inference steps per request (`{{ steps }}`; default 25).
+    #[arg(long, value_name = "N", help_heading = "Request parameters")]
+    pub steps: Option<u32>,
+    /// Image width (`{{ width }}`; default 512).
+    #[arg(long, value_name = "PX", help_heading = "Request parameters")]
+    pub width: Option<u32>,
+    /// Image height (`{{ height }}`; default 512).
+    #[arg(long, value_name = "PX", help_heading = "Request parameters")]
+    pub height: Option<u32>,
+    /// Guidance scale (`{{ guidance }}`; default 3.5).
+    #[arg(long, value_name = "SCALE", help_heading = "Request parameters")]
+    pub guidance: Option<f64>,
+    /// Images per request (`{{ n }}`, OpenAI's `n`; default 1).
+    #[arg(long, value_name = "N", help_heading = "Request parameters")]
+    pub image_n: Option<u32>,
+    /// Image size `WxH` (`{{ size }}`, OpenAI's `size`; default WIDTHxHEIGHT).
+    #[arg(long, value_name = "WxH", help_heading = "Request parameters")]
+    pub size: Option<String>,
 }
 
 /// How much load, and for how long (`run`).
@@ -161,6 +288,17 @@ pub struct LoadArgs {
     /// Requests sent first and excluded from every figure.
     #[arg(long, visible_alias = "num-warmups", default_value_t = 0, help_heading = "Load")]
     pub warmup: u64,
+    /// Simulated users (Locust-style): each sends a request, waits for the
+    /// reply, thinks (--think-time), and repeats until the stop condition.
+    #[arg(long, value_name = "N", help_heading = "Load")]
+    pub users: Option<usize>,
+    /// Users started per second (with --users; default: all at once).
+    #[arg(long, value_parser = parse_rate, value_name = "R", help_heading = "Load")]
+    pub spawn_rate: Option<f64>,
+    /// Each user's pause between a reply and its next request, uniform in
+    /// MIN..MAX (e.g. 1s..3s), or one fixed duration (with --users).
+    #[arg(long, value_parser = crate::schedule::parse_think_time, value_name = "MIN..MAX", help_heading = "Load")]
+    pub think_time: Option<crate::schedule::ThinkRange>,
 }
 
 /// What each request asks for.
@@ -294,6 +432,34 @@ pub struct HistoryArgs {
     /// Do not record this run in the history.
     #[arg(long, help_heading = "History")]
     pub no_history: bool,
+}
+
+/// Watching the system under test, and live metrics export (run and sweep).
+#[derive(Debug, Clone, Default, Args)]
+pub struct MonitorArgs {
+    /// How often the samplers (host, GPU, server metrics) read.
+    #[arg(long, value_parser = parse_duration, default_value = "1s", help_heading = "Monitor")]
+    pub monitor_interval: Duration,
+    /// Prometheus or OpenMetrics endpoint to scrape: the server's own
+    /// metrics, a node or DCGM exporter (repeatable; default: the target's
+    /// /metrics when it answers).
+    #[arg(long, value_name = "URL", help_heading = "Monitor")]
+    pub scrape: Vec<String>,
+    /// Also keep this metric from every scrape (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Monitor")]
+    pub scrape_metric: Vec<String>,
+    /// Do not sample the host, the GPUs or the server's metrics.
+    #[arg(long, help_heading = "Monitor")]
+    pub no_monitor: bool,
+    /// Send live counters and timers to this StatsD server over UDP.
+    #[arg(long, value_name = "HOST:PORT", help_heading = "Monitor")]
+    pub statsd: Option<String>,
+    /// Prefix of every StatsD metric name.
+    #[arg(long, value_name = "PREFIX", default_value = "inferload", help_heading = "Monitor")]
+    pub statsd_prefix: String,
+    /// Serve the load generator's live metrics for Prometheus at ADDR/metrics (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR", help_heading = "Monitor")]
+    pub prometheus_listen: Option<String>,
 }
 
 /// `inferload report`: render saved results again.
@@ -448,6 +614,12 @@ pub struct SweepArgs {
     /// Do not stop when an --slo fails (still reported per level).
     #[arg(long, help_heading = "Stop rules")]
     pub no_stop_on_slo: bool,
+    /// Stop when a GPU's memory use reaches this (monitored levels; `off` removes the rule).
+    #[arg(long, value_parser = parse_off_fraction, default_value = "98%", help_heading = "Stop rules")]
+    pub max_gpu_memory: Threshold<f64>,
+    /// Stop when the server's KV-cache use reaches this (scraped levels; `off` removes the rule).
+    #[arg(long, value_parser = parse_off_fraction, default_value = "99%", help_heading = "Stop rules")]
+    pub max_kv_cache: Threshold<f64>,
     /// Recommended production load as a share of the maximum stable one.
     #[arg(long, value_parser = crate::units::parse_fraction, default_value = "75%", help_heading = "Verdict")]
     pub headroom: f64,
@@ -466,6 +638,8 @@ pub struct SweepArgs {
     pub reports: ReportArgs,
     #[command(flatten)]
     pub history: HistoryArgs,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
 }
 
 #[cfg(test)]

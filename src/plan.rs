@@ -42,6 +42,10 @@ pub struct Target {
     #[serde(serialize_with = "ser_secs")]
     pub timeout: Duration,
     pub insecure: bool,
+    /// How `http`, `openai-images` and `http-async` requests are built and
+    /// judged; `None` for the other APIs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<crate::api::http::HttpSpec>,
 }
 
 /// One extra header; sensitive values are kept as [`Secret`]s.
@@ -132,6 +136,12 @@ pub struct RunPlan {
     /// serve` command line keeps its exit status.
     pub goodput_bounds: Vec<Slo>,
     pub outputs: Outputs,
+    /// Samplers beside the run, and live metrics export (`--monitor-interval`, `--scrape`, …).
+    pub monitor: crate::monitor::MonitorPlan,
+    /// A scenario file's weighted task mix (empty without one): each
+    /// request goes to its task's API, endpoint and model.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<crate::scenario::TaskPlan>,
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -167,6 +177,9 @@ impl RunPlan {
             (true, false) => TuiMode::On,
             (false, false) => TuiMode::Auto,
         };
+        let mut target = target;
+        let mut workload = resolve_workload(&a.workload)?;
+        resolve_api(&a.target, &mut target, &mut workload)?;
         Ok(RunPlan {
             outputs,
             target,
@@ -175,9 +188,11 @@ impl RunPlan {
             warmup: a.load.warmup,
             seed: a.workload.seed,
             grace: a.target.grace,
-            workload: resolve_workload(&a.workload)?,
+            workload,
             slos: resolve_slos(&a.objectives.slos)?,
             goodput_bounds: resolve_goodput(&a.objectives.goodput)?,
+            tasks: Vec::new(),
+            monitor: resolve_monitor(&a.monitor)?,
         })
     }
 }
@@ -198,6 +213,13 @@ pub fn resolve_target(a: &TargetArgs) -> Result<Target, PlanError> {
         None => match api {
             ApiKind::OpenaiChat => "/v1/chat/completions".into(),
             ApiKind::OpenaiCompletions => "/v1/completions".into(),
+            // `/generate` without streaming: see `resolve_api`.
+            ApiKind::Tgi => "/generate_stream".into(),
+            ApiKind::OpenaiImages => "/v1/images/generations".into(),
+            // The --url is the endpoint; the embedded simulator's otherwise.
+            ApiKind::Http if base_url.is_none() => "/generate".into(),
+            ApiKind::HttpAsync if base_url.is_none() => "/async-generate".into(),
+            ApiKind::Http | ApiKind::HttpAsync => String::new(),
         },
     };
     let mut headers = Vec::new();
@@ -245,13 +267,227 @@ pub fn resolve_target(a: &TargetArgs) -> Result<Target, PlanError> {
         headers,
         timeout: a.timeout,
         insecure: a.insecure,
+        http: resolve_http(&a.http, api, a.timeout)?,
     })
+}
+
+/// The `http` APIs' request and reply settings; flags that do not apply to
+/// the chosen API are rejected by name.
+fn resolve_http(
+    a: &crate::cli::HttpApiArgs,
+    api: ApiKind,
+    timeout: Duration,
+) -> Result<Option<crate::api::http::HttpSpec>, PlanError> {
+    use crate::api::http::{Check, HttpSpec, ImagesAt, JobSpec};
+    let job_flags = [
+        ("--job-id-pointer", a.job_id_pointer.is_some()),
+        ("--status-url", a.status_url.is_some()),
+        ("--status-pointer", a.status_pointer.is_some()),
+        ("--done-value", a.done_value.is_some()),
+        ("--failed-value", a.failed_value.is_some()),
+        ("--queued-value", a.queued_value.is_some()),
+        ("--result-url", a.result_url.is_some()),
+        ("--poll-interval", a.poll_interval.is_some()),
+    ];
+    let http_flags = [
+        ("--body-template", a.body_template.is_some()),
+        ("--check", !a.checks.is_empty()),
+        ("--images-pointer", a.images_pointer.is_some()),
+    ];
+    if !matches!(api, ApiKind::Http | ApiKind::OpenaiImages | ApiKind::HttpAsync) {
+        let flag = http_flags
+            .iter()
+            .chain(&job_flags)
+            .find(|(_, set)| *set)
+            .map(|(f, _)| *f)
+            .or_else(|| params_flag(a));
+        return match flag {
+            Some(flag) => Err(bad(format!(
+                "{flag} applies to --api http, openai-images or http-async, not {}",
+                api_name(api)
+            ))),
+            None => Ok(None),
+        };
+    }
+    if api != ApiKind::HttpAsync {
+        if let Some((flag, _)) = job_flags.iter().find(|(_, set)| *set) {
+            return Err(bad(format!("{flag} applies to --api http-async (submit, then poll)")));
+        }
+    }
+    let mut spec = match api {
+        ApiKind::OpenaiImages => HttpSpec::openai_images(),
+        _ => HttpSpec::default_http(),
+    };
+    if let Some(t) = &a.body_template {
+        let (source, text) = read_template(t)?;
+        spec.template_source = source;
+        spec.body_template = text;
+        // A custom body: judged by status and --check only, unless told where images are.
+        spec.require_images = false;
+    }
+    for c in &a.checks {
+        spec.checks
+            .push(Check::parse(c).map_err(|e| bad(format!("--check {e}")))?);
+    }
+    if let Some(p) = &a.images_pointer {
+        if !p.starts_with('/') {
+            return Err(bad(format!(
+                "--images-pointer `{p}` must start with `/` (a JSON pointer)"
+            )));
+        }
+        spec.images = ImagesAt::Pointer(p.clone());
+        spec.require_images = true;
+    }
+    if api == ApiKind::HttpAsync {
+        let d = JobSpec::defaults(timeout);
+        let pointer = |flag: &str, v: &Option<String>, default: String| match v {
+            Some(p) if !p.starts_with('/') => Err(bad(format!("{flag} `{p}` must start with `/` (a JSON pointer)"))),
+            Some(p) => Ok(p.clone()),
+            None => Ok(default),
+        };
+        let values = |flag: &str, v: &Option<String>, default: Vec<String>| -> Result<Vec<String>, PlanError> {
+            match v {
+                None => Ok(default),
+                Some(v) => {
+                    let list: Vec<String> = v
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    if list.is_empty() {
+                        return Err(bad(format!("{flag} needs at least one value")));
+                    }
+                    Ok(list)
+                }
+            }
+        };
+        let poll_interval = a.poll_interval.unwrap_or(d.poll_interval);
+        if poll_interval.is_zero() {
+            return Err(bad("--poll-interval must be greater than zero"));
+        }
+        spec.job = Some(JobSpec {
+            job_id_pointer: pointer("--job-id-pointer", &a.job_id_pointer, d.job_id_pointer)?,
+            status_url: a.status_url.clone().unwrap_or(d.status_url),
+            status_pointer: pointer("--status-pointer", &a.status_pointer, d.status_pointer)?,
+            done_values: values("--done-value", &a.done_value, d.done_values)?,
+            failed_values: values("--failed-value", &a.failed_value, d.failed_values)?,
+            queued_values: values("--queued-value", &a.queued_value, d.queued_values)?,
+            result_url: a.result_url.clone(),
+            poll_interval,
+            deadline: timeout,
+        });
+    }
+    // Every template compiles (the URL ones are checked here too).
+    crate::api::http::HttpJson::new(spec.clone(), "http://localhost").map_err(|e| {
+        if e.message.starts_with("--") {
+            bad(e.to_string())
+        } else {
+            bad(format!("--body-template ({}): {e}", spec.template_source))
+        }
+    })?;
+    Ok(Some(spec))
+}
+
+/// The first per-request parameter flag given, if any.
+fn params_flag(a: &crate::cli::HttpApiArgs) -> Option<&'static str> {
+    [
+        ("--steps", a.steps.is_some()),
+        ("--width", a.width.is_some()),
+        ("--height", a.height.is_some()),
+        ("--guidance", a.guidance.is_some()),
+        ("--image-n", a.image_n.is_some()),
+        ("--size", a.size.is_some()),
+    ]
+    .into_iter()
+    .find(|(_, set)| *set)
+    .map(|(f, _)| f)
+}
+
+/// `--body-template`: `@FILE`, a file's path, or the template itself.
+fn read_template(t: &str) -> Result<(String, String), PlanError> {
+    let path = match t.strip_prefix('@') {
+        Some(p) => Some(p),
+        None if !t.trim_start().starts_with(['{', '[']) && std::path::Path::new(t).is_file() => Some(t),
+        None => None,
+    };
+    match path {
+        Some(p) => std::fs::read_to_string(p)
+            .map(|text| (p.to_string(), text))
+            .map_err(|e| bad(format!("--body-template: cannot read {p}: {e}"))),
+        None if t.trim_start().starts_with(['{', '[']) => Ok(("inline".into(), t.to_string())),
+        None => Err(bad(format!(
+            "--body-template `{}` is neither a JSON template nor a file (use @FILE for a file)",
+            crate::api::cut(t, 60)
+        ))),
+    }
+}
+
+/// The API's name as `--api` spells it.
+pub fn api_name(api: ApiKind) -> String {
+    clap::ValueEnum::to_possible_value(&api).map_or_else(|| format!("{api:?}"), |v| v.get_name().to_string())
+}
+
+/// What the API implies for the workload, once both are resolved: TGI's
+/// endpoint follows streaming; the `http` APIs never stream, take the
+/// per-request parameter flags, and have their template rendered once
+/// against the workload (the error names the template's line).
+pub fn resolve_api(a: &TargetArgs, target: &mut Target, workload: &mut WorkloadSpec) -> Result<(), PlanError> {
+    use crate::workload::{parse_size, RequestParams};
+    if target.api == ApiKind::Tgi && a.endpoint.is_none() && !workload.stream {
+        target.endpoint = "/generate".into();
+    }
+    let Some(http) = &target.http else {
+        return Ok(());
+    };
+    workload.stream = false;
+    let p = &a.http;
+    for (flag, v) in [
+        ("--steps", p.steps),
+        ("--width", p.width),
+        ("--height", p.height),
+        ("--image-n", p.image_n),
+    ] {
+        if v == Some(0) {
+            return Err(bad(format!("{flag} must be at least 1")));
+        }
+    }
+    if let Some(g) = p.guidance {
+        if !(g.is_finite() && g >= 0.0) {
+            return Err(bad("--guidance must be a number of zero or more"));
+        }
+    }
+    if let Some(size) = &p.size {
+        if parse_size(size).is_none() {
+            return Err(bad(format!("--size `{size}` must look like 1024x1024")));
+        }
+    }
+    workload.params = RequestParams {
+        steps: p.steps,
+        width: p.width,
+        height: p.height,
+        guidance: p.guidance,
+        n: p.image_n,
+        size: p.size.clone(),
+    };
+    crate::api::http::validate_template(&http.body_template, workload)
+        .map_err(|e| bad(format!("--body-template ({}): {e}", http.template_source)))
 }
 
 /// The schedule and stop condition of `run`, from the load flags.
 fn resolve_load(a: &LoadArgs) -> Result<(ScheduleSpec, Stop), PlanError> {
     if a.concurrency == Some(0) {
         return Err(bad("--concurrency must be at least 1"));
+    }
+    if let Some(users) = a.users {
+        return resolve_users(a, users);
+    }
+    if a.spawn_rate.is_some() || a.think_time.is_some() {
+        let flag = if a.spawn_rate.is_some() {
+            "--spawn-rate"
+        } else {
+            "--think-time"
+        };
+        return Err(bad(format!("{flag} needs --users (it shapes simulated users)")));
     }
     if let Some(b) = a.burstiness {
         if !(b > 0.0 && b.is_finite()) {
@@ -308,6 +544,46 @@ fn resolve_load(a: &LoadArgs) -> Result<(ScheduleSpec, Stop), PlanError> {
     Ok((schedule, stop))
 }
 
+/// The users schedule (`--users`); it cannot be combined with the other two.
+fn resolve_users(a: &LoadArgs, users: usize) -> Result<(ScheduleSpec, Stop), PlanError> {
+    if users == 0 {
+        return Err(bad("--users must be at least 1"));
+    }
+    if a.rate.is_some() {
+        return Err(bad(
+            "--users and --rate are two schedules (users who think vs. arrivals at a rate); give one",
+        ));
+    }
+    if a.concurrency.is_some() {
+        return Err(bad(
+            "--users and --concurrency are two schedules (at most N users are in flight anyway); give one",
+        ));
+    }
+    if a.burstiness.is_some() {
+        return Err(bad("--burstiness needs --rate (it shapes open-loop arrivals)"));
+    }
+    if a.requests == Some(0) {
+        return Err(bad("--requests must be at least 1"));
+    }
+    if a.duration.is_some_and(|d| d.is_zero()) {
+        return Err(bad("--duration must be greater than zero"));
+    }
+    let think = a
+        .think_time
+        .unwrap_or(crate::schedule::ThinkRange(Duration::ZERO, Duration::ZERO));
+    Ok((
+        ScheduleSpec::Users {
+            users,
+            spawn_rate: a.spawn_rate.unwrap_or(f64::INFINITY),
+            think: (think.0, think.1),
+        },
+        Stop {
+            requests: a.requests.or(if a.duration.is_some() { None } else { Some(100) }),
+            duration: a.duration,
+        },
+    ))
+}
+
 /// Where results go, from the output flags.
 pub fn resolve_outputs(a: &OutputArgs, t: &TargetArgs, api: ApiKind) -> Outputs {
     let save_result = a.save_result || a.result_filename.is_some() || a.result_dir.is_some();
@@ -315,6 +591,10 @@ pub fn resolve_outputs(a: &OutputArgs, t: &TargetArgs, api: ApiKind) -> Outputs 
         (Some(Backend::Vllm), _) => "vllm",
         (Some(Backend::Openai), _) | (None, ApiKind::OpenaiCompletions) => "openai",
         (Some(Backend::OpenaiChat), _) | (None, ApiKind::OpenaiChat) => "openai-chat",
+        (None, ApiKind::Tgi) => "tgi",
+        (None, ApiKind::Http) => "http",
+        (None, ApiKind::OpenaiImages) => "openai-images",
+        (None, ApiKind::HttpAsync) => "http-async",
     };
     Outputs {
         show_samples: a.show_samples,
@@ -332,6 +612,53 @@ pub fn resolve_outputs(a: &OutputArgs, t: &TargetArgs, api: ApiKind) -> Outputs 
         tui: TuiMode::Off,
         history: None,
     }
+}
+
+/// The monitor and live exporters, from the monitor flags (run and sweep).
+pub fn resolve_monitor(a: &crate::cli::MonitorArgs) -> Result<crate::monitor::MonitorPlan, PlanError> {
+    if a.monitor_interval < Duration::from_millis(50) {
+        return Err(bad("--monitor-interval must be at least 50ms"));
+    }
+    for u in &a.scrape {
+        match url::Url::parse(u) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
+            _ => {
+                return Err(bad(format!(
+                    "--scrape `{u}` must be an http(s) URL, e.g. http://gpu-host:9400/metrics"
+                )))
+            }
+        }
+    }
+    if a.no_monitor && (!a.scrape.is_empty() || !a.scrape_metric.is_empty()) {
+        return Err(bad(
+            "--no-monitor turns scraping off; drop --scrape/--scrape-metric or --no-monitor",
+        ));
+    }
+    if let Some(s) = &a.statsd {
+        let port = s.rsplit_once(':').and_then(|(h, p)| (!h.is_empty()).then_some(p));
+        if port.and_then(|p| p.parse::<u16>().ok()).is_none() {
+            return Err(bad(format!("--statsd `{s}` must be HOST:PORT, e.g. 127.0.0.1:8125")));
+        }
+    }
+    if let Some(l) = &a.prometheus_listen {
+        if l.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad(format!(
+                "--prometheus-listen `{l}` must be IP:PORT, e.g. 127.0.0.1:9464 (port 0 picks one)"
+            )));
+        }
+    }
+    if a.statsd_prefix.contains([':', '|', '@']) {
+        return Err(bad("--statsd-prefix must not contain `:`, `|` or `@`"));
+    }
+    Ok(crate::monitor::MonitorPlan {
+        enabled: !a.no_monitor,
+        interval: a.monitor_interval,
+        scrape: a.scrape.clone(),
+        scrape_metrics: a.scrape_metric.clone(),
+        statsd: a.statsd.clone(),
+        statsd_prefix: a.statsd_prefix.clone(),
+        prometheus_listen: a.prometheus_listen.clone(),
+    })
 }
 
 /// The history database a run is recorded in, or `None` with `--no-history`.
@@ -439,6 +766,7 @@ pub fn resolve_workload(a: &WorkloadArgs) -> Result<WorkloadSpec, PlanError> {
         ignore_eos,
         extra_body,
         seed: a.seed,
+        params: crate::workload::RequestParams::default(),
     })
 }
 

@@ -19,6 +19,10 @@
 //! - `ended_at`: when the client stopped reading: the end of the response
 //!   body, or the moment a failure was observed. Kept apart from
 //!   `finished_at`; the run's duration ends at the last `ended_at`.
+//!
+//! `http-async` requests (submit, poll, fetch) are one record: `sent_at` is
+//! the submit, `finished_at` the end of the result's body, so E2E runs from
+//! submit to result; `submit_latency` and `queue_wait` split its start.
 
 use std::fmt;
 use std::time::Duration;
@@ -117,6 +121,19 @@ pub struct RequestRecord {
     pub error: Option<RequestError>,
     /// The generated text, kept only when a sample or a detailed export asks.
     pub text: Option<String>,
+    /// The scenario task this request belongs to (a weighted task mix only).
+    pub task: Option<String>,
+    /// The model this request asked for, when a task chose it.
+    pub model: Option<String>,
+    /// Images in the reply (image APIs: `http`, `openai-images`, `http-async`).
+    pub images: Option<u64>,
+    /// Bytes of the reply body (of the result, for `http-async`), when counted.
+    pub response_bytes: Option<u64>,
+    /// `http-async`: from `sent_at` to the end of the submit reply.
+    pub submit_latency: Option<Duration>,
+    /// `http-async`: from the end of the submit reply to the first poll
+    /// that saw the job out of its queued state (resolution: the poll interval).
+    pub queue_wait: Option<Duration>,
 }
 
 impl RequestRecord {

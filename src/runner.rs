@@ -50,6 +50,10 @@ pub struct Session {
     pub embedded: bool,
     pub model: String,
     grace: Duration,
+    /// The samplers, between measurements (taken while one runs).
+    monitor: std::sync::Mutex<Option<crate::monitor::Monitor>>,
+    /// Live exporters, fed by every measurement's collector.
+    live: crate::live::Live,
 }
 
 /// What one measurement sends.
@@ -98,6 +102,14 @@ pub struct Measurement {
     pub interrupted: bool,
     /// Wall-clock start of the measured phase.
     pub started_at: chrono::DateTime<chrono::Local>,
+    /// Users active over time (users schedule only).
+    pub users: Option<crate::schedule::UsersActivity>,
+    /// Per-task and per-model figures (a scenario's task mix only).
+    pub breakdown: Option<crate::stats::breakdown::Breakdown>,
+    /// What the monitor saw (`None` with `--no-monitor`).
+    pub monitor: Option<crate::monitor::MonitorReport>,
+    /// Whether the load generator kept up (see `monitor::trust`).
+    pub trust: crate::monitor::TrustVerdict,
 }
 
 impl Session {
@@ -113,16 +125,51 @@ impl Session {
         let client = client::build_client(target, pool).context("cannot build the HTTP client")?;
         let headers = client::request_headers(target);
         let redactor = plan.redactor();
-        let model = preflight::preflight(&client, base_url, &headers, target.model.as_deref(), &redactor).await?;
+        let model = preflight::check_target(
+            &client,
+            target.api,
+            base_url,
+            &headers,
+            target.model.as_deref(),
+            &redactor,
+        )
+        .await?;
+        // A scenario's task mix: one context per task, on the same client.
+        let tasks = plan
+            .tasks
+            .iter()
+            .map(|t| crate::engine::TaskContext {
+                name: t.name.clone(),
+                ctx: RequestContext {
+                    client: client.clone(),
+                    url: format!("{base_url}{}", t.endpoint),
+                    headers: headers.clone(),
+                    adapter: api::adapter(t.api),
+                    model: t.model.clone().unwrap_or_else(|| model.clone()),
+                    workload_spec: t.workload.clone(),
+                    redactor: redactor.clone(),
+                    tasks: Vec::new(),
+                },
+            })
+            .collect();
+        let url = format!("{base_url}{}", target.endpoint);
+        let adapter = api::for_api(target.api, target.http.as_ref(), &url)
+            .map_err(|e| anyhow::anyhow!("--body-template: {e}"))?;
         let ctx = Arc::new(RequestContext {
             client,
-            url: format!("{base_url}{}", target.endpoint),
+            url,
             headers,
-            adapter: api::adapter(target.api),
+            adapter,
             model: model.clone(),
             workload_spec: plan.workload.clone(),
             redactor,
+            tasks,
         });
+        let monitor = match plan.monitor.enabled {
+            true => Some(crate::monitor::Monitor::setup(&plan.monitor, &ctx.client, base_url).await),
+            false => None,
+        };
+        let live = crate::live::Live::start(&plan.monitor).await?;
         Ok(Self {
             ctx,
             workload,
@@ -130,6 +177,8 @@ impl Session {
             embedded,
             model,
             grace: plan.grace,
+            monitor: std::sync::Mutex::new(monitor),
+            live,
         })
     }
 
@@ -163,6 +212,9 @@ impl Session {
         let started_at = chrono::Local::now();
         let (tx, rx) = mpsc::unbounded_channel::<Event>();
         let view = ui::open_view(tui, &level.stop, &level.schedule, sinks.quiet, signals, self.grace);
+        let view = LiveFanout::wrap(view, &self.live, &self.model);
+        let probe = crate::monitor::trust::Probe::start();
+        let sampling = self.take_monitor().map(crate::monitor::Monitor::start);
         let guard = StopIfCollectorDies(Some(signals.clone()));
         let collector = tokio::task::spawn_blocking(move || {
             let mut guard = guard;
@@ -171,7 +223,18 @@ impl Session {
             collected
         });
         let end = engine::run_phase(self.ctx.clone(), self.workload.clone(), phase, tx, signals).await;
+        let trust = probe.finish(end.dispatch, &level.schedule).await;
+        let monitor = match sampling {
+            Some(running) => running.finish().await.map(|(m, report)| {
+                self.put_monitor(m);
+                report
+            }),
+            None => None,
+        };
         let collected = collector.await.context("the results collector failed")?;
+        for sink in &self.live.sinks {
+            sink.flush();
+        }
         let summary = collected.summary.finish();
         let goodput = (!collected.bounds_empty).then(|| Goodput {
             good_requests: collected.good,
@@ -195,7 +258,22 @@ impl Session {
             cancelled: collected.cancelled,
             interrupted: end.interrupted,
             started_at,
+            users: collected.users,
+            breakdown: (!collected.breakdown.is_empty()).then(|| collected.breakdown.finish()),
+            monitor,
+            trust,
         })
+    }
+
+    fn take_monitor(&self) -> Option<crate::monitor::Monitor> {
+        self.monitor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    fn put_monitor(&self, m: crate::monitor::Monitor) {
+        *self.monitor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(m);
     }
 
     async fn warm_up(&self, level: &Level, signals: &Signals) {
@@ -233,6 +311,54 @@ struct Collected {
     cancelled: u64,
     good: u64,
     bounds_empty: bool,
+    users: Option<crate::schedule::UsersActivity>,
+    breakdown: crate::stats::breakdown::BreakdownBuilder,
+}
+
+/// The collector's view, fanned out to the live exporters: each event
+/// reaches the view first, then every [`crate::live::LiveSink`].
+struct LiveFanout {
+    view: Box<dyn RunView>,
+    sinks: Vec<Arc<dyn crate::live::LiveSink>>,
+    model: String,
+}
+
+impl LiveFanout {
+    fn wrap(view: Box<dyn RunView>, live: &crate::live::Live, model: &str) -> Box<dyn RunView> {
+        if live.sinks.is_empty() {
+            return view;
+        }
+        Box::new(Self {
+            view,
+            sinks: live.sinks.clone(),
+            model: model.to_string(),
+        })
+    }
+}
+
+impl RunView for LiveFanout {
+    fn on_sent(&mut self) {
+        self.view.on_sent();
+        for s in &self.sinks {
+            s.on_sent();
+        }
+    }
+
+    fn on_finished(&mut self, rec: &RequestRecord) {
+        self.view.on_finished(rec);
+        let model = rec.model.as_deref().unwrap_or(&self.model);
+        for s in &self.sinks {
+            s.on_finished(rec, model);
+        }
+    }
+
+    fn println(&mut self, text: &str) {
+        self.view.println(text);
+    }
+
+    fn finish(&mut self) {
+        self.view.finish();
+    }
 }
 
 /// Stops the engine when the collector dies (panics): its events would have
@@ -257,11 +383,23 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
         cancelled: 0,
         good: 0,
         bounds_empty: sinks.bounds.is_empty(),
+        users: None,
+        breakdown: Default::default(),
     };
+    let mut active_users = 0usize;
     let mut samples = 0usize;
     while let Some(ev) = rx.blocking_recv() {
         match ev {
-            Event::Sent { .. } => view.on_sent(),
+            Event::Sent { .. } => {
+                view.on_sent();
+                if let Some(u) = out.users.as_mut() {
+                    u.final_users = active_users;
+                }
+            }
+            Event::UsersActive { at, active } => {
+                active_users = active;
+                out.users.get_or_insert_with(Default::default).change(at, active);
+            }
             Event::Finished(mut rec) => {
                 view.on_finished(&rec);
                 if let Some(w) = sinks.records.as_mut() {
@@ -277,6 +415,9 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
                     continue;
                 }
                 out.summary.add(&rec);
+                if rec.task.is_some() {
+                    out.breakdown.add(&rec);
+                }
                 if sinks.bounds.is_good(&rec) {
                     out.good += 1;
                 }
@@ -318,5 +459,6 @@ pub fn pool_size(schedule: &ScheduleSpec) -> usize {
     match *schedule {
         ScheduleSpec::Closed { concurrency } => concurrency,
         ScheduleSpec::Open { cap, .. } => cap.unwrap_or(256),
+        ScheduleSpec::Users { users, .. } => users,
     }
 }

@@ -3,15 +3,26 @@
 //! streamed event at a time, or a whole body — without knowing about time.
 //! Timing, transport and error classes belong to [`crate::engine`], so every
 //! adapter is measured the same way.
+//!
+//! Adapters: OpenAI chat and completions (`openai.rs`), TGI's native API
+//! (`tgi.rs`), and plain JSON HTTP APIs — templated bodies, JSON-pointer
+//! checks, image counting, and submit-then-poll jobs (`http.rs`). An
+//! adapter with a [`JobApi`] is driven through the engine's polling loop
+//! (`engine::poll`): the adapter reads ids and statuses, the engine times
+//! and sends.
 
 use serde_json::Value;
 use thiserror::Error;
 
+use std::time::Duration;
+
 use crate::cli::ApiKind;
 use crate::workload::{WorkItem, WorkloadSpec};
 
+pub mod http;
 pub mod openai;
 pub mod sse;
+pub mod tgi;
 
 /// Token counts the server reported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,8 +48,39 @@ pub struct StreamEvent {
 /// What a complete (non-streamed) reply carried.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct FullReply {
+    /// Generated text (for image APIs, a short description of the reply).
     pub content: String,
     pub usage: Option<Usage>,
+    /// Images in the reply; `Some` marks an API whose replies are counted
+    /// in images and bytes rather than tokens.
+    pub images: Option<u64>,
+}
+
+/// Where a submitted job stands, as its status reply says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Still waiting for a worker.
+    Queued,
+    /// Out of the queue, not finished (any status not named done, failed or queued).
+    Running,
+    Done,
+    /// The job failed; the server's message.
+    Failed(String),
+}
+
+/// The submit-then-poll protocol of an asynchronous API: what to read from
+/// its replies and where to ask next. The engine sends and times.
+pub trait JobApi: Send + Sync {
+    /// The job id in the submit reply.
+    fn job_id(&self, submit_reply: &[u8]) -> Result<String, PayloadError>;
+    /// The URL polled for the job's status.
+    fn status_url(&self, job_id: &str) -> String;
+    /// Where the result is fetched once done; `None`: the final status reply is the result.
+    fn result_url(&self, job_id: &str) -> Option<String>;
+    fn status(&self, status_reply: &[u8]) -> Result<JobStatus, PayloadError>;
+    fn poll_interval(&self) -> Duration;
+    /// The whole job, submit to result, must end within this.
+    fn deadline(&self) -> Duration;
 }
 
 /// The server sent something the adapter cannot read.
@@ -48,20 +90,54 @@ pub struct PayloadError(pub String);
 
 /// One wire protocol.
 pub trait ApiAdapter: Send + Sync {
-    /// The request body for one work item.
-    fn request_body(&self, item: &WorkItem, model: &str, spec: &WorkloadSpec) -> Value;
+    /// The request body for one work item (`Err`: it cannot be built, e.g.
+    /// a template refers to a field this item lacks).
+    fn request_body(&self, item: &WorkItem, model: &str, spec: &WorkloadSpec) -> Result<Value, PayloadError>;
     /// Interprets the payload of one `data:` event (never `[DONE]`).
     fn parse_event(&self, data: &[u8]) -> Result<StreamEvent, PayloadError>;
     /// Interprets a complete non-streamed body.
     fn parse_body(&self, body: &[u8]) -> Result<FullReply, PayloadError>;
+    /// The polling protocol, for submit-then-poll APIs (`http-async`).
+    fn jobs(&self) -> Option<&dyn JobApi> {
+        None
+    }
 }
 
-/// The adapter for an API kind.
+/// The adapter for an API kind, with the defaults of `http` APIs.
 pub fn adapter(kind: ApiKind) -> Box<dyn ApiAdapter> {
-    match kind {
+    let spec = match kind {
+        ApiKind::OpenaiImages => http::HttpSpec::openai_images(),
+        ApiKind::HttpAsync => http::HttpSpec {
+            job: Some(http::JobSpec::defaults(Duration::from_secs(120))),
+            ..http::HttpSpec::default_http()
+        },
+        _ => http::HttpSpec::default_http(),
+    };
+    // The built-in templates compile (a unit test renders each).
+    for_api(kind, Some(&spec), "http://localhost").unwrap_or_else(|_| Box::new(openai::OpenAi::chat()))
+}
+
+/// The adapter for an API kind; `spec` configures the `http` kinds (their
+/// defaults when `None`) and `url` is the full request URL (job URLs that
+/// are paths are taken relative to its origin).
+pub fn for_api(
+    kind: ApiKind,
+    spec: Option<&http::HttpSpec>,
+    url: &str,
+) -> Result<Box<dyn ApiAdapter>, http::TemplateError> {
+    Ok(match kind {
         ApiKind::OpenaiChat => Box::new(openai::OpenAi::chat()),
         ApiKind::OpenaiCompletions => Box::new(openai::OpenAi::completions()),
-    }
+        ApiKind::Tgi => Box::new(tgi::Tgi),
+        ApiKind::Http | ApiKind::OpenaiImages | ApiKind::HttpAsync => {
+            let spec = match (spec, kind) {
+                (Some(s), _) => s.clone(),
+                (None, ApiKind::OpenaiImages) => http::HttpSpec::openai_images(),
+                (None, _) => http::HttpSpec::default_http(),
+            };
+            Box::new(http::HttpJson::new(spec, url)?)
+        }
+    })
 }
 
 /// The human-readable message of an error reply, whatever its shape:

@@ -107,7 +107,7 @@ fn reply_error(r: &Reply<'_>, data: &[u8]) -> Option<String> {
 }
 
 impl ApiAdapter for OpenAi {
-    fn request_body(&self, item: &WorkItem, model: &str, spec: &WorkloadSpec) -> Value {
+    fn request_body(&self, item: &WorkItem, model: &str, spec: &WorkloadSpec) -> Result<Value, PayloadError> {
         let mut body = Map::new();
         body.insert("model".into(), Value::String(model.into()));
         if self.chat {
@@ -139,7 +139,7 @@ impl ApiAdapter for OpenAi {
                 body.insert(k.clone(), v.clone());
             }
         }
-        Value::Object(body)
+        Ok(Value::Object(body))
     }
 
     fn parse_event(&self, data: &[u8]) -> Result<StreamEvent, PayloadError> {
@@ -186,6 +186,7 @@ impl ApiAdapter for OpenAi {
         Ok(FullReply {
             content,
             usage: reply.usage.map(Usage::from),
+            images: None,
         })
     }
 }
@@ -203,6 +204,7 @@ mod tests {
             ignore_eos: true,
             extra_body: serde_json::from_str(r#"{"temperature":0,"max_tokens":9}"#).ok(),
             seed: 0,
+            params: Default::default(),
         }
     }
 
@@ -212,12 +214,15 @@ mod tests {
             prompt: Prompt::Text("hello there".into()),
             input_tokens: 2,
             max_tokens: Some(8),
+            params: Default::default(),
+            fields: None,
+            task: None,
         }
     }
 
     #[test]
     fn chat_body_asks_for_usage_and_merges_extra_body_last() {
-        let b = OpenAi::chat().request_body(&item(), "m", &spec(true));
+        let b = OpenAi::chat().request_body(&item(), "m", &spec(true)).unwrap();
         assert_eq!(b["messages"][0]["content"], "hello there");
         assert_eq!(b["stream_options"]["include_usage"], true);
         assert_eq!(b["ignore_eos"], true);
@@ -238,7 +243,7 @@ mod tests {
                 content: "hi".into(),
             },
         ]);
-        let b = OpenAi::completions().request_body(&it, "m", &spec(false));
+        let b = OpenAi::completions().request_body(&it, "m", &spec(false)).unwrap();
         assert_eq!(b["prompt"], "be brief\nhi");
         assert!(b.get("stream_options").is_none());
     }

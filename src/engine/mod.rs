@@ -6,7 +6,10 @@
 //! time (`scheduled_at`) and spawns the request; a concurrency cap, if any,
 //! is a semaphore the request waits on, so the wait shows up as queue delay
 //! (`sent_at - scheduled_at`) instead of vanishing — coordinated omission
-//! made visible, as wrk2 does.
+//! made visible, as wrk2 does. Users (Locust-style): user k starts at
+//! k/spawn_rate and loops — send, wait for the reply, think a uniform time
+//! drawn from its own seeded generator, repeat — until the stop condition;
+//! each start and end of a user is an [`Event::UsersActive`].
 //!
 //! Stopping: the phase ends when its request count is reached or its
 //! duration is up (no new sends after that), or when the `interrupt` token
@@ -14,7 +17,7 @@
 //! after that, or when `abort` fires, they end as `cancelled`. The engine
 //! never reaches into its consumers: everything it knows leaves as an event.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +35,7 @@ use crate::workload::{Workload, WorkloadSpec};
 
 pub mod client;
 pub mod clock;
+mod poll;
 pub mod preflight;
 pub mod request;
 
@@ -44,6 +48,9 @@ pub enum Event {
     Sent { index: u64 },
     /// A request ended, successfully or not.
     Finished(Box<RequestRecord>),
+    /// The number of simulated users changed (users schedule only): `active`
+    /// users at `at` on the phase's clock.
+    UsersActive { at: Duration, active: usize },
 }
 
 /// Everything a request needs that is the same for all requests of a run.
@@ -57,6 +64,27 @@ pub struct RequestContext {
     pub model: String,
     pub workload_spec: WorkloadSpec,
     pub redactor: Redactor,
+    /// The targets of a scenario's weighted task mix, indexed by
+    /// `WorkItem::task` (empty without one): each task's own API adapter,
+    /// URL, model and request parameters, on the same client.
+    pub tasks: Vec<TaskContext>,
+}
+
+/// One task of a task mix: its name (the records' `task` label) and the
+/// context its requests go through.
+pub struct TaskContext {
+    pub name: String,
+    pub ctx: RequestContext,
+}
+
+impl RequestContext {
+    /// The context a work item goes through: its task's when it has one.
+    pub fn for_task(&self, task: Option<usize>) -> &RequestContext {
+        match task.and_then(|t| self.tasks.get(t)) {
+            Some(t) => &t.ctx,
+            None => self,
+        }
+    }
 }
 
 /// One phase of a run: warm-up or measurement.
@@ -88,6 +116,26 @@ pub struct PhaseEnd {
     pub clock: Clock,
     /// The interrupt fired before the stop condition was reached.
     pub interrupted: bool,
+    /// How the open-loop dispatcher kept to the schedule (zeros otherwise).
+    pub dispatch: DispatchStats,
+}
+
+/// An open-loop arrival handed off later than this after its intended time
+/// counts as a late send (the client, not the schedule, set its time).
+pub const LATE_SEND: Duration = Duration::from_millis(10);
+
+/// How an open-loop phase kept to its schedule, for the trust verdict
+/// (`monitor::trust`). Lateness is taken when the dispatcher wakes for an
+/// arrival, against the arrival's intended offset on the phase's clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DispatchStats {
+    /// Arrivals handed off.
+    pub arrivals: u64,
+    /// Arrivals handed off more than [`LATE_SEND`] late.
+    pub late_sends: u64,
+    pub max_lateness: Duration,
+    /// Arrivals that found every slot of the concurrency cap taken.
+    pub cap_waits: u64,
 }
 
 struct Shared {
@@ -109,7 +157,7 @@ impl Shared {
         item.index = local_index;
         let _ = self.events.send(Event::Sent { index: local_index });
         let capture = local_index < self.phase.capture_text_below;
-        let rec = request::execute(
+        let mut rec = request::execute(
             &self.ctx,
             &self.clock,
             &item,
@@ -118,6 +166,10 @@ impl Shared {
             &self.cancel_in_flight,
         )
         .await;
+        if let Some(task) = item.task.and_then(|t| self.ctx.tasks.get(t)) {
+            rec.task = Some(task.name.clone());
+            rec.model = Some(task.ctx.model.clone());
+        }
         let _ = self.events.send(Event::Finished(Box::new(rec)));
     }
 }
@@ -155,6 +207,8 @@ pub async fn run_phase(
     });
 
     let mut tasks = JoinSet::new();
+    let mut dispatch = DispatchStats::default();
+    let mut cap_counter: Option<Arc<AtomicU64>> = None;
     match phase.schedule {
         ScheduleSpec::Closed { concurrency } => {
             let next = Arc::new(AtomicU64::new(0));
@@ -181,6 +235,7 @@ pub async fn run_phase(
         }
         ScheduleSpec::Open { rate, arrival, cap } => {
             let cap = cap.map(|c| Arc::new(Semaphore::new(c)));
+            let cap_waits = Arc::new(AtomicU64::new(0));
             let mut arrivals = schedule::arrivals(rate, arrival, phase.seed, phase.stop.requests);
             let mut i = 0u64;
             while let Some(offset) = arrivals.next_offset() {
@@ -192,10 +247,17 @@ pub async fn run_phase(
                     _ = stop_sending.cancelled() => break,
                     _ = tokio::time::sleep_until(clock.at(offset).into()) => {}
                 }
-                let (shared, cap) = (shared.clone(), cap.clone());
+                let late = clock.now().saturating_sub(offset);
+                dispatch.arrivals += 1;
+                dispatch.late_sends += u64::from(late > LATE_SEND);
+                dispatch.max_lateness = dispatch.max_lateness.max(late);
+                let (shared, cap, cap_waits) = (shared.clone(), cap.clone(), cap_waits.clone());
                 tasks.spawn(async move {
                     // Waiting for a slot under the cap is queue delay, not
                     // service time: `scheduled_at` stays the intended time.
+                    if cap.as_ref().is_some_and(|sem| sem.available_permits() == 0) {
+                        cap_waits.fetch_add(1, Ordering::Relaxed);
+                    }
                     let _permit = match &cap {
                         Some(sem) => tokio::select! {
                             biased;
@@ -211,6 +273,59 @@ pub async fn run_phase(
                 });
                 i += 1;
                 // Reap finished tasks so a long open-loop run stays small.
+                while tasks.try_join_next().is_some() {}
+            }
+            cap_counter = Some(cap_waits);
+        }
+        ScheduleSpec::Users {
+            users,
+            spawn_rate,
+            think,
+        } => {
+            let next = Arc::new(AtomicU64::new(0));
+            let active = Arc::new(AtomicUsize::new(0));
+            for k in 0..users {
+                let start = schedule::user_start(k, spawn_rate);
+                if phase.stop.duration.is_some_and(|d| start >= d)
+                    || phase.stop.requests.is_some_and(|n| next.load(Ordering::Relaxed) >= n)
+                {
+                    break;
+                }
+                tokio::select! {
+                    biased;
+                    _ = stop_sending.cancelled() => break,
+                    _ = tokio::time::sleep_until(clock.at(start).into()) => {}
+                }
+                let (shared, next, active) = (shared.clone(), next.clone(), active.clone());
+                let mut pauses = schedule::ThinkTime::new(think.0, think.1, phase.seed, k);
+                tasks.spawn(async move {
+                    let n = active.fetch_add(1, Ordering::Relaxed) + 1;
+                    let _ = shared.events.send(Event::UsersActive {
+                        at: shared.clock.now(),
+                        active: n,
+                    });
+                    loop {
+                        if shared.stop_sending.is_cancelled() {
+                            break;
+                        }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if shared.phase.stop.requests.is_some_and(|n| i >= n) {
+                            break;
+                        }
+                        let now = shared.clock.now();
+                        shared.send(i, now).await;
+                        tokio::select! {
+                            biased;
+                            _ = shared.stop_sending.cancelled() => break,
+                            _ = tokio::time::sleep(pauses.next_pause()) => {}
+                        }
+                    }
+                    let n = active.fetch_sub(1, Ordering::Relaxed) - 1;
+                    let _ = shared.events.send(Event::UsersActive {
+                        at: shared.clock.now(),
+                        active: n,
+                    });
+                });
                 while tasks.try_join_next().is_some() {}
             }
         }
@@ -232,8 +347,12 @@ pub async fn run_phase(
     if let Some(d) = deadline {
         d.abort();
     }
+    if let Some(c) = cap_counter {
+        dispatch.cap_waits = c.load(Ordering::Relaxed);
+    }
     PhaseEnd {
         clock,
         interrupted: signals.interrupt.is_cancelled(),
+        dispatch,
     }
 }

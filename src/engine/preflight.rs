@@ -4,6 +4,13 @@
 //! It asks `GET /v1/models` once. A dead server, a refused key or a model
 //! the server does not serve fails the run here, with one line naming the
 //! cause, instead of as a hundred identical request errors.
+//!
+//! [`check_target`] picks the check by API: the OpenAI APIs (images
+//! included) list models as above; TGI describes itself at `GET /info`
+//! (`model_id`), and a `--model` given is taken as a label; a plain `http`
+//! API has no model list, so only reachability is checked (`GET` on the
+//! URL's origin: any HTTP answer will do) and the model is `--model`, else
+//! the API's name.
 
 use std::time::Duration;
 
@@ -98,6 +105,73 @@ pub async fn preflight(
             url: base_url.to_string(),
         }),
     }
+}
+
+/// Checks the target the way its API allows and returns the model (or
+/// label) to benchmark; see the module docs.
+pub async fn check_target(
+    client: &reqwest::Client,
+    api: crate::cli::ApiKind,
+    base_url: &str,
+    headers: &HeaderMap,
+    model: Option<&str>,
+    redactor: &Redactor,
+) -> Result<String, PreflightError> {
+    use crate::cli::ApiKind;
+    match api {
+        ApiKind::OpenaiChat | ApiKind::OpenaiCompletions | ApiKind::OpenaiImages => {
+            preflight(client, base_url, headers, model, redactor).await
+        }
+        ApiKind::Tgi => {
+            let (status, body) = probe(client, &format!("{base_url}/info"), base_url, headers, redactor).await?;
+            let served = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("model_id").and_then(|m| m.as_str()).map(str::to_string));
+            match (model, served) {
+                (Some(m), _) => Ok(m.to_string()),
+                (None, Some(m)) if (200..300).contains(&status) => Ok(m),
+                (None, _) => Ok("tgi".to_string()),
+            }
+        }
+        ApiKind::Http | ApiKind::HttpAsync => {
+            let origin = url::Url::parse(base_url)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_else(|_| base_url.to_string());
+            probe(client, &format!("{origin}/"), base_url, headers, redactor).await?;
+            Ok(model.map_or_else(|| crate::plan::api_name(api), str::to_string))
+        }
+    }
+}
+
+/// `GET url`: the status and body of any HTTP answer; unreachable and
+/// refused credentials (401, 403) fail.
+async fn probe(
+    client: &reqwest::Client,
+    url: &str,
+    base_url: &str,
+    headers: &HeaderMap,
+    redactor: &Redactor,
+) -> Result<(u16, bytes::Bytes), PreflightError> {
+    let resp = client
+        .get(url)
+        .headers(headers.clone())
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .map_err(|e| PreflightError::Unreachable {
+            url: base_url.to_string(),
+            cause: redactor.redact(&root_cause(&e)),
+        })?;
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.unwrap_or_default();
+    if matches!(status, 401 | 403) {
+        return Err(PreflightError::Unauthorized {
+            url: base_url.to_string(),
+            status,
+            message: redactor.redact(&error_message(&body)),
+        });
+    }
+    Ok((status, body))
 }
 
 /// The innermost cause of a client error ("Connection refused (os error 111)").

@@ -11,6 +11,9 @@
 //!   move neither.
 //! - `ended_at` is the end of the body, or when a failure was seen.
 //!
+//! An API with a job protocol (`http-async`) continues in [`super::poll`]
+//! after the submit reply's status: `sent_at` is still the submit.
+//!
 //! Failures never escape: every error becomes a [`RequestError`] with a class
 //! and a redacted one-line message.
 
@@ -20,7 +23,7 @@ use reqwest::header::CONTENT_TYPE;
 use tokio_util::sync::CancellationToken;
 
 use super::{Clock, RequestContext};
-use crate::api::{cut, error_message, sse::SseDecoder, Usage};
+use crate::api::{cut, error_message, sse::SseDecoder, FullReply, Usage};
 use crate::record::{ErrorClass, RequestError, RequestRecord};
 use crate::workload::WorkItem;
 
@@ -38,8 +41,12 @@ pub async fn execute(
     capture_text: bool,
     cancel: &CancellationToken,
 ) -> RequestRecord {
-    let body = ctx.adapter.request_body(item, &ctx.model, &ctx.workload_spec);
-    let body = serde_json::to_vec(&body).unwrap_or_default();
+    // A task of a scenario's mix has its own adapter, URL, model and spec.
+    let ctx = ctx.for_task(item.task);
+    let body = match ctx.adapter.request_body(item, &ctx.model, &ctx.workload_spec) {
+        Ok(body) => serde_json::to_vec(&body).unwrap_or_default(),
+        Err(e) => return unsendable(ctx, clock, item, scheduled_at, &e.0),
+    };
     let stream = ctx.workload_spec.stream;
     let request = ctx.client.post(&ctx.url).headers(ctx.headers.clone()).body(body);
 
@@ -72,12 +79,36 @@ pub async fn execute(
     rec
 }
 
-struct Failure {
-    class: ErrorClass,
-    message: String,
+/// The record of a request whose body could not be built: never sent,
+/// failed at once (class `request`).
+fn unsendable(
+    ctx: &RequestContext,
+    clock: &Clock,
+    item: &WorkItem,
+    scheduled_at: Duration,
+    why: &str,
+) -> RequestRecord {
+    let now = clock.now();
+    RequestRecord {
+        index: item.index,
+        scheduled_at: scheduled_at.min(now),
+        sent_at: now,
+        ended_at: now,
+        input_tokens: item.input_tokens,
+        error: Some(RequestError {
+            class: ErrorClass::Request,
+            message: ctx.redactor.redact(&format!("cannot build the request: {why}")),
+        }),
+        ..RequestRecord::default()
+    }
 }
 
-fn fail(class: ErrorClass, message: impl Into<String>) -> Failure {
+pub(super) struct Failure {
+    pub(super) class: ErrorClass,
+    pub(super) message: String,
+}
+
+pub(super) fn fail(class: ErrorClass, message: impl Into<String>) -> Failure {
     Failure {
         class,
         message: message.into(),
@@ -85,7 +116,7 @@ fn fail(class: ErrorClass, message: impl Into<String>) -> Failure {
 }
 
 /// Classifies a transport error from the HTTP client.
-fn transport_failure(e: &reqwest::Error, while_reading: bool) -> Failure {
+pub(super) fn transport_failure(e: &reqwest::Error, while_reading: bool) -> Failure {
     let detail = super::preflight::root_cause(e);
     if e.is_timeout() {
         fail(ErrorClass::Timeout, "request timed out (--timeout)")
@@ -116,6 +147,11 @@ async fn read_reply(
             format!("HTTP {}: {}", status.as_u16(), error_message(&body)),
         ));
     }
+    if let Some(jobs) = ctx.adapter.jobs() {
+        // Submit, then poll: one record from the submit to the result.
+        rec.streamed = false;
+        return super::poll::follow(ctx, clock, jobs, resp, rec, text).await;
+    }
     let is_event_stream = resp
         .headers()
         .get(CONTENT_TYPE)
@@ -131,7 +167,7 @@ async fn read_reply(
     }
 }
 
-async fn read_limited(resp: &mut reqwest::Response) -> Vec<u8> {
+pub(super) async fn read_limited(resp: &mut reqwest::Response) -> Vec<u8> {
     let mut body = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
         body.extend_from_slice(&chunk);
@@ -167,11 +203,25 @@ async fn read_whole(
         .parse_body(&body)
         .map_err(|e| fail(ErrorClass::BadPayload, e.0))?;
     rec.finished_at = Some(end);
-    apply_usage(rec, reply.usage, crate::workload::tokens::count_tokens(&reply.content));
+    apply_reply(rec, reply, body.len(), text);
+    Ok(())
+}
+
+/// What a whole reply tells the record: images and bytes for image APIs
+/// (no tokens), token counts otherwise; the text for samples.
+pub(super) fn apply_reply(rec: &mut RequestRecord, reply: FullReply, body_len: usize, text: &mut Option<String>) {
+    match reply.images {
+        Some(images) => {
+            rec.images = Some(images);
+            rec.response_bytes = Some(body_len as u64);
+            rec.output_tokens = 0;
+            rec.tokens_estimated = false;
+        }
+        None => apply_usage(rec, reply.usage, crate::workload::tokens::count_tokens(&reply.content)),
+    }
     if let Some(t) = text {
         t.push_str(&reply.content);
     }
-    Ok(())
 }
 
 /// Reads an SSE body event by event, stamping each network chunk on arrival.

@@ -49,6 +49,7 @@ pub(crate) fn max_concurrency(schedule: &ScheduleSpec) -> Option<usize> {
     match *schedule {
         ScheduleSpec::Closed { concurrency } => Some(concurrency),
         ScheduleSpec::Open { cap, .. } => cap,
+        ScheduleSpec::Users { users, .. } => Some(users),
     }
 }
 
@@ -115,9 +116,58 @@ pub fn console_summary(report: &RunReport) -> String {
         out.push_str("Interrupted: these figures cover only the requests that finished before the run stopped.\n\n");
     }
     latency_table(&mut out, report);
-    token_table(&mut out, s);
+    if s.images_total > 0 {
+        images_block(&mut out, s);
+    }
+    // Image APIs produce no tokens: no token table for them.
+    if s.images_total == 0 || s.total_output_tokens > 0 {
+        token_table(&mut out, s);
+    }
     requests_and_errors(&mut out, s);
+    if let Some(m) = &report.monitor {
+        out.push('\n');
+        out.push_str(&crate::monitor::console_block(m));
+    }
+    if let Some(t) = &report.trust {
+        out.push('\n');
+        out.push_str(&t.line);
+        out.push('\n');
+    }
     out
+}
+
+/// Image APIs: images and bytes of successful requests, per second.
+fn images_block(out: &mut String, s: &Summary) {
+    let per_request = if s.successful > 0 {
+        s.images_total as f64 / s.successful as f64
+    } else {
+        0.0
+    };
+    let _ = writeln!(
+        out,
+        "Images: {} generated ({per_request:.2} per request), {:.2} images/s, {} received/s\n",
+        s.images_total,
+        s.images_per_s,
+        human_bytes(s.bytes_per_s)
+    );
+}
+
+/// Bytes in decimal units (`1.50 MB`).
+fn human_bytes(b: f64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if b < 1000.0 {
+        return format!("{b:.0} B");
+    }
+    let mut v = b;
+    let mut unit = "B";
+    for u in UNITS {
+        if v < 1000.0 {
+            break;
+        }
+        v /= 1000.0;
+        unit = u;
+    }
+    format!("{v:.2} {unit}")
 }
 
 fn latency_table(out: &mut String, report: &RunReport) {
@@ -129,6 +179,9 @@ fn latency_table(out: &mut String, report: &RunReport) {
         ("TPOT", &s.tpot_ms, true),
         ("ITL", &s.itl_ms, true),
         ("E2E", &s.e2e_ms, true),
+        // http-async: the submit, and the wait in the server's queue.
+        ("Submit", &s.submit_latency_ms, true),
+        ("Queue wait", &s.queue_wait_ms, true),
         // Always zero in a closed loop: requests are sent when scheduled.
         ("Queue delay", &s.queue_delay_ms, open_loop),
         ("User latency", &s.user_latency_ms, open_loop),
@@ -338,6 +391,25 @@ mod tests {
         let block = vllm_block(&r);
         assert!(!block.contains("TTFT") && !block.contains("ITL (ms)"));
         assert!(block.contains("Mean E2EL (ms):"));
+    }
+
+    #[test]
+    fn image_runs_show_images_and_async_rows_instead_of_tokens() {
+        let mut r = report(&["-n", "8"]);
+        r.summary.images_total = 12;
+        r.summary.images_per_s = 3.5;
+        r.summary.bytes_per_s = 1_234_567.0;
+        r.summary.total_output_tokens = 0;
+        r.summary.queue_wait_ms = r.summary.e2e_ms.clone();
+        let text = console_summary(&r);
+        assert!(
+            text.contains("Images: 12 generated (2.00 per request), 3.50 images/s, 1.23 MB received/s"),
+            "{text}"
+        );
+        assert!(text.contains("\nQueue wait "), "{text}");
+        assert!(!text.contains("Mean output speed"), "no token table: {text}");
+        assert_eq!(human_bytes(999.0), "999 B");
+        assert_eq!(human_bytes(2_500_000_000.0), "2.50 GB");
     }
 
     #[test]

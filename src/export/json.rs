@@ -10,7 +10,9 @@
 //!   "goodput": {good_requests, goodput, good_share} or null,
 //!   "slos": [{slo, measured, passed}],
 //!   "series": charts' bounded data (only when the run kept its records;
-//!             see `crate::report::series`) }
+//!             see `crate::report::series`),
+//!   "users": {peak, final, series: [[t_s, active]]} (`--users` only),
+//!   "breakdown": {by_task, by_model: [{label, summary}]} (task mixes only) }
 //! ```
 //!
 //! Adding a field is compatible; renaming, removing or changing the meaning
@@ -60,6 +62,18 @@ pub struct RunDocument<'a> {
     /// for); lets `inferload report run.json` draw them again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub series: Option<Series>,
+    /// Users active over time (`--users`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<&'a crate::schedule::UsersActivity>,
+    /// Per-task and per-model summaries (a scenario's task mix).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<&'a crate::stats::breakdown::Breakdown>,
+    /// What the monitor saw: sources, notes, summary, time series.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<&'a crate::monitor::MonitorReport>,
+    /// Whether the load generator kept up, with its figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<&'a crate::monitor::TrustVerdict>,
 }
 
 impl<'a> RunDocument<'a> {
@@ -82,6 +96,10 @@ impl<'a> RunDocument<'a> {
             goodput: report.goodput,
             slos: &report.slo_results,
             series: (!report.records.is_empty()).then(|| Series::from_records(&report.records)),
+            users: report.users.as_ref(),
+            breakdown: report.breakdown.as_ref(),
+            monitor: report.monitor.as_ref(),
+            trust: report.trust.as_ref(),
         }
     }
 }
@@ -123,6 +141,7 @@ pub fn settings_fallback(plan: &RunPlan) -> serde_json::Value {
     put(&mut m, "workload", &plan.workload);
     put(&mut m, "slos", &plan.slos);
     put(&mut m, "outputs", &plan.outputs);
+    put(&mut m, "monitor", &plan.monitor);
     serde_json::Value::Object(m)
 }
 
@@ -225,6 +244,30 @@ mod tests {
             r.summary = Summary::default();
             r.interrupted = true;
             check(&serde_json::to_value(RunDocument::of(&r)).unwrap());
+        }
+    }
+
+    #[test]
+    fn monitored_documents_match_the_schema() {
+        use crate::monitor::trust::{judge, Inputs, Lag};
+        let mut r = report(&["-c", "2", "-n", "8", "--scrape", "http://127.0.0.1:1/metrics"]);
+        r.monitor = Some(crate::monitor::example_report());
+        for cpu_seconds in [0.1, 10.0] {
+            r.trust = Some(judge(&Inputs {
+                cpu_seconds,
+                wall: std::time::Duration::from_secs(2),
+                workers: 2,
+                lag: Lag::default(),
+                dispatch: Default::default(),
+                paced: false,
+            }));
+            let doc = serde_json::to_value(RunDocument::of(&r)).unwrap();
+            check(&doc);
+            assert_eq!(doc.pointer("/monitor/summary/gpu_util_pct/peak").unwrap(), 100.0);
+            assert_eq!(
+                doc.pointer("/settings/monitor/scrape/0").unwrap(),
+                "http://127.0.0.1:1/metrics"
+            );
         }
     }
 

@@ -53,6 +53,15 @@ pub struct RunReport {
     /// Every measured record, kept only when an exporter needs them all
     /// (vLLM's result JSON carries per-request arrays).
     pub records: Vec<RequestRecord>,
+    /// Users active over time (the users schedule, `--users`).
+    pub users: Option<crate::schedule::UsersActivity>,
+    /// Per-task and per-model figures (a scenario's task mix).
+    pub breakdown: Option<crate::stats::breakdown::Breakdown>,
+    /// What the monitor saw of the system under test (`None` with
+    /// `--no-monitor`, or from a file saved without it).
+    pub monitor: Option<crate::monitor::MonitorReport>,
+    /// Whether the load generator kept up (`None` from a file saved without it).
+    pub trust: Option<crate::monitor::TrustVerdict>,
 }
 
 #[derive(Debug, Error)]
@@ -170,6 +179,10 @@ pub(crate) mod testing {
             interrupted: false,
             records,
             plan,
+            users: None,
+            breakdown: None,
+            monitor: None,
+            trust: None,
         }
     }
 }

@@ -15,7 +15,9 @@
 //! `token_times` (seconds), `ttft_ms`, `tpot_ms`, `e2e_ms`, `queue_delay_ms`,
 //! `input_tokens`, `output_tokens`, `tokens_estimated`, `streamed`,
 //! `status`, `error` (`{class, message}` or null) and `text` (only when the
-//! text was captured). Cancelled requests appear with error class
+//! text was captured); then, only when present: `images` and
+//! `response_bytes` (image APIs), `submit_latency` and `queue_wait`
+//! (seconds, `http-async`). Files without them still read. Cancelled requests appear with error class
 //! `cancelled`; summaries leave them out.
 
 use std::fs::File;
@@ -100,6 +102,18 @@ struct LineOut<'a> {
     error: Option<&'a RequestError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    images: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    submit_latency: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue_wait: Option<f64>,
 }
 
 impl<'a> LineOut<'a> {
@@ -123,6 +137,12 @@ impl<'a> LineOut<'a> {
             status: r.status,
             error: r.error.as_ref(),
             text: r.text.as_deref(),
+            task: r.task.as_deref(),
+            model: r.model.as_deref(),
+            images: r.images,
+            response_bytes: r.response_bytes,
+            submit_latency: r.submit_latency.map(secs),
+            queue_wait: r.queue_wait.map(secs),
         }
     }
 }
@@ -152,6 +172,18 @@ struct LineIn {
     error: Option<RequestError>,
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    task: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    images: Option<u64>,
+    #[serde(default)]
+    response_bytes: Option<u64>,
+    #[serde(default)]
+    submit_latency: Option<f64>,
+    #[serde(default)]
+    queue_wait: Option<f64>,
 }
 
 /// Seconds back to a duration, rounded to the nanosecond.
@@ -189,6 +221,15 @@ impl LineIn {
             status: self.status,
             error: self.error,
             text: self.text,
+            task: self.task,
+            model: self.model,
+            images: self.images,
+            response_bytes: self.response_bytes,
+            submit_latency: self
+                .submit_latency
+                .map(|t| from_secs("submit_latency", t))
+                .transpose()?,
+            queue_wait: self.queue_wait.map(|t| from_secs("queue_wait", t)).transpose()?,
         })
     }
 }
@@ -264,6 +305,12 @@ mod tests {
                 status: Some(if i % 10 == 3 { 500 } else { 200 }),
                 error,
                 text: (i < 2).then(|| format!("text \"{i}\"\nwith a newline")),
+                task: (i % 4 == 1).then(|| "chat".to_string()),
+                model: (i % 4 == 1).then(|| "m-a".to_string()),
+                images: (i % 5 == 2).then_some(i % 3 + 1),
+                response_bytes: (i % 5 == 2).then_some(1000 + i),
+                submit_latency: (i % 5 == 2).then(|| ns(4_000_001 + i)),
+                queue_wait: (i % 5 == 2).then(|| ns(i * 1_000_003)),
             });
         }
         recs

@@ -272,7 +272,7 @@ pub fn default_file_name(report: &RunReport) -> String {
         .map_or("openai-chat", |v| v.label.as_str());
     let rate = match report.plan.schedule {
         ScheduleSpec::Open { rate, .. } => py_float(rate),
-        ScheduleSpec::Closed { .. } => "inf".into(),
+        ScheduleSpec::Closed { .. } | ScheduleSpec::Users { .. } => "inf".into(),
     };
     let concurrency = max_concurrency(&report.plan.schedule)
         .map(|c| format!("-concurrency{c}"))

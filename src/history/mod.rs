@@ -246,6 +246,11 @@ fn sweep_headline(sweep: &serde_json::Value) -> Headline {
 fn describe_schedule(s: &ScheduleSpec) -> String {
     match *s {
         ScheduleSpec::Closed { concurrency } => format!("concurrency {concurrency}"),
+        ScheduleSpec::Users {
+            users,
+            spawn_rate,
+            think,
+        } => crate::schedule::describe_users(users, spawn_rate, think),
         ScheduleSpec::Open { rate, arrival, cap } => {
             let mut out = if rate.is_infinite() {
                 "rate inf".to_string()

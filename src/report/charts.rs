@@ -66,9 +66,18 @@ enum Kind<'a> {
         series: Option<&'a Series>,
         why_empty: String,
     },
+    /// Resource use over time (monitor series) under the throughput curve.
+    Resources {
+        series: Option<&'a Series>,
+        monitor: &'a crate::monitor::MonitorReport,
+    },
     SweepThroughput(&'a SweepDoc),
     SweepEfficiency(&'a SweepDoc),
     SweepLatency(&'a SweepDoc),
+    /// Each strategy's normalised scores on a radar (comparisons).
+    CompareRadar(&'a super::compare::CompareDoc),
+    /// Throughput and latency per strategy, as grouped bars (comparisons).
+    CompareBars(&'a super::compare::CompareDoc),
 }
 
 /// One chart: a file stem, a caption and what it draws.
@@ -171,6 +180,22 @@ pub fn run_charts(doc: &RunDoc) -> Vec<Chart<'_>> {
             why_empty: if nothing { NO_SUCCESS.into() } else { no_series },
         },
     });
+    if let Some(m) = doc
+        .monitor
+        .as_ref()
+        .filter(|m| resource_lines(m).iter().any(|p| !p.1.is_empty()))
+    {
+        out.push(Chart {
+            name: "resources",
+            caption: "Resource use over time under the throughput curve",
+            title: format!("Resource use — {t}"),
+            size: (1200, 900),
+            kind: Kind::Resources {
+                series: s.filter(|s| !s.buckets.is_empty()),
+                monitor: m,
+            },
+        });
+    }
     out
 }
 
@@ -261,9 +286,12 @@ impl Chart<'_> {
                 Some(s) => draw_scatter(&root, s),
                 None => empty(&root, why_empty),
             },
+            Kind::Resources { series, monitor } => draw_resources(&root, *series, monitor),
             Kind::SweepThroughput(d) => draw_sweep(&root, d, SweepChart::Throughput),
             Kind::SweepEfficiency(d) => draw_sweep(&root, d, SweepChart::Efficiency),
             Kind::SweepLatency(d) => draw_sweep(&root, d, SweepChart::Latency),
+            Kind::CompareRadar(d) => draw_radar(&root, d),
+            Kind::CompareBars(d) => draw_bars(&root, d),
         }
     }
 }
@@ -698,9 +726,370 @@ where
     Ok(())
 }
 
+/// The charts of a comparison.
+pub fn compare_charts(doc: &super::compare::CompareDoc) -> Vec<Chart<'_>> {
+    let t = doc.title();
+    vec![
+        Chart {
+            name: "compare_radar",
+            caption: "Strategies on every score (radar)",
+            title: format!("Scores — {t}"),
+            size: (1000, 900),
+            kind: Kind::CompareRadar(doc),
+        },
+        Chart {
+            name: "compare_bars",
+            caption: "Throughput and latency by strategy",
+            title: format!("Performance — {t}"),
+            size: (1400, 620),
+            kind: Kind::CompareBars(doc),
+        },
+    ]
+}
+
+const PALETTE: [RGBColor; 6] = [BLUE_, ORANGE_, GREEN_, RED_, PURPLE_, TEAL_];
+
+fn draw_radar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &super::compare::CompareDoc) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let (axes, rows) = d.radar();
+    if rows.is_empty() {
+        return empty(root, "no strategy was measured");
+    }
+    let n = axes.len();
+    let angle = |i: usize| std::f64::consts::FRAC_PI_2 - i as f64 * std::f64::consts::TAU / n as f64;
+    let at = |i: usize, r: f64| (r * angle(i).cos(), r * angle(i).sin());
+    let mut c = ChartBuilder::on(root)
+        .margin(30)
+        .build_cartesian_2d(-1.6..1.6, -1.3..1.3)
+        .map_err(err)?;
+    // Rings at 0.25 … 1 and one spoke per axis, labelled.
+    for ring in [0.25, 0.5, 0.75, 1.0] {
+        let pts: Vec<(f64, f64)> = (0..=n).map(|i| at(i % n, ring)).collect();
+        c.draw_series(LineSeries::new(pts, GREY_.mix(0.35).stroke_width(1)))
+            .map_err(err)?;
+    }
+    for (i, name) in axes.iter().enumerate() {
+        c.draw_series(LineSeries::new(
+            [(0.0, 0.0), at(i, 1.0)],
+            GREY_.mix(0.5).stroke_width(1),
+        ))
+        .map_err(err)?;
+        let (x, y) = at(i, 1.08);
+        use plotters::style::text_anchor::{HPos, Pos, VPos};
+        let h = if x > 0.3 {
+            HPos::Left
+        } else if x < -0.3 {
+            HPos::Right
+        } else {
+            HPos::Center
+        };
+        let v = if y > 0.3 {
+            VPos::Bottom
+        } else if y < -0.3 {
+            VPos::Top
+        } else {
+            VPos::Center
+        };
+        let style = font(18).pos(Pos::new(h, v));
+        c.draw_series(std::iter::once(Text::new(name.to_string(), (x, y), style)))
+            .map_err(err)?;
+    }
+    for (k, (name, values)) in rows.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        let pts: Vec<(f64, f64)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| at(i, v.clamp(0.0, 1.0)))
+            .collect();
+        c.draw_series(std::iter::once(Polygon::new(pts.clone(), color.mix(0.15).filled())))
+            .map_err(err)?;
+        let mut outline = pts.clone();
+        outline.extend(pts.first().copied());
+        c.draw_series(LineSeries::new(outline, color.stroke_width(3)))
+            .map_err(err)?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(3)));
+        c.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))
+            .map_err(err)?;
+    }
+    c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GREY_)
+        .label_font(font(17))
+        .draw()
+        .map_err(err)
+}
+
+fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &super::compare::CompareDoc) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let s = &d.strategies;
+    if s.is_empty() || s.iter().all(|x| x.runs.is_empty()) {
+        return empty(root, "no strategy was measured");
+    }
+    let images = s.iter().any(|x| x.images_per_s.is_some());
+    let mut tp_series: Vec<(String, Vec<f64>)> =
+        vec![("req/s".into(), s.iter().map(|x| x.request_throughput).collect())];
+    if images {
+        tp_series.push((
+            "images/s".into(),
+            s.iter().map(|x| x.images_per_s.unwrap_or(0.0)).collect(),
+        ));
+    }
+    let mut lat_series: Vec<(String, Vec<f64>)> = vec![
+        (
+            "mean".into(),
+            s.iter().map(|x| x.latency_mean_ms.unwrap_or(0.0)).collect(),
+        ),
+        (
+            "p95".into(),
+            s.iter().map(|x| x.latency_p95_ms.unwrap_or(0.0)).collect(),
+        ),
+        (
+            "p99".into(),
+            s.iter().map(|x| x.latency_p99_ms.unwrap_or(0.0)).collect(),
+        ),
+    ];
+    if s.iter().any(|x| x.submit_mean_ms.is_some()) {
+        lat_series.push((
+            "submit mean".into(),
+            s.iter().map(|x| x.submit_mean_ms.unwrap_or(0.0)).collect(),
+        ));
+    }
+    let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
+    let names: Vec<&str> = s.iter().map(|x| x.name.as_str()).collect();
+    grouped(&left, "Throughput", "per second", &names, &tp_series)?;
+    grouped(&right, "Response time", "ms", &names, &lat_series)
+}
+
+/// Bars of several series side by side in one group per strategy.
+fn grouped<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    caption: &str,
+    unit: &str,
+    names: &[&str],
+    series: &[(String, Vec<f64>)],
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let n = names.len();
+    let (_, y1) = range(series.iter().flat_map(|s| s.1.iter().copied()), true);
+    let y1 = y1 * 1.1;
+    let mut c = ChartBuilder::on(area)
+        .caption(caption, font(20))
+        .margin(14)
+        .x_label_area_size(20)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..n as f64, 0.0..y1)
+        .map_err(err)?;
+    c.configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_desc(unit)
+        .axis_desc_style(font(17))
+        .label_style(font(15))
+        .y_label_formatter(&|v| tick(*v))
+        .max_light_lines(2)
+        .draw()
+        .map_err(err)?;
+    let k = series.len().max(1) as f64;
+    let width = 0.8 / k;
+    for (j, (label, values)) in series.iter().enumerate() {
+        let color = PALETTE[j % PALETTE.len()];
+        c.draw_series(values.iter().enumerate().map(|(i, v)| {
+            let x0 = i as f64 + 0.1 + j as f64 * width;
+            Rectangle::new([(x0, 0.0), (x0 + width * 0.92, *v)], color.mix(0.85).filled())
+        }))
+        .map_err(err)?
+        .label(label.clone())
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+        c.draw_series(values.iter().enumerate().map(|(i, v)| {
+            let x = i as f64 + 0.1 + (j as f64 + 0.5) * width;
+            let style = font(13).pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Bottom,
+            ));
+            Text::new(fmt_num(*v), (x, *v + y1 * 0.01), style)
+        }))
+        .map_err(err)?;
+    }
+    // Strategy names at the top of each group (the x axis has no ticks).
+    c.draw_series(names.iter().enumerate().map(|(i, name)| {
+        let style = font(17).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Top,
+        ));
+        Text::new(name.to_string(), (i as f64 + 0.5, y1 * 0.99), style)
+    }))
+    .map_err(err)?;
+    c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GREY_)
+        .label_font(font(15))
+        .draw()
+        .map_err(err)
+}
+
+/// The monitor's resource panels: (caption, y unit, lines).
+fn resource_lines(m: &crate::monitor::MonitorReport) -> Vec<(&'static str, Vec<Line>, &'static str)> {
+    use crate::monitor::Role;
+    const PALETTE: [RGBColor; 8] = [BLUE_, ORANGE_, GREEN_, RED_, PURPLE_, TEAL_, GREY_, BLACK_];
+    let pick = |roles: &[Role]| -> Vec<Line> {
+        m.series
+            .iter()
+            .filter(|s| s.role.is_some_and(|r| roles.contains(&r)) && !s.points.is_empty())
+            .enumerate()
+            .map(|(i, s)| {
+                let label = match s.role {
+                    Some(Role::HostCpu) => "host CPU".to_string(),
+                    _ => s.name.split('{').next().unwrap_or(&s.name).to_string(),
+                };
+                (
+                    label,
+                    PALETTE[i % PALETTE.len()],
+                    s.points.iter().map(|p| (p[0], p[1])).collect(),
+                )
+            })
+            .collect()
+    };
+    vec![
+        (
+            "Utilisation: GPU, GPU memory, KV cache, host CPU",
+            pick(&[Role::GpuUtil, Role::GpuMemory, Role::KvCache, Role::HostCpu]),
+            "percent",
+        ),
+        (
+            "Server requests running and waiting",
+            pick(&[Role::ServerRunning, Role::ServerWaiting]),
+            "requests",
+        ),
+    ]
+}
+
+/// Output tokens per second (the run's own buckets; else the server's
+/// generation-token rate) on top, the monitor's panels below, on one time axis.
+fn draw_resources<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    series: Option<&Series>,
+    m: &crate::monitor::MonitorReport,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let throughput: Option<(&str, Vec<(f64, f64)>)> = match series {
+        Some(s) => {
+            let iv = s.interval_s.max(f64::MIN_POSITIVE);
+            let width = |b: &super::series::Bucket| (s.end_s.max(b.t_s) - b.t_s).clamp(iv.min(0.05), iv);
+            Some((
+                "Output tokens per second (client)",
+                s.buckets
+                    .iter()
+                    .map(|b| (b.t_s + iv / 2.0, b.output_tokens as f64 / width(b)))
+                    .collect(),
+            ))
+        }
+        None => m
+            .series
+            .iter()
+            .find(|s| s.unit == "/s" && s.name.contains("generation_tokens"))
+            .map(|s| {
+                (
+                    "Generated tokens per second (server)",
+                    s.points.iter().map(|p| (p[0], p[1])).collect(),
+                )
+            }),
+    };
+    let mut panels: Vec<(&str, Vec<Line>, &str)> = Vec::new();
+    if let Some((caption, pts)) = throughput {
+        panels.push((caption, vec![("tok/s".to_string(), ORANGE_, pts)], "tok/s"));
+    }
+    panels.extend(resource_lines(m).into_iter().filter(|p| !p.1.is_empty()));
+    let end = panels
+        .iter()
+        .flat_map(|p| p.1.iter().flat_map(|l| l.2.iter().map(|q| q.0)))
+        .fold(series.map_or(0.0, |s| s.end_s), f64::max)
+        .max(1.0);
+    let areas = root.split_evenly((panels.len().max(1), 1));
+    for (area, (caption, lines, unit)) in areas.iter().zip(panels) {
+        let mut y1 = range(lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)), true).1;
+        if unit == "percent" {
+            y1 = y1.max(100.0);
+        }
+        let mut c = ChartBuilder::on(area)
+            .caption(caption, font(19))
+            .margin(10)
+            .x_label_area_size(45)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..end, 0.0..y1)
+            .map_err(err)?;
+        c.configure_mesh()
+            .x_desc("time since start (s)")
+            .y_desc(unit)
+            .axis_desc_style(font(17))
+            .label_style(font(15))
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .max_light_lines(2)
+            .draw()
+            .map_err(err)?;
+        let legend = lines.len() > 1;
+        for (name, color, pts) in lines {
+            let drawn = c
+                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                .map_err(err)?;
+            if legend {
+                drawn
+                    .label(name)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+            }
+        }
+        if legend {
+            c.configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(GREY_)
+                .label_font(font(14))
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_resource_chart_draws_under_the_throughput_curve() {
+        let m = crate::monitor::example_report();
+        let lines = resource_lines(&m);
+        assert_eq!(lines[0].1.len(), 4, "GPU util, GPU memory, KV cache, host CPU");
+        assert_eq!(lines[1].1.len(), 1, "waiting");
+        let chart = Chart {
+            name: "resources",
+            caption: "Resource use",
+            title: "Resource use".into(),
+            size: (800, 600),
+            kind: Kind::Resources {
+                series: None,
+                monitor: &m,
+            },
+        };
+        let svg = chart.svg().unwrap();
+        assert!(
+            svg.contains("Generated tokens per second (server)"),
+            "falls back to the server's rate"
+        );
+        assert!(svg.contains("vllm:kv_cache_usage_perc"));
+        assert!(chart.png().unwrap().starts_with(b"\x89PNG"));
+    }
 
     #[test]
     fn ranges_are_never_empty() {

@@ -26,6 +26,7 @@ pub fn render(doc: &Document) -> Result<Vec<u8>, String> {
     match doc {
         Document::Run(r) => run(r),
         Document::Sweep(s) => sweep(s),
+        Document::Compare(c) => super::compare::csv(c),
     }
 }
 

@@ -24,6 +24,7 @@ use super::series::Series;
 pub enum Document {
     Run(Box<RunDoc>),
     Sweep(Box<SweepDoc>),
+    Compare(Box<super::compare::CompareDoc>),
 }
 
 /// One objective, judged.
@@ -64,6 +65,10 @@ pub struct RunDoc {
     pub series: Option<Series>,
     /// Every record, when the source had them (live runs, records files).
     pub records: Option<Vec<RequestRecord>>,
+    /// What the monitor saw (resource charts), when the run was monitored.
+    pub monitor: Option<crate::monitor::MonitorReport>,
+    /// The trust verdict, when saved.
+    pub trust: Option<crate::monitor::TrustVerdict>,
 }
 
 /// One measured level of a sweep.
@@ -82,6 +87,9 @@ pub struct Level {
     pub slos: Vec<SavedSlo>,
     pub trip: Option<SavedTrip>,
     pub summary: Summary,
+    /// Resource use during the level, when monitored.
+    #[serde(default)]
+    pub monitor: Option<crate::monitor::MonitorSummary>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -210,6 +218,8 @@ impl RunDoc {
             slos: report.slo_results.iter().map(SloRow::of).collect(),
             series,
             records: Some(report.records.clone()),
+            monitor: report.monitor.clone(),
+            trust: report.trust.clone(),
         }
     }
 
@@ -406,6 +416,10 @@ struct SavedRun {
     slos: Vec<SavedSlo>,
     #[serde(default)]
     series: Option<Series>,
+    #[serde(default)]
+    monitor: Option<crate::monitor::MonitorReport>,
+    #[serde(default)]
+    trust: Option<crate::monitor::TrustVerdict>,
 }
 
 #[derive(Deserialize)]
@@ -450,6 +464,11 @@ impl Document {
         }
         // A whole JSON document, or one record per line?
         match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) if v.get("kind").and_then(|k| k.as_str()) == Some("compare") => {
+                let doc = super::compare::CompareDoc::of_value(&v)
+                    .map_err(|e| bad(path, None, format!("not a comparison document: {e}")))?;
+                Ok(Self::Compare(Box::new(doc)))
+            }
             Ok(v) if v.get("levels").is_some() || v.get("kind").and_then(|k| k.as_str()) == Some("sweep") => {
                 let sweep =
                     Self::of_sweep_value(&v).map_err(|e| bad(path, None, format!("not a sweep document: {e}")))?;
@@ -478,6 +497,8 @@ impl Document {
                     slos: run.slos.iter().map(SavedSlo::row).collect(),
                     series: run.series,
                     records: None,
+                    monitor: run.monitor,
+                    trust: run.trust,
                 })))
             }
             Ok(v) if v.get("index").is_some() && v.get("sent_at").is_some() => Self::load_records(path),
@@ -520,6 +541,8 @@ impl Document {
             slos: Vec::new(),
             series: Some(series),
             records: Some(all),
+            monitor: None,
+            trust: None,
         })))
     }
 }

@@ -61,6 +61,11 @@ pub fn render(doc: &Document) -> String {
     let (title, body) = match doc {
         Document::Run(r) => (r.title(), run_body(r)),
         Document::Sweep(s) => (s.title(), sweep_body(s)),
+        Document::Compare(c) => {
+            let mut body = super::compare::html_body(c);
+            charts_section(&mut body, &charts::compare_charts(c));
+            (c.title(), body)
+        }
     };
     let mut out = String::new();
     let _ = write!(
@@ -213,6 +218,18 @@ fn run_body(r: &RunDoc) -> String {
     }
 
     errors_section(&mut out, &r.summary.errors);
+    if r.monitor.is_some() || r.trust.is_some() {
+        out.push_str("<h2 id=\"system\">System under test</h2>\n");
+        if let Some(t) = &r.trust {
+            let class = if t.is_ok() { "" } else { " class=\"warn\"" };
+            let _ = writeln!(out, "<p{class}>{}</p>", esc(&t.line));
+        }
+        if let Some(m) = &r.monitor {
+            let mut rows = crate::monitor::summary_rows(m);
+            rows.extend(m.notes.iter().map(|n| ("Note".to_string(), n.clone())));
+            kv_table(&mut out, &rows);
+        }
+    }
     settings_section(&mut out, r.settings.as_ref(), false);
     charts_section(&mut out, &charts::run_charts(r));
     out

@@ -45,6 +45,7 @@ pub fn render(doc: &Document) -> String {
     match doc {
         Document::Run(r) => run(r),
         Document::Sweep(s) => sweep(s),
+        Document::Compare(c) => super::compare::markdown(c),
     }
 }
 

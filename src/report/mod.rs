@@ -27,6 +27,7 @@ use crate::cli::{ReportArgs, ReportCmdArgs};
 use crate::export::{ExportError, Exporter, RunReport};
 
 pub mod charts;
+pub mod compare;
 pub mod csvfile;
 pub mod document;
 pub mod html;
@@ -100,6 +101,7 @@ pub fn write_plots(doc: &Document, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let charts = match doc {
         Document::Run(r) => charts::run_charts(r),
         Document::Sweep(s) => charts::sweep_charts(s),
+        Document::Compare(c) => charts::compare_charts(c),
     };
     let mut written = Vec::new();
     for c in &charts {
@@ -161,6 +163,23 @@ pub fn write_sweep_reports(args: &ReportArgs, sweep: &serde_json::Value) -> anyh
     Ok(written)
 }
 
+/// Renders a finished comparison (its `--json` document) into every report
+/// asked for (`--plot`: the radar and the grouped bars); returns the paths.
+pub fn write_compare_reports(args: &ReportArgs, doc: &serde_json::Value) -> anyhow::Result<Vec<PathBuf>> {
+    let wanted = asked(args);
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let doc = compare::CompareDoc::of_value(doc).map_err(|e| anyhow::anyhow!("the comparison document: {e}"))?;
+    let doc = Document::Compare(Box::new(doc));
+    let mut written = Vec::new();
+    for (format, path) in wanted {
+        render(&doc, format, &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// `inferload report INPUT`.
 pub fn report_cli(args: &ReportCmdArgs) -> anyhow::Result<Exit> {
     let doc = Document::load(&args.input)?;
@@ -182,6 +201,7 @@ pub fn console(doc: &Document) -> String {
     match doc {
         Document::Run(r) => run_console(r),
         Document::Sweep(s) => sweep_console(s),
+        Document::Compare(c) => compare::console(c),
     }
 }
 
@@ -203,13 +223,18 @@ fn run_console(r: &RunDoc) -> String {
     };
     let arrival = match open.schedule {
         ScheduleSpec::Open { arrival, .. } => arrival,
-        ScheduleSpec::Closed { .. } => return String::new(),
+        ScheduleSpec::Closed { .. } | ScheduleSpec::Users { .. } => return String::new(),
     };
     let saved = r.settings.as_ref().and_then(|s| s.get("schedule"));
     let num = |k: &str| saved.and_then(|s| s.get(k)).and_then(|v| v.as_f64());
     plan.schedule = match saved.and_then(|s| s.get("mode")).and_then(|m| m.as_str()) {
         Some("closed") => ScheduleSpec::Closed {
             concurrency: num("concurrency").unwrap_or(1.0) as usize,
+        },
+        Some("users") => ScheduleSpec::Users {
+            users: num("users").unwrap_or(1.0) as usize,
+            spawn_rate: num("spawn_rate").unwrap_or(1.0),
+            think: (std::time::Duration::ZERO, std::time::Duration::ZERO),
         },
         Some("open") => ScheduleSpec::Open {
             // JSON has no infinity: an unbounded rate is saved as null.
@@ -238,6 +263,10 @@ fn run_console(r: &RunDoc) -> String {
         cancelled: r.cancelled,
         interrupted: r.interrupted,
         records: Vec::new(),
+        users: None,
+        breakdown: None,
+        monitor: r.monitor.clone(),
+        trust: r.trust.clone(),
     };
     let mut out = crate::export::console_summary(&report);
     if !r.slos.is_empty() {
@@ -273,6 +302,8 @@ fn sweep_console(s: &SweepDoc) -> String {
             slos: Vec::new(),
             trip: l.trip.as_ref().map(trip),
             summary: l.summary.clone(),
+            monitor: l.monitor.clone(),
+            trust: None,
         })
         .collect();
     let mut out = level_table(&levels);

@@ -12,6 +12,13 @@
 //! drawn, summed, and rescaled so the last arrival lands exactly at N/rate,
 //! so the offered rate is the configured one and not a sample of it. A timed
 //! run draws gaps as it goes. `inf` sends everything at offset zero.
+//!
+//! A third schedule, `users` (Locust's model), is neither: `users` simulated
+//! users start `spawn_rate` per second (user k at k/spawn_rate), and each
+//! sends a request, waits for its reply, waits a think time drawn uniformly
+//! from `[min, max]` ([`ThinkTime`]), and repeats until the stop condition.
+//! The engine runs the users; this module says when each starts and how long
+//! each thinks.
 
 use std::time::Duration;
 
@@ -39,6 +46,136 @@ pub enum ScheduleSpec {
         arrival: Arrival,
         cap: Option<usize>,
     },
+    /// Simulated users (Locust-style): each sends, waits for the reply,
+    /// thinks for a uniform time in `think` (seconds in the JSON), repeats.
+    Users {
+        users: usize,
+        /// Users started per second.
+        spawn_rate: f64,
+        #[serde(serialize_with = "ser_think")]
+        think: (Duration, Duration),
+    },
+}
+
+fn ser_think<S: serde::Serializer>(t: &(Duration, Duration), s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut st = s.serialize_struct("think", 2)?;
+    st.serialize_field("min_s", &t.0.as_secs_f64())?;
+    st.serialize_field("max_s", &t.1.as_secs_f64())?;
+    st.end()
+}
+
+/// Simulated users over a run (users schedule): every change of the number
+/// of active users, the peak, and how many were active when the last
+/// request was sent. Bounded: two points per user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct UsersActivity {
+    /// Most users active at once.
+    pub peak: usize,
+    /// Users active when the last request was sent.
+    #[serde(rename = "final")]
+    pub final_users: usize,
+    /// `[t_s, active]`: from `t_s` seconds after the start of the measured
+    /// phase, `active` users were running.
+    pub series: Vec<(f64, usize)>,
+}
+
+impl UsersActivity {
+    /// `Users: peak 6, 6 active at the last send (8 changes)`.
+    pub fn line(&self) -> String {
+        format!(
+            "Users: peak {}, {} active at the last send ({} changes over the run)",
+            self.peak,
+            self.final_users,
+            self.series.len()
+        )
+    }
+
+    /// Records that `active` users run from `at` on.
+    pub fn change(&mut self, at: Duration, active: usize) {
+        self.peak = self.peak.max(active);
+        self.series.push((at.as_secs_f64(), active));
+    }
+}
+
+/// `6 users (3/s), think 1s..3s`.
+pub fn describe_users(users: usize, spawn_rate: f64, think: (Duration, Duration)) -> String {
+    use crate::units::format_duration as d;
+    let rate = if spawn_rate.is_finite() {
+        format!("{spawn_rate}/s")
+    } else {
+        "all at once".into()
+    };
+    format!(
+        "{users} users (spawned {rate}), think time {}..{}",
+        d(think.0),
+        d(think.1)
+    )
+}
+
+/// A think-time range, `1s..3s` (or one duration for a fixed pause).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThinkRange(pub Duration, pub Duration);
+
+/// Parses `--think-time`: `1s..3s`, `500ms..2s` or `2s`.
+pub fn parse_think_time(s: &str) -> Result<ThinkRange, String> {
+    let (lo, hi) = match s.split_once("..") {
+        Some((a, b)) => (
+            crate::units::parse_duration(a.trim())?,
+            crate::units::parse_duration(b.trim())?,
+        ),
+        None => {
+            let d = crate::units::parse_duration(s.trim())?;
+            (d, d)
+        }
+    };
+    if lo > hi {
+        return Err(format!("`{s}`: the minimum is above the maximum (write MIN..MAX)"));
+    }
+    Ok(ThinkRange(lo, hi))
+}
+
+/// When user `k` (0-based) of a users schedule starts: `k / spawn_rate`
+/// after the start of the phase (all at once for an infinite rate).
+pub fn user_start(k: usize, spawn_rate: f64) -> Duration {
+    if !spawn_rate.is_finite() || spawn_rate <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(k as f64 / spawn_rate)
+}
+
+/// Think times of one simulated user: uniform in `[min, max]`, drawn from
+/// the user's own seeded generator, so a run is reproducible whatever order
+/// the users' replies arrive in.
+pub struct ThinkTime {
+    rng: StdRng,
+    min: Duration,
+    max: Duration,
+}
+
+impl ThinkTime {
+    pub fn new(min: Duration, max: Duration, seed: u64, user: usize) -> Self {
+        let (min, max) = if min <= max { (min, max) } else { (max, min) };
+        Self {
+            rng: StdRng::seed_from_u64(seed ^ (user as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            min,
+            max,
+        }
+    }
+
+    /// The next pause.
+    pub fn next_pause(&mut self) -> Duration {
+        use rand::Rng;
+        if self.max == self.min {
+            return self.min;
+        }
+        let (lo, hi) = (nanos(self.min), nanos(self.max));
+        Duration::from_nanos(self.rng.random_range(lo..=hi))
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Open-loop send times, as offsets from the start of the run.
@@ -230,6 +367,52 @@ mod tests {
         let c = collect(&mut *arrivals(10.0, Arrival::Poisson, 10, Some(50)), 100);
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn think_times_stay_within_their_bounds_and_spread() {
+        let (lo, hi) = (Duration::from_millis(1000), Duration::from_millis(3000));
+        let mut t = ThinkTime::new(lo, hi, 5, 0);
+        let draws: Vec<Duration> = (0..5000).map(|_| t.next_pause()).collect();
+        assert!(draws.iter().all(|d| *d >= lo && *d <= hi));
+        let mean = draws.iter().map(|d| d.as_secs_f64()).sum::<f64>() / draws.len() as f64;
+        assert!((mean - 2.0).abs() < 0.05, "uniform mean {mean}");
+        assert!(draws.iter().any(|d| *d < Duration::from_millis(1100)));
+        assert!(draws.iter().any(|d| *d > Duration::from_millis(2900)));
+        // Reproducible per (seed, user); users differ.
+        let a: Vec<_> = (0..5)
+            .map({
+                let mut t = ThinkTime::new(lo, hi, 5, 1);
+                move |_| t.next_pause()
+            })
+            .collect();
+        let b: Vec<_> = (0..5)
+            .map({
+                let mut t = ThinkTime::new(lo, hi, 5, 1);
+                move |_| t.next_pause()
+            })
+            .collect();
+        assert_eq!(a, b);
+        assert_ne!(a, draws[..5].to_vec());
+        let mut fixed = ThinkTime::new(lo, lo, 5, 0);
+        assert_eq!(fixed.next_pause(), lo);
+    }
+
+    #[test]
+    fn think_time_ranges_parse() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_think_time("1s..3s"), Ok(ThinkRange(ms(1000), ms(3000))));
+        assert_eq!(parse_think_time("50ms..100ms"), Ok(ThinkRange(ms(50), ms(100))));
+        assert_eq!(parse_think_time("2s"), Ok(ThinkRange(ms(2000), ms(2000))));
+        assert!(parse_think_time("3s..1s").unwrap_err().contains("minimum"));
+        assert!(parse_think_time("x..1s").is_err());
+    }
+
+    #[test]
+    fn users_start_at_the_spawn_rate() {
+        assert_eq!(user_start(0, 3.0), Duration::ZERO);
+        assert!((user_start(6, 3.0).as_secs_f64() - 2.0).abs() < 1e-9);
+        assert_eq!(user_start(9, f64::INFINITY), Duration::ZERO);
     }
 
     #[test]

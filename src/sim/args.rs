@@ -94,6 +94,18 @@ pub struct SimArgs {
     /// Seed of every per-request decision (faults, output lengths, words).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Image service: model replicas serving at once (1: one model behind
+    /// a global lock, the naive baseline; N: a pool).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Image service")]
+    pub image_workers: u32,
+    /// Image service: time of one inference step (an image takes steps ×
+    /// this; 25 steps at the default: 0.5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "20ms", help_heading = "Image service")]
+    pub image_step_time: Duration,
+    /// Image service: share of each extra prompt's cost that
+    /// /batch-generate saves (k prompts take 1 + (k−1)·(1 − this) times one).
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, default_value = "0.5", help_heading = "Image service")]
+    pub batch_efficiency: f64,
 }
 
 impl SimArgs {
@@ -171,6 +183,11 @@ impl SimArgs {
             disconnect_rate: self.disconnect_rate,
             api_key: self.api_key.clone().filter(|k| !k.is_empty()),
             seed: self.seed,
+            image: super::image::ImageConfig {
+                workers: self.image_workers as usize,
+                step_time: self.image_step_time,
+                batch_efficiency: self.batch_efficiency,
+            },
         };
         // Anything left is a bug in the checks above; still say it plainly.
         config.validate().map_err(anyhow::Error::msg)?;

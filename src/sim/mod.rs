@@ -9,6 +9,9 @@
 //! - `server.rs`: routes, validation, credentials, faults;
 //! - `stream.rs`: the SSE and whole-body replies and the truth timestamps;
 //! - `metrics.rs`: [`SimStats`] and the Prometheus registry;
+//! - `image.rs`: the image-generation service (`/generate`,
+//!   `/batch-generate`, `/async-generate` + `/jobs/{id}`,
+//!   `/v1/images/generations`);
 //! - `args.rs`: the `inferload sim` flags.
 //!
 //! Lifecycle: [`start`] binds, spawns one engine loop per model (batching
@@ -29,6 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub mod args;
+pub mod image;
 mod metrics;
 pub mod model;
 mod server;
@@ -96,6 +100,8 @@ pub struct SimConfig {
     pub api_key: Option<String>,
     /// Seeds every per-request decision (faults, lengths, words).
     pub seed: u64,
+    /// The image-generation service's model.
+    pub image: image::ImageConfig,
 }
 
 // By hand, so the API key never reaches a log.
@@ -110,6 +116,7 @@ impl fmt::Debug for SimConfig {
             .field("disconnect_rate", &self.disconnect_rate)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("seed", &self.seed)
+            .field("image", &self.image)
             .finish()
     }
 }
@@ -140,6 +147,7 @@ impl SimConfig {
             disconnect_rate: 0.0,
             api_key: None,
             seed: 0,
+            image: image::ImageConfig::default(),
         }
     }
 
@@ -170,6 +178,7 @@ impl SimConfig {
                 self.error_rate, self.disconnect_rate
             ));
         }
+        self.image.validate()?;
         if let Profile::Batching(p) = &self.profile {
             if p.max_num_seqs == 0 {
                 return Err("max_num_seqs must be at least 1".into());
@@ -189,6 +198,7 @@ impl SimConfig {
 pub struct SimHandle {
     pub addr: SocketAddr,
     counters: Arc<Counters>,
+    image: Arc<image::ImageService>,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<io::Result<()>>,
     engines: Vec<JoinHandle<()>>,
@@ -203,6 +213,11 @@ impl SimHandle {
     /// A snapshot of the counters and truth.
     pub fn stats(&self) -> SimStats {
         self.counters.snapshot()
+    }
+
+    /// The image service's counters.
+    pub fn image_stats(&self) -> image::ImageStats {
+        self.image.stats()
     }
 
     /// Stops accepting, lets replies in progress finish (for at most
@@ -257,7 +272,14 @@ pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
         })
         .collect();
     let counters = Arc::new(Counters::default());
+    let image = Arc::new(image::ImageService::new(
+        config.image,
+        config.api_key.clone(),
+        config.error_rate,
+        config.seed,
+    ));
     let shared = Arc::new(Shared {
+        image: image.clone(),
         models: config.models.iter().map(|m| Arc::from(m.as_str())).collect(),
         config,
         counters: counters.clone(),
@@ -282,6 +304,7 @@ pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
     Ok(SimHandle {
         addr,
         counters,
+        image,
         stop: Some(stop_tx),
         server,
         engines,
@@ -319,11 +342,17 @@ fn describe(config: &SimConfig, profile_name: &str) -> String {
         extra.push("API key required".into());
     }
     extra.push(format!("seed {}", config.seed));
+    let im = &config.image;
     format!(
-        "profile {profile_name}: {}\nmodels: {}; {}\n",
+        "profile {profile_name}: {}\nmodels: {}; {}\nimage service: {} worker{}, {} a step ({} an image of 25 steps), batch efficiency {}; POST /generate, /batch-generate, /async-generate, /v1/images/generations\n",
         config.profile,
         config.models.join(", "),
-        extra.join(", ")
+        extra.join(", "),
+        im.workers,
+        if im.workers == 1 { "" } else { "s" },
+        crate::units::format_duration(im.step_time),
+        crate::units::format_duration(im.generation_time(25, 1)),
+        im.batch_efficiency
     )
 }
 

@@ -55,6 +55,8 @@ pub struct Shared {
     pub serving: Vec<Serving>,
     pub models: Vec<Arc<str>>,
     pub started_unix: u64,
+    /// The image-generation service (`image.rs`), on its own routes.
+    pub image: Arc<super::image::ImageService>,
 }
 
 /// How one model produces its tokens.
@@ -75,7 +77,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/sim/stats", get(sim_stats))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(shared)
+        .with_state(shared.clone())
+        .merge(super::image::router(shared.image.clone()))
 }
 
 pub fn unix_now() -> u64 {

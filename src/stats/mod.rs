@@ -23,6 +23,9 @@
 //!   1-second buckets of the run clock (whose zero is the start of the
 //!   measured phase); a streamed request's tokens are spread over its content
 //!   chunks, a non-streamed request's all land at `finished_at`.
+//! - image APIs: `images_total` and reply bytes of successful requests,
+//!   per second of that duration; `http-async`'s submit latency and queue
+//!   wait are distributions like the others.
 //! - `peak_concurrency`: exact sweep line over `[sent_at, ended_at)` of every
 //!   record; a request ending at the instant another starts does not overlap it.
 //!
@@ -38,6 +41,8 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::record::{ErrorClass, RequestRecord};
+
+pub mod breakdown;
 
 /// One latency distribution, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -107,6 +112,21 @@ pub struct Summary {
     pub user_latency_ms: Option<LatencyStats>,
     /// Failed requests by class, most frequent first.
     pub errors: Vec<ErrorGroup>,
+    /// Images in the replies of successful requests (image APIs; 0 otherwise).
+    #[serde(default)]
+    pub images_total: u64,
+    /// images_total / duration_s.
+    #[serde(default)]
+    pub images_per_s: f64,
+    /// Reply bytes of successful requests that counted them, per second.
+    #[serde(default)]
+    pub bytes_per_s: f64,
+    /// `http-async`: submit to the end of the submit reply.
+    #[serde(default)]
+    pub submit_latency_ms: Option<LatencyStats>,
+    /// `http-async`: submit reply to the first poll that saw the job leave its queue.
+    #[serde(default)]
+    pub queue_wait_ms: Option<LatencyStats>,
 }
 
 /// HDR histogram resolution: 3 significant digits.
@@ -234,6 +254,10 @@ pub struct SummaryBuilder {
     queue_delay: Dist,
     user_latency: Dist,
     errors: BTreeMap<ErrorClass, ErrorAcc>,
+    images: u64,
+    response_bytes: u64,
+    submit_latency: Dist,
+    queue_wait: Dist,
 }
 
 impl Default for SummaryBuilder {
@@ -267,6 +291,10 @@ impl SummaryBuilder {
             queue_delay: Dist::new(),
             user_latency: Dist::new(),
             errors: BTreeMap::new(),
+            images: 0,
+            response_bytes: 0,
+            submit_latency: Dist::new(),
+            queue_wait: Dist::new(),
         }
     }
 
@@ -334,6 +362,14 @@ impl SummaryBuilder {
                     self.speed_count += 1;
                 }
                 self.count_token_arrivals(rec);
+                self.images += rec.images.unwrap_or(0);
+                self.response_bytes += rec.response_bytes.unwrap_or(0);
+                if let Some(d) = rec.submit_latency {
+                    self.submit_latency.record(d);
+                }
+                if let Some(d) = rec.queue_wait {
+                    self.queue_wait.record(d);
+                }
             }
         }
     }
@@ -388,6 +424,10 @@ impl SummaryBuilder {
         self.e2e.merge(&other.e2e);
         self.queue_delay.merge(&other.queue_delay);
         self.user_latency.merge(&other.user_latency);
+        self.images += other.images;
+        self.response_bytes += other.response_bytes;
+        self.submit_latency.merge(&other.submit_latency);
+        self.queue_wait.merge(&other.queue_wait);
         for (class, acc) in &other.errors {
             match self.errors.get_mut(class) {
                 None => {
@@ -454,6 +494,11 @@ impl SummaryBuilder {
             queue_delay_ms: self.queue_delay.stats(),
             user_latency_ms: self.user_latency.stats(),
             errors,
+            images_total: self.images,
+            images_per_s: per_s(self.images as f64),
+            bytes_per_s: per_s(self.response_bytes as f64),
+            submit_latency_ms: self.submit_latency.stats(),
+            queue_wait_ms: self.queue_wait.stats(),
         }
     }
 }
@@ -705,6 +750,12 @@ mod tests {
             r.finished_at = r.token_times.last().copied();
             r.ended_at = r.finished_at.unwrap() + ms(1);
             r.tokens_estimated = i == 41;
+            if i % 4 == 0 {
+                r.images = Some(i % 3 + 1);
+                r.response_bytes = Some(100 * i);
+                r.submit_latency = Some(ms(1 + i % 7));
+                r.queue_wait = Some(ms(i % 5));
+            }
             recs.push(r);
         }
         recs.push(failure(60, 100, ErrorClass::Timeout, "late 60"));
@@ -724,6 +775,7 @@ mod tests {
         }
         assert_eq!(three.finish(), whole);
         assert!(whole.tokens_estimated);
+        assert!(whole.images_total > 0 && whole.submit_latency_ms.is_some() && whole.queue_wait_ms.is_some());
         assert_eq!(whole.errors[0].example, "late 60");
         assert_finite(&whole);
     }

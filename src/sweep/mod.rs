@@ -97,8 +97,9 @@ fn bad(msg: impl Into<String>) -> PlanError {
 
 impl SweepPlan {
     pub fn from_args(a: &SweepArgs) -> Result<Self, PlanError> {
-        let target = plan::resolve_target(&a.target)?;
-        let workload = plan::resolve_workload(&a.workload)?;
+        let mut target = plan::resolve_target(&a.target)?;
+        let mut workload = plan::resolve_workload(&a.workload)?;
+        plan::resolve_api(&a.target, &mut target, &mut workload)?;
         let slos = plan::resolve_slos(&a.objectives.slos)?;
         let goodput_bounds = plan::resolve_goodput(&a.objectives.goodput)?;
         let stop_when = slo::parse_all(&a.stop_when).map_err(|e| bad(format!("--stop-when: {e}")))?;
@@ -208,6 +209,8 @@ impl SweepPlan {
             workload,
             slos,
             goodput_bounds,
+            tasks: Vec::new(),
+            monitor: plan::resolve_monitor(&a.monitor)?,
         };
         Ok(SweepPlan {
             base,
@@ -222,6 +225,8 @@ impl SweepPlan {
                 min_gain: a.min_gain.0,
                 stop_when,
                 slos_stop: !a.no_stop_on_slo,
+                max_gpu_memory: a.max_gpu_memory.0,
+                max_kv_cache: a.max_kv_cache.0,
             },
             headroom: a.headroom,
             max_runs: a.max_runs,
@@ -275,6 +280,12 @@ pub struct LevelResult {
     /// The rule this level tripped, if any.
     pub trip: Option<Trip>,
     pub summary: Summary,
+    /// Resource use during the level (GPU, KV cache, queue, CPU), when monitored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<crate::monitor::MonitorSummary>,
+    /// Whether the load generator kept up during the level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<crate::monitor::TrustVerdict>,
 }
 
 /// The answer.
@@ -489,6 +500,9 @@ impl Sweep<'_> {
         }
         let result = judge(plan, load, m, previous_throughput);
         println!("  {}", level_line(&result));
+        if let Some(t) = result.trust.as_ref().filter(|t| !t.is_ok()) {
+            println!("  {}", t.line);
+        }
         self.levels.push(result.clone());
         self.write_json(None)?;
         Ok(result)
@@ -746,6 +760,9 @@ fn judge(plan: &SweepPlan, load: Load, m: Measurement, previous_throughput: Opti
         plan.rules.check(&summary, &slos, previous_throughput)
     };
     if trip.is_none() {
+        trip = plan.rules.check_resources(m.monitor.as_ref().map(|r| &r.summary));
+    }
+    if trip.is_none() {
         if let (Some(target), Some(got)) = (rate, achieved) {
             if got < RATE_ATTAINMENT * target {
                 trip = Some(Trip {
@@ -776,6 +793,8 @@ fn judge(plan: &SweepPlan, load: Load, m: Measurement, previous_throughput: Opti
         slos,
         trip,
         summary,
+        monitor: m.monitor.map(|r| r.summary),
+        trust: Some(m.trust),
     }
 }
 
@@ -885,6 +904,7 @@ pub fn level_table(levels: &[LevelResult]) -> String {
             l.trip.as_ref().map(|t| t.rule.clone()).unwrap_or_default(),
         ]);
     }
+    resource_columns(levels, &mut rows);
     if !rate_mode {
         for r in &mut rows {
             r.remove(1);
@@ -905,6 +925,31 @@ pub fn level_table(levels: &[LevelResult]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Per-level resource columns, before "stopped by", for the figures any
+/// level has: mean GPU utilisation, peak GPU memory, peak KV cache, peak
+/// server queue, mean host CPU.
+fn resource_columns(levels: &[LevelResult], rows: &mut [Vec<String>]) {
+    use crate::monitor::MonitorSummary;
+    type Pick = fn(&MonitorSummary) -> Option<String>;
+    let columns: [(&str, Pick); 5] = [
+        ("GPU util", |m| m.gpu_util_pct.map(|s| format!("{:.1}%", s.mean))),
+        ("GPU mem max", |m| m.gpu_memory_pct.map(|s| format!("{:.1}%", s.peak))),
+        ("KV max", |m| m.kv_cache_pct.map(|s| format!("{:.1}%", s.peak))),
+        ("queue max", |m| m.server_waiting.map(|s| format!("{:.0}", s.peak))),
+        ("host CPU", |m| m.host_cpu_pct.map(|s| format!("{:.1}%", s.mean))),
+    ];
+    for (title, pick) in columns {
+        if !levels.iter().any(|l| l.monitor.as_ref().and_then(pick).is_some()) {
+            continue;
+        }
+        let at = rows[0].len() - 1;
+        rows[0].insert(at, title.into());
+        for (row, l) in rows[1..].iter_mut().zip(levels) {
+            row.insert(at, l.monitor.as_ref().and_then(pick).unwrap_or_else(|| "-".into()));
+        }
+    }
 }
 
 /// The verdict, with the lines scripts grep for.

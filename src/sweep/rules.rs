@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::monitor::MonitorSummary;
 use crate::slo::{self, Slo, SloResult};
 use crate::stats::Summary;
 
@@ -21,13 +22,19 @@ pub struct StopRules {
     pub stop_when: Vec<Slo>,
     /// Stop when any objective (`--slo`) fails.
     pub slos_stop: bool,
+    /// Stop when a monitored GPU's memory use reaches this fraction
+    /// (default 0.98).
+    pub max_gpu_memory: Option<f64>,
+    /// Stop when the server's scraped KV-cache use reaches this fraction
+    /// (default 0.99).
+    pub max_kv_cache: Option<f64>,
 }
 
 /// Why a level ended the sweep.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Trip {
     /// Short rule name: `success_rate`, `mean_ttft`, `throughput_gain`,
-    /// `slo`, `stop_when`, `target_rate`, `interrupted`.
+    /// `slo`, `stop_when`, `resource`, `target_rate`, `interrupted`.
     pub rule: String,
     /// A sentence with the rule and the measured value.
     pub detail: String,
@@ -43,6 +50,34 @@ impl Trip {
 }
 
 impl StopRules {
+    /// The resource rule: a level whose peak GPU memory or KV-cache use (as
+    /// the monitor saw it) reached its limit exhausted the server. Levels
+    /// without those figures pass.
+    pub fn check_resources(&self, m: Option<&MonitorSummary>) -> Option<Trip> {
+        let m = m?;
+        if let (Some(max), Some(gpu)) = (self.max_gpu_memory, m.gpu_memory_pct) {
+            if gpu.peak >= max * 100.0 {
+                return Some(Trip::new(
+                    "resource",
+                    format!("GPU memory peaked at {:.1}%, at or above {:.0}%", gpu.peak, max * 100.0),
+                ));
+            }
+        }
+        if let (Some(max), Some(kv)) = (self.max_kv_cache, m.kv_cache_pct) {
+            if kv.peak >= max * 100.0 {
+                return Some(Trip::new(
+                    "resource",
+                    format!(
+                        "KV-cache use peaked at {:.1}%, at or above {:.0}%",
+                        kv.peak,
+                        max * 100.0
+                    ),
+                ));
+            }
+        }
+        None
+    }
+
     /// Checks one level. `previous_throughput` is the request throughput of
     /// the level before (none for the first level).
     pub fn check(
@@ -122,6 +157,8 @@ mod tests {
             min_gain: Some(0.2),
             stop_when: slo::parse_all(&["e2e_p99>5s".into()]).unwrap(),
             slos_stop: true,
+            max_gpu_memory: Some(0.98),
+            max_kv_cache: Some(0.99),
         }
     }
 
@@ -174,6 +211,8 @@ mod tests {
             min_gain: None,
             stop_when: vec![],
             slos_stop: false,
+            max_gpu_memory: None,
+            max_kv_cache: None,
         };
         assert_eq!(off.check(&summary(0.5, 10.0, 5000.0, 9000.0), &[], Some(10.0)), None);
     }
@@ -184,5 +223,36 @@ mod tests {
         let s = summary(1.0, 10.0, 100.0, 900.0);
         let results = slo::evaluate(&slos, &s, None);
         assert_eq!(rules().check(&s, &results, None).unwrap().rule, "slo");
+    }
+
+    #[test]
+    fn exhausted_resources_stop_the_sweep() {
+        use crate::monitor::Stat;
+        let r = rules();
+        let at = |gpu: f64, kv: f64| MonitorSummary {
+            gpu_memory_pct: Some(Stat {
+                mean: gpu / 2.0,
+                peak: gpu,
+            }),
+            kv_cache_pct: Some(Stat {
+                mean: kv / 2.0,
+                peak: kv,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(r.check_resources(None), None);
+        assert_eq!(r.check_resources(Some(&MonitorSummary::default())), None);
+        assert_eq!(r.check_resources(Some(&at(90.0, 95.0))), None);
+        let t = r.check_resources(Some(&at(98.5, 10.0))).unwrap();
+        assert_eq!(t.rule, "resource");
+        assert!(t.detail.contains("GPU memory peaked at 98.5%"), "{}", t.detail);
+        let t = r.check_resources(Some(&at(50.0, 100.0))).unwrap();
+        assert!(t.detail.contains("KV-cache use peaked at 100.0%"), "{}", t.detail);
+        let off = StopRules {
+            max_gpu_memory: None,
+            max_kv_cache: None,
+            ..rules()
+        };
+        assert_eq!(off.check_resources(Some(&at(100.0, 100.0))), None);
     }
 }

@@ -161,6 +161,13 @@ pub fn sample_block(n: usize, rec: &RequestRecord) -> String {
         .map(|d| format!(", TTFT {:.1} ms", d.as_secs_f64() * 1e3))
         .unwrap_or_default();
     let text = rec.text.as_deref().unwrap_or("").trim();
+    if let Some(images) = rec.images {
+        // Image APIs: the reply's size, not tokens.
+        return format!(
+            "Sample {n} (request {}): latency {latency:.3} s, {images} image(s)\n  {text}",
+            rec.index
+        );
+    }
     format!(
         "Sample {n} (request {}): latency {latency:.3} s, {} output tokens, {speed:.1} tok/s{ttft}\n  {}",
         rec.index,
@@ -172,10 +179,7 @@ pub fn sample_block(n: usize, rec: &RequestRecord) -> String {
 /// The settings block printed before the load starts.
 pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, workload: &str) -> String {
     let t = &plan.target;
-    let api = match t.api {
-        crate::cli::ApiKind::OpenaiChat => "openai-chat",
-        crate::cli::ApiKind::OpenaiCompletions => "openai-completions",
-    };
+    let api = crate::plan::api_name(t.api);
     let target = format!(
         "{url}{}{} ({api}), model {model}",
         t.endpoint,
@@ -197,6 +201,11 @@ pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, wo
             let cap = cap.map(|c| format!(", concurrency cap {c}")).unwrap_or_default();
             format!("open loop, {rate} req/s ({arrival}){cap}")
         }
+        ScheduleSpec::Users {
+            users,
+            spawn_rate,
+            think,
+        } => crate::schedule::describe_users(users, spawn_rate, think),
     };
     let stop = match (plan.stop.requests, plan.stop.duration) {
         (Some(n), Some(d)) => format!("{n} requests or {}, whichever first", format_duration(d)),

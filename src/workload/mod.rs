@@ -11,7 +11,10 @@
 //!   uniformly over `[len·(1−r), len·(1+r)]`; a fresh draw per index;
 //! - a fixed `--prompt`;
 //! - a JSONL file: one object per line with `prompt` (text) or `messages`
-//!   (chat turns) and an optional `max_tokens`;
+//!   (chat turns), an optional `max_tokens` and optional per-request
+//!   parameters (`steps`, `width`, `height`, `guidance`, `n`, `size`; see
+//!   [`RequestParams`]); the whole object is kept for request templates
+//!   (`item.*`, `--api http`);
 //! - a ShareGPT file: the first human turn of each conversation is the
 //!   prompt, the reply's length its output length; shuffled by the seed.
 //!
@@ -20,6 +23,7 @@
 //! traffic, with the file and line named.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -67,6 +71,51 @@ pub struct WorkloadSpec {
     pub ignore_eos: bool,
     pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
     pub seed: u64,
+    /// Per-request parameters from the flags (`--steps`, `--width`, ...);
+    /// a dataset item's own values win over these.
+    #[serde(skip_serializing_if = "RequestParams::is_empty")]
+    pub params: RequestParams,
+}
+
+/// Per-request generation parameters of image (and other non-LLM) APIs:
+/// from the flags, or per item from the dataset file. `None` leaves the
+/// choice to the API's request template (see `api::http` for its defaults).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RequestParams {
+    /// Inference steps (diffusion models' `num_inference_steps`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Classifier-free guidance scale (`guidance_scale`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<f64>,
+    /// Images per request (OpenAI's `n`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// Image size as `WIDTHxHEIGHT` (OpenAI's `size`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+}
+
+impl RequestParams {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// These values, each missing one taken from `defaults`.
+    pub fn or(&self, defaults: &RequestParams) -> RequestParams {
+        RequestParams {
+            steps: self.steps.or(defaults.steps),
+            width: self.width.or(defaults.width),
+            height: self.height.or(defaults.height),
+            guidance: self.guidance.or(defaults.guidance),
+            n: self.n.or(defaults.n),
+            size: self.size.clone().or_else(|| defaults.size.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,13 +141,20 @@ impl Prompt {
 }
 
 /// One request's content.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkItem {
     pub index: u64,
     pub prompt: Prompt,
     /// The client's estimate of the prompt's tokens ([`tokens::count_tokens`]).
     pub input_tokens: u64,
     pub max_tokens: Option<u64>,
+    /// Per-request parameters: the dataset item's, else the flags'.
+    pub params: RequestParams,
+    /// The dataset line's whole object (JSONL files), for templates' `item.*`.
+    pub fields: Option<Arc<serde_json::Map<String, Value>>>,
+    /// The scenario task this item belongs to (a weighted task mix only);
+    /// the request goes to that task's API, endpoint and model.
+    pub task: Option<usize>,
 }
 
 /// A dataset that cannot be used; the message names the file (and line).
@@ -122,6 +178,8 @@ struct Entry {
     prompt: Prompt,
     input_tokens: u64,
     max_tokens: Option<u64>,
+    params: RequestParams,
+    fields: Option<Arc<serde_json::Map<String, Value>>>,
 }
 
 #[derive(Debug)]
@@ -135,6 +193,89 @@ enum Source {
         entries: Vec<Entry>,
         what: String,
     },
+    /// A scenario's weighted task mix: each index picks a task from the
+    /// seed, then takes that task's own item.
+    Mix(TaskMix),
+}
+
+/// Weighted tasks, each with its own workload.
+#[derive(Debug)]
+pub struct TaskMix {
+    tasks: Vec<Workload>,
+    names: Vec<String>,
+    /// Running sums of the weights (the last is the total).
+    cumulative: Vec<f64>,
+    seed: u64,
+}
+
+/// The task of request `index`: a draw uniform in `[0, total)` from the
+/// seed and the index, placed on the running sums of the weights. A pure
+/// function of its arguments, so a run is reproducible and items can be
+/// asked in any order.
+pub fn pick_task(cumulative: &[f64], seed: u64, index: u64) -> usize {
+    let total = cumulative.last().copied().unwrap_or(0.0);
+    if cumulative.len() <= 1 || total <= 0.0 {
+        return 0;
+    }
+    let u = (mix(seed ^ 0x7A5C_4D1E_0B3F_9A21, index) >> 11) as f64 / (1u64 << 53) as f64 * total;
+    cumulative.iter().position(|&c| u < c).unwrap_or(cumulative.len() - 1)
+}
+
+impl Workload {
+    /// A weighted mix of task workloads (`(name, weight, workload)`, weights
+    /// above zero); `spec` is the mix's own (its seed picks the tasks).
+    pub fn mixed(tasks: Vec<(String, f64, Workload)>, spec: WorkloadSpec) -> Self {
+        let mut at = 0.0;
+        let mut mix = TaskMix {
+            tasks: Vec::with_capacity(tasks.len()),
+            names: Vec::with_capacity(tasks.len()),
+            cumulative: Vec::with_capacity(tasks.len()),
+            seed: spec.seed,
+        };
+        for (name, weight, w) in tasks {
+            at += weight.max(0.0);
+            mix.cumulative.push(at);
+            mix.names.push(name);
+            mix.tasks.push(w);
+        }
+        Self {
+            source: Source::Mix(mix),
+            spec,
+        }
+    }
+
+    /// A list of prompts sent in turn (a scenario task's `prompts`), with
+    /// `spec`'s output length (else [`DEFAULT_MAX_TOKENS`]).
+    pub fn from_prompts(texts: Vec<String>, spec: &WorkloadSpec) -> Self {
+        let entries: Vec<Entry> = texts
+            .into_iter()
+            .map(|t| {
+                let prompt = Prompt::Text(t);
+                Entry {
+                    input_tokens: prompt.tokens(),
+                    prompt,
+                    max_tokens: None,
+                    params: RequestParams::default(),
+                    fields: None,
+                }
+            })
+            .collect();
+        Self {
+            source: Source::Entries {
+                what: format!("{} prompts", entries.len()),
+                entries,
+            },
+            spec: spec.clone(),
+        }
+    }
+
+    /// The task names of a mix, in order (empty for a single workload).
+    pub fn task_names(&self) -> &[String] {
+        match &self.source {
+            Source::Mix(m) => &m.names,
+            _ => &[],
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -164,6 +305,8 @@ impl Workload {
                         input_tokens: prompt.tokens(),
                         prompt,
                         max_tokens: None,
+                        params: RequestParams::default(),
+                        fields: None,
                     }],
                 }
             }
@@ -192,6 +335,12 @@ impl Workload {
     /// The item sent as request `index` (a pure function of index and seed).
     pub fn item(&self, index: u64) -> WorkItem {
         match &self.source {
+            Source::Mix(m) => {
+                let t = pick_task(&m.cumulative, m.seed, index);
+                let mut item = m.tasks[t].item(index);
+                item.task = Some(t);
+                item
+            }
             Source::Random {
                 input_len,
                 output_len,
@@ -212,6 +361,9 @@ impl Workload {
                     prompt: Prompt::Text(text),
                     input_tokens: n_in,
                     max_tokens: Some(n_out),
+                    params: self.spec.params.clone(),
+                    fields: None,
+                    task: None,
                 }
             }
             Source::Entries { entries, .. } => {
@@ -221,6 +373,9 @@ impl Workload {
                     prompt: e.prompt.clone(),
                     input_tokens: e.input_tokens,
                     max_tokens: self.spec.max_tokens.or(e.max_tokens).or(Some(DEFAULT_MAX_TOKENS)),
+                    params: e.params.or(&self.spec.params),
+                    fields: e.fields.clone(),
+                    task: None,
                 }
             }
         }
@@ -240,6 +395,22 @@ impl Workload {
                     String::new()
                 };
                 format!("random prompts, {input_len} input and {output_len} output tokens{spread}")
+            }
+            Source::Mix(m) => {
+                let total = m.cumulative.last().copied().unwrap_or(0.0).max(f64::MIN_POSITIVE);
+                let mut prev = 0.0;
+                let parts: Vec<String> = m
+                    .names
+                    .iter()
+                    .zip(&m.cumulative)
+                    .zip(&m.tasks)
+                    .map(|((n, c), w)| {
+                        let share = (c - prev) / total * 100.0;
+                        prev = *c;
+                        format!("{n} {share:.0}% ({})", w.describe())
+                    })
+                    .collect();
+                format!("task mix: {}", parts.join("; "))
             }
             Source::Entries { what, .. } => {
                 let out = match self.spec.max_tokens {
@@ -317,10 +488,13 @@ fn load_jsonl(path: &Path) -> Result<Vec<Entry>, WorkloadError> {
                 _ => return Err(bad("`max_tokens` must be a whole number of at least 1".into())),
             },
         };
+        let params = item_params(obj).map_err(bad)?;
         entries.push(Entry {
             input_tokens: prompt.tokens(),
             prompt,
             max_tokens,
+            params,
+            fields: Some(Arc::new(obj.clone())),
         });
     }
     if entries.is_empty() {
@@ -330,6 +504,48 @@ fn load_jsonl(path: &Path) -> Result<Vec<Entry>, WorkloadError> {
         });
     }
     Ok(entries)
+}
+
+/// The per-request parameters of one JSONL object (diffusers' names
+/// `num_inference_steps` and `guidance_scale` are accepted too).
+fn item_params(obj: &serde_json::Map<String, Value>) -> Result<RequestParams, String> {
+    let field = |names: &[&'static str]| names.iter().find_map(|n| obj.get(*n).map(|v| (*n, v)));
+    let whole = |names: &[&'static str]| -> Result<Option<u32>, String> {
+        match field(names) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((name, v)) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) if n > 0 => Ok(Some(n)),
+                _ => Err(format!("`{name}` must be a whole number of at least 1")),
+            },
+        }
+    };
+    let guidance = match field(&["guidance", "guidance_scale"]) {
+        None | Some((_, Value::Null)) => None,
+        Some((name, v)) => match v.as_f64() {
+            Some(g) if g.is_finite() && g >= 0.0 => Some(g),
+            _ => return Err(format!("`{name}` must be a number of zero or more")),
+        },
+    };
+    let size = match obj.get("size") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if parse_size(s).is_some() => Some(s.clone()),
+        Some(_) => return Err("`size` must look like \"1024x1024\"".into()),
+    };
+    Ok(RequestParams {
+        steps: whole(&["steps", "num_inference_steps"])?,
+        width: whole(&["width"])?,
+        height: whole(&["height"])?,
+        guidance,
+        n: whole(&["n"])?,
+        size,
+    })
+}
+
+/// `WIDTHxHEIGHT` (e.g. `1024x1024`), both at least 1.
+pub fn parse_size(s: &str) -> Option<(u32, u32)> {
+    let (w, h) = s.split_once(['x', 'X'])?;
+    let (w, h) = (w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?);
+    (w > 0 && h > 0).then_some((w, h))
 }
 
 #[derive(Deserialize)]
@@ -365,6 +581,8 @@ fn load_sharegpt(path: &Path) -> Result<Vec<Entry>, WorkloadError> {
                 prompt,
                 input_tokens,
                 max_tokens: Some(output_tokens),
+                params: RequestParams::default(),
+                fields: None,
             })
         })
         .collect();
@@ -393,6 +611,7 @@ mod tests {
             ignore_eos: false,
             extra_body: None,
             seed: 7,
+            params: RequestParams::default(),
         }
     }
 
@@ -511,6 +730,73 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sg.json:1: not a ShareGPT file"), "{err}");
+    }
+
+    #[test]
+    fn jsonl_items_carry_their_parameters_over_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("img.jsonl");
+        std::fs::write(
+            &path,
+            "{\"prompt\": \"a cat\", \"steps\": 4, \"guidance_scale\": 2.5, \"style\": \"ink\"}\n{\"prompt\": \"a dog\"}\n",
+        )
+        .unwrap();
+        let mut s = spec(DatasetSpec::Jsonl { path: path.clone() });
+        s.params = RequestParams {
+            steps: Some(30),
+            width: Some(256),
+            ..RequestParams::default()
+        };
+        let w = Workload::load(&s).unwrap();
+        let (a, b) = (w.item(0), w.item(1));
+        assert_eq!(
+            (a.params.steps, a.params.width, a.params.guidance),
+            (Some(4), Some(256), Some(2.5))
+        );
+        assert_eq!(a.fields.as_ref().unwrap()["style"], "ink");
+        assert_eq!((b.params.steps, b.params.guidance), (Some(30), None));
+        std::fs::write(&path, "{\"prompt\": \"x\"}\n{\"prompt\": \"y\", \"width\": 0}\n").unwrap();
+        let err = Workload::load(&s).unwrap_err().to_string();
+        assert!(err.contains("img.jsonl:2: `width` must be a whole number"), "{err}");
+        assert_eq!(parse_size("512x768"), Some((512, 768)));
+        assert_eq!(parse_size("512"), None);
+    }
+
+    #[test]
+    fn weighted_picking_follows_the_weights_and_the_seed() {
+        let cumulative = [1.0, 2.0, 2.5, 4.0]; // weights 1, 1, 0.5, 1.5
+        let mut counts = [0u32; 4];
+        for i in 0..40_000 {
+            counts[pick_task(&cumulative, 3, i)] += 1;
+        }
+        for (got, want) in counts.iter().zip([0.25, 0.25, 0.125, 0.375]) {
+            let share = f64::from(*got) / 40_000.0;
+            assert!((share - want).abs() < 0.01, "{counts:?}");
+        }
+        let a: Vec<usize> = (0..50).map(|i| pick_task(&cumulative, 3, i)).collect();
+        let b: Vec<usize> = (0..50).map(|i| pick_task(&cumulative, 3, i)).collect();
+        let c: Vec<usize> = (0..50).map(|i| pick_task(&cumulative, 4, i)).collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(pick_task(&[5.0], 0, 9), 0);
+        assert!(
+            (0..1000).all(|i| pick_task(&[0.0, 1.0], 1, i) == 1),
+            "a zero weight is never picked"
+        );
+
+        let one = |text: &str| Workload::load(&spec(DatasetSpec::Prompt { text: text.into() })).unwrap();
+        let w = Workload::mixed(
+            vec![("a".into(), 1.0, one("alpha")), ("b".into(), 1.0, one("beta"))],
+            spec(DatasetSpec::Prompt { text: String::new() }),
+        );
+        let items: Vec<WorkItem> = (0..100).map(|i| w.item(i)).collect();
+        assert!(items.iter().all(|it| match it.task {
+            Some(0) => it.prompt == Prompt::Text("alpha".into()),
+            Some(1) => it.prompt == Prompt::Text("beta".into()),
+            _ => false,
+        }));
+        assert_eq!(w.task_names(), ["a".to_string(), "b".to_string()]);
+        assert!(w.describe().contains("a 50%"), "{}", w.describe());
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! The integration tests: one binary, every server on 127.0.0.1:0.
 
+mod apis;
 mod capacity;
 mod common;
 mod exports;
 mod history;
+mod monitor;
 mod report;
 mod run;
+mod scenarios;
 mod sim;
 mod tui;
 mod workload;

@@ -273,7 +273,9 @@ async fn a_run_writes_every_report_and_report_renders_them_again() {
     // HTML, in a real browser.
     let html = std::fs::read_to_string(d("run.html")).unwrap();
     assert!(!html.contains("<b>tiny</b>"), "the model name is not escaped");
-    assert_eq!(html.matches("<svg").count(), RUN_CHARTS.len());
+    // The run was monitored (the simulator's /metrics): one more chart.
+    assert!(html.contains("id=\"chart-resources\""), "the resource chart");
+    assert_eq!(html.matches("<svg").count(), RUN_CHARTS.len() + 1);
     let dom = check_in_browser(
         &d("run.html"),
         &[

@@ -73,6 +73,7 @@ pub fn expected_length(stop: &Stop, schedule: &ScheduleSpec) -> Option<Duration>
         }
         ScheduleSpec::Open { cap, .. } => rounds(n, cap.unwrap_or(usize::MAX)),
         ScheduleSpec::Closed { concurrency } => rounds(n, concurrency),
+        ScheduleSpec::Users { users, .. } => rounds(n, users),
     });
     match (by_count, stop.duration) {
         (Some(a), Some(b)) => Some(a.min(b)),
