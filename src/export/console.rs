@@ -173,23 +173,12 @@ fn human_bytes(b: f64) -> String {
 fn latency_table(out: &mut String, report: &RunReport) {
     let s = &report.summary;
     let open_loop = matches!(report.plan.schedule, ScheduleSpec::Open { .. });
-    let mut rows: Vec<(&str, &LatencyStats)> = Vec::new();
-    for (name, stats, show) in [
-        ("TTFT", &s.ttft_ms, true),
-        ("TPOT", &s.tpot_ms, true),
-        ("ITL", &s.itl_ms, true),
-        ("E2E", &s.e2e_ms, true),
-        // http-async: the submit, and the wait in the server's queue.
-        ("Submit", &s.submit_latency_ms, true),
-        ("Queue wait", &s.queue_wait_ms, true),
-        // Always zero in a closed loop: requests are sent when scheduled.
-        ("Queue delay", &s.queue_delay_ms, open_loop),
-        ("User latency", &s.user_latency_ms, open_loop),
-    ] {
-        if let (Some(stats), true) = (stats, show) {
-            rows.push((name, stats));
-        }
-    }
+    let rows: Vec<(&str, &LatencyStats)> = s
+        .latencies()
+        .into_iter()
+        .filter_map(|(name, stats)| Some((name, stats?)))
+        .filter(|(name, _)| open_loop || !crate::stats::is_schedule_latency(name))
+        .collect();
     if rows.is_empty() {
         return;
     }

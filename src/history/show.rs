@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::db::Entry;
 use super::summary_of;
-use crate::stats::{LatencyStats, Summary};
+use crate::stats::Summary;
 
 /// Columns padded to their widest cell; `right[i]` right-aligns column i.
 pub(super) fn aligned(header: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
@@ -217,18 +217,11 @@ fn indent(text: &str) -> String {
 }
 
 fn latency_table(s: &Summary) -> String {
-    let dists: [(&str, &Option<LatencyStats>); 6] = [
-        ("TTFT", &s.ttft_ms),
-        ("TPOT", &s.tpot_ms),
-        ("ITL", &s.itl_ms),
-        ("E2E", &s.e2e_ms),
-        ("Queue delay", &s.queue_delay_ms),
-        ("User latency", &s.user_latency_ms),
-    ];
-    let rows: Vec<Vec<String>> = dists
-        .iter()
+    let rows: Vec<Vec<String>> = s
+        .latencies()
+        .into_iter()
         .filter_map(|(name, d)| {
-            d.as_ref().map(|l| {
+            d.map(|l| {
                 let mut row = vec![name.to_string()];
                 row.extend([l.mean, l.p50, l.p90, l.p99, l.max].map(|v| format!("{v:.2}")));
                 row

@@ -289,21 +289,12 @@ pub fn key_figures(r: &RunDoc) -> Vec<(&'static str, String)> {
 
 /// The latency distributions a run has, named, in display order.
 pub fn latency_rows(r: &RunDoc) -> Vec<(&'static str, &crate::stats::LatencyStats)> {
-    let s = &r.summary;
-    [
-        ("TTFT", &s.ttft_ms),
-        ("TPOT", &s.tpot_ms),
-        ("ITL", &s.itl_ms),
-        ("E2E", &s.e2e_ms),
-        ("Queue delay", &s.queue_delay_ms),
-        ("User latency", &s.user_latency_ms),
-    ]
-    .into_iter()
-    .filter_map(|(n, l)| Some((n, l.as_ref()?)))
-    // Queue delay and user latency only mean something in open loop (a
-    // closed loop sends each request when it is scheduled).
-    .filter(|(n, _)| r.open_loop() || !matches!(*n, "Queue delay" | "User latency"))
-    .collect()
+    r.summary
+        .latencies()
+        .into_iter()
+        .filter_map(|(n, l)| Some((n, l?)))
+        .filter(|(n, _)| r.open_loop() || !crate::stats::is_schedule_latency(n))
+        .collect()
 }
 
 /// The settings worth a line (schedule, stop, API, stream), as label/value rows.

@@ -231,6 +231,31 @@ struct ErrorAcc {
     example: String,
 }
 
+impl Summary {
+    /// Every latency distribution with its display name, in display order:
+    /// the one list the console, the reports and the history show. `None`
+    /// where the run has no such figure (no TTFT without streaming).
+    pub fn latencies(&self) -> [(&'static str, Option<&LatencyStats>); 8] {
+        [
+            ("TTFT", self.ttft_ms.as_ref()),
+            ("TPOT", self.tpot_ms.as_ref()),
+            ("ITL", self.itl_ms.as_ref()),
+            ("E2E", self.e2e_ms.as_ref()),
+            // http-async: the submit, and the wait in the server's queue.
+            ("Submit", self.submit_latency_ms.as_ref()),
+            ("Queue wait", self.queue_wait_ms.as_ref()),
+            ("Queue delay", self.queue_delay_ms.as_ref()),
+            ("User latency", self.user_latency_ms.as_ref()),
+        ]
+    }
+}
+
+/// Latencies measured against the schedule's intended send time: always
+/// zero in a closed loop, which sends each request when it is scheduled.
+pub fn is_schedule_latency(name: &str) -> bool {
+    matches!(name, "Queue delay" | "User latency")
+}
+
 /// Accumulates records into a [`Summary`]; see the module docs.
 #[derive(Debug, Clone)]
 pub struct SummaryBuilder {
