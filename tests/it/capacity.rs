@@ -352,29 +352,16 @@ async fn an_interrupted_sweep_keeps_its_finished_levels() {
         "1s",
         "--no-history",
     ]);
-    let pid = child.id() as i32;
+    // Interrupt as soon as the first level is in the file.
     let json_path = json.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        // Wait until the first level is in the JSON, then interrupt.
-        let start = std::time::Instant::now();
-        loop {
-            let levels = std::fs::read_to_string(&json_path)
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .and_then(|v| v["levels"].as_array().map(Vec::len))
-                .unwrap_or(0);
-            if levels >= 1 {
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(30), "no level was written");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(pid, libc::SIGINT) };
-        wait(child, Duration::from_secs(30))
+    let out = interrupt_when(child, move || {
+        std::fs::read_to_string(&json_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["levels"].as_array().map(|l| !l.is_empty()))
+            .unwrap_or(false)
     })
-    .await
-    .unwrap();
+    .await;
     assert_eq!(out.code, Some(130), "{}", out.all());
     let v = read_json(&json);
     assert_eq!(v["interrupted"], true);

@@ -105,3 +105,29 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 macro_rules! args {
     ($($a:expr),* $(,)?) => { vec![$($a.to_string()),*] };
 }
+
+/// Interrupts a running `inferload` with SIGINT (Ctrl-C) once `ready`
+/// holds — polled every 20 ms for at most 30 s — and waits for it to end.
+/// Runs off the async runtime, so an in-process simulator keeps serving.
+pub async fn interrupt_when(child: Child, ready: impl Fn() -> bool + Send + 'static) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        while !ready() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the run never got ready to interrupt"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        wait(child, Duration::from_secs(30))
+    })
+    .await
+    .expect("join")
+}
+
+/// Lines in a file so far (0 while it does not exist).
+pub fn lines_in(path: &Path) -> usize {
+    std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
+}

@@ -356,23 +356,8 @@ async fn an_interrupted_run_is_still_recorded() {
         "--db",
         &db_arg(&db),
     ]);
-    let pid = child.id() as i32;
-    let out = tokio::task::spawn_blocking(move || {
-        let start = std::time::Instant::now();
-        while std::fs::read_to_string(&records)
-            .map(|t| t.lines().count())
-            .unwrap_or(0)
-            < 8
-        {
-            assert!(start.elapsed() < Duration::from_secs(30), "no records appeared");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(pid, libc::SIGINT) };
-        wait(child, Duration::from_secs(30))
-    })
-    .await
-    .unwrap();
+    // Wait until requests have really finished, then interrupt.
+    let out = interrupt_when(child, move || lines_in(&records) >= 8).await;
     assert_eq!(out.code, Some(130), "{}", out.all());
     assert!(out.stdout.contains("Recorded as run 1 in"), "{}", out.stdout);
     let out = run_async(args!["history", "--db", db_arg(&db)]).await;
