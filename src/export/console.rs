@@ -401,6 +401,27 @@ mod tests {
         assert_eq!(human_bytes(2_500_000_000.0), "2.50 GB");
     }
 
+    /// The whole console summary of a fixed run, pinned: any change to a
+    /// label, a column or the order shows up in review as a snapshot diff.
+    #[test]
+    fn console_summary_snapshot() {
+        insta::assert_snapshot!(console_summary(&report(&["-c", "4", "-n", "8"])));
+    }
+
+    #[test]
+    fn console_summary_open_loop_snapshot() {
+        insta::assert_snapshot!(console_summary(&report(&[
+            "--rate",
+            "20",
+            "-c",
+            "4",
+            "-n",
+            "8",
+            "--slo",
+            "ttft_p90<500ms"
+        ])));
+    }
+
     #[test]
     fn own_tables_show_latencies_tokens_and_errors() {
         let mut r = report(&["-n", "8"]);
