@@ -384,6 +384,18 @@ impl Recorder {
     }
 }
 
+/// True the first time this process says `note`: a comparison sets up one
+/// monitor per strategy, and "no GPU" needs reading once.
+fn first_time(note: &str) -> bool {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if said.iter().any(|n| n == note) {
+        return false;
+    }
+    said.push(note.to_string());
+    true
+}
+
 /// The samplers of a session.
 pub struct Monitor {
     samplers: Vec<Box<dyn Sampler>>,
@@ -439,7 +451,9 @@ impl Monitor {
             crate::units::format_duration(plan.interval)
         );
         for n in &monitor.setup_notes {
-            println!("Monitor:   {n}");
+            if first_time(n) {
+                println!("Monitor:   {n}");
+            }
         }
         monitor
     }
