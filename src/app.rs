@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, Command, RunArgs};
+use crate::cli::{Cli, Command, Typed};
 use crate::engine::Signals;
 use crate::export::json::JsonExporter;
 use crate::export::records::RecordsWriter;
@@ -42,8 +42,14 @@ impl From<Exit> for ExitCode {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // The matches are kept beside the parsed arguments: they know which
+    // values the user gave (`value_source`), which is how flags layer over
+    // scenario files without reading argv again.
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
@@ -60,7 +66,8 @@ pub fn main() -> ExitCode {
             return Exit::Setup.into();
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    let typed = matches.subcommand().map(|(_, m)| Typed::of(m)).unwrap_or_default();
+    match runtime.block_on(dispatch(cli, typed)) {
         Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -69,11 +76,29 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+async fn dispatch(cli: Cli, typed: Typed) -> anyhow::Result<Exit> {
     match cli.command {
-        Command::Run(args) => run(&args).await,
-        Command::Sweep(args) => crate::sweep::run(&args).await,
-        Command::Compare(args) => crate::compare::run(&args).await,
+        Command::Run(args) => {
+            let plan = crate::scenario::run_plan(args.scenario.as_deref(), &args.options(&typed))?;
+            run(&plan).await
+        }
+        Command::Sweep(args) => {
+            let typed_options = args.options(&typed);
+            let base = match &args.scenario {
+                Some(path) => crate::scenario::Scenario::load(path)?.sweep_base(&typed_options)?,
+                None => crate::plan::RunPlan::resolve(&typed_options)?,
+            };
+            let plan = crate::sweep::SweepPlan::resolve(base, &args.sweep_options())?;
+            crate::sweep::run(&plan).await
+        }
+        Command::Compare(args) => {
+            let plan = crate::compare::ComparePlan::resolve(
+                args.scenario.as_deref(),
+                &args.options(&typed),
+                &args.compare_options(&typed),
+            )?;
+            crate::compare::run(&plan).await
+        }
         Command::Sim(args) => {
             sim::serve_cli(*args).await?;
             Ok(Exit::Success)
@@ -86,8 +111,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
 }
 
 /// `inferload run`.
-pub async fn run(args: &RunArgs) -> anyhow::Result<Exit> {
-    let plan = crate::scenario::run_plan(args)?;
+pub async fn run(plan: &RunPlan) -> anyhow::Result<Exit> {
+    let plan = plan.clone();
     // Files first: a bad dataset or output path fails before any traffic.
     let workload = Arc::new(crate::scenario::load_workload(&plan)?);
     let records = match &plan.outputs.records {

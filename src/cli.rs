@@ -1,17 +1,121 @@
-//! Raw command-line arguments, as clap parses them.
+//! Raw command-line arguments, as clap parses them, and their translation
+//! into the plan's options.
 //!
-//! Nothing here is validated beyond the type of each value: turning these
-//! into a consistent [`crate::plan::RunPlan`] (and rejecting bad combinations
-//! with the flag named) is [`crate::plan`]'s job. Doc comments are the help
-//! text. Flag aliases follow `vllm bench serve` so its users' commands keep
-//! working.
+//! Nothing here is validated beyond the type of each value: turning options
+//! into a consistent [`crate::plan::RunPlan`] (and rejecting bad
+//! combinations with the flag named) is [`crate::plan`]'s job. Doc comments
+//! are the help text. Flag aliases follow `vllm bench serve` so its users'
+//! commands keep working.
+//!
+//! Only values the user gave become options: [`Typed`] holds the ids clap
+//! says came from the command line or the environment
+//! (`ArgMatches::value_source`), captured once by `app`. Defaults shown in
+//! the help are the plan's own ([`crate::plan::defaults`]); a value clap
+//! filled in from its default is left out, so a scenario file can still set
+//! it, and the plan applies the same default when nobody does.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::units::{parse_duration, parse_rate};
+use crate::api::ApiKind;
+use crate::plan::{
+    defaults, Backend, LoadOptions, MonitorOptions, ObjectiveOptions, OutputOptions, RunOptions, TargetOptions,
+    WorkloadOptions,
+};
+use crate::schedule::ArrivalKind;
+use crate::units::{parse_duration, parse_rate, Choice};
+
+/// The ids of the arguments the user gave (typed, or from the environment).
+#[derive(Debug, Clone, Default)]
+pub struct Typed {
+    ids: HashSet<String>,
+    /// Every value counts as given (clap's defaults too): for tests that
+    /// check the help's defaults against the plan's.
+    all: bool,
+}
+
+impl Typed {
+    /// The arguments of one (sub)command's matches that were given.
+    pub fn of(m: &ArgMatches) -> Self {
+        let ids = m
+            .ids()
+            .filter(|id| {
+                matches!(
+                    m.value_source(id.as_str()),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                )
+            })
+            .map(|id| id.as_str().to_string())
+            .collect();
+        Self { ids, all: false }
+    }
+
+    /// Every value counts, defaults included.
+    pub fn everything() -> Self {
+        Self {
+            ids: HashSet::new(),
+            all: true,
+        }
+    }
+
+    pub fn has(&self, id: &str) -> bool {
+        self.all || self.ids.contains(id)
+    }
+
+    /// `v` when the argument `id` was given.
+    fn value<T: Clone>(&self, id: &str, v: &T) -> Option<T> {
+        self.has(id).then(|| v.clone())
+    }
+
+    /// `Some(true)` for a switch that was given.
+    fn flag(&self, v: bool) -> Option<bool> {
+        v.then_some(true)
+    }
+}
+
+/// The options of `inferload run ARGS…` as the command line would give
+/// them (only what the arguments say); for tests and library callers.
+pub fn run_options<I, T>(args: I) -> Result<RunOptions, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let argv = std::iter::once(std::ffi::OsString::from("inferload"))
+        .chain(std::iter::once("run".into()))
+        .chain(args.into_iter().map(Into::into));
+    let m = Cli::command().try_get_matches_from(argv)?;
+    let cli = Cli::from_arg_matches(&m)?;
+    let sub = m.subcommand().map(|(_, m)| Typed::of(m)).unwrap_or_default();
+    match cli.command {
+        Command::Run(a) => Ok(a.options(&sub)),
+        _ => unreachable!("the argv starts with `run`"),
+    }
+}
+
+/// A non-empty list.
+fn list(v: &[String]) -> Option<Vec<String>> {
+    (!v.is_empty()).then(|| v.to_vec())
+}
+
+/// clap's parser for a [`Choice`]: its names as possible values, with help.
+fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(T::ALL.iter().map(|v| PossibleValue::new(v.name()).help(v.help())))
+        .try_map(|s| T::parse(&s).ok_or("not a known value"))
+}
+
+/// `--extra-body`: a JSON object.
+fn parse_json_object(s: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(_) => Err("must be a JSON object, e.g. '{\"temperature\":0}'".into()),
+        Err(e) => Err(format!("not valid JSON: {e}")),
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,46 +150,6 @@ pub enum Command {
     Show(ShowCmdArgs),
     /// Compare two recorded runs metric by metric.
     Diff(DiffCmdArgs),
-}
-
-/// Wire protocol of the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ApiKind {
-    /// OpenAI chat completions (`/v1/chat/completions`).
-    OpenaiChat,
-    /// OpenAI text completions (`/v1/completions`).
-    OpenaiCompletions,
-    /// Text Generation Inference's native API (`/generate_stream`, or `/generate` with --no-stream).
-    Tgi,
-    /// Any JSON HTTP API: the --url is the endpoint, the body a template (--body-template).
-    Http,
-    /// OpenAI image generation (`/v1/images/generations`).
-    OpenaiImages,
-    /// Submit a job (the --url), poll --status-url until done, fetch the result.
-    HttpAsync,
-}
-
-/// vLLM's `--backend` names, mapped onto an [`ApiKind`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
-    /// Text completions (vLLM's default backend name).
-    Vllm,
-    /// Text completions.
-    Openai,
-    /// Chat completions.
-    OpenaiChat,
-}
-
-/// Arrival process of an open-loop schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ArrivalKind {
-    /// Exponential gaps (gamma with shape 1).
-    Poisson,
-    /// Equal gaps of 1/rate.
-    Constant,
-    /// Gamma-distributed gaps with shape --burstiness.
-    Gamma,
 }
 
 /// `inferload run`: one benchmark.
@@ -168,10 +232,10 @@ pub struct TargetArgs {
     #[arg(long, help_heading = "Target")]
     pub port: Option<u16>,
     /// API of the target.
-    #[arg(long, value_enum, help_heading = "Target")]
+    #[arg(long, value_parser = choice::<ApiKind>(), help_heading = "Target")]
     pub api: Option<ApiKind>,
     /// vLLM's backend name: `vllm`/`openai` mean completions, `openai-chat` chat.
-    #[arg(long, value_enum, help_heading = "Target")]
+    #[arg(long, value_parser = choice::<Backend>(), help_heading = "Target")]
     pub backend: Option<Backend>,
     /// Request path, overriding the API's default (e.g. /v1/completions).
     #[arg(long, value_name = "PATH", help_heading = "Target")]
@@ -274,7 +338,7 @@ pub struct LoadArgs {
     #[arg(long, visible_alias = "request-rate", value_parser = parse_rate, value_name = "R", help_heading = "Load")]
     pub rate: Option<f64>,
     /// Arrival process for --rate.
-    #[arg(long, value_enum, default_value = "poisson", help_heading = "Load")]
+    #[arg(long, value_parser = choice::<ArrivalKind>(), default_value = "poisson", help_heading = "Load")]
     pub arrival: ArrivalKind,
     /// Gamma shape of the arrivals (vLLM's meaning: 1 = Poisson, <1 burstier, >1 steadier).
     #[arg(long, help_heading = "Load")]
@@ -286,7 +350,7 @@ pub struct LoadArgs {
     #[arg(short = 'd', long, value_parser = parse_duration, help_heading = "Load")]
     pub duration: Option<Duration>,
     /// Requests sent first and excluded from every figure.
-    #[arg(long, visible_alias = "num-warmups", default_value_t = 0, help_heading = "Load")]
+    #[arg(long, visible_alias = "num-warmups", default_value_t = defaults::WARMUP, help_heading = "Load")]
     pub warmup: u64,
     /// Simulated users (Locust-style): each sends a request, waits for the
     /// reply, thinks (--think-time), and repeats until the stop condition.
@@ -322,7 +386,7 @@ pub struct WorkloadArgs {
     #[arg(
         long,
         visible_alias = "random-input-len",
-        default_value_t = 256,
+        default_value_t = defaults::INPUT_LEN,
         help_heading = "Workload"
     )]
     pub input_len: u64,
@@ -333,7 +397,7 @@ pub struct WorkloadArgs {
     #[arg(
         long,
         visible_alias = "random-range-ratio",
-        default_value_t = 0.0,
+        default_value_t = defaults::RANGE_RATIO,
         help_heading = "Workload"
     )]
     pub range_ratio: f64,
@@ -347,10 +411,10 @@ pub struct WorkloadArgs {
     #[arg(long, help_heading = "Workload")]
     pub ignore_eos: bool,
     /// JSON object merged into every request body (e.g. '{"temperature":0}').
-    #[arg(long, value_name = "JSON", help_heading = "Workload")]
-    pub extra_body: Option<String>,
+    #[arg(long, value_name = "JSON", value_parser = parse_json_object, help_heading = "Workload")]
+    pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
     /// Seed of every random choice (prompts, arrivals).
-    #[arg(long, default_value_t = 0, help_heading = "Load")]
+    #[arg(long, default_value_t = defaults::SEED, help_heading = "Load")]
     pub seed: u64,
 }
 
@@ -371,7 +435,7 @@ pub struct ObjectiveArgs {
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
     /// Print this many sample responses as they finish.
-    #[arg(long, default_value_t = 3, help_heading = "Output")]
+    #[arg(long, default_value_t = defaults::SHOW_SAMPLES, help_heading = "Output")]
     pub show_samples: usize,
     /// Write the run (settings, summary) as inferload's JSON.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
@@ -407,7 +471,7 @@ pub struct OutputArgs {
 
 /// Reports rendered from the results (run and sweep alike; `inferload
 /// report` renders them again from saved files).
-#[derive(Debug, Clone, Default, Args, serde::Serialize)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct ReportArgs {
     /// Draw the charts into this directory, as PNG and SVG.
     #[arg(long, value_name = "DIR", help_heading = "Reports")]
@@ -455,7 +519,7 @@ pub struct MonitorArgs {
     #[arg(long, value_name = "HOST:PORT", help_heading = "Monitor")]
     pub statsd: Option<String>,
     /// Prefix of every StatsD metric name.
-    #[arg(long, value_name = "PREFIX", default_value = "inferload", help_heading = "Monitor")]
+    #[arg(long, value_name = "PREFIX", default_value = defaults::STATSD_PREFIX, help_heading = "Monitor")]
     pub statsd_prefix: String,
     /// Serve the load generator's live metrics for Prometheus at ADDR/metrics (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR", help_heading = "Monitor")]
@@ -546,6 +610,11 @@ fn parse_off_duration(s: &str) -> Result<Threshold<Duration>, String> {
 /// `inferload sweep`: a ladder of runs with stop rules and a verdict.
 #[derive(Debug, Clone, Args)]
 pub struct SweepArgs {
+    /// A TOML scenario file with the shared settings (target, workload,
+    /// objectives, outputs, a task mix); its [load] table is the ladder's
+    /// to decide and is not used. Flags given here override the file.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -568,7 +637,7 @@ pub struct SweepArgs {
     #[arg(long, visible_alias = "request-rate", value_name = "LADDER", help_heading = "Sweep")]
     pub rate: Option<String>,
     /// Arrival process of rate levels.
-    #[arg(long, value_enum, default_value = "poisson", help_heading = "Sweep")]
+    #[arg(long, value_parser = choice::<ArrivalKind>(), default_value = "poisson", help_heading = "Sweep")]
     pub arrival: ArrivalKind,
     /// Gamma shape of rate levels' arrivals (1 = Poisson).
     #[arg(long, help_heading = "Sweep")]
@@ -640,6 +709,245 @@ pub struct SweepArgs {
     pub history: HistoryArgs,
     #[command(flatten)]
     pub monitor: MonitorArgs,
+}
+
+// ---- the flags as options: only what the user gave ----
+
+impl TargetArgs {
+    pub fn options(&self, t: &Typed) -> TargetOptions {
+        let h = &self.http;
+        TargetOptions {
+            url: self.url.clone(),
+            host: self.host.clone(),
+            port: self.port,
+            api: self.api,
+            backend: self.backend,
+            endpoint: self.endpoint.clone(),
+            model: self.model.clone(),
+            api_key: self.api_key.clone(),
+            headers: list(&self.headers),
+            timeout: t.value("timeout", &self.timeout),
+            insecure: t.flag(self.insecure),
+            grace: t.value("grace", &self.grace),
+            body_template: h.body_template.clone(),
+            check: list(&h.checks),
+            images_pointer: h.images_pointer.clone(),
+            job_id_pointer: h.job_id_pointer.clone(),
+            status_url: h.status_url.clone(),
+            status_pointer: h.status_pointer.clone(),
+            done_value: h.done_value.clone(),
+            failed_value: h.failed_value.clone(),
+            queued_value: h.queued_value.clone(),
+            result_url: h.result_url.clone(),
+            poll_interval: h.poll_interval,
+        }
+    }
+}
+
+impl LoadArgs {
+    pub fn options(&self, t: &Typed) -> LoadOptions {
+        LoadOptions {
+            concurrency: self.concurrency,
+            rate: self.rate,
+            arrival: t.value("arrival", &self.arrival),
+            burstiness: self.burstiness,
+            requests: self.requests,
+            duration: self.duration,
+            warmup: t.value("warmup", &self.warmup),
+            users: self.users,
+            spawn_rate: self.spawn_rate,
+            think_time: self.think_time,
+        }
+    }
+}
+
+impl WorkloadArgs {
+    pub fn options(&self, t: &Typed, http: &HttpApiArgs) -> WorkloadOptions {
+        WorkloadOptions {
+            prompt: self.prompt.clone(),
+            dataset: self.dataset.clone(),
+            dataset_path: self.dataset_path.clone(),
+            input_len: t.value("input_len", &self.input_len),
+            output_len: self.output_len,
+            range_ratio: t.value("range_ratio", &self.range_ratio),
+            stream: match (self.stream, self.no_stream) {
+                (_, true) => Some(false),
+                (true, false) => Some(true),
+                (false, false) => None,
+            },
+            ignore_eos: t.flag(self.ignore_eos),
+            extra_body: self.extra_body.clone(),
+            seed: t.value("seed", &self.seed),
+            steps: http.steps,
+            width: http.width,
+            height: http.height,
+            guidance: http.guidance,
+            image_n: http.image_n,
+            size: http.size.clone(),
+        }
+    }
+}
+
+impl ObjectiveArgs {
+    pub fn options(&self) -> ObjectiveOptions {
+        ObjectiveOptions {
+            slo: list(&self.slos),
+            goodput: list(&self.goodput),
+        }
+    }
+}
+
+impl MonitorArgs {
+    pub fn options(&self, t: &Typed) -> MonitorOptions {
+        MonitorOptions {
+            monitor_interval: t.value("monitor_interval", &self.monitor_interval),
+            scrape: list(&self.scrape),
+            scrape_metric: list(&self.scrape_metric),
+            no_monitor: t.flag(self.no_monitor),
+            statsd: self.statsd.clone(),
+            statsd_prefix: t.value("statsd_prefix", &self.statsd_prefix),
+            prometheus_listen: self.prometheus_listen.clone(),
+        }
+    }
+}
+
+impl ReportArgs {
+    /// The reports asked for.
+    pub fn paths(&self) -> crate::plan::ReportPaths {
+        crate::plan::ReportPaths {
+            plot: self.plot.clone(),
+            html: self.html.clone(),
+            csv: self.csv.clone(),
+            markdown: self.markdown.clone(),
+        }
+    }
+
+    /// The report paths as output options.
+    fn fill(&self, o: &mut OutputOptions) {
+        o.plot.clone_from(&self.plot);
+        o.html.clone_from(&self.html);
+        o.csv.clone_from(&self.csv);
+        o.markdown.clone_from(&self.markdown);
+    }
+}
+
+impl HistoryArgs {
+    fn fill(&self, o: &mut OutputOptions) {
+        o.db.clone_from(&self.db);
+        o.no_history = self.no_history.then_some(true);
+    }
+}
+
+impl RunArgs {
+    /// What the user gave on the command line for `run`.
+    pub fn options(&self, t: &Typed) -> RunOptions {
+        let a = &self.output;
+        let mut output = OutputOptions {
+            show_samples: t.value("show_samples", &a.show_samples),
+            json: a.json.clone(),
+            records: a.records.clone(),
+            save_result: t.flag(a.save_result),
+            result_filename: a.result_filename.clone(),
+            result_dir: a.result_dir.clone(),
+            save_detailed: t.flag(a.save_detailed),
+            label: a.label.clone(),
+            quiet: t.flag(a.quiet),
+            tui: match (a.tui, a.no_tui) {
+                (_, true) => Some(false),
+                (true, false) => Some(true),
+                (false, false) => None,
+            },
+            ..OutputOptions::default()
+        };
+        self.reports.fill(&mut output);
+        self.history.fill(&mut output);
+        RunOptions {
+            target: self.target.options(t),
+            load: self.load.options(t),
+            workload: self.workload.options(t, &self.target.http),
+            objectives: self.objectives.options(),
+            output,
+            monitor: self.monitor.options(t),
+        }
+    }
+}
+
+impl CompareArgs {
+    /// The comparison's own settings.
+    pub fn compare_options(&self, t: &Typed) -> crate::compare::CompareOptions {
+        crate::compare::CompareOptions {
+            strategies: self.strategies.clone(),
+            repeat: t.value("repeat", &self.repeat),
+            interleave: t.flag(self.interleave),
+            json: self.json.clone(),
+        }
+    }
+
+    /// What the user gave for the strategies' shared run settings.
+    pub fn options(&self, t: &Typed) -> RunOptions {
+        let mut output = OutputOptions {
+            quiet: t.flag(self.quiet),
+            ..OutputOptions::default()
+        };
+        self.reports.fill(&mut output);
+        RunOptions {
+            target: self.target.options(t),
+            load: self.load.options(t),
+            workload: self.workload.options(t, &self.target.http),
+            objectives: self.objectives.options(),
+            output,
+            monitor: self.monitor.options(t),
+        }
+    }
+}
+
+impl SweepArgs {
+    /// The sweep's own settings (ladders, rules, per-level sizes).
+    pub fn sweep_options(&self) -> crate::sweep::SweepOptions {
+        crate::sweep::SweepOptions {
+            concurrency: self.concurrency.clone(),
+            rate: self.rate.clone(),
+            arrival: self.arrival,
+            burstiness: self.burstiness,
+            requests_per_level: self.requests_per_level,
+            duration_per_level: self.duration_per_level,
+            warmup_per_level: self.warmup_per_level,
+            find_concurrency: self.find_concurrency,
+            max_rate_under_slo: self.max_rate_under_slo,
+            precision: self.precision,
+            max_runs: self.max_runs,
+            max_concurrency_search: self.max_concurrency_search,
+            min_success_rate: self.min_success_rate.0,
+            max_mean_ttft: self.max_mean_ttft.0,
+            min_gain: self.min_gain.0,
+            stop_when: self.stop_when.clone(),
+            no_stop_on_slo: self.no_stop_on_slo,
+            max_gpu_memory: self.max_gpu_memory.0,
+            max_kv_cache: self.max_kv_cache.0,
+            headroom: self.headroom,
+            json: self.json.clone(),
+            records: self.records.clone(),
+        }
+    }
+
+    /// What the user gave for every level's shared run settings (the
+    /// ladder is the sweep's own: [`SweepArgs::sweep_options`]).
+    pub fn options(&self, t: &Typed) -> RunOptions {
+        let mut output = OutputOptions {
+            quiet: t.flag(self.quiet),
+            ..OutputOptions::default()
+        };
+        self.reports.fill(&mut output);
+        self.history.fill(&mut output);
+        RunOptions {
+            target: self.target.options(t),
+            workload: self.workload.options(t, &self.target.http),
+            objectives: self.objectives.options(),
+            output,
+            monitor: self.monitor.options(t),
+            ..RunOptions::default()
+        }
+    }
 }
 
 #[cfg(test)]

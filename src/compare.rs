@@ -21,34 +21,17 @@
 //! 0.375 and the output says so. The JSON document is rewritten after every
 //! measurement, so an interrupted comparison keeps what it measured.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{CompareArgs, RunArgs};
 use crate::engine::Signals;
-use crate::plan::RunPlan;
+use crate::plan::{RunOptions, RunPlan};
 use crate::runner::{self, Level, Session, Sinks};
 use crate::sim::SimHandle;
 use crate::stats::Summary;
-
-/// A strategy name: letters, digits, `-`, `_` and `.`.
-pub fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("a strategy needs a name".into());
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(format!(
-            "`{name}`: a strategy name may hold letters, digits, `-`, `_` and `.`"
-        ));
-    }
-    Ok(())
-}
 
 /// Weights of the efficiency score with GPU figures.
 pub const W_THROUGHPUT: f64 = 0.5;
@@ -296,7 +279,8 @@ struct CompareOutput<'a> {
     best: Option<&'a Best>,
 }
 
-/// A validated comparison.
+/// A validated comparison: one run plan per strategy (each made by the
+/// plan's one constructor) and what is the comparison's own.
 #[derive(Debug, Clone)]
 pub struct ComparePlan {
     pub strategies: Vec<StrategyPlan>,
@@ -304,16 +288,19 @@ pub struct ComparePlan {
     pub interleave: bool,
     pub json: Option<PathBuf>,
     pub quiet: bool,
-    pub reports: crate::cli::ReportArgs,
+    pub reports: crate::plan::ReportPaths,
 }
 
-/// `run`'s arguments with every default, to build each strategy's plan on.
-fn default_run_args() -> RunArgs {
-    use clap::Parser;
-    match crate::cli::Cli::try_parse_from(["inferload", "run"]).map(|c| c.command) {
-        Ok(crate::cli::Command::Run(a)) => *a,
-        _ => unreachable!("`inferload run` parses"),
-    }
+/// The comparison's own settings, as the user gave them.
+#[derive(Debug, Clone, Default)]
+pub struct CompareOptions {
+    /// `NAME=URL` strategies typed on the command line.
+    pub strategies: Vec<String>,
+    /// `--repeat` (when given), else the file's, else 1.
+    pub repeat: Option<u32>,
+    /// `--interleave` (when given), else the file's.
+    pub interleave: Option<bool>,
+    pub json: Option<PathBuf>,
 }
 
 /// `NAME=URL` (the URL may be empty: the shared `--url`).
@@ -322,107 +309,58 @@ fn parse_strategy_arg(s: &str) -> Result<(String, Option<String>), String> {
         .split_once('=')
         .ok_or_else(|| format!("strategy `{s}` must look like NAME=URL (e.g. baseline=http://host:8000/generate)"))?;
     let name = name.trim();
-    check_name(name)?;
+    crate::scenario::check_strategy_name(name)?;
     let url = url.trim();
     Ok((name.to_string(), (!url.is_empty()).then(|| url.to_string())))
 }
 
 impl ComparePlan {
-    pub fn from_args(a: &CompareArgs) -> anyhow::Result<Self> {
-        let mut base = default_run_args();
-        base.target = a.target.clone();
-        base.load = a.load.clone();
-        base.workload = a.workload.clone();
-        base.objectives = a.objectives.clone();
-        base.monitor = a.monitor.clone();
-        base.output.quiet = a.quiet;
-        base.output.show_samples = 0;
-        base.output.no_tui = true;
-        base.history.no_history = true;
-        let scenario = match &a.scenario {
-            Some(p) => Some(crate::scenario::Scenario::load(p)?),
-            None => None,
-        };
-        let (mut repeat, mut interleave) = (a.repeat, a.interleave);
-        if let Some(s) = &scenario {
-            let typed = crate::scenario::typed_flags("compare");
-            s.apply_target(&mut base.target, &typed);
-            s.apply_load(&mut base.load, &typed);
-            s.apply_workload(&mut base.workload, &typed)?;
-            s.apply_objectives(&mut base.objectives, &typed);
-            let (r, i) = s.compare_settings();
-            if !typed("repeat") {
-                repeat = r.unwrap_or(repeat);
-            }
-            if !typed("interleave") {
-                interleave = i.unwrap_or(interleave);
-            }
-        }
+    /// The strategies: typed `NAME=URL`s, else the scenario file's
+    /// `[[strategy]]` entries. Each strategy's settings go over the file's
+    /// tables; what the user typed goes over everything (a typed strategy's
+    /// URL over a typed `--url`).
+    pub fn resolve(scenario: Option<&Path>, typed: &RunOptions, c: &CompareOptions) -> anyhow::Result<Self> {
+        let scenario = scenario.map(crate::scenario::Scenario::load).transpose()?;
+        let (file_repeat, file_interleave) = scenario.as_ref().map_or((None, None), |s| s.compare_settings());
+        let repeat = c.repeat.or(file_repeat).unwrap_or(1);
         anyhow::ensure!(repeat >= 1, "--repeat must be at least 1");
+        let interleave = c.interleave.or(file_interleave).unwrap_or(false);
+        // Every strategy measures without samples, dashboard or history:
+        // the comparison's own outputs stand for them.
+        let mut typed = typed.clone();
+        typed.output.show_samples = Some(0);
+        typed.output.tui = Some(false);
+        typed.output.no_history = Some(true);
+        let plan_of = |under: &RunOptions, over: &RunOptions, place| match &scenario {
+            Some(s) => s.plan_at(under, over, place),
+            None => Ok(RunPlan::resolve(&under.clone().merged(over.clone()))?),
+        };
         let mut strategies: Vec<StrategyPlan> = Vec::new();
-        let mut add = |name: String, args: RunArgs| -> anyhow::Result<()> {
+        let mut add = |name: String, plan: RunPlan| -> anyhow::Result<()> {
             anyhow::ensure!(
                 !strategies.iter().any(|s| s.name == name),
                 "strategy `{name}` is given twice"
             );
-            let mut plan = RunPlan::from_args(&args).map_err(|e| anyhow::anyhow!("strategy `{name}`: {e}"))?;
-            if let Some(s) = &scenario {
-                plan.tasks = s.tasks(&plan)?;
-            }
             strategies.push(StrategyPlan { name, plan });
             Ok(())
         };
-        for s in &a.strategies {
+        for s in &c.strategies {
             let (name, url) = parse_strategy_arg(s).map_err(anyhow::Error::msg)?;
-            let mut args = base.clone();
+            let mut over = typed.clone();
             if let Some(u) = url {
-                args.target.url = Some(u);
-                args.target.host = None;
-                args.target.port = None;
+                over.target.url = Some(u);
+                over.target.host = None;
+                over.target.port = None;
             }
-            add(name, args)?;
+            let plan = plan_of(&RunOptions::default(), &over, crate::scenario::Place::Tables)
+                .map_err(|e| anyhow::anyhow!("strategy `{name}`: {e:#}"))?;
+            add(name, plan)?;
         }
-        if a.strategies.is_empty() {
+        if c.strategies.is_empty() {
             if let Some(sc) = &scenario {
-                for st in sc.strategies() {
-                    let mut args = base.clone();
-                    if let Some(u) = &st.url {
-                        args.target.url = Some(u.clone());
-                        args.target.host = None;
-                        args.target.port = None;
-                    }
-                    if let Some(api) = st.api {
-                        args.target.api = Some(api);
-                        args.target.backend = None;
-                    }
-                    if st.endpoint.is_some() {
-                        args.target.endpoint.clone_from(&st.endpoint);
-                    }
-                    if st.model.is_some() {
-                        args.target.model.clone_from(&st.model);
-                    }
-                    if st.concurrency.is_some() || st.rate.is_some() {
-                        args.load.concurrency = st.concurrency;
-                        args.load.rate = st.rate;
-                        args.load.users = None;
-                    }
-                    if st.requests.is_some() {
-                        args.load.requests = st.requests;
-                    }
-                    if st.body_template.is_some() {
-                        args.target.http.body_template.clone_from(&st.body_template);
-                    }
-                    if let Some(p) = &st.params {
-                        let mut body: serde_json::Map<String, serde_json::Value> = match &args.workload.extra_body {
-                            Some(s) => serde_json::from_str(s).unwrap_or_default(),
-                            None => Default::default(),
-                        };
-                        if let serde_json::Value::Object(m) = serde_json::to_value(p)? {
-                            body.extend(m);
-                        }
-                        args.workload.extra_body = Some(serde_json::Value::Object(body).to_string());
-                    }
-                    add(st.name.clone(), args)?;
+                for (i, st) in sc.strategies().into_iter().enumerate() {
+                    let plan = plan_of(&st.options, &typed, crate::scenario::Place::Strategy(i))?;
+                    add(st.name, plan)?;
                 }
             }
         }
@@ -430,13 +368,14 @@ impl ComparePlan {
             strategies.len() >= 2,
             "compare needs at least two strategies: NAME=URL NAME=URL ... (or [[strategy]] entries in --scenario)"
         );
+        let outputs = &strategies[0].plan.outputs;
         Ok(Self {
+            json: c.json.clone(),
+            quiet: outputs.quiet,
+            reports: outputs.reports.clone(),
             strategies,
             repeat,
             interleave,
-            json: a.json.clone(),
-            quiet: a.quiet,
-            reports: a.reports.clone(),
         })
     }
 
@@ -458,10 +397,9 @@ struct Connected {
 }
 
 /// `inferload compare`.
-pub async fn run(args: &CompareArgs) -> anyhow::Result<crate::app::Exit> {
-    let plan = ComparePlan::from_args(args)?;
+pub async fn run(plan: &ComparePlan) -> anyhow::Result<crate::app::Exit> {
     let mut sims: Vec<SimHandle> = Vec::new();
-    let result = run_plan(&plan, &mut sims).await;
+    let result = run_plan(plan, &mut sims).await;
     for h in sims {
         h.shutdown().await;
     }
@@ -841,7 +779,7 @@ mod tests {
             quiet: true,
             reports: Default::default(),
         };
-        let plan = crate::plan::RunPlan::from_args(&default_run_args()).unwrap();
+        let plan = crate::plan::RunPlan::resolve(&crate::plan::RunOptions::default()).unwrap();
         for n in ["a", "b"] {
             p.strategies.push(StrategyPlan {
                 name: n.into(),

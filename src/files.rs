@@ -4,6 +4,14 @@
 use std::io::Write;
 use std::path::Path;
 
+/// `inferload/history.db` under the user's data directory: `$XDG_DATA_HOME`
+/// or `~/.local/share` on Linux, `~/Library/Application Support` on macOS,
+/// `%APPDATA%` on Windows. The run history's default home, named here so
+/// the plan can resolve it without depending on the history.
+pub fn default_history_db() -> Option<std::path::PathBuf> {
+    dirs::data_dir().map(|d| d.join("inferload").join("history.db"))
+}
+
 /// Writes `bytes` to `path` atomically (same-directory temp file + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path

@@ -81,6 +81,50 @@ fn trim_float(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// A closed set of named values a user picks by name (`--api openai-chat`,
+/// `api = "tgi"` in a scenario file).
+///
+/// The types live with the code that uses them and know nothing of the
+/// command line; `cli` builds clap's possible values from [`Choice::ALL`],
+/// and scenario files read them with [`de_choice`], so a name is spelled
+/// the same everywhere and the list of names in an error is always complete.
+pub trait Choice: Sized + Copy + 'static {
+    /// Every value, in the order help texts list them.
+    const ALL: &'static [Self];
+    /// The name users type.
+    fn name(self) -> &'static str;
+    /// One line of help for the value.
+    fn help(self) -> &'static str;
+    /// The value named `s` (ASCII case ignored).
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.name().eq_ignore_ascii_case(s.trim()))
+    }
+    /// `a, b, c`: every name, for error messages.
+    fn names() -> String {
+        Self::ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Deserializes a [`Choice`] from its name; the error lists every name.
+pub fn de_choice<'de, D: serde::Deserializer<'de>, T: Choice>(d: D) -> Result<Option<T>, D::Error> {
+    use serde::Deserialize;
+    let s = String::deserialize(d)?;
+    T::parse(&s)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not one of {}", T::names())))
+}
+
+/// Serializes a [`Choice`] as its name.
+pub fn ser_choice<S: serde::Serializer, T: Choice>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(v.name()),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,13 +16,91 @@ use thiserror::Error;
 
 use std::time::Duration;
 
-use crate::cli::ApiKind;
 use crate::workload::{WorkItem, WorkloadSpec};
 
 pub mod http;
 pub mod openai;
 pub mod sse;
 pub mod tgi;
+
+/// Wire protocol of the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKind {
+    OpenaiChat,
+    OpenaiCompletions,
+    Tgi,
+    Http,
+    OpenaiImages,
+    HttpAsync,
+}
+
+impl crate::units::Choice for ApiKind {
+    const ALL: &'static [Self] = &[
+        Self::OpenaiChat,
+        Self::OpenaiCompletions,
+        Self::Tgi,
+        Self::Http,
+        Self::OpenaiImages,
+        Self::HttpAsync,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            Self::OpenaiChat => "openai-chat",
+            Self::OpenaiCompletions => "openai-completions",
+            Self::Tgi => "tgi",
+            Self::Http => "http",
+            Self::OpenaiImages => "openai-images",
+            Self::HttpAsync => "http-async",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Self::OpenaiChat => "OpenAI chat completions (/v1/chat/completions)",
+            Self::OpenaiCompletions => "OpenAI text completions (/v1/completions)",
+            Self::Tgi => "Text Generation Inference's native API (/generate_stream, or /generate with --no-stream)",
+            Self::Http => "any JSON HTTP API: the --url is the endpoint, the body a template (--body-template)",
+            Self::OpenaiImages => "OpenAI image generation (/v1/images/generations)",
+            Self::HttpAsync => "submit a job (the --url), poll --status-url until done, fetch the result",
+        }
+    }
+}
+
+impl ApiKind {
+    /// The name users type (`openai-chat`).
+    pub fn name(self) -> &'static str {
+        crate::units::Choice::name(self)
+    }
+
+    /// The request path of the API when none is given; empty for the
+    /// templated APIs, whose `--url` is the endpoint.
+    pub fn default_endpoint(self) -> &'static str {
+        match self {
+            Self::OpenaiChat => "/v1/chat/completions",
+            Self::OpenaiCompletions => "/v1/completions",
+            Self::Tgi => "/generate_stream",
+            Self::OpenaiImages => "/v1/images/generations",
+            Self::Http | Self::HttpAsync => "",
+        }
+    }
+}
+
+impl std::fmt::Display for ApiKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for ApiKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ApiKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::units::de_choice(d)?.ok_or_else(|| serde::de::Error::custom("an API name"))
+    }
+}
 
 /// Token counts the server reported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

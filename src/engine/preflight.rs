@@ -111,13 +111,13 @@ pub async fn preflight(
 /// label) to benchmark; see the module docs.
 pub async fn check_target(
     client: &reqwest::Client,
-    api: crate::cli::ApiKind,
+    api: crate::api::ApiKind,
     base_url: &str,
     headers: &HeaderMap,
     model: Option<&str>,
     redactor: &Redactor,
 ) -> Result<String, PreflightError> {
-    use crate::cli::ApiKind;
+    use crate::api::ApiKind;
     match api {
         ApiKind::OpenaiChat | ApiKind::OpenaiCompletions | ApiKind::OpenaiImages => {
             preflight(client, base_url, headers, model, redactor).await
@@ -138,7 +138,7 @@ pub async fn check_target(
                 .map(|u| u.origin().ascii_serialization())
                 .unwrap_or_else(|_| base_url.to_string());
             probe(client, &format!("{origin}/"), base_url, headers, redactor).await?;
-            Ok(model.map_or_else(|| crate::plan::api_name(api), str::to_string))
+            Ok(model.map_or_else(|| api.name().to_string(), str::to_string))
         }
     }
 }

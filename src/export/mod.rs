@@ -109,18 +109,12 @@ pub(crate) mod testing {
     use std::time::Duration;
 
     use super::*;
-    use crate::cli::{Cli, Command};
     use crate::record::{ErrorClass, RequestError};
     use crate::stats::SummaryBuilder;
-    use clap::Parser;
 
     pub fn plan(args: &[&str]) -> RunPlan {
-        let mut argv = vec!["inferload", "run"];
-        argv.extend_from_slice(args);
-        match Cli::try_parse_from(argv).expect("test flags parse").command {
-            Command::Run(a) => RunPlan::from_args(&a).expect("test plan"),
-            _ => unreachable!("run"),
-        }
+        let options = crate::cli::run_options(args.iter().copied()).expect("test flags parse");
+        RunPlan::resolve(&options).expect("test plan")
     }
 
     pub fn records() -> Vec<RequestRecord> {

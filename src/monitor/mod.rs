@@ -40,42 +40,7 @@ pub use trust::TrustVerdict;
 /// Most points kept per series.
 pub const MAX_POINTS: usize = 1200;
 
-/// What the monitor does during a run or sweep (from the monitor flags).
-#[derive(Debug, Clone, Serialize)]
-pub struct MonitorPlan {
-    /// False with `--no-monitor`: no sampler runs (the trust verdict and
-    /// the live exporters still do).
-    pub enabled: bool,
-    #[serde(serialize_with = "ser_secs")]
-    pub interval: Duration,
-    /// `--scrape` URLs; when empty, the target's `/metrics` if it answers.
-    pub scrape: Vec<String>,
-    /// Extra metric names kept from every scrape (`--scrape-metric`).
-    pub scrape_metrics: Vec<String>,
-    /// `--statsd HOST:PORT`.
-    pub statsd: Option<String>,
-    pub statsd_prefix: String,
-    /// `--prometheus-listen ADDR`.
-    pub prometheus_listen: Option<String>,
-}
-
-impl Default for MonitorPlan {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Duration::from_secs(1),
-            scrape: Vec::new(),
-            scrape_metrics: Vec::new(),
-            statsd: None,
-            statsd_prefix: "inferload".into(),
-            prometheus_listen: None,
-        }
-    }
-}
-
-fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
+pub use crate::plan::MonitorPlan;
 
 /// What a reading counts towards in the [`MonitorSummary`]; readings of one
 /// role in one tick are combined first (summed, averaged or maxed, see

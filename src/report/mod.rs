@@ -23,8 +23,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::app::Exit;
-use crate::cli::{ReportArgs, ReportCmdArgs};
+use crate::cli::ReportCmdArgs;
 use crate::export::{ExportError, Exporter, RunReport};
+use crate::plan::ReportPaths as ReportArgs;
 
 pub mod charts;
 pub mod compare;
@@ -188,7 +189,7 @@ pub fn report_cli(args: &ReportCmdArgs) -> anyhow::Result<Exit> {
     if !args.quiet {
         let _ = write!(stdout, "{}", console(&doc));
     }
-    for (format, path) in asked(&args.reports) {
+    for (format, path) in asked(&args.reports.paths()) {
         render(&doc, format, &path)?;
         let _ = writeln!(stdout, "Report written to {}", path.display());
     }
@@ -206,19 +207,15 @@ pub fn console(doc: &Document) -> String {
 }
 
 fn run_console(r: &RunDoc) -> String {
-    use crate::cli::{Cli, Command};
     use crate::schedule::ScheduleSpec;
-    use clap::Parser;
     // The console summary reads a plan: rebuild the parts it reads (the
     // schedule and whether the run streamed) from the saved settings.
-    let plan = |argv: &[&str]| match Cli::try_parse_from(argv).ok()?.command {
-        Command::Run(a) => crate::plan::RunPlan::from_args(&a).ok(),
-        _ => None,
+    let plan = |rate: Option<f64>| {
+        let mut o = crate::plan::RunOptions::default();
+        o.load.rate = rate;
+        crate::plan::RunPlan::resolve(&o).ok()
     };
-    let (Some(mut plan), Some(open)) = (
-        plan(&["inferload", "run"]),
-        plan(&["inferload", "run", "--rate", "inf"]),
-    ) else {
+    let (Some(mut plan), Some(open)) = (plan(None), plan(Some(f64::INFINITY))) else {
         return String::new();
     };
     let arrival = match open.schedule {

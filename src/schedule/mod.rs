@@ -27,6 +27,33 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Exp, Gamma};
 use serde::Serialize;
 
+/// The arrival process a user names (`--arrival`); with a burstiness it
+/// becomes an [`Arrival`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrivalKind {
+    Poisson,
+    Constant,
+    Gamma,
+}
+
+impl crate::units::Choice for ArrivalKind {
+    const ALL: &'static [Self] = &[Self::Poisson, Self::Constant, Self::Gamma];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Poisson => "poisson",
+            Self::Constant => "constant",
+            Self::Gamma => "gamma",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Self::Poisson => "exponential gaps (gamma with shape 1)",
+            Self::Constant => "equal gaps of 1/rate",
+            Self::Gamma => "gamma-distributed gaps with shape --burstiness",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Arrival {

@@ -18,224 +18,30 @@
 //! preflight and connections are paid once. The JSON output is rewritten
 //! after every level, so an interrupted sweep keeps the levels it finished.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::cli::{ArrivalKind, SweepArgs};
 use crate::engine::Signals;
 use crate::export::records::RecordsWriter;
-use crate::plan::{self, PlanError, RunPlan, Stop};
+use crate::plan::Stop;
 use crate::runner::{self, Level, Measurement, Session, Sinks};
-use crate::schedule::{Arrival, ScheduleSpec};
+use crate::schedule::ScheduleSpec;
 use crate::slo::{self, Goodput, SloResult};
 use crate::stats::Summary;
 use crate::workload::Workload;
 
 pub mod ladder;
+pub mod plan;
 pub mod rules;
 
-use rules::{StopRules, Trip};
+pub use plan::{Mode, SweepOptions, SweepPlan};
+use rules::Trip;
 
 /// The share of the target rate a level must achieve to count as sustained.
 pub const RATE_ATTAINMENT: f64 = 0.95;
-
-/// What the sweep searches.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Mode {
-    Concurrency {
-        levels: Vec<usize>,
-    },
-    Rate {
-        rates: Vec<f64>,
-        cap: Option<usize>,
-    },
-    FindConcurrency {
-        rate: f64,
-        max_concurrency: usize,
-    },
-    MaxRateUnderSlo {
-        start: f64,
-        cap: Option<usize>,
-        precision: f64,
-    },
-}
-
-/// A validated sweep.
-#[derive(Debug, Clone, Serialize)]
-pub struct SweepPlan {
-    /// Target, workload, objectives and timing shared by every level.
-    pub base: RunPlan,
-    pub mode: Mode,
-    pub arrival: Arrival,
-    pub requests_per_level: Option<u64>,
-    #[serde(serialize_with = "ser_opt_secs")]
-    pub duration_per_level: Option<Duration>,
-    pub warmup_per_level: Option<u64>,
-    pub rules: StopRules,
-    pub headroom: f64,
-    pub max_runs: u32,
-    pub json: Option<PathBuf>,
-    pub records_dir: Option<PathBuf>,
-    pub quiet: bool,
-}
-
-fn ser_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_f64(d.as_secs_f64()),
-        None => s.serialize_none(),
-    }
-}
-
-fn bad(msg: impl Into<String>) -> PlanError {
-    PlanError(msg.into())
-}
-
-impl SweepPlan {
-    pub fn from_args(a: &SweepArgs) -> Result<Self, PlanError> {
-        let mut target = plan::resolve_target(&a.target)?;
-        let mut workload = plan::resolve_workload(&a.workload)?;
-        plan::resolve_api(&a.target, &mut target, &mut workload)?;
-        let slos = plan::resolve_slos(&a.objectives.slos)?;
-        let goodput_bounds = plan::resolve_goodput(&a.objectives.goodput)?;
-        let stop_when = slo::parse_all(&a.stop_when).map_err(|e| bad(format!("--stop-when: {e}")))?;
-        let concurrency = a
-            .concurrency
-            .as_deref()
-            .map(ladder::parse_concurrency)
-            .transpose()
-            .map_err(|e| bad(format!("--concurrency {e}")))?;
-        let rates = a
-            .rate
-            .as_deref()
-            .map(ladder::parse_rates)
-            .transpose()
-            .map_err(|e| bad(format!("--rate {e}")))?;
-        let single_cap = |c: &Option<Vec<usize>>| -> Result<Option<usize>, PlanError> {
-            match c.as_deref() {
-                None => Ok(None),
-                Some([one]) => Ok(Some(*one)),
-                Some(_) => Err(bad("--concurrency with --rate is a cap: give one value")),
-            }
-        };
-        if a.find_concurrency && a.max_rate_under_slo {
-            return Err(bad(
-                "--find-concurrency and --max-rate-under-slo are two searches; run one",
-            ));
-        }
-        let mode = if a.find_concurrency {
-            let rate = match rates.as_deref() {
-                Some([r]) => *r,
-                _ => return Err(bad("--find-concurrency needs one target --rate, e.g. --rate 20")),
-            };
-            if concurrency.is_some() {
-                return Err(bad(
-                    "--find-concurrency searches the concurrency itself; drop --concurrency",
-                ));
-            }
-            Mode::FindConcurrency {
-                rate,
-                max_concurrency: a.max_concurrency_search.max(1),
-            }
-        } else if a.max_rate_under_slo {
-            let start = match rates.as_deref() {
-                None => 1.0,
-                Some([r]) => *r,
-                Some(_) => return Err(bad("--max-rate-under-slo takes one starting --rate")),
-            };
-            if a.precision <= 0.0 {
-                return Err(bad("--precision must be above 0%"));
-            }
-            Mode::MaxRateUnderSlo {
-                start,
-                cap: single_cap(&concurrency)?,
-                precision: a.precision,
-            }
-        } else if let Some(rates) = rates {
-            Mode::Rate {
-                rates,
-                cap: single_cap(&concurrency)?,
-            }
-        } else {
-            Mode::Concurrency {
-                levels: concurrency.unwrap_or_else(|| vec![1, 2, 5, 10, 20, 50, 100]),
-            }
-        };
-        if a.requests_per_level == Some(0) {
-            return Err(bad("--requests-per-level must be at least 1"));
-        }
-        if a.duration_per_level.is_some_and(|d| d.is_zero()) {
-            return Err(bad("--duration-per-level must be greater than zero"));
-        }
-        if a.max_runs == 0 {
-            return Err(bad("--max-runs must be at least 1"));
-        }
-        if a.headroom <= 0.0 {
-            return Err(bad("--headroom must be above 0%"));
-        }
-        let arrival = match (a.arrival, a.burstiness) {
-            (_, Some(b)) if !(b > 0.0 && b.is_finite()) => return Err(bad("--burstiness must be above 0")),
-            (ArrivalKind::Constant, Some(_)) => return Err(bad("--burstiness does not apply to --arrival constant")),
-            (ArrivalKind::Constant, None) => Arrival::Constant,
-            (ArrivalKind::Poisson, None) => Arrival::Poisson,
-            (_, Some(shape)) => Arrival::Gamma { shape },
-            (ArrivalKind::Gamma, None) => Arrival::Gamma { shape: 1.0 },
-        };
-        let first_schedule = ScheduleSpec::Closed { concurrency: 1 };
-        let base = RunPlan {
-            outputs: plan::Outputs {
-                show_samples: 0,
-                json: None,
-                records: None,
-                vllm_result: None,
-                quiet: a.quiet,
-                reports: a.reports.clone(),
-                tui: plan::TuiMode::Off,
-                history: plan::resolve_history(&a.history),
-            },
-            target,
-            schedule: first_schedule,
-            stop: Stop {
-                requests: None,
-                duration: None,
-            },
-            warmup: 0,
-            seed: a.workload.seed,
-            grace: a.target.grace,
-            workload,
-            slos,
-            goodput_bounds,
-            tasks: Vec::new(),
-            monitor: plan::resolve_monitor(&a.monitor)?,
-        };
-        Ok(SweepPlan {
-            base,
-            mode,
-            arrival,
-            requests_per_level: a.requests_per_level,
-            duration_per_level: a.duration_per_level,
-            warmup_per_level: a.warmup_per_level,
-            rules: StopRules {
-                min_success_rate: a.min_success_rate.0,
-                max_mean_ttft_ms: a.max_mean_ttft.0.map(|d| d.as_secs_f64() * 1e3),
-                min_gain: a.min_gain.0,
-                stop_when,
-                slos_stop: !a.no_stop_on_slo,
-                max_gpu_memory: a.max_gpu_memory.0,
-                max_kv_cache: a.max_kv_cache.0,
-            },
-            headroom: a.headroom,
-            max_runs: a.max_runs,
-            json: a.json.clone(),
-            records_dir: a.records.clone(),
-            quiet: a.quiet,
-        })
-    }
-}
 
 /// One level's load.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -334,9 +140,9 @@ struct Sweep<'a> {
 
 /// `inferload sweep`. Returns the exit status: 0 with a verdict, 3 when no
 /// level met the objectives, 130 when interrupted.
-pub async fn run(args: &SweepArgs) -> anyhow::Result<crate::app::Exit> {
-    let plan = SweepPlan::from_args(args)?;
-    let workload = Arc::new(Workload::load(&plan.base.workload)?);
+pub async fn run(plan: &SweepPlan) -> anyhow::Result<crate::app::Exit> {
+    let plan = plan.clone();
+    let workload = Arc::new(crate::scenario::load_workload(&plan.base)?);
     if let Some(dir) = &plan.records_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("--records {}", dir.display()))?;
     }

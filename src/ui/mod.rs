@@ -179,7 +179,7 @@ pub fn sample_block(n: usize, rec: &RequestRecord) -> String {
 /// The settings block printed before the load starts.
 pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, workload: &str) -> String {
     let t = &plan.target;
-    let api = crate::plan::api_name(t.api);
+    let api = t.api.name();
     let target = format!(
         "{url}{}{} ({api}), model {model}",
         t.endpoint,

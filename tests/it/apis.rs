@@ -439,14 +439,10 @@ async fn a_pool_of_workers_serves_concurrent_requests_and_batching_sits_between(
 // ------------------------------------------------------------ flags
 
 fn plan_error(extra: &[&str]) -> String {
-    use clap::Parser;
-    let mut argv = vec!["inferload", "run", "--url", "http://127.0.0.1:9/generate"];
+    let mut argv = vec!["--url", "http://127.0.0.1:9/generate"];
     argv.extend_from_slice(extra);
-    let cli = inferload::cli::Cli::try_parse_from(argv).expect("parses");
-    let inferload::cli::Command::Run(a) = cli.command else {
-        panic!("run")
-    };
-    match inferload::plan::RunPlan::from_args(&a) {
+    let options = inferload::cli::run_options(argv).expect("parses");
+    match inferload::plan::RunPlan::resolve(&options) {
         Ok(_) => String::new(),
         Err(e) => e.to_string(),
     }

@@ -1,0 +1,276 @@
+//! The schedule and stop condition of a run: closed loop, open loop at a
+//! rate (with an optional cap), or simulated users; a request count or a
+//! duration.
+
+use std::time::Duration;
+
+use super::{bad_at, defaults, LoadOptions, PlanError, Stop};
+use crate::schedule::{Arrival, ArrivalKind, ScheduleSpec, ThinkRange};
+
+/// The schedule and stop condition, from the load options.
+pub(super) fn resolve(a: &LoadOptions) -> Result<(ScheduleSpec, Stop), PlanError> {
+    if a.concurrency == Some(0) {
+        return Err(bad_at("load.concurrency", "--concurrency must be at least 1"));
+    }
+    let stop = resolve_stop(a)?;
+    if let Some(users) = a.users {
+        return Ok((resolve_users(a, users)?, stop));
+    }
+    if a.spawn_rate.is_some() || a.think_time.is_some() {
+        let (flag, key) = if a.spawn_rate.is_some() {
+            ("--spawn-rate", "load.spawn_rate")
+        } else {
+            ("--think-time", "load.think_time")
+        };
+        return Err(bad_at(key, format!("{flag} needs --users (it shapes simulated users)")));
+    }
+    let schedule = match a.rate {
+        None => {
+            if a.burstiness.is_some() {
+                return Err(bad_at(
+                    "load.burstiness",
+                    "--burstiness needs --rate (it shapes open-loop arrivals)",
+                ));
+            }
+            ScheduleSpec::Closed {
+                concurrency: a.concurrency.unwrap_or(defaults::CONCURRENCY),
+            }
+        }
+        Some(rate) => {
+            if rate.is_nan() || rate <= 0.0 {
+                return Err(bad_at("load.rate", "--rate must be above 0 (or `inf`)"));
+            }
+            ScheduleSpec::Open {
+                rate,
+                arrival: arrival(a.arrival, a.burstiness)?,
+                cap: a.concurrency,
+            }
+        }
+    };
+    if stop.requests.is_none() {
+        if let ScheduleSpec::Open { rate, .. } = schedule {
+            if rate.is_infinite() {
+                return Err(bad_at(
+                    "load.rate",
+                    "--rate inf with only --duration would send without end; give --requests",
+                ));
+            }
+        }
+    }
+    Ok((schedule, stop))
+}
+
+/// The arrival process of open-loop levels (`run --rate`, sweep rate levels).
+pub fn arrival(kind: Option<ArrivalKind>, burstiness: Option<f64>) -> Result<Arrival, PlanError> {
+    if let Some(b) = burstiness {
+        if !(b > 0.0 && b.is_finite()) {
+            return Err(bad_at(
+                "load.burstiness",
+                "--burstiness must be a number greater than 0",
+            ));
+        }
+    }
+    Ok(match (kind.unwrap_or(ArrivalKind::Poisson), burstiness) {
+        (ArrivalKind::Constant, Some(_)) => {
+            return Err(bad_at(
+                "load.burstiness",
+                "--burstiness does not apply to --arrival constant",
+            ))
+        }
+        (ArrivalKind::Constant, None) => Arrival::Constant,
+        (ArrivalKind::Poisson, None) | (ArrivalKind::Poisson, Some(1.0)) => Arrival::Poisson,
+        // vLLM's `--burstiness` alone switches Poisson to gamma.
+        (ArrivalKind::Poisson | ArrivalKind::Gamma, Some(shape)) => Arrival::Gamma { shape },
+        (ArrivalKind::Gamma, None) => Arrival::Gamma { shape: 1.0 },
+    })
+}
+
+fn resolve_stop(a: &LoadOptions) -> Result<Stop, PlanError> {
+    if a.requests == Some(0) {
+        return Err(bad_at("load.requests", "--requests must be at least 1"));
+    }
+    if a.duration.is_some_and(|d| d.is_zero()) {
+        return Err(bad_at("load.duration", "--duration must be greater than zero"));
+    }
+    Ok(Stop {
+        requests: a.requests.or(if a.duration.is_some() {
+            None
+        } else {
+            Some(defaults::REQUESTS)
+        }),
+        duration: a.duration,
+    })
+}
+
+/// The users schedule (`--users`); it cannot be combined with the other two.
+fn resolve_users(a: &LoadOptions, users: usize) -> Result<ScheduleSpec, PlanError> {
+    if users == 0 {
+        return Err(bad_at("load.users", "--users must be at least 1"));
+    }
+    if a.rate.is_some() {
+        return Err(bad_at(
+            "load.users",
+            "--users and --rate are two schedules (users who think vs. arrivals at a rate); give one",
+        ));
+    }
+    if a.concurrency.is_some() {
+        return Err(bad_at(
+            "load.users",
+            "--users and --concurrency are two schedules (at most N users are in flight anyway); give one",
+        ));
+    }
+    if a.burstiness.is_some() {
+        return Err(bad_at(
+            "load.burstiness",
+            "--burstiness needs --rate (it shapes open-loop arrivals)",
+        ));
+    }
+    if a.spawn_rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
+        return Err(bad_at("load.spawn_rate", "--spawn-rate must be above 0"));
+    }
+    let think = a.think_time.unwrap_or(ThinkRange(Duration::ZERO, Duration::ZERO));
+    Ok(ScheduleSpec::Users {
+        users,
+        spawn_rate: a.spawn_rate.unwrap_or(f64::INFINITY),
+        think: (think.0, think.1),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(f: impl FnOnce(&mut LoadOptions)) -> Result<(ScheduleSpec, Stop), PlanError> {
+        let mut o = LoadOptions::default();
+        f(&mut o);
+        resolve(&o)
+    }
+
+    fn err(f: impl FnOnce(&mut LoadOptions)) -> PlanError {
+        load(f).expect_err("refused")
+    }
+
+    #[test]
+    fn closed_open_and_users_schedules() {
+        let (s, stop) = load(|_| {}).unwrap();
+        assert_eq!(s, ScheduleSpec::Closed { concurrency: 10 });
+        assert_eq!(stop.requests, Some(100));
+        let (s, _) = load(|o| {
+            o.rate = Some(5.0);
+            o.concurrency = Some(3)
+        })
+        .unwrap();
+        assert_eq!(
+            s,
+            ScheduleSpec::Open {
+                rate: 5.0,
+                arrival: Arrival::Poisson,
+                cap: Some(3)
+            }
+        );
+        let (s, stop) = load(|o| {
+            o.users = Some(4);
+            o.think_time = Some(ThinkRange(Duration::from_secs(1), Duration::from_secs(2)));
+            o.duration = Some(Duration::from_secs(3))
+        })
+        .unwrap();
+        assert!(matches!(s, ScheduleSpec::Users { users: 4, .. }));
+        assert_eq!(stop.requests, None, "a duration alone sets no request count");
+    }
+
+    #[test]
+    fn arrivals_follow_vllm_burstiness() {
+        assert_eq!(arrival(None, Some(0.5)).unwrap(), Arrival::Gamma { shape: 0.5 });
+        assert_eq!(arrival(None, Some(1.0)).unwrap(), Arrival::Poisson);
+        assert_eq!(
+            arrival(Some(ArrivalKind::Gamma), None).unwrap(),
+            Arrival::Gamma { shape: 1.0 }
+        );
+        assert_eq!(arrival(Some(ArrivalKind::Constant), None).unwrap(), Arrival::Constant);
+        assert!(arrival(Some(ArrivalKind::Constant), Some(2.0)).is_err());
+        assert!(arrival(None, Some(0.0)).is_err());
+        assert!(arrival(None, Some(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn every_load_error_names_its_flag() {
+        let cases: Vec<(PlanError, &str, &str)> = vec![
+            (
+                err(|o| o.concurrency = Some(0)),
+                "--concurrency must be at least 1",
+                "load.concurrency",
+            ),
+            (
+                err(|o| o.requests = Some(0)),
+                "--requests must be at least 1",
+                "load.requests",
+            ),
+            (
+                err(|o| o.duration = Some(Duration::ZERO)),
+                "--duration must be greater",
+                "load.duration",
+            ),
+            (
+                err(|o| o.burstiness = Some(2.0)),
+                "--burstiness needs --rate",
+                "load.burstiness",
+            ),
+            (
+                err(|o| o.spawn_rate = Some(2.0)),
+                "--spawn-rate needs --users",
+                "load.spawn_rate",
+            ),
+            (
+                err(|o| o.think_time = Some(ThinkRange(Duration::ZERO, Duration::ZERO))),
+                "--think-time needs --users",
+                "load.think_time",
+            ),
+            (
+                err(|o| {
+                    o.rate = Some(f64::INFINITY);
+                    o.duration = Some(Duration::from_secs(1))
+                }),
+                "--rate inf with only --duration",
+                "load.rate",
+            ),
+            (
+                err(|o| {
+                    o.users = Some(2);
+                    o.rate = Some(1.0)
+                }),
+                "--users and --rate",
+                "load.users",
+            ),
+            (
+                err(|o| {
+                    o.users = Some(2);
+                    o.concurrency = Some(1)
+                }),
+                "--users and --concurrency",
+                "load.users",
+            ),
+            (err(|o| o.users = Some(0)), "--users must be at least 1", "load.users"),
+            (
+                err(|o| {
+                    o.users = Some(2);
+                    o.burstiness = Some(1.0)
+                }),
+                "--burstiness needs --rate",
+                "load.burstiness",
+            ),
+            (
+                err(|o| {
+                    o.rate = Some(2.0);
+                    o.arrival = Some(ArrivalKind::Constant);
+                    o.burstiness = Some(2.0)
+                }),
+                "--arrival constant",
+                "load.burstiness",
+            ),
+        ];
+        for (e, text, key) in cases {
+            assert!(e.message.contains(text), "`{e}` should contain `{text}`");
+            assert_eq!(e.key, Some(key), "{e}");
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! The validated plan of a run: every default resolved, every combination
+//! of settings checked once, here, so nothing downstream re-checks them.
+//!
+//! There is one road to a plan. Flags, scenario files, the tasks of a
+//! weighted mix and the strategies of a comparison all produce
+//! [`RunOptions`] ([`options`]); they are layered (built-in defaults, then a
+//! scenario file, then a task or strategy, then what the user typed) and
+//! [`RunPlan::resolve`] turns the result into a plan. It is the plan's only
+//! constructor; sweeps and comparisons hold a `RunPlan` made by it plus
+//! only what is theirs (a ladder, a list of strategies).
+//!
+//! Errors are [`PlanError`]s: a message naming the flag, and the option's
+//! key (`load.concurrency`) so a scenario file can point at its own line
+//! when the bad value came from the file. Each check has a unit test
+//! beside the code that makes it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::api::ApiKind;
+use crate::redact::{Redactor, Secret};
+use crate::schedule::ScheduleSpec;
+use crate::slo::Slo;
+use crate::workload::WorkloadSpec;
+
+mod load;
+pub mod options;
+mod outputs;
+mod target;
+mod workload;
+
+pub use load::arrival;
+pub use options::{
+    LoadOptions, MonitorOptions, ObjectiveOptions, OutputOptions, RunOptions, TargetOptions, WorkloadOptions,
+};
+pub use outputs::{MonitorPlan, Outputs, ReportPaths, TuiMode, VllmResult};
+pub use target::{Header, HeaderValue, Target};
+
+/// The defaults of every setting, in one place: `cli` shows them in the
+/// help text and the plan applies them.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const CONCURRENCY: usize = 10;
+    pub const REQUESTS: u64 = 100;
+    pub const TIMEOUT: Duration = Duration::from_secs(120);
+    pub const GRACE: Duration = Duration::from_secs(5);
+    pub const INPUT_LEN: u64 = 256;
+    pub const OUTPUT_LEN: u64 = 128;
+    pub const RANGE_RATIO: f64 = 0.0;
+    pub const SEED: u64 = 0;
+    pub const WARMUP: u64 = 0;
+    pub const SHOW_SAMPLES: usize = 3;
+    pub const MONITOR_INTERVAL: Duration = Duration::from_secs(1);
+    pub const STATSD_PREFIX: &str = "inferload";
+}
+
+/// A setting that cannot be used: the message names the flag; `key` is
+/// the option (`load.concurrency`) when one option is at fault.
+#[derive(Debug, Clone, Error, PartialEq)]
+#[error("{message}")]
+pub struct PlanError {
+    pub key: Option<&'static str>,
+    pub message: String,
+}
+
+/// An error not tied to one option.
+pub(crate) fn bad(msg: impl Into<String>) -> PlanError {
+    PlanError {
+        key: None,
+        message: msg.into(),
+    }
+}
+
+/// An error in the option at `key`.
+pub(crate) fn bad_at(key: &'static str, msg: impl Into<String>) -> PlanError {
+    PlanError {
+        key: Some(key),
+        message: msg.into(),
+    }
+}
+
+/// vLLM's `--backend` names, mapped onto an [`ApiKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Vllm,
+    Openai,
+    OpenaiChat,
+}
+
+impl crate::units::Choice for Backend {
+    const ALL: &'static [Self] = &[Self::Vllm, Self::Openai, Self::OpenaiChat];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Vllm => "vllm",
+            Self::Openai => "openai",
+            Self::OpenaiChat => "openai-chat",
+        }
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Self::Vllm => "text completions (vLLM's default backend name)",
+            Self::Openai => "text completions",
+            Self::OpenaiChat => "chat completions",
+        }
+    }
+}
+
+/// When to stop sending.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Stop {
+    /// Measured requests to send (warm-up excluded).
+    pub requests: Option<u64>,
+    #[serde(serialize_with = "ser_opt_secs")]
+    pub duration: Option<Duration>,
+}
+
+/// One task of a plan's weighted mix: its API, endpoint, model and what it sends.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskPlan {
+    pub name: String,
+    pub weight: f64,
+    pub api: ApiKind,
+    pub endpoint: String,
+    /// `None`: the run's model.
+    pub model: Option<String>,
+    /// How an `http` API's requests are built and judged (`None` for the others).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<crate::api::http::HttpSpec>,
+    /// A list of prompts sent in turn (else the workload's dataset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompts: Option<Vec<String>>,
+    pub workload: WorkloadSpec,
+}
+
+/// What a task of a mix says, besides options: its name, weight and prompts.
+#[derive(Debug, Clone, Default)]
+pub struct TaskOptions {
+    pub name: String,
+    pub weight: f64,
+    /// Prompts sent in turn.
+    pub prompts: Option<Vec<String>>,
+    /// The task's own settings (API, endpoint, model, workload, body ...).
+    pub options: RunOptions,
+}
+
+/// Everything one `inferload run` does.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunPlan {
+    pub target: Target,
+    pub schedule: ScheduleSpec,
+    pub stop: Stop,
+    pub warmup: u64,
+    pub seed: u64,
+    #[serde(serialize_with = "ser_secs")]
+    pub grace: Duration,
+    pub workload: WorkloadSpec,
+    /// Objectives from `--slo`: each is judged PASS/FAIL, and any failure
+    /// makes the exit status 3.
+    pub slos: Vec<Slo>,
+    /// vLLM's `--goodput` bounds: they decide which requests count as good
+    /// (goodput), as in vLLM, but pass or fail nothing, so a `vllm bench
+    /// serve` command line keeps its exit status.
+    pub goodput_bounds: Vec<Slo>,
+    pub outputs: Outputs,
+    /// Samplers beside the run, and live metrics export (`--monitor-interval`, `--scrape`, …).
+    pub monitor: MonitorPlan,
+    /// A scenario file's weighted task mix (empty without one): each
+    /// request goes to its task's API, endpoint and model.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskPlan>,
+}
+
+pub(crate) fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+pub(crate) fn ser_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64(d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+impl RunPlan {
+    /// The one constructor: options (already layered) with every default
+    /// applied and every check made.
+    pub fn resolve(o: &RunOptions) -> Result<Self, PlanError> {
+        let mut target = target::resolve(&o.target)?;
+        let (schedule, stop) = load::resolve(&o.load)?;
+        let mut workload = workload::resolve(&o.workload)?;
+        target::apply_api(&o.target, &mut target, &o.workload, &mut workload)?;
+        let outputs = outputs::resolve(&o.output, &o.target, target.api)?;
+        Ok(RunPlan {
+            outputs,
+            target,
+            schedule,
+            stop,
+            warmup: o.load.warmup.unwrap_or(defaults::WARMUP),
+            seed: o.workload.seed.unwrap_or(defaults::SEED),
+            grace: o.target.grace.unwrap_or(defaults::GRACE),
+            workload,
+            slos: resolve_slos(o.objectives.slo.as_deref().unwrap_or_default())?,
+            goodput_bounds: resolve_goodput(o.objectives.goodput.as_deref().unwrap_or_default())?,
+            tasks: Vec::new(),
+            monitor: outputs::resolve_monitor(&o.monitor)?,
+        })
+    }
+
+    /// The plan of a run with a weighted task mix. Each task is resolved
+    /// through [`RunPlan::resolve`] with its own settings layered between
+    /// the shared ones (`base`, e.g. a scenario file) and what the user
+    /// typed (`typed`, which wins for every task).
+    pub fn with_tasks(
+        base: &RunOptions,
+        typed: &RunOptions,
+        tasks: &[TaskOptions],
+    ) -> Result<Self, (usize, PlanError)> {
+        let mut plan = Self::resolve(&base.clone().merged(typed.clone())).map_err(|e| (usize::MAX, e))?;
+        for (i, t) in tasks.iter().enumerate() {
+            let mut o = base.clone();
+            // A task's own prompt source replaces the shared one whole.
+            if t.options.workload.prompt.is_some() || t.options.workload.dataset.is_some() || t.prompts.is_some() {
+                o.workload.prompt = None;
+                o.workload.dataset = None;
+                o.workload.dataset_path = None;
+            }
+            // A task on another API starts from that API's endpoint.
+            if t.options.target.api.is_some_and(|a| Some(a) != base.target.api) && t.options.target.endpoint.is_none() {
+                o.target.endpoint = None;
+            }
+            let mut extra = o.workload.extra_body.take().unwrap_or_default();
+            let mut own = t.options.clone();
+            extra.extend(own.workload.extra_body.take().unwrap_or_default());
+            o.workload.extra_body = (!extra.is_empty()).then_some(extra);
+            if let Some(first) = t.prompts.as_ref().and_then(|p| p.first()) {
+                own.workload.prompt = Some(first.clone());
+            }
+            o.merge(own);
+            o.merge(typed.clone());
+            let p = Self::resolve(&o).map_err(|e| (i, e))?;
+            let mut workload = p.workload;
+            // Prompts given by the task (not the random dataset) end on EOS.
+            if t.prompts.is_some() || t.options.workload.prompt.is_some() || t.options.workload.dataset.is_some() {
+                workload.ignore_eos = t.options.workload.ignore_eos.unwrap_or(false);
+            }
+            plan.tasks.push(TaskPlan {
+                name: t.name.clone(),
+                weight: t.weight,
+                api: p.target.api,
+                endpoint: p.target.endpoint,
+                model: p.target.model,
+                http: p.target.http,
+                prompts: t.prompts.clone(),
+                workload,
+            });
+        }
+        Ok(plan)
+    }
+
+    /// Secrets of this plan, for scrubbing free text.
+    pub fn redactor(&self) -> Redactor {
+        Redactor::new(self.target.secrets())
+    }
+
+    /// Every per-request latency bound: those of the objectives and the
+    /// `--goodput` ones. A request meeting all of them is good.
+    pub fn request_bounds(&self) -> crate::slo::RequestBounds {
+        let all: Vec<Slo> = self.slos.iter().chain(&self.goodput_bounds).cloned().collect();
+        crate::slo::RequestBounds::new(&all)
+    }
+}
+
+/// Secrets held by a plan's target.
+impl Target {
+    pub fn secrets(&self) -> Vec<Secret> {
+        let mut secrets: Vec<Secret> = self.api_key.iter().cloned().collect();
+        secrets.extend(self.headers.iter().filter_map(|h| match &h.value {
+            HeaderValue::Secret(s) => Some(s.clone()),
+            HeaderValue::Plain(_) => None,
+        }));
+        secrets
+    }
+}
+
+/// Objectives from `--slo` expressions.
+pub fn resolve_slos(exprs: &[String]) -> Result<Vec<Slo>, PlanError> {
+    crate::slo::parse_all(exprs).map_err(|e| bad_at("objectives.slo", format!("--slo: {e}")))
+}
+
+/// Per-request bounds from vLLM's `--goodput` items (`ttft:500 tpot:50`).
+pub fn resolve_goodput(items: &[String]) -> Result<Vec<Slo>, PlanError> {
+    items
+        .iter()
+        .flat_map(|g| g.split_whitespace())
+        .map(|item| {
+            crate::slo::parse_goodput(item).map_err(|e| bad_at("objectives.goodput", format!("--goodput: {e}")))
+        })
+        .collect()
+}
+
+/// Paths a plan writes or reads, for checks before load is sent.
+impl RunPlan {
+    pub fn output_paths(&self) -> Vec<(&'static str, PathBuf)> {
+        self.outputs.paths()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(f: impl FnOnce(&mut RunOptions)) -> RunOptions {
+        let mut o = RunOptions::default();
+        f(&mut o);
+        o
+    }
+
+    #[test]
+    fn empty_options_give_the_documented_defaults() {
+        let p = RunPlan::resolve(&RunOptions::default()).unwrap();
+        assert!(matches!(
+            p.schedule,
+            ScheduleSpec::Closed {
+                concurrency: defaults::CONCURRENCY
+            }
+        ));
+        assert_eq!(p.stop.requests, Some(defaults::REQUESTS));
+        assert_eq!(p.target.timeout, defaults::TIMEOUT);
+        assert_eq!(p.grace, defaults::GRACE);
+        assert_eq!(p.target.api, ApiKind::OpenaiChat);
+        assert_eq!(p.target.endpoint, "/v1/chat/completions");
+        assert_eq!(p.outputs.show_samples, defaults::SHOW_SAMPLES);
+        assert!(p.target.base_url.is_none(), "no URL: the embedded simulator");
+    }
+
+    #[test]
+    fn objectives_errors_name_the_flag_and_key() {
+        let e = RunPlan::resolve(&opts(|o| o.objectives.slo = Some(vec!["ttft<<1".into()]))).unwrap_err();
+        assert!(e.message.starts_with("--slo"), "{e}");
+        assert_eq!(e.key, Some("objectives.slo"));
+        let e = RunPlan::resolve(&opts(|o| o.objectives.goodput = Some(vec!["speed:3".into()]))).unwrap_err();
+        assert!(e.message.starts_with("--goodput"), "{e}");
+    }
+
+    #[test]
+    fn a_task_takes_its_own_settings_and_the_typed_ones_win() {
+        let base = opts(|o| {
+            o.target.model = Some("shared".into());
+            o.workload.extra_body = Some(serde_json::from_str(r#"{"a":1}"#).unwrap());
+        });
+        let typed = opts(|o| o.workload.output_len = Some(9));
+        let tasks = vec![
+            TaskOptions {
+                name: "chat".into(),
+                weight: 1.0,
+                prompts: Some(vec!["hi".into(), "yo".into()]),
+                options: opts(|o| {
+                    o.target.model = Some("m1".into());
+                    o.workload.output_len = Some(100);
+                    o.workload.extra_body = Some(serde_json::from_str(r#"{"b":2}"#).unwrap());
+                }),
+            },
+            TaskOptions {
+                name: "gen".into(),
+                weight: 2.0,
+                prompts: None,
+                options: opts(|o| {
+                    o.target.api = Some(ApiKind::OpenaiCompletions);
+                }),
+            },
+        ];
+        let p = RunPlan::with_tasks(&base, &typed, &tasks).unwrap();
+        assert_eq!(p.tasks[0].model.as_deref(), Some("m1"));
+        assert_eq!(
+            p.tasks[0].workload.max_tokens,
+            Some(9),
+            "a typed flag overrides every task"
+        );
+        let body = p.tasks[0].workload.extra_body.as_ref().unwrap();
+        assert_eq!(
+            (body["a"].clone(), body["b"].clone()),
+            (1.into(), 2.into()),
+            "params merge into the body"
+        );
+        assert!(!p.tasks[0].workload.ignore_eos, "the task's prompts end on EOS");
+        assert_eq!(
+            p.tasks[1].endpoint, "/v1/completions",
+            "another API starts from its endpoint"
+        );
+        assert_eq!(p.tasks[1].model.as_deref(), Some("shared"));
+        let bad = vec![TaskOptions {
+            name: "x".into(),
+            weight: 1.0,
+            prompts: None,
+            options: opts(|o| o.workload.output_len = Some(0)),
+        }];
+        let (i, e) = RunPlan::with_tasks(&base, &RunOptions::default(), &bad).unwrap_err();
+        assert_eq!((i, e.key), (0, Some("workload.output_len")));
+    }
+}
