@@ -20,6 +20,8 @@ use crate::workload::{WorkItem, WorkloadSpec};
 
 pub mod http;
 pub mod openai;
+#[cfg(test)]
+mod proptests;
 pub mod sse;
 pub mod tgi;
 

@@ -8,6 +8,12 @@
 //! has several `data:` lines). Only what inference servers send is handled:
 //! `data:` lines (multi-line data joined with `\n`), comments and other fields
 //! ignored, events ended by a blank line, `\n` or `\r\n` line ends.
+//!
+//! The work is linear in the size of the body however it is cut into
+//! chunks: the search for an event's end resumes where the previous chunk's
+//! search stopped (less the two bytes a separator split across chunks may
+//! have begun with), so an event spread over many chunks is not rescanned
+//! from its start on each one.
 
 use bytes::{Bytes, BytesMut};
 
@@ -16,6 +22,13 @@ use bytes::{Bytes, BytesMut};
 pub struct SseDecoder {
     /// Bytes of an event not yet terminated by a blank line.
     pending: BytesMut,
+    /// No event separator starts before this offset of `pending`: earlier
+    /// chunks' searches covered those bytes.
+    search_from: usize,
+    /// Bytes looked at while searching for event ends, so a test can check
+    /// that the work stays linear (a count, not a clock).
+    #[cfg(test)]
+    examined: usize,
 }
 
 impl SseDecoder {
@@ -28,10 +41,19 @@ impl SseDecoder {
     pub fn feed(&mut self, chunk: &[u8], mut on_data: impl FnMut(&[u8])) {
         self.pending.extend_from_slice(chunk);
         loop {
-            let Some((end, sep_len)) = find_event_end(&self.pending) else {
+            let (found, searched_to) = find_event_end(&self.pending, self.search_from);
+            #[cfg(test)]
+            {
+                self.examined += searched_to - self.search_from;
+            }
+            let Some((end, sep_len)) = found else {
+                // A separator may have begun in the last two bytes ("\n",
+                // "\n\r") and end in the next chunk: look at them again.
+                self.search_from = searched_to.saturating_sub(2);
                 return;
             };
             let event = self.pending.split_to(end + sep_len).freeze();
+            self.search_from = 0;
             emit_data(&event[..end], &mut on_data);
         }
     }
@@ -44,24 +66,26 @@ impl SseDecoder {
             return false;
         }
         let event: Bytes = std::mem::take(&mut self.pending).freeze();
+        self.search_from = 0;
         emit_data(&event, &mut on_data);
         true
     }
 }
 
-/// Position of the blank line ending the first event, and its length.
-fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
+/// The blank line ending the first event at or after `from` (its position
+/// and length), and how far the search looked.
+fn find_event_end(buf: &[u8], from: usize) -> (Option<(usize, usize)>, usize) {
+    let mut i = from.min(buf.len());
     while let Some(p) = memchr_nl(&buf[i..]) {
         let nl = i + p;
         // "\n\n" or "\n\r\n" ends an event.
         match buf.get(nl + 1) {
-            Some(b'\n') => return Some((nl, 2)),
-            Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some((nl, 3)),
+            Some(b'\n') => return (Some((nl, 2)), nl + 2),
+            Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return (Some((nl, 3)), nl + 3),
             _ => i = nl + 1,
         }
     }
-    None
+    (None, buf.len())
 }
 
 fn memchr_nl(buf: &[u8]) -> Option<usize> {
@@ -128,6 +152,48 @@ mod tests {
     fn unterminated_last_event_is_kept() {
         assert_eq!(decode(&[b"data: tail"]), vec!["tail"]);
         assert!(decode(&[b"\n\n"]).is_empty());
+    }
+
+    /// Regression: the search for an event's end restarted at the start of
+    /// the pending buffer on every chunk, so the work grew with the square
+    /// of an event's size (one 32 MB event cost about 11 s of CPU). The
+    /// bytes examined must stay within the body's size plus a constant per
+    /// chunk.
+    #[test]
+    fn a_large_event_in_small_chunks_is_examined_once() {
+        let payload = vec![b'x'; 4 << 20];
+        let mut body = b"data: ".to_vec();
+        body.extend_from_slice(&payload);
+        body.extend_from_slice(b"\r\n\r\ndata: [DONE]\n\n");
+        let mut d = SseDecoder::new();
+        let mut got: Vec<usize> = Vec::new();
+        for chunk in body.chunks(4096) {
+            d.feed(chunk, |p| got.push(p.len()));
+        }
+        assert_eq!(got, vec![payload.len(), 6]);
+        // Each byte once, plus the two bytes looked at again per chunk.
+        let chunks = body.len().div_ceil(4096);
+        assert!(
+            d.examined <= body.len() + 2 * chunks,
+            "{} bytes examined for a {}-byte body in {chunks} chunks",
+            d.examined,
+            body.len()
+        );
+    }
+
+    #[test]
+    fn separators_split_across_chunks_end_the_event_on_arrival() {
+        for sep in [&b"\n\n"[..], b"\r\n\r\n", b"\n\r\n"] {
+            for cut in 0..=sep.len() {
+                let mut d = SseDecoder::new();
+                let mut got = Vec::new();
+                d.feed(b"data: a", |p| got.push(p.to_vec()));
+                d.feed(&sep[..cut], |p| got.push(p.to_vec()));
+                assert_eq!(got.is_empty(), cut < sep.len(), "{sep:?} cut at {cut}");
+                d.feed(&sep[cut..], |p| got.push(p.to_vec()));
+                assert_eq!(got, vec![b"a".to_vec()], "{sep:?} cut at {cut}");
+            }
+        }
     }
 
     #[test]

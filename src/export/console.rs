@@ -38,9 +38,9 @@ fn centered(title: &str, fill: char) -> String {
     let pad = WIDTH.saturating_sub(len);
     let left = pad / 2;
     let mut s = String::with_capacity(WIDTH + 4);
-    s.extend(std::iter::repeat(fill).take(left));
+    s.extend(std::iter::repeat_n(fill, left));
     s.push_str(title);
-    s.extend(std::iter::repeat(fill).take(pad - left));
+    s.extend(std::iter::repeat_n(fill, pad - left));
     s
 }
 

@@ -19,21 +19,17 @@ pub struct HostSampler {
     pid: Option<Pid>,
 }
 
-impl Default for HostSampler {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl HostSampler {
-    pub fn new() -> Self {
+    /// The sampler, or a note for the user when sysinfo does not support
+    /// this system.
+    pub fn new() -> Result<Self, String> {
         let pid = sysinfo::get_current_pid().ok();
-        let mut sys = System::new();
+        let mut sys = System::new().map_err(|e| format!("host CPU and memory are not measured: sysinfo: {e}"))?;
         refresh(&mut sys, pid);
-        Self {
+        Ok(Self {
             sys: Arc::new(Mutex::new(sys)),
             pid,
-        }
+        })
     }
 }
 
@@ -61,7 +57,7 @@ fn read(sys: &mut System, pid: Option<Pid>) -> Vec<Reading> {
         out.push(Reading::new(
             format!("host.cpu{{core=\"{i}\"}}"),
             "percent",
-            f64::from(cpu.cpu_usage()),
+            f64::from(cpu.usage()),
             None,
         ));
     }
@@ -118,7 +114,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_host_and_this_process_are_measured() {
-        let mut s = HostSampler::new();
+        let mut s = HostSampler::new().expect("sysinfo supports Linux");
         let r = s.sample().await.unwrap();
         let get = |n: &str| r.iter().find(|x| x.name == n).map(|x| x.value);
         assert!(get("host.memory_total").unwrap() > 0.0);

@@ -385,8 +385,12 @@ impl Monitor {
     /// (or the target's `/metrics` when it answers). Prints a note for what
     /// cannot (once).
     pub async fn setup(plan: &MonitorPlan, client: &reqwest::Client, base_url: &str) -> Self {
-        let mut samplers: Vec<Box<dyn Sampler>> = vec![Box::new(host::HostSampler::new())];
+        let mut samplers: Vec<Box<dyn Sampler>> = Vec::new();
         let mut notes = Vec::new();
+        match host::HostSampler::new() {
+            Ok(s) => samplers.push(Box::new(s)),
+            Err(note) => notes.push(note),
+        }
         match gpu::detect().await {
             Ok(s) => samplers.push(s),
             Err(note) => notes.push(note),

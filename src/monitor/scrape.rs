@@ -447,6 +447,7 @@ vllm:num_requests_waiting 99\n";
 
     #[test]
     fn counters_become_rates_and_ratios_percentages() {
+        crate::engine::client::install_crypto_provider();
         let mut sampler = ScrapeSampler::new(
             reqwest::Client::new(),
             "http://x/metrics".into(),
@@ -480,6 +481,7 @@ vllm:num_requests_waiting 99\n";
 
     #[test]
     fn dcgm_and_node_exporters_give_remote_figures() {
+        crate::engine::client::install_crypto_provider();
         let mut sampler = ScrapeSampler::new(
             reqwest::Client::new(),
             "http://gpu-host:9400/metrics".into(),

@@ -192,7 +192,7 @@ impl ThinkTime {
 
     /// The next pause.
     pub fn next_pause(&mut self) -> Duration {
-        use rand::Rng;
+        use rand::RngExt;
         if self.max == self.min {
             return self.min;
         }

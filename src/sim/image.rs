@@ -465,7 +465,7 @@ async fn async_generate(State(svc): State<Arc<ImageService>>, body: Bytes) -> Re
     {
         // Forget jobs finished long ago, so a long run stays small.
         let mut jobs = svc.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        jobs.retain(|_, j| !j.finished.is_some_and(|t| t.elapsed() >= JOB_TTL));
+        jobs.retain(|_, j| j.finished.is_none_or(|t| t.elapsed() < JOB_TTL));
         jobs.insert(
             n,
             Job {

@@ -208,7 +208,9 @@ async fn http_against_the_sims_generate_needs_no_flags() {
 
     // What was counted is a real PNG of the asked size.
     let body = json!({"prompt": "a red fox", "num_inference_steps": 2, "width": 96, "height": 64});
-    let reply = reqwest::Client::new()
+    let reply = http_client()
+        .build()
+        .expect("client")
         .post(format!("{}/generate", sim.url()))
         .header("content-type", "application/json")
         .body(body.to_string())

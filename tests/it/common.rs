@@ -10,6 +10,13 @@ use std::time::{Duration, Instant};
 
 pub use inferload::sim::{self, SimConfig, SimHandle};
 
+/// A reqwest client builder for tests that talk HTTP to the simulator
+/// themselves (reqwest has no TLS provider until inferload installs one).
+pub fn http_client() -> reqwest::ClientBuilder {
+    inferload::engine::client::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
 /// What a finished `inferload` process printed.
 #[derive(Debug)]
 pub struct Output {

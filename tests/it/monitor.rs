@@ -363,7 +363,7 @@ async fn the_prometheus_endpoint_is_scraped_during_a_run() {
         url.starts_with("http://127.0.0.1:") && url.ends_with("/metrics"),
         "{url}"
     );
-    let client = reqwest::Client::new();
+    let client = http_client().build().expect("client");
     let deadline = Instant::now() + Duration::from_secs(20);
     let text = loop {
         assert!(Instant::now() < deadline, "no successful request seen on {url}");

@@ -2,7 +2,7 @@
 //! `--markdown`, `inferload report`): real runs and sweeps against the
 //! simulator, every format written and checked — PNG signatures and sizes,
 //! SVG text, CSV rows, Markdown tables — and the HTML page loaded in a real
-//! headless Chromium (installed by `.ci/run`).
+//! headless Chromium (installed by `scripts/test`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -84,7 +84,7 @@ fn chromium() -> PathBuf {
     }
     panic!(
         "the HTML report is checked in a real headless Chromium, and none is on PATH: \
-         install it (`apt-get install -y chromium`; .ci/run does this in CI)"
+         install it (`apt-get install -y chromium`; scripts/test does this)"
     );
 }
 

@@ -14,10 +14,7 @@ use crate::common::*;
 const MODEL: &str = "inferload-sim";
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
+    http_client().timeout(Duration::from_secs(30)).build().expect("client")
 }
 
 fn ms(v: u64) -> Duration {

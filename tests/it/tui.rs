@@ -1,7 +1,7 @@
 //! The live dashboard, driven in a real terminal: the built binary runs in a
 //! detached tmux session (its own server socket in a temporary directory)
 //! while the test reads the screen with `capture-pane` and types keys with
-//! `send-keys`. Needs `tmux` on the PATH (installed by `.ci/run`).
+//! `send-keys`. Needs `tmux` on the PATH (installed by `scripts/test`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output as ProcOutput, Stdio};

@@ -91,7 +91,7 @@ pub fn wanted(mode: TuiMode, stop: &Stop, schedule: &ScheduleSpec, stdout_tty: b
     match mode {
         TuiMode::Off => false,
         TuiMode::On => stdout_tty,
-        TuiMode::Auto => stdout_tty && stderr_tty && expected_length(stop, schedule).map_or(true, |d| d > LONG_ENOUGH),
+        TuiMode::Auto => stdout_tty && stderr_tty && expected_length(stop, schedule).is_none_or(|d| d > LONG_ENOUGH),
     }
 }
 
