@@ -138,7 +138,8 @@ pub async fn check_target(
                 .map(|u| u.origin().ascii_serialization())
                 .unwrap_or_else(|_| base_url.to_string());
             probe(client, &format!("{origin}/"), base_url, headers, redactor).await?;
-            Ok(model.map_or_else(|| crate::plan::api_name(api), str::to_string))
+            let name = if api == ApiKind::Http { "http" } else { "http-async" };
+            Ok(model.map_or_else(|| name.to_string(), str::to_string))
         }
     }
 }
