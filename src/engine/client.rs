@@ -436,7 +436,14 @@ impl Client {
         Ok(Exchange {
             response: Response {
                 status: parts.status,
-                headers: parts.headers,
+                // An owned copy: hyper's header values point into the
+                // connection's read buffer and would keep it allocated (8 KiB)
+                // for the whole reply.
+                content_type: parts
+                    .headers
+                    .get(hyper::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(Box::from),
                 body,
                 deadline,
                 done: false,
@@ -502,7 +509,7 @@ impl Client {
             let _learning = origin.discovery.lock().await;
             if !origin.known.load(Ordering::Acquire) {
                 counters.request_on_new_connection();
-                let (opened, waited) = self.connect(origin).await?;
+                let (opened, waited) = Box::pin(self.connect(origin)).await?;
                 sent_at = waited;
                 match opened {
                     Opened::H1(c) => first = Some(c),
@@ -512,7 +519,7 @@ impl Client {
             }
         }
         if origin.is_h2.load(Ordering::Acquire) {
-            return self.send_h2(origin, uri, req, sent_at).await;
+            return Box::pin(self.send_h2(origin, uri, req, sent_at)).await;
         }
         let kept = match first {
             Some(c) => Some(c),
@@ -522,13 +529,13 @@ impl Client {
             Some(c) => c,
             None => {
                 counters.request_on_new_connection();
-                let (opened, waited) = self.connect(origin).await?;
+                let (opened, waited) = Box::pin(self.connect(origin)).await?;
                 sent_at = waited;
                 match opened {
                     Opened::H1(c) => c,
                     Opened::H2(c) => {
                         self.adopt_h2(origin, c).await;
-                        return self.send_h2(origin, uri, req, sent_at).await;
+                        return Box::pin(self.send_h2(origin, uri, req, sent_at)).await;
                     }
                 }
             }
@@ -568,13 +575,13 @@ impl Client {
                     origin.closed_after_reply(counters);
                     counters.request_on_new_connection();
                     let resent = Instant::now();
-                    let (opened, waited) = self.connect(origin).await?;
+                    let (opened, waited) = Box::pin(self.connect(origin)).await?;
                     sent_at = Some(waited.unwrap_or(resent));
                     conn = match opened {
                         Opened::H1(c) => c,
                         Opened::H2(c) => {
                             self.adopt_h2(origin, c).await;
-                            return self.send_h2(origin, uri, req, sent_at).await;
+                            return Box::pin(self.send_h2(origin, uri, req, sent_at)).await;
                         }
                     };
                 }
@@ -668,7 +675,7 @@ impl Client {
         }
         // Opened under the lock: a burst of requests opens the few
         // connections it needs, not one each.
-        let (opened, waited) = self.connect(origin).await?;
+        let (opened, waited) = Box::pin(self.connect(origin)).await?;
         match opened {
             Opened::H2(c) => {
                 conns.push(c.clone());
@@ -762,7 +769,7 @@ impl Drop for StreamGuard {
 /// A reply: its status and headers, and its body read chunk by chunk.
 pub struct Response {
     status: StatusCode,
-    headers: HeaderMap,
+    content_type: Option<Box<str>>,
     body: Incoming,
     /// The exchange's time limit, started at [`Client::send`].
     deadline: Pin<Box<Sleep>>,
@@ -776,8 +783,9 @@ impl Response {
         self.status
     }
 
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+    /// The reply's `Content-Type`, if it has one.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
     }
 
     /// The next piece of the body as the network delivered it, `None` at

@@ -142,8 +142,8 @@ pub(super) async fn open(
         };
         let name = rustls::pki_types::ServerName::try_from(origin.host.to_string())
             .map_err(|e| ConnectError(format!("invalid TLS server name `{}`: {e}", origin.host)))?;
-        let stream = tls
-            .connect(name, tcp)
+        // Boxed: the TLS state is large and plain connections need none.
+        let stream = Box::pin(tls.connect(name, tcp))
             .await
             .map_err(|e| ConnectError(format!("TLS handshake failed: {}", root_cause(&e))))?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");

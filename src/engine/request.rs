@@ -23,7 +23,6 @@
 
 use std::time::Duration;
 
-use hyper::header::CONTENT_TYPE;
 use hyper::Method;
 use tokio_util::sync::CancellationToken;
 
@@ -184,11 +183,7 @@ async fn read_reply(
         rec.streamed = false;
         return super::poll::follow(ctx, clock, jobs, resp, slot, rec, text).await;
     }
-    let is_event_stream = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let is_event_stream = resp.content_type().is_some_and(|v| v.starts_with("text/event-stream"));
     if rec.streamed && is_event_stream {
         read_stream(ctx, clock, resp, rec, text).await
     } else {
