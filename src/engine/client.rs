@@ -46,14 +46,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use hyper::{Method, Request, StatusCode, Uri};
 use thiserror::Error;
 use tokio::time::Sleep;
 use tokio_rustls::TlsConnector;
 
-use super::conn::{self, ConnShared, H1Conn, H2Conn, Opened, OriginKey};
+use super::conn::{self, H1Conn, H2Conn, Opened, OriginKey};
 use super::connections::{ConnectionStats, Counters};
+use super::h1;
 
 /// Streams one HTTP/2 connection carries before another is opened.
 pub const H2_STREAMS_PER_CONN: usize = 100;
@@ -233,8 +234,6 @@ struct Inner {
 /// What the client knows about one origin (scheme, host, port).
 struct Origin {
     key: Arc<OriginKey>,
-    /// The `Host` header of HTTP/1 requests.
-    host_header: HeaderValue,
     /// ALPN picked `h2`: requests go over `h2`'s shared connections.
     is_h2: AtomicBool,
     /// The protocol is known (always, for `http`; after the first TLS
@@ -295,16 +294,14 @@ pub struct Slot {
 }
 
 impl Slot {
-    fn take(&mut self, key: &OriginKey) -> Option<H1Conn> {
-        let i = self.conns.iter().position(|c| *c.origin == *key)?;
-        Some(self.conns.swap_remove(i))
-    }
-
-    fn put(&mut self, conn: H1Conn) {
+    /// Keeps `conn` (replacing any other to its origin) and returns its index.
+    fn put(&mut self, conn: H1Conn) -> usize {
+        self.conns.retain(|c| c.origin != conn.origin);
         if self.conns.len() >= ORIGINS_PER_SLOT {
             self.conns.remove(0);
         }
         self.conns.push(conn);
+        self.conns.len() - 1
     }
 }
 
@@ -318,8 +315,8 @@ pub struct Outgoing<'a> {
 }
 
 /// A reply's head, and its body to read.
-pub struct Exchange {
-    pub response: Response,
+pub struct Exchange<'s> {
+    pub response: Response<'s>,
     /// When the request really left, if not when [`Client::send`] was
     /// called: after a connection ramp's wait, or the resend after a stale
     /// connection (the failed attempt never reached the server).
@@ -417,41 +414,53 @@ impl Client {
 
     /// Sends a request on `slot`'s connection (opening one as needed) and
     /// returns the reply's head; see the module docs for reuse and retries.
-    pub async fn send(&self, slot: &mut Slot, req: Outgoing<'_>) -> Result<Exchange, TransportError> {
-        let deadline = Box::pin(tokio::time::sleep(self.inner.timeout));
+    /// The reply's body is read through the slot's connection, so the slot
+    /// stays borrowed until the reply is dropped.
+    pub async fn send<'s>(&self, slot: &'s mut Slot, req: Outgoing<'_>) -> Result<Exchange<'s>, TransportError> {
+        let mut deadline = Box::pin(tokio::time::sleep(self.inner.timeout));
         let uri: Uri = req
             .url
             .parse()
             .map_err(|e| TransportError::new(TransportErrorKind::Request, format!("invalid URL `{}`: {e}", req.url)))?;
         let origin = self.origin(&uri)?;
         self.inner.counters.request();
-        let mut deadline = deadline;
-        let exchange = self.exchange(slot, &origin, &uri, &req);
-        let (head, conn, stream, sent_at) = tokio::select! {
-            biased;
-            r = exchange => r?,
-            _ = deadline.as_mut() => return Err(TransportError::timeout()),
+        let (reply, sent_at) = {
+            let exchange = self.exchange(slot, &origin, &uri, &req);
+            tokio::select! {
+                biased;
+                r = exchange => r?,
+                _ = deadline.as_mut() => return Err(TransportError::timeout()),
+            }
         };
-        let (parts, body) = head.into_parts();
-        Ok(Exchange {
-            response: Response {
-                status: parts.status,
-                // An owned copy: hyper's header values point into the
-                // connection's read buffer and would keep it allocated (8 KiB)
-                // for the whole reply.
-                content_type: parts
-                    .headers
-                    .get(hyper::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(Box::from),
-                body,
+        let response = match reply {
+            Reply::H1 { index, head } => Response {
+                status: StatusCode::from_u16(head.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                content_type: head.content_type,
                 deadline,
-                done: false,
-                conn,
-                _stream: stream,
+                body: Body::H1 {
+                    conn: &mut slot.conns[index],
+                    framing: head.framing,
+                },
             },
-            sent_at,
-        })
+            Reply::H2 { head, guard } => {
+                let (parts, body) = head.into_parts();
+                Response {
+                    status: parts.status,
+                    content_type: parts
+                        .headers
+                        .get(hyper::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .map(Box::from),
+                    deadline,
+                    body: Body::H2 {
+                        body,
+                        done: false,
+                        _guard: guard,
+                    },
+                }
+            }
+        };
+        Ok(Exchange { response, sent_at })
     }
 
     fn origin(&self, uri: &Uri) -> Result<Arc<Origin>, TransportError> {
@@ -477,10 +486,8 @@ impl Client {
         if let Some(o) = origins.get(&key) {
             return Ok(o.clone());
         }
-        let host_header = HeaderValue::from_str(authority.as_str()).map_err(|_| invalid("bad host"))?;
         let origin = Arc::new(Origin {
             key: Arc::new(key.clone()),
-            host_header,
             is_h2: AtomicBool::new(false),
             known: AtomicBool::new(!https),
             discovery: tokio::sync::Mutex::new(()),
@@ -494,14 +501,15 @@ impl Client {
     }
 
     /// Sends and waits for the head: HTTP/1 on the slot's connection, or
-    /// HTTP/2 on a shared one.
+    /// HTTP/2 on a shared one; also when the request really left, if not
+    /// at the call (see [`Exchange::sent_at`]).
     async fn exchange(
         &self,
         slot: &mut Slot,
         origin: &Arc<Origin>,
         uri: &Uri,
         req: &Outgoing<'_>,
-    ) -> Result<Head, TransportError> {
+    ) -> Result<(Reply, Option<Instant>), TransportError> {
         let counters = &self.inner.counters;
         let mut sent_at = None;
         let mut first = None;
@@ -521,92 +529,89 @@ impl Client {
         if origin.is_h2.load(Ordering::Acquire) {
             return Box::pin(self.send_h2(origin, uri, req, sent_at)).await;
         }
-        let kept = match first {
-            Some(c) => Some(c),
-            None => self.reusable(slot, origin).await,
-        };
-        let mut conn = match kept {
-            Some(c) => c,
-            None => {
-                counters.request_on_new_connection();
-                let (opened, waited) = Box::pin(self.connect(origin)).await?;
-                sent_at = waited;
-                match opened {
-                    Opened::H1(c) => c,
-                    Opened::H2(c) => {
-                        self.adopt_h2(origin, c).await;
-                        return Box::pin(self.send_h2(origin, uri, req, sent_at)).await;
+        let mut index = match first {
+            Some(c) => slot.put(c),
+            None => match self.reusable(slot, origin) {
+                Some(i) => i,
+                None => {
+                    counters.request_on_new_connection();
+                    let (opened, waited) = Box::pin(self.connect(origin)).await?;
+                    sent_at = waited;
+                    match opened {
+                        Opened::H1(c) => slot.put(c),
+                        Opened::H2(c) => {
+                            self.adopt_h2(origin, c).await;
+                            return Box::pin(self.send_h2(origin, uri, req, sent_at)).await;
+                        }
                     }
                 }
-            }
+            },
         };
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let path: Uri = path
-            .parse()
-            .map_err(|e| TransportError::new(TransportErrorKind::Request, format!("invalid URL path: {e}")))?;
+        let host = uri.authority().map_or("", |a| a.as_str());
         loop {
+            let conn = &mut slot.conns[index];
             let reused = conn.served > 0;
-            let read_before = conn.shared.bytes_read.load(Ordering::Relaxed);
-            conn.served += 1;
-            let mut request = Request::new(Full::new(req.body.clone()));
-            *request.method_mut() = req.method.clone();
-            *request.uri_mut() = path.clone();
-            *request.headers_mut() = req.headers.clone();
-            request.headers_mut().insert(HOST, origin.host_header.clone());
-            match conn.sender.send_request(request).await {
+            let request = h1::Request {
+                method: req.method.as_str(),
+                path,
+                host,
+                headers: req.headers,
+                body: &req.body,
+            };
+            match conn.send(request).await {
                 Ok(head) => {
                     if reused {
                         origin.reused_ok.fetch_add(1, Ordering::Relaxed);
                     }
-                    conn.keep_alive = keep_alive_timeout(head.headers());
-                    let shared = conn.shared.clone();
-                    slot.put(conn);
-                    return Ok((head, Some(shared), None, sent_at));
+                    return Ok((Reply::H1 { index, head }, sent_at));
                 }
-                Err(e) => {
-                    let untouched = conn.shared.bytes_read.load(Ordering::Relaxed) == read_before;
-                    drop(conn);
-                    if !(reused && untouched && !e.is_timeout()) {
-                        return Err(TransportError::new(TransportErrorKind::Request, conn::root_cause(&e)));
-                    }
+                Err(h1::SendError::Stale(why)) if reused => {
                     // The kept connection was closed under this request
-                    // before any reply: it never reached the server. Once.
+                    // before one byte of a reply: the request never reached
+                    // the server. Sent again, once, on a new connection.
+                    drop(slot.conns.swap_remove(index));
+                    let _ = why;
                     counters.stale_retry();
                     origin.closed_after_reply(counters);
                     counters.request_on_new_connection();
                     let resent = Instant::now();
                     let (opened, waited) = Box::pin(self.connect(origin)).await?;
                     sent_at = Some(waited.unwrap_or(resent));
-                    conn = match opened {
-                        Opened::H1(c) => c,
+                    index = match opened {
+                        Opened::H1(c) => slot.put(c),
                         Opened::H2(c) => {
                             self.adopt_h2(origin, c).await;
                             return Box::pin(self.send_h2(origin, uri, req, sent_at)).await;
                         }
                     };
                 }
+                Err(h1::SendError::Stale(why) | h1::SendError::Failed(why)) => {
+                    drop(slot.conns.swap_remove(index));
+                    return Err(TransportError::new(TransportErrorKind::Request, why));
+                }
             }
         }
     }
 
-    /// The slot's kept connection to `origin`, if it can be reused.
-    async fn reusable(&self, slot: &mut Slot, origin: &Origin) -> Option<H1Conn> {
-        let mut conn = slot.take(&origin.key)?;
-        if conn.shared.abandoned.load(Ordering::Relaxed) || origin.no_reuse.load(Ordering::Relaxed) {
+    /// The index of the slot's kept connection to `origin`, if it can be
+    /// reused; one that cannot is dropped.
+    fn reusable(&self, slot: &mut Slot, origin: &Origin) -> Option<usize> {
+        let i = slot.conns.iter().position(|c| *c.origin == *origin.key)?;
+        let conn = &mut slot.conns[i];
+        let idle = conn.reply_ended.map(|t| t.elapsed());
+        let usable = conn.reusable()
+            && !origin.no_reuse.load(Ordering::Relaxed)
+            && !matches!((idle, conn.keep_alive), (Some(idle), Some(limit)) if idle + KEEP_ALIVE_MARGIN >= limit);
+        if !usable {
+            drop(slot.conns.swap_remove(i));
             return None;
         }
-        let idle = conn.shared.idle();
-        if let (Some(idle), Some(limit)) = (idle, conn.keep_alive) {
-            if idle + KEEP_ALIVE_MARGIN >= limit {
-                return None;
-            }
-        }
-        // hyper's driver notices a close on an idle connection; `ready`
-        // also waits until the previous exchange is wholly done.
-        if conn.sender.is_closed() || conn.sender.ready().await.is_err() {
+        if !conn.still_open() {
             if idle.is_some_and(|d| d < CLOSED_AFTER_REPLY) {
                 origin.closed_after_reply(&self.inner.counters);
             }
+            drop(slot.conns.swap_remove(i));
             return None;
         }
         let epoch = self.inner.epoch.load(Ordering::Relaxed);
@@ -614,7 +619,7 @@ impl Client {
             conn.epoch = epoch;
             self.inner.counters.carried_over();
         }
-        Some(conn)
+        Some(i)
     }
 
     /// Opens a connection, after the ramp's wait if there is one; also
@@ -694,7 +699,7 @@ impl Client {
         uri: &Uri,
         req: &Outgoing<'_>,
         mut sent_at: Option<Instant>,
-    ) -> Result<Head, TransportError> {
+    ) -> Result<(Reply, Option<Instant>), TransportError> {
         let counters = &self.inner.counters;
         let mut retried = false;
         loop {
@@ -714,7 +719,7 @@ impl Client {
                 Err(e) => Err(e),
             };
             match result {
-                Ok(head) => return Ok((head, None, Some(guard), sent_at)),
+                Ok(head) => return Ok((Reply::H2 { head, guard }, sent_at)),
                 // A kept connection the server was closing (GOAWAY) or had
                 // closed: the request was not taken. Once, elsewhere.
                 Err(e) if reused && !retried && (e.is_canceled() || conn.sender.is_closed()) => {
@@ -729,25 +734,17 @@ impl Client {
     }
 }
 
-/// A reply's head, the connection it came on (HTTP/1), the stream's slot
-/// (HTTP/2), and when the request really left (see [`Exchange::sent_at`]).
-type Head = (
-    hyper::Response<Incoming>,
-    Option<Arc<ConnShared>>,
-    Option<StreamGuard>,
-    Option<Instant>,
-);
-
-/// The server's `Keep-Alive: timeout=N` (seconds).
-fn keep_alive_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get("keep-alive")?.to_str().ok()?;
-    v.split(',').find_map(|part| {
-        let (k, n) = part.split_once('=')?;
-        (k.trim().eq_ignore_ascii_case("timeout"))
-            .then(|| n.trim().parse::<u64>().ok())
-            .flatten()
-            .map(Duration::from_secs)
-    })
+/// A reply's head: on the slot's connection at `index` (HTTP/1), or on a
+/// shared HTTP/2 connection.
+enum Reply {
+    H1 {
+        index: usize,
+        head: h1::Head,
+    },
+    H2 {
+        head: hyper::Response<Incoming>,
+        guard: StreamGuard,
+    },
 }
 
 /// Holds one stream of an HTTP/2 connection until the reply is done.
@@ -766,19 +763,26 @@ impl Drop for StreamGuard {
     }
 }
 
-/// A reply: its status and headers, and its body read chunk by chunk.
-pub struct Response {
+/// A reply: its status, its content type, and its body read piece by piece.
+pub struct Response<'s> {
     status: StatusCode,
     content_type: Option<Box<str>>,
-    body: Incoming,
     /// The exchange's time limit, started at [`Client::send`].
     deadline: Pin<Box<Sleep>>,
-    done: bool,
-    conn: Option<Arc<ConnShared>>,
-    _stream: Option<StreamGuard>,
+    body: Body<'s>,
 }
 
-impl Response {
+enum Body<'s> {
+    /// Read from the slot's own connection, in the request's task.
+    H1 { conn: &'s mut H1Conn, framing: h1::Framing },
+    H2 {
+        body: Incoming,
+        done: bool,
+        _guard: StreamGuard,
+    },
+}
+
+impl Response<'_> {
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -791,50 +795,49 @@ impl Response {
     /// The next piece of the body as the network delivered it, `None` at
     /// its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, TransportError> {
-        loop {
-            if self.done {
-                return Ok(None);
-            }
-            let frame = std::future::poll_fn(|cx| {
-                if let Poll::Ready(f) = Pin::new(&mut self.body).poll_frame(cx) {
-                    return Poll::Ready(Some(f));
-                }
-                match self.deadline.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(None),
-                    Poll::Pending => Poll::Pending,
-                }
-            })
-            .await;
-            match frame {
-                None => return Err(TransportError::timeout()),
-                Some(None) => {
-                    self.done = true;
-                    if let Some(c) = &self.conn {
-                        c.reply_ended();
+        let deadline = &mut self.deadline;
+        match &mut self.body {
+            Body::H1 { conn, framing } => {
+                let piece = std::future::poll_fn(|cx| {
+                    if let Poll::Ready(r) = conn.poll_data(cx, framing) {
+                        return Poll::Ready(Some(r));
                     }
+                    deadline.as_mut().poll(cx).map(|()| None)
+                })
+                .await;
+                match piece {
+                    None => Err(TransportError::timeout()),
+                    Some(Ok(data)) => Ok(data),
+                    Some(Err(why)) => Err(TransportError::new(TransportErrorKind::Body, why)),
                 }
-                Some(Some(Ok(frame))) => {
-                    // Trailers carry no content.
-                    if let Ok(data) = frame.into_data() {
-                        if !data.is_empty() {
-                            return Ok(Some(data));
+            }
+            Body::H2 { body, done, .. } => loop {
+                if *done {
+                    return Ok(None);
+                }
+                let frame = std::future::poll_fn(|cx| {
+                    if let Poll::Ready(f) = Pin::new(&mut *body).poll_frame(cx) {
+                        return Poll::Ready(Some(f));
+                    }
+                    deadline.as_mut().poll(cx).map(|()| None)
+                })
+                .await;
+                match frame {
+                    None => return Err(TransportError::timeout()),
+                    Some(None) => *done = true,
+                    Some(Some(Ok(frame))) => {
+                        // Trailers carry no content.
+                        if let Ok(data) = frame.into_data() {
+                            if !data.is_empty() {
+                                return Ok(Some(data));
+                            }
                         }
                     }
+                    Some(Some(Err(e))) => {
+                        return Err(TransportError::new(TransportErrorKind::Body, conn::root_cause(&e)));
+                    }
                 }
-                Some(Some(Err(e))) => {
-                    return Err(TransportError::new(TransportErrorKind::Body, conn::root_cause(&e)));
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Response {
-    fn drop(&mut self) {
-        if !self.done {
-            if let Some(c) = &self.conn {
-                c.abandoned.store(true, Ordering::Relaxed);
-            }
+            },
         }
     }
 }
@@ -842,16 +845,6 @@ impl Drop for Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keep_alive_timeout_is_read_from_the_header() {
-        let mut h = HeaderMap::new();
-        assert_eq!(keep_alive_timeout(&h), None);
-        h.insert("keep-alive", HeaderValue::from_static("timeout=5, max=100"));
-        assert_eq!(keep_alive_timeout(&h), Some(Duration::from_secs(5)));
-        h.insert("keep-alive", HeaderValue::from_static("max=100"));
-        assert_eq!(keep_alive_timeout(&h), None);
-    }
 
     #[test]
     fn sensitive_headers_are_marked_and_never_printed() {

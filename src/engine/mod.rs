@@ -44,6 +44,7 @@ pub mod client;
 pub mod clock;
 mod conn;
 pub mod connections;
+mod h1;
 mod poll;
 pub mod preflight;
 pub mod request;

@@ -27,13 +27,13 @@ use super::{Clock, RequestContext};
 use crate::api::{error_message, JobApi, JobStatus};
 use crate::record::{ErrorClass, RequestRecord};
 
-/// Follows a submitted job to its result; `submit` is the submit reply,
-/// already checked for a success status.
+/// Follows a submitted job to its result; `submit` is the submit reply's
+/// body (its status already checked for success).
 pub(super) async fn follow(
     ctx: &RequestContext,
     clock: &Clock,
     jobs: &dyn JobApi,
-    submit: Response,
+    submit: Vec<u8>,
     slot: &mut Slot,
     rec: &mut RequestRecord,
     text: &mut Option<String>,
@@ -55,12 +55,12 @@ async fn run(
     ctx: &RequestContext,
     clock: &Clock,
     jobs: &dyn JobApi,
-    submit: Response,
+    submit: Vec<u8>,
     slot: &mut Slot,
     rec: &mut RequestRecord,
     text: &mut Option<String>,
 ) -> Result<(), Failure> {
-    let body = read_all(submit, clock, rec).await?;
+    let body = submit;
     let submitted = clock.now();
     rec.submit_latency = Some(submitted.saturating_sub(rec.sent_at));
     let job_id = jobs.job_id(&body).map_err(|e| fail(ErrorClass::BadPayload, e.0))?;
@@ -139,7 +139,11 @@ async fn get(
     Ok((body, clock.now()))
 }
 
-async fn read_all(mut resp: Response, clock: &Clock, rec: &mut RequestRecord) -> Result<Vec<u8>, Failure> {
+pub(super) async fn read_all(
+    mut resp: Response<'_>,
+    clock: &Clock,
+    rec: &mut RequestRecord,
+) -> Result<Vec<u8>, Failure> {
     let mut body = Vec::new();
     loop {
         match resp.chunk().await {

@@ -143,13 +143,13 @@ pub(super) fn transport_failure(e: &TransportError, while_reading: bool) -> Fail
 
 /// Sends `request` on the slot's connection; moves `rec.sent_at` when the
 /// request really left later (see the module docs).
-pub(super) async fn send(
+pub(super) async fn send<'s>(
     ctx: &RequestContext,
     clock: &Clock,
     request: Outgoing<'_>,
-    slot: &mut Slot,
+    slot: &'s mut Slot,
     rec: &mut RequestRecord,
-) -> Result<Response, TransportError> {
+) -> Result<Response<'s>, TransportError> {
     let exchange = ctx.client.send(slot, request).await?;
     if let Some(at) = exchange.sent_at {
         rec.sent_at = at.saturating_duration_since(clock.origin()).max(rec.sent_at);
@@ -181,7 +181,8 @@ async fn read_reply(
     if let Some(jobs) = ctx.adapter.jobs() {
         // Submit, then poll: one record from the submit to the result.
         rec.streamed = false;
-        return super::poll::follow(ctx, clock, jobs, resp, slot, rec, text).await;
+        let submitted = super::poll::read_all(resp, clock, rec).await?;
+        return super::poll::follow(ctx, clock, jobs, submitted, slot, rec, text).await;
     }
     let is_event_stream = resp.content_type().is_some_and(|v| v.starts_with("text/event-stream"));
     if rec.streamed && is_event_stream {
@@ -194,7 +195,7 @@ async fn read_reply(
     }
 }
 
-pub(super) async fn read_limited(resp: &mut Response) -> Vec<u8> {
+pub(super) async fn read_limited(resp: &mut Response<'_>) -> Vec<u8> {
     let mut body = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
         body.extend_from_slice(&chunk);
@@ -208,7 +209,7 @@ pub(super) async fn read_limited(resp: &mut Response) -> Vec<u8> {
 async fn read_whole(
     ctx: &RequestContext,
     clock: &Clock,
-    mut resp: Response,
+    mut resp: Response<'_>,
     rec: &mut RequestRecord,
     text: &mut Option<String>,
 ) -> Result<(), Failure> {
@@ -255,7 +256,7 @@ pub(super) fn apply_reply(rec: &mut RequestRecord, reply: FullReply, body_len: u
 async fn read_stream(
     ctx: &RequestContext,
     clock: &Clock,
-    mut resp: Response,
+    mut resp: Response<'_>,
     rec: &mut RequestRecord,
     text: &mut Option<String>,
 ) -> Result<(), Failure> {

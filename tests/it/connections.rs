@@ -300,6 +300,9 @@ mod scripted {
         CloseSilently,
         /// Start the reply's status line, then close.
         CloseMidHead,
+        /// Not used: every reply says `Connection: close`, is HTTP/1.0-style
+        /// framed by the end of the connection, and follows a 100 Continue.
+        NeverAsked,
     }
 
     pub struct Server {
@@ -336,6 +339,14 @@ mod scripted {
                 return;
             }
             requests.fetch_add(1, Ordering::Relaxed);
+            if let Second::NeverAsked = second {
+                let reply = format!(
+                    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{BODY}"
+                );
+                let _ = tcp.write_all(reply.as_bytes()).await;
+                let _ = tcp.shutdown().await;
+                return;
+            }
             if n == 0 {
                 let head = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: keep-alive\r\ncontent-length: {}\r\n\r\n",
@@ -542,4 +553,21 @@ async fn an_http2_target_is_multiplexed_over_few_connections() {
     assert!(c.requests_per_connection >= 120.0, "{c:?}");
     assert_eq!(server.connections.load(Ordering::Relaxed), c.connections_opened);
     assert_eq!(server.requests.load(Ordering::Relaxed), 240);
+}
+
+/// A server that says `Connection: close` and ends each body with the
+/// connection (after an interim 100 Continue): every request gets its own
+/// connection, none is retried, and none counts as closed under a request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_framed_by_the_close_are_read_and_never_reused() {
+    use std::sync::atomic::Ordering;
+    let server = scripted::start(scripted::Second::NeverAsked).await;
+    let t = engine_phase::target(&server.url, 2, |_| {});
+    let (records, end) = engine_phase::run(&t, engine_phase::closed(2), 12).await;
+    assert_eq!(engine_phase::failures(&records), Vec::<String>::new());
+    assert!(records.iter().all(|r| r.output_tokens == 1 && r.token_times.len() == 1));
+    let c = &end.connections;
+    assert_eq!(c.connections_opened, 12, "{c:?}");
+    assert_eq!((c.stale_retries, c.closed_by_server), (0, 0), "{c:?}");
+    assert_eq!(server.requests.load(Ordering::Relaxed), 12);
 }
