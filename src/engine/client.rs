@@ -3,14 +3,14 @@
 //! request leaves — for run, sweep and compare alike.
 //!
 //! Connections are owned, as oha owns them: each in-flight request holds a
-//! [`Slot`] with its own HTTP/1.1 connection (hyper's connection API), so
-//! it knows when the server closed that connection and opens a new one
-//! itself. Closed-loop workers and users keep their slot from request to
+//! [`Slot`] with its own HTTP/1.1 connection, read in the request's own
+//! task ([`super::h1`]), so it knows when the server closed that connection
+//! and opens a new one itself. Closed-loop workers and users keep their slot from request to
 //! request; an open-loop request borrows an idle one from the client and
 //! gives it back, so connections outlive phases (warm-up, sweep levels).
 //!
 //! Servers that close connections: before a kept connection is reused the
-//! client checks that hyper still holds it open. Some servers (llama.cpp's
+//! client checks, by one read that does not wait, that it is still open. Some servers (llama.cpp's
 //! `llama-server`) close after a reply without saying `Connection: close`,
 //! and the close can arrive just after the next request went out on the
 //! connection. A request that fails like that, on a reused connection,
@@ -23,7 +23,9 @@
 //! either. After any byte of a reply there is never a retry.
 //!
 //! HTTP/2: a TLS target that picks `h2` in ALPN gets a few multiplexed
-//! connections instead ([`H2_STREAMS_PER_CONN`] streams each).
+//! connections instead ([`H2_STREAMS_PER_CONN`] streams each), through
+//! hyper's HTTP/2 connection API. Only the first request to an `https`
+//! target opens a connection to learn which; the others wait for it.
 //!
 //! Time limits: `timeout` bounds a whole exchange, from [`Client::send`]
 //! to the end of the reply's body (one timer per request, not per chunk);
