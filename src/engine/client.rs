@@ -550,7 +550,10 @@ impl Client {
             },
         };
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let host = uri.authority().map_or("", |a| a.as_str());
+        // The authority without any `user:password@`.
+        let host = uri
+            .authority()
+            .map_or("", |a| a.as_str().rsplit('@').next().unwrap_or_default());
         loop {
             let conn = &mut slot.conns[index];
             let reused = conn.served > 0;
