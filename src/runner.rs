@@ -42,6 +42,21 @@ pub async fn resolve_target(plan: &RunPlan) -> anyhow::Result<(String, Option<Si
     }
 }
 
+/// The engine's HTTP settings from the plan's target.
+fn client_config(target: &crate::plan::Target) -> engine::ClientConfig {
+    let mut config = engine::ClientConfig::new(target.timeout);
+    config.insecure = target.insecure;
+    if let Some(key) = &target.api_key {
+        config.headers.push(engine::HeaderSpec::bearer(key.expose()));
+    }
+    config.headers.extend(target.headers.iter().map(|h| engine::HeaderSpec {
+        name: h.name.clone(),
+        value: h.value.expose().to_string(),
+        sensitive: matches!(h.value, crate::plan::HeaderValue::Secret(_)),
+    }));
+    config
+}
+
 /// A connected, checked target with its workload.
 pub struct Session {
     pub ctx: Arc<RequestContext>,
@@ -122,11 +137,12 @@ impl Session {
         pool: usize,
     ) -> anyhow::Result<Self> {
         let target = &plan.target;
-        let client = client::build_client(target, pool).context("cannot build the HTTP client")?;
-        let headers = client::request_headers(target);
+        let config = client_config(target);
+        let client = client::build_client(&config, pool).context("cannot build the HTTP client")?;
+        let headers = client::request_headers(&config);
         let redactor = plan.redactor();
         let model = preflight::check_target(
-            &client,
+            client.probe(),
             target.api,
             base_url,
             &headers,
@@ -166,7 +182,7 @@ impl Session {
             tasks,
         });
         let monitor = match plan.monitor.enabled {
-            true => Some(crate::monitor::Monitor::setup(&plan.monitor, &ctx.client, base_url).await),
+            true => Some(crate::monitor::Monitor::setup(&plan.monitor, ctx.client.probe(), base_url).await),
             false => None,
         };
         let live = crate::live::Live::start(&plan.monitor).await?;
@@ -203,7 +219,10 @@ impl Session {
         let show = sinks.show_samples;
         let phase = Phase {
             schedule: level.schedule,
-            stop: level.stop,
+            stop: engine::Stop {
+                requests: level.stop.requests,
+                duration: level.stop.duration,
+            },
             seed: level.seed,
             first_index: level.warmup,
             capture_text_below: if sinks.capture_all_text { u64::MAX } else { show as u64 },
@@ -281,7 +300,7 @@ impl Session {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let phase = Phase {
             schedule: level.schedule,
-            stop: Stop {
+            stop: engine::Stop {
                 requests: Some(level.warmup),
                 duration: None,
             },

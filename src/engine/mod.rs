@@ -16,18 +16,25 @@
 //! fires (Ctrl-C). Requests still in flight then get `grace` to finish;
 //! after that, or when `abort` fires, they end as `cancelled`. The engine
 //! never reaches into its consumers: everything it knows leaves as an event.
+//!
+//! Connections ([`client`]): every in-flight request holds a [`client::Slot`]
+//! with its own connection. Closed-loop workers and users keep theirs from
+//! request to request; an open-loop request borrows an idle one. The
+//! phase's connection figures come back in [`PhaseEnd::connections`].
+//!
+//! The engine takes its own configuration ([`ClientConfig`], [`Phase`],
+//! [`Stop`]) and imports nothing above it.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
+use hyper::header::HeaderMap;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiAdapter;
-use crate::plan::Stop;
 use crate::record::RequestRecord;
 use crate::redact::Redactor;
 use crate::schedule::{self, ScheduleSpec};
@@ -35,11 +42,17 @@ use crate::workload::{Workload, WorkloadSpec};
 
 pub mod client;
 pub mod clock;
+mod conn;
+pub mod connections;
+mod h1;
 mod poll;
 pub mod preflight;
 pub mod request;
+mod tls;
 
+pub use client::{Client, ClientConfig, HeaderSpec};
 pub use clock::Clock;
+pub use connections::{ConnectTimes, ConnectionStats};
 
 /// What the engine tells its consumers.
 #[derive(Debug)]
@@ -55,7 +68,7 @@ pub enum Event {
 
 /// Everything a request needs that is the same for all requests of a run.
 pub struct RequestContext {
-    pub client: reqwest::Client,
+    pub client: Client,
     /// Full URL of the endpoint.
     pub url: String,
     /// Content type, authorisation and user headers, built once.
@@ -87,6 +100,15 @@ impl RequestContext {
     }
 }
 
+/// When a phase stops sending.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stop {
+    /// Requests to send.
+    pub requests: Option<u64>,
+    /// Time after which nothing more is sent.
+    pub duration: Option<Duration>,
+}
+
 /// One phase of a run: warm-up or measurement.
 #[derive(Debug, Clone)]
 pub struct Phase {
@@ -111,13 +133,15 @@ pub struct Signals {
 }
 
 /// How a phase ended.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PhaseEnd {
     pub clock: Clock,
     /// The interrupt fired before the stop condition was reached.
     pub interrupted: bool,
     /// How the open-loop dispatcher kept to the schedule (zeros otherwise).
     pub dispatch: DispatchStats,
+    /// The connections the phase opened and used.
+    pub connections: ConnectionStats,
 }
 
 /// An open-loop arrival handed off later than this after its intended time
@@ -151,7 +175,7 @@ struct Shared {
 }
 
 impl Shared {
-    async fn send(&self, local_index: u64, scheduled_at: Duration) {
+    async fn send(&self, slot: &mut client::Slot, local_index: u64, scheduled_at: Duration) {
         let index = self.phase.first_index + local_index;
         let mut item = self.workload.item(index);
         item.index = local_index;
@@ -164,6 +188,7 @@ impl Shared {
             scheduled_at,
             capture,
             &self.cancel_in_flight,
+            slot,
         )
         .await;
         if let Some(task) = item.task.and_then(|t| self.ctx.tasks.get(t)) {
@@ -183,6 +208,7 @@ pub async fn run_phase(
     events: mpsc::UnboundedSender<Event>,
     signals: &Signals,
 ) -> PhaseEnd {
+    ctx.client.begin_phase();
     let clock = Clock::start();
     let stop_sending = signals.interrupt.child_token();
     let cancel_in_flight = signals.abort.child_token();
@@ -219,6 +245,8 @@ pub async fn run_phase(
             for _ in 0..workers {
                 let (shared, next) = (shared.clone(), next.clone());
                 tasks.spawn(async move {
+                    // The worker's connection, kept from request to request.
+                    let mut slot = shared.ctx.client.checkout();
                     loop {
                         if shared.stop_sending.is_cancelled() {
                             break;
@@ -228,8 +256,9 @@ pub async fn run_phase(
                             break;
                         }
                         let now = shared.clock.now();
-                        shared.send(i, now).await;
+                        shared.send(&mut slot, i, now).await;
                     }
+                    shared.ctx.client.checkin(slot);
                 });
             }
         }
@@ -269,7 +298,9 @@ pub async fn run_phase(
                     if shared.stop_sending.is_cancelled() {
                         return;
                     }
-                    shared.send(i, offset).await;
+                    let mut slot = shared.ctx.client.checkout();
+                    shared.send(&mut slot, i, offset).await;
+                    shared.ctx.client.checkin(slot);
                 });
                 i += 1;
                 // Reap finished tasks so a long open-loop run stays small.
@@ -299,6 +330,7 @@ pub async fn run_phase(
                 let (shared, next, active) = (shared.clone(), next.clone(), active.clone());
                 let mut pauses = schedule::ThinkTime::new(think.0, think.1, phase.seed, k);
                 tasks.spawn(async move {
+                    let mut slot = shared.ctx.client.checkout();
                     let n = active.fetch_add(1, Ordering::Relaxed) + 1;
                     let _ = shared.events.send(Event::UsersActive {
                         at: shared.clock.now(),
@@ -313,13 +345,14 @@ pub async fn run_phase(
                             break;
                         }
                         let now = shared.clock.now();
-                        shared.send(i, now).await;
+                        shared.send(&mut slot, i, now).await;
                         tokio::select! {
                             biased;
                             _ = shared.stop_sending.cancelled() => break,
                             _ = tokio::time::sleep(pauses.next_pause()) => {}
                         }
                     }
+                    shared.ctx.client.checkin(slot);
                     let n = active.fetch_sub(1, Ordering::Relaxed) - 1;
                     let _ = shared.events.send(Event::UsersActive {
                         at: shared.clock.now(),
@@ -354,5 +387,6 @@ pub async fn run_phase(
         clock,
         interrupted: signals.interrupt.is_cancelled(),
         dispatch,
+        connections: shared.ctx.client.connection_stats(),
     }
 }

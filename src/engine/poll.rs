@@ -11,30 +11,35 @@
 //! - `finished_at` = `ended_at` = end of the result's body: E2E runs from the
 //!   submit to the result in hand, polls and their waits included.
 //!
-//! Each poll is a `GET` with the run's headers; a non-2xx status is an
+//! Each poll is a `GET` with the run's headers, on the request's own
+//! connection (the submit's, when the server kept it open); a non-2xx status is an
 //! `http_NNN` error, a failed job or an unreadable reply `bad_payload`. The
 //! whole job must end within the adapter's deadline (`--timeout`), else it
 //! is a `timeout`.
 
 use std::time::Duration;
 
+use hyper::Method;
+
+use super::client::{Outgoing, Response, Slot};
 use super::request::{apply_reply, fail, read_limited, transport_failure, Failure};
 use super::{Clock, RequestContext};
 use crate::api::{error_message, JobApi, JobStatus};
 use crate::record::{ErrorClass, RequestRecord};
 
-/// Follows a submitted job to its result; `submit` is the submit reply,
-/// already checked for a success status.
+/// Follows a submitted job to its result; `submit` is the submit reply's
+/// body (its status already checked for success).
 pub(super) async fn follow(
     ctx: &RequestContext,
     clock: &Clock,
     jobs: &dyn JobApi,
-    submit: reqwest::Response,
+    submit: Vec<u8>,
+    slot: &mut Slot,
     rec: &mut RequestRecord,
     text: &mut Option<String>,
 ) -> Result<(), Failure> {
     let deadline = jobs.deadline().saturating_sub(clock.now().saturating_sub(rec.sent_at));
-    match tokio::time::timeout(deadline, run(ctx, clock, jobs, submit, rec, text)).await {
+    match tokio::time::timeout(deadline, run(ctx, clock, jobs, submit, slot, rec, text)).await {
         Ok(outcome) => outcome,
         Err(_) => {
             rec.ended_at = clock.now();
@@ -50,11 +55,12 @@ async fn run(
     ctx: &RequestContext,
     clock: &Clock,
     jobs: &dyn JobApi,
-    submit: reqwest::Response,
+    submit: Vec<u8>,
+    slot: &mut Slot,
     rec: &mut RequestRecord,
     text: &mut Option<String>,
 ) -> Result<(), Failure> {
-    let body = read_all(submit, clock, rec).await?;
+    let body = submit;
     let submitted = clock.now();
     rec.submit_latency = Some(submitted.saturating_sub(rec.sent_at));
     let job_id = jobs.job_id(&body).map_err(|e| fail(ErrorClass::BadPayload, e.0))?;
@@ -63,7 +69,7 @@ async fn run(
     let mut left_queue: Option<Duration> = None;
     let final_status = loop {
         tokio::time::sleep(interval).await;
-        let (body, at) = get(ctx, clock, &status_url, rec, "polling the job's status").await?;
+        let (body, at) = get(ctx, clock, &status_url, slot, rec, "polling the job's status").await?;
         let status = jobs.status(&body).map_err(|e| fail(ErrorClass::BadPayload, e.0))?;
         if status != JobStatus::Queued && left_queue.is_none() {
             left_queue = Some(at);
@@ -79,7 +85,7 @@ async fn run(
     };
     rec.queue_wait = left_queue.map(|t| t.saturating_sub(submitted));
     let result = match jobs.result_url(&job_id) {
-        Some(url) => get(ctx, clock, &url, rec, "fetching the job's result").await?.0,
+        Some(url) => get(ctx, clock, &url, slot, rec, "fetching the job's result").await?.0,
         None => final_status,
     };
     let end = clock.now();
@@ -98,15 +104,23 @@ async fn get(
     ctx: &RequestContext,
     clock: &Clock,
     url: &str,
+    slot: &mut Slot,
     rec: &mut RequestRecord,
     what: &str,
 ) -> Result<(Vec<u8>, Duration), Failure> {
+    let request = Outgoing {
+        method: Method::GET,
+        url,
+        headers: &ctx.headers,
+        body: bytes::Bytes::new(),
+    };
+    // A poll's own late start is not the request's send: only the submit
+    // moves `sent_at`.
     let mut resp = ctx
         .client
-        .get(url)
-        .headers(ctx.headers.clone())
-        .send()
+        .send(slot, request)
         .await
+        .map(|exchange| exchange.response)
         .map_err(|e| {
             let f = transport_failure(&e, false);
             fail(f.class, format!("{what}: {}", f.message))
@@ -125,7 +139,11 @@ async fn get(
     Ok((body, clock.now()))
 }
 
-async fn read_all(mut resp: reqwest::Response, clock: &Clock, rec: &mut RequestRecord) -> Result<Vec<u8>, Failure> {
+pub(super) async fn read_all(
+    mut resp: Response<'_>,
+    clock: &Clock,
+    rec: &mut RequestRecord,
+) -> Result<Vec<u8>, Failure> {
     let mut body = Vec::new();
     loop {
         match resp.chunk().await {

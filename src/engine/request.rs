@@ -3,7 +3,11 @@
 //! Timestamps (offsets on the run's [`Clock`]):
 //! - `sent_at` is taken immediately before the request is handed to the HTTP
 //!   client, after the body is serialised, so building JSON is not charged
-//!   to the server.
+//!   to the server. A request that needs a new connection has the handshake
+//!   inside its TTFT. A request resent after a stale connection (see
+//!   [`super::client`]) is timed from the resend, as is one held by the
+//!   connection ramp from the end of that wait: the time before is queue
+//!   delay (`sent_at - scheduled_at`), not the server's.
 //! - each network chunk of the body is stamped right when `Response::chunk`
 //!   returns it, before it is parsed; every SSE event completed by that chunk
 //!   gets that stamp. A content-bearing event appends to `token_times`; any
@@ -19,9 +23,10 @@
 
 use std::time::Duration;
 
-use reqwest::header::CONTENT_TYPE;
+use hyper::Method;
 use tokio_util::sync::CancellationToken;
 
+use super::client::{Outgoing, Response, Slot, TransportError, TransportErrorKind};
 use super::{Clock, RequestContext};
 use crate::api::{cut, error_message, sse::SseDecoder, FullReply, Usage};
 use crate::record::{ErrorClass, RequestError, RequestRecord};
@@ -33,6 +38,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Sends one work item and measures it. `scheduled_at` is when the schedule
 /// meant to send it; `capture_text` keeps the generated text for samples.
 /// `cancel` ends the request early as `cancelled` (the run is stopping).
+/// `slot` holds the connection the request goes on.
 pub async fn execute(
     ctx: &RequestContext,
     clock: &Clock,
@@ -40,15 +46,21 @@ pub async fn execute(
     scheduled_at: Duration,
     capture_text: bool,
     cancel: &CancellationToken,
+    slot: &mut Slot,
 ) -> RequestRecord {
     // A task of a scenario's mix has its own adapter, URL, model and spec.
     let ctx = ctx.for_task(item.task);
     let body = match ctx.adapter.request_body(item, &ctx.model, &ctx.workload_spec) {
-        Ok(body) => serde_json::to_vec(&body).unwrap_or_default(),
+        Ok(body) => bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
         Err(e) => return unsendable(ctx, clock, item, scheduled_at, &e.0),
     };
     let stream = ctx.workload_spec.stream;
-    let request = ctx.client.post(&ctx.url).headers(ctx.headers.clone()).body(body);
+    let request = Outgoing {
+        method: Method::POST,
+        url: &ctx.url,
+        headers: &ctx.headers,
+        body,
+    };
 
     let sent_at = clock.now();
     let mut rec = RequestRecord {
@@ -64,7 +76,7 @@ pub async fn execute(
     let outcome = tokio::select! {
         biased;
         _ = cancel.cancelled() => Err(fail(ErrorClass::Cancelled, "the run stopped before the reply finished")),
-        o = read_reply(ctx, clock, request, &mut rec, &mut text) => o,
+        o = read_reply(ctx, clock, request, slot, &mut rec, &mut text) => o,
     };
     if rec.ended_at.is_zero() {
         rec.ended_at = clock.now();
@@ -116,27 +128,46 @@ pub(super) fn fail(class: ErrorClass, message: impl Into<String>) -> Failure {
 }
 
 /// Classifies a transport error from the HTTP client.
-pub(super) fn transport_failure(e: &reqwest::Error, while_reading: bool) -> Failure {
-    let detail = super::preflight::root_cause(e);
-    if e.is_timeout() {
-        fail(ErrorClass::Timeout, "request timed out (--timeout)")
-    } else if e.is_connect() {
-        fail(ErrorClass::Connect, format!("connection failed: {detail}"))
-    } else if while_reading || e.is_body() || e.is_decode() {
-        fail(ErrorClass::StreamBroken, format!("response body broken: {detail}"))
-    } else {
-        fail(ErrorClass::Request, format!("request failed: {detail}"))
+pub(super) fn transport_failure(e: &TransportError, while_reading: bool) -> Failure {
+    let detail = &e.message;
+    match e.kind {
+        TransportErrorKind::Timeout => fail(ErrorClass::Timeout, "request timed out (--timeout)"),
+        TransportErrorKind::Connect => fail(ErrorClass::Connect, format!("connection failed: {detail}")),
+        TransportErrorKind::Body => fail(ErrorClass::StreamBroken, format!("response body broken: {detail}")),
+        TransportErrorKind::Request if while_reading => {
+            fail(ErrorClass::StreamBroken, format!("response body broken: {detail}"))
+        }
+        TransportErrorKind::Request => fail(ErrorClass::Request, format!("request failed: {detail}")),
     }
+}
+
+/// Sends `request` on the slot's connection; moves `rec.sent_at` when the
+/// request really left later (see the module docs).
+pub(super) async fn send<'s>(
+    ctx: &RequestContext,
+    clock: &Clock,
+    request: Outgoing<'_>,
+    slot: &'s mut Slot,
+    rec: &mut RequestRecord,
+) -> Result<Response<'s>, TransportError> {
+    let exchange = ctx.client.send(slot, request).await?;
+    if let Some(at) = exchange.sent_at {
+        rec.sent_at = at.saturating_duration_since(clock.origin()).max(rec.sent_at);
+    }
+    Ok(exchange.response)
 }
 
 async fn read_reply(
     ctx: &RequestContext,
     clock: &Clock,
-    request: reqwest::RequestBuilder,
+    request: Outgoing<'_>,
+    slot: &mut Slot,
     rec: &mut RequestRecord,
     text: &mut Option<String>,
 ) -> Result<(), Failure> {
-    let mut resp = request.send().await.map_err(|e| transport_failure(&e, false))?;
+    let mut resp = send(ctx, clock, request, slot, rec)
+        .await
+        .map_err(|e| transport_failure(&e, false))?;
     let status = resp.status();
     rec.status = Some(status.as_u16());
     if !status.is_success() {
@@ -150,13 +181,10 @@ async fn read_reply(
     if let Some(jobs) = ctx.adapter.jobs() {
         // Submit, then poll: one record from the submit to the result.
         rec.streamed = false;
-        return super::poll::follow(ctx, clock, jobs, resp, rec, text).await;
+        let submitted = super::poll::read_all(resp, clock, rec).await?;
+        return super::poll::follow(ctx, clock, jobs, submitted, slot, rec, text).await;
     }
-    let is_event_stream = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let is_event_stream = resp.content_type().is_some_and(|v| v.starts_with("text/event-stream"));
     if rec.streamed && is_event_stream {
         read_stream(ctx, clock, resp, rec, text).await
     } else {
@@ -167,7 +195,7 @@ async fn read_reply(
     }
 }
 
-pub(super) async fn read_limited(resp: &mut reqwest::Response) -> Vec<u8> {
+pub(super) async fn read_limited(resp: &mut Response<'_>) -> Vec<u8> {
     let mut body = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
         body.extend_from_slice(&chunk);
@@ -181,7 +209,7 @@ pub(super) async fn read_limited(resp: &mut reqwest::Response) -> Vec<u8> {
 async fn read_whole(
     ctx: &RequestContext,
     clock: &Clock,
-    mut resp: reqwest::Response,
+    mut resp: Response<'_>,
     rec: &mut RequestRecord,
     text: &mut Option<String>,
 ) -> Result<(), Failure> {
@@ -228,7 +256,7 @@ pub(super) fn apply_reply(rec: &mut RequestRecord, reply: FullReply, body_len: u
 async fn read_stream(
     ctx: &RequestContext,
     clock: &Clock,
-    mut resp: reqwest::Response,
+    mut resp: Response<'_>,
     rec: &mut RequestRecord,
     text: &mut Option<String>,
 ) -> Result<(), Failure> {

@@ -88,6 +88,13 @@ pub struct SimArgs {
     /// Fraction of requests whose reply is cut after about half its tokens.
     #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, default_value = "0", help_heading = "Faults")]
     pub disconnect_rate: f64,
+    /// Behave like llama.cpp's llama-server: close the connection after
+    /// each streamed reply although the reply's headers announce
+    /// `Connection: keep-alive` and `Keep-Alive: timeout=5, max=100` (no
+    /// `Connection: close`). A client that reuses such a connection finds
+    /// it closed; inferload notices and opens a new one.
+    #[arg(long, help_heading = "Faults")]
+    pub close_after_stream: bool,
     /// Require `Authorization: Bearer KEY` on every /v1 route.
     #[arg(long, value_name = "KEY", env = "INFERLOAD_SIM_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -181,6 +188,11 @@ impl SimArgs {
             models,
             error_rate: self.error_rate,
             disconnect_rate: self.disconnect_rate,
+            connections: if self.close_after_stream {
+                super::ConnectionMode::CloseAfterStream
+            } else {
+                super::ConnectionMode::KeepAlive
+            },
             api_key: self.api_key.clone().filter(|k| !k.is_empty()),
             seed: self.seed,
             image: super::image::ImageConfig {
@@ -258,6 +270,14 @@ mod tests {
         assert!(e.contains("--error-rate") && e.contains("--disconnect-rate"), "{e}");
         let e = parse(&["--model", "a", "--model", "a"]).unwrap_err().to_string();
         assert!(e.contains("given twice"), "{e}");
+    }
+
+    #[test]
+    fn close_after_stream_plays_llama_server() {
+        let (c, _) = parse(&[]).unwrap();
+        assert_eq!(c.connections, super::super::ConnectionMode::KeepAlive);
+        let (c, _) = parse(&["--close-after-stream"]).unwrap();
+        assert_eq!(c.connections, super::super::ConnectionMode::CloseAfterStream);
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct SimStats {
     pub errors_injected: u64,
     /// Requests whose reply was cut on purpose.
     pub disconnects_injected: u64,
+    /// TCP connections accepted.
+    #[serde(default)]
+    pub connections_accepted: u64,
     /// Server-side TTFT of successful streamed requests: from the handler
     /// receiving the request to the first content chunk handed to the body.
     pub ttft_truth_ms: Truth,
@@ -132,6 +135,7 @@ pub struct Counters {
     generation_tokens: AtomicU64,
     errors: AtomicU64,
     disconnects: AtomicU64,
+    connections: AtomicU64,
     truth: Mutex<RequestTruth>,
 }
 
@@ -158,6 +162,10 @@ impl Counters {
 
     pub fn error_injected(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_accepted(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn disconnect_injected(&self) {
@@ -187,6 +195,7 @@ impl Counters {
             generation_tokens_total: self.generation_tokens.load(Ordering::Relaxed),
             errors_injected: self.errors.load(Ordering::Relaxed),
             disconnects_injected: self.disconnects.load(Ordering::Relaxed),
+            connections_accepted: self.connections.load(Ordering::Relaxed),
             ttft_truth_ms: truth.ttft_ms.truth(),
             itl_truth_ms: truth.itl_ms.truth(),
         }

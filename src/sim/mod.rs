@@ -12,6 +12,8 @@
 //! - `image.rs`: the image-generation service (`/generate`,
 //!   `/batch-generate`, `/async-generate` + `/jobs/{id}`,
 //!   `/v1/images/generations`);
+//! - `conn.rs`: the accept loop and each connection's life (including
+//!   closing after streamed replies, as llama.cpp's server does);
 //! - `args.rs`: the `inferload sim` flags.
 //!
 //! Lifecycle: [`start`] binds, spawns one engine loop per model (batching
@@ -26,18 +28,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub mod args;
+mod conn;
 pub mod image;
 mod metrics;
 pub mod model;
 mod server;
 mod stream;
 
+pub use conn::{ConnectionMode, LLAMA_KEEP_ALIVE};
 pub use metrics::{SimStats, Truth};
 pub use model::{BatchingProfile, FixedProfile};
 pub use server::{DEFAULT_MAX_TOKENS, MAX_TOKENS_LIMIT};
@@ -96,6 +99,8 @@ pub struct SimConfig {
     pub error_rate: f64,
     /// Fraction of generation requests cut after about half their tokens.
     pub disconnect_rate: f64,
+    /// What happens to a connection after a streamed reply.
+    pub connections: ConnectionMode,
     /// When set, every `/v1/*` route requires `Authorization: Bearer KEY`.
     pub api_key: Option<String>,
     /// Seeds every per-request decision (faults, lengths, words).
@@ -114,6 +119,7 @@ impl fmt::Debug for SimConfig {
             .field("models", &self.models)
             .field("error_rate", &self.error_rate)
             .field("disconnect_rate", &self.disconnect_rate)
+            .field("connections", &self.connections)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("seed", &self.seed)
             .field("image", &self.image)
@@ -145,6 +151,7 @@ impl SimConfig {
             models: vec![DEFAULT_MODEL.into()],
             error_rate: 0.0,
             disconnect_rate: 0.0,
+            connections: ConnectionMode::KeepAlive,
             api_key: None,
             seed: 0,
             image: image::ImageConfig::default(),
@@ -288,19 +295,9 @@ pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
         started_unix: server::unix_now(),
     });
     let app = server::router(shared);
-    // Tokens are small writes that must leave at once: no Nagle delay.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    // A dropped handle drops `stop_tx`, which stops the server too.
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                // A dropped handle stops the server too.
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let server = tokio::spawn(conn::serve(listener, app, stop_rx, counters.clone()));
     Ok(SimHandle {
         addr,
         counters,
@@ -337,6 +334,9 @@ fn describe(config: &SimConfig, profile_name: &str) -> String {
     }
     if config.disconnect_rate > 0.0 {
         extra.push(format!("disconnect rate {}", config.disconnect_rate));
+    }
+    if config.connections == ConnectionMode::CloseAfterStream {
+        extra.push("connections closed after each streamed reply (as llama-server)".into());
     }
     if config.api_key.is_some() {
         extra.push("API key required".into());

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -31,6 +31,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::conn::{ConnHandle, ConnectionMode, LLAMA_KEEP_ALIVE};
 use super::metrics::{self, Counters, Metrics};
 use super::model::{EngineSeq, FixedProfile, Seq};
 use super::stream::{splitmix64, Kind, Reply, Ticks, TokenStream};
@@ -259,7 +260,12 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))
 }
 
-async fn chat(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn chat(
+    State(s): State<Arc<Shared>>,
+    conn: Option<Extension<ConnHandle>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let received = Instant::now();
     s.authorize(&headers)?;
     let req: ChatRequest = parse(&body)?;
@@ -277,10 +283,15 @@ async fn chat(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> 
             None => 0,
         })
         .sum();
-    generate(&s, Kind::Chat, received, req.common, prompt_tokens).await
+    generate(&s, conn, Kind::Chat, received, req.common, prompt_tokens).await
 }
 
-async fn completions(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn completions(
+    State(s): State<Arc<Shared>>,
+    conn: Option<Extension<ConnHandle>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let received = Instant::now();
     s.authorize(&headers)?;
     let req: CompletionRequest = parse(&body)?;
@@ -293,7 +304,7 @@ async fn completions(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             ))
         }
     };
-    generate(&s, Kind::Completion, received, req.common, prompt_tokens).await
+    generate(&s, conn, Kind::Completion, received, req.common, prompt_tokens).await
 }
 
 /// What the request asked for, validated.
@@ -348,6 +359,7 @@ fn output_length(rng: &mut StdRng, limits: &Limits, ignore_eos: bool) -> (u32, &
 
 async fn generate(
     s: &Arc<Shared>,
+    conn: Option<Extension<ConnHandle>>,
     kind: Kind,
     received: Instant,
     c: Common,
@@ -430,11 +442,17 @@ async fn generate(
     let fixed = matches!(engine, Serving::Fixed(_));
 
     if c.stream.unwrap_or(false) {
-        let stream = TokenStream::new(reply, ticks, received, in_flight, s.counters.clone(), metrics, fixed);
-        let headers = [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ];
+        let mut stream = TokenStream::new(reply, ticks, received, in_flight, s.counters.clone(), metrics, fixed);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if s.config.connections == ConnectionMode::CloseAfterStream {
+            // llama-server's headers promise a kept connection; the stream's
+            // end closes it all the same.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+            headers.insert("keep-alive", HeaderValue::from_static(LLAMA_KEEP_ALIVE));
+            stream = stream.closing_connection(conn.map(|Extension(c)| c));
+        }
         return Ok((headers, Body::from_stream(stream)).into_response());
     }
 

@@ -31,6 +31,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 
+use super::conn::ConnHandle;
 use super::metrics::{Counters, InFlight, ModelMetrics, RequestTruth};
 
 /// Which API a reply answers.
@@ -278,6 +279,8 @@ pub struct TokenStream {
     /// The fixed profile counts `vllm:generation_tokens` here; an engine
     /// loop counts its own.
     count_generation: bool,
+    /// Closes the connection once the stream is over (llama-server mode).
+    close_after: Option<ConnHandle>,
 }
 
 impl TokenStream {
@@ -320,7 +323,14 @@ impl TokenStream {
             counters,
             metrics,
             count_generation,
+            close_after: None,
         }
+    }
+
+    /// This stream closes its connection when it ends, as llama-server does.
+    pub fn closing_connection(mut self, conn: Option<ConnHandle>) -> Self {
+        self.close_after = conn;
+        self
     }
 
     fn chunk(&self, parts: &[&[u8]]) -> Bytes {
@@ -433,7 +443,12 @@ impl Stream for TokenStream {
                 this.in_flight.release();
                 Poll::Ready(Some(Ok(Bytes::from_static(DONE))))
             }
-            Phase::Ended => Poll::Ready(None),
+            Phase::Ended => {
+                if let Some(conn) = this.close_after.take() {
+                    conn.close_after_reply();
+                }
+                Poll::Ready(None)
+            }
         }
     }
 }

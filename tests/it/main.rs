@@ -3,6 +3,7 @@
 mod apis;
 mod capacity;
 mod common;
+mod connections;
 mod exports;
 mod history;
 mod monitor;
