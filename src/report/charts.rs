@@ -17,8 +17,9 @@ use plotters::prelude::*;
 
 use crate::stats::LatencyStats;
 
-use super::document::{RunDoc, SweepDoc};
-use super::series::{Distribution, Series};
+use crate::doc::series::{Distribution, Series};
+use crate::doc::{CompareDocument, SweepDocument};
+use crate::export::RunReport;
 
 const FONT: &str = "sans-serif";
 static FONT_BYTES: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
@@ -71,13 +72,13 @@ enum Kind<'a> {
         series: Option<&'a Series>,
         monitor: &'a crate::monitor::MonitorReport,
     },
-    SweepThroughput(&'a SweepDoc),
-    SweepEfficiency(&'a SweepDoc),
-    SweepLatency(&'a SweepDoc),
+    SweepThroughput(&'a SweepDocument),
+    SweepEfficiency(&'a SweepDocument),
+    SweepLatency(&'a SweepDocument),
     /// Each strategy's normalised scores on a radar (comparisons).
-    CompareRadar(&'a super::compare::CompareDoc),
+    CompareRadar(&'a CompareDocument),
     /// Throughput and latency per strategy, as grouped bars (comparisons).
-    CompareBars(&'a super::compare::CompareDoc),
+    CompareBars(&'a CompareDocument),
 }
 
 /// One chart: a file stem, a caption and what it draws.
@@ -100,13 +101,15 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 }
 
 /// The charts of a run.
-pub fn run_charts(doc: &RunDoc) -> Vec<Chart<'_>> {
+pub fn run_charts(report: &RunReport) -> Vec<Chart<'_>> {
+    let doc = &report.doc;
+    let streamed = report.streamed();
     let s = doc.series.as_ref();
     let nothing = doc.summary.successful == 0;
     let why = |metric: &str| -> String {
         if nothing {
             NO_SUCCESS.into()
-        } else if !doc.stream && metric != "E2E" {
+        } else if !streamed && metric != "E2E" {
             format!("{metric} is not defined for a non-streaming run")
         } else {
             format!("no {metric} samples")
@@ -200,7 +203,7 @@ pub fn run_charts(doc: &RunDoc) -> Vec<Chart<'_>> {
 }
 
 /// The charts of a sweep.
-pub fn sweep_charts(doc: &SweepDoc) -> Vec<Chart<'_>> {
+pub fn sweep_charts(doc: &SweepDocument) -> Vec<Chart<'_>> {
     let t = doc.title();
     vec![
         Chart {
@@ -484,7 +487,7 @@ where
         format!(" ({iv:.0} s buckets)")
     };
     // The last bucket is cut short by the end of the run: divide by what it covers.
-    let width = |b: &super::series::Bucket| (s.end_s.max(b.t_s) - b.t_s).clamp(iv.min(0.05), iv);
+    let width = |b: &crate::doc::series::Bucket| (s.end_s.max(b.t_s) - b.t_s).clamp(iv.min(0.05), iv);
     let series: [Panel; 3] = [
         (
             "Successful requests per second",
@@ -609,11 +612,11 @@ type Line = (String, RGBColor, Vec<(f64, f64)>);
 /// Caption, unit, colour and points of one timeline panel.
 type Panel = (&'static str, &'static str, RGBColor, Vec<(f64, f64)>);
 
-fn draw_sweep<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &SweepDoc, which: SweepChart) -> DrawResult
+fn draw_sweep<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &SweepDocument, which: SweepChart) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
-    let mut levels: Vec<(f64, &super::document::Level)> =
+    let mut levels: Vec<(f64, &crate::doc::sweep::Level)> =
         d.levels.iter().filter_map(|l| Some((d.x_of(l)?, l))).collect();
     levels.sort_by(|a, b| a.0.total_cmp(&b.0));
     if levels.is_empty() {
@@ -627,7 +630,7 @@ where
     } else {
         "concurrency (requests in flight)"
     };
-    let pts = |f: &dyn Fn(&super::document::Level) -> Option<f64>| -> Vec<(f64, f64)> {
+    let pts = |f: &dyn Fn(&crate::doc::sweep::Level) -> Option<f64>| -> Vec<(f64, f64)> {
         levels.iter().filter_map(|(x, l)| Some((*x, f(l)?))).collect()
     };
     let panels: Vec<(String, String, Vec<Line>)> = match which {
@@ -651,7 +654,7 @@ where
         SweepChart::Latency => [("TTFT", 0usize), ("TPOT", 1), ("E2E", 2)]
             .into_iter()
             .map(|(name, i)| {
-                let get = move |l: &super::document::Level| match i {
+                let get = move |l: &crate::doc::sweep::Level| match i {
                     0 => l.summary.ttft_ms.clone(),
                     1 => l.summary.tpot_ms.clone(),
                     _ => l.summary.e2e_ms.clone(),
@@ -727,7 +730,7 @@ where
 }
 
 /// The charts of a comparison.
-pub fn compare_charts(doc: &super::compare::CompareDoc) -> Vec<Chart<'_>> {
+pub fn compare_charts(doc: &CompareDocument) -> Vec<Chart<'_>> {
     let t = doc.title();
     vec![
         Chart {
@@ -749,11 +752,11 @@ pub fn compare_charts(doc: &super::compare::CompareDoc) -> Vec<Chart<'_>> {
 
 const PALETTE: [RGBColor; 6] = [BLUE_, ORANGE_, GREEN_, RED_, PURPLE_, TEAL_];
 
-fn draw_radar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &super::compare::CompareDoc) -> DrawResult
+fn draw_radar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &CompareDocument) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
-    let (axes, rows) = d.radar();
+    let (axes, rows) = super::compare::radar(d);
     if rows.is_empty() {
         return empty(root, "no strategy was measured");
     }
@@ -823,7 +826,7 @@ where
         .map_err(err)
 }
 
-fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &super::compare::CompareDoc) -> DrawResult
+fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &CompareDocument) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -985,7 +988,7 @@ where
     let throughput: Option<(&str, Vec<(f64, f64)>)> = match series {
         Some(s) => {
             let iv = s.interval_s.max(f64::MIN_POSITIVE);
-            let width = |b: &super::series::Bucket| (s.end_s.max(b.t_s) - b.t_s).clamp(iv.min(0.05), iv);
+            let width = |b: &crate::doc::series::Bucket| (s.end_s.max(b.t_s) - b.t_s).clamp(iv.min(0.05), iv);
             Some((
                 "Output tokens per second (client)",
                 s.buckets

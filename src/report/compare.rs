@@ -1,151 +1,108 @@
-//! Reports of a comparison (`inferload compare`): the document read from the
-//! comparison's JSON, its HTML section, CSV rows and Markdown table. The
+//! Reports of a comparison (`inferload compare`): from its
+//! [`CompareDocument`], its HTML section, CSV rows and Markdown table. The
 //! charts (a radar of the normalised scores and grouped bars of throughput
 //! and latency per strategy) are in [`super::charts`].
 
 use std::fmt::Write as _;
 
-use serde::Deserialize;
-
-use crate::compare::{Best, StrategyResult};
+use crate::doc::compare::{CompareDocument, StrategyResult};
 
 use super::html::esc;
 
-/// A comparison, ready to render.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CompareDoc {
-    #[serde(default)]
-    pub started_at: Option<String>,
-    #[serde(default)]
-    pub interrupted: bool,
-    #[serde(default)]
-    pub settings: Option<serde_json::Value>,
-    #[serde(default)]
-    pub score: Option<serde_json::Value>,
-    pub strategies: Vec<StrategyResult>,
-    #[serde(default)]
-    pub best: Option<Best>,
+/// The axes of the radar: each strategy's normalised scores (0–1):
+/// throughput, response time, success rate, GPU (when measured), and
+/// the efficiency score.
+pub fn radar(d: &CompareDocument) -> (Vec<&'static str>, Vec<(String, Vec<f64>)>) {
+    let max_tp = d
+        .strategies
+        .iter()
+        .map(StrategyResult::work_throughput)
+        .fold(0.0, f64::max);
+    let min_rt = d
+        .strategies
+        .iter()
+        .filter_map(StrategyResult::response_ms)
+        .filter(|r| *r > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let gpu = d.strategies.iter().all(|s| s.gpu_util_pct.is_some()) && !d.strategies.is_empty();
+    let mut axes = vec!["throughput", "response time", "success rate"];
+    if gpu {
+        axes.push("GPU utilisation");
+    }
+    axes.push("efficiency score");
+    let rows = d
+        .strategies
+        .iter()
+        .map(|s| {
+            let tp = if max_tp > 0.0 {
+                s.work_throughput() / max_tp
+            } else {
+                0.0
+            };
+            let rt = match s.response_ms() {
+                Some(r) if r > 0.0 && min_rt.is_finite() => min_rt / r,
+                _ => 0.0,
+            };
+            let mut v = vec![tp, rt, s.success_rate];
+            if gpu {
+                v.push(s.gpu_util_pct.unwrap_or(0.0) / 100.0);
+            }
+            v.push(s.score);
+            (s.name.clone(), v)
+        })
+        .collect();
+    (axes, rows)
 }
 
-impl CompareDoc {
-    pub fn of_value(v: &serde_json::Value) -> Result<Self, String> {
-        serde::Deserialize::deserialize(v).map_err(|e: serde_json::Error| e.to_string())
-    }
-
-    pub fn title(&self) -> String {
-        let names: Vec<&str> = self.strategies.iter().map(|s| s.name.as_str()).collect();
-        format!("Comparison: {}", names.join(" vs "))
-    }
-
-    /// True when the scores used GPU utilisation.
-    pub fn with_gpu(&self) -> bool {
-        self.score
-            .as_ref()
-            .and_then(|s| s.get("gpu"))
-            .and_then(|g| g.as_bool())
-            .unwrap_or(false)
-    }
-
-    /// The axes of the radar: each strategy's normalised scores (0–1):
-    /// throughput, response time, success rate, GPU (when measured), and
-    /// the efficiency score.
-    pub fn radar(&self) -> (Vec<&'static str>, Vec<(String, Vec<f64>)>) {
-        let max_tp = self
-            .strategies
-            .iter()
-            .map(StrategyResult::work_throughput)
-            .fold(0.0, f64::max);
-        let min_rt = self
-            .strategies
-            .iter()
-            .filter_map(StrategyResult::response_ms)
-            .filter(|r| *r > 0.0)
-            .fold(f64::INFINITY, f64::min);
-        let gpu = self.strategies.iter().all(|s| s.gpu_util_pct.is_some()) && !self.strategies.is_empty();
-        let mut axes = vec!["throughput", "response time", "success rate"];
-        if gpu {
-            axes.push("GPU utilisation");
-        }
-        axes.push("efficiency score");
-        let rows = self
-            .strategies
-            .iter()
-            .map(|s| {
-                let tp = if max_tp > 0.0 {
-                    s.work_throughput() / max_tp
-                } else {
-                    0.0
-                };
-                let rt = match s.response_ms() {
-                    Some(r) if r > 0.0 && min_rt.is_finite() => min_rt / r,
-                    _ => 0.0,
-                };
-                let mut v = vec![tp, rt, s.success_rate];
-                if gpu {
-                    v.push(s.gpu_util_pct.unwrap_or(0.0) / 100.0);
-                }
-                v.push(s.score);
-                (s.name.clone(), v)
-            })
-            .collect();
-        (axes, rows)
-    }
-
-    /// Header and rows of the strategy table (Markdown, CSV and HTML).
-    pub fn rows(&self) -> (Vec<String>, Vec<Vec<String>>) {
-        let opt = |v: Option<f64>, d: usize| v.map_or_else(String::new, |x| format!("{x:.d$}"));
-        let header = [
-            "strategy",
-            "url",
-            "requests",
-            "success_rate",
-            "req_per_s",
-            "images_per_s",
-            "latency_mean_ms",
-            "latency_p95_ms",
-            "latency_p99_ms",
-            "submit_mean_ms",
-            "gpu_util_pct",
-            "score",
-            "throughput_change_pct",
-            "latency_change_pct",
-        ]
-        .map(String::from)
-        .to_vec();
-        let rows = self
-            .strategies
-            .iter()
-            .map(|s| {
-                vec![
-                    s.name.clone(),
-                    format!("{}{}", s.url, s.endpoint),
-                    s.requests.to_string(),
-                    format!("{:.4}", s.success_rate),
-                    format!("{:.4}", s.request_throughput),
-                    opt(s.images_per_s, 4),
-                    opt(s.latency_mean_ms, 2),
-                    opt(s.latency_p95_ms, 2),
-                    opt(s.latency_p99_ms, 2),
-                    opt(s.submit_mean_ms, 2),
-                    opt(s.gpu_util_pct, 1),
-                    format!("{:.4}", s.score),
-                    opt(s.throughput_change_pct, 1),
-                    opt(s.latency_change_pct, 1),
-                ]
-            })
-            .collect();
-        (header, rows)
-    }
-}
-
-/// The comparison as printed by `inferload compare`.
-pub fn console(d: &CompareDoc) -> String {
-    crate::compare::table(&d.strategies, d.best.as_ref(), d.with_gpu())
+/// Header and rows of the strategy table (Markdown, CSV and HTML).
+pub fn rows(d: &CompareDocument) -> (Vec<String>, Vec<Vec<String>>) {
+    let opt = |v: Option<f64>, d: usize| v.map_or_else(String::new, |x| format!("{x:.d$}"));
+    let header = [
+        "strategy",
+        "url",
+        "requests",
+        "success_rate",
+        "req_per_s",
+        "images_per_s",
+        "latency_mean_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "submit_mean_ms",
+        "gpu_util_pct",
+        "score",
+        "throughput_change_pct",
+        "latency_change_pct",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = d
+        .strategies
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                format!("{}{}", s.url, s.endpoint),
+                s.requests.to_string(),
+                format!("{:.4}", s.success_rate),
+                format!("{:.4}", s.request_throughput),
+                opt(s.images_per_s, 4),
+                opt(s.latency_mean_ms, 2),
+                opt(s.latency_p95_ms, 2),
+                opt(s.latency_p99_ms, 2),
+                opt(s.submit_mean_ms, 2),
+                opt(s.gpu_util_pct, 1),
+                format!("{:.4}", s.score),
+                opt(s.throughput_change_pct, 1),
+                opt(s.latency_change_pct, 1),
+            ]
+        })
+        .collect();
+    (header, rows)
 }
 
 /// The page body of a comparison: the best strategy first, the table, the
 /// score's formula, then the charts.
-pub fn html_body(d: &CompareDoc) -> String {
+pub fn html_body(d: &CompareDocument) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "<h1>{}</h1>", esc(&d.title()));
     if let Some(t) = &d.started_at {
@@ -167,7 +124,7 @@ pub fn html_body(d: &CompareDoc) -> String {
         out.push_str("<p class=\"warn\">Interrupted: not every strategy was measured as planned.</p>\n");
     }
     out.push_str("<h2 id=\"strategies\">Strategies</h2>\n<table>\n<tr>");
-    let (header, rows) = d.rows();
+    let (header, rows) = rows(d);
     for (i, h) in header.iter().enumerate() {
         let _ = write!(
             out,
@@ -204,9 +161,9 @@ pub fn html_body(d: &CompareDoc) -> String {
 }
 
 /// One CSV row per strategy.
-pub fn csv(d: &CompareDoc) -> Result<Vec<u8>, String> {
+pub fn csv(d: &CompareDocument) -> Result<Vec<u8>, String> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
-    let (header, rows) = d.rows();
+    let (header, rows) = rows(d);
     w.write_record(&header).map_err(|e| e.to_string())?;
     for r in rows {
         w.write_record(&r).map_err(|e| e.to_string())?;
@@ -215,12 +172,12 @@ pub fn csv(d: &CompareDoc) -> Result<Vec<u8>, String> {
 }
 
 /// The table and the best strategy as Markdown.
-pub fn markdown(d: &CompareDoc) -> String {
+pub fn markdown(d: &CompareDocument) -> String {
     let mut out = format!("# {}\n\n", d.title());
     if let Some(b) = &d.best {
         let _ = writeln!(out, "**Best strategy: {}** — {}\n", b.name, b.reason);
     }
-    let (header, rows) = d.rows();
+    let (header, rows) = rows(d);
     let cell = |s: &str| s.replace('|', "\\|");
     let _ = writeln!(
         out,
