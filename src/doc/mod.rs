@@ -128,3 +128,52 @@ pub fn fmt_rate(r: f64) -> String {
     let s = format!("{r:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_told_apart_by_schema_or_by_shape() {
+        let run = serde_json::to_value(RunDocument::new(Default::default())).unwrap();
+        assert!(matches!(AnyDocument::from_value(run.clone()), Ok(AnyDocument::Run(_))));
+        // Written before every document had a `schema` key.
+        let mut old_run = run;
+        old_run.as_object_mut().unwrap().remove("schema");
+        assert!(matches!(AnyDocument::from_value(old_run), Ok(AnyDocument::Run(_))));
+        let old_sweep = serde_json::json!({"schema_version": 1, "kind": "sweep", "levels": []});
+        match AnyDocument::from_value(old_sweep) {
+            Ok(AnyDocument::Sweep(s)) => assert_eq!(s.schema, sweep::SCHEMA),
+            other => panic!("{other:?}"),
+        }
+        let compare = serde_json::to_value(CompareDocument::new(None)).unwrap();
+        assert!(matches!(AnyDocument::from_value(compare), Ok(AnyDocument::Compare(_))));
+        assert!(matches!(
+            AnyDocument::from_value(serde_json::json!({"index": 1})),
+            Err(DocumentError::Unknown)
+        ));
+        // A run document whose summary is unreadable is an error, not a default.
+        let e = AnyDocument::from_value(serde_json::json!({"schema": "inferload/run", "summary": 3})).unwrap_err();
+        assert!(e.to_string().starts_with("not a run document"), "{e}");
+    }
+
+    #[test]
+    fn settings_of_another_shape_read_as_not_recorded() {
+        let mut v = serde_json::to_value(RunDocument::new(Default::default())).unwrap();
+        v["settings"] = serde_json::json!({"schedule": "not a schedule"});
+        let doc: RunDocument = serde_json::from_value(v).unwrap();
+        assert!(doc.settings.is_none());
+    }
+
+    #[test]
+    fn settings_never_hold_a_secret() {
+        let plan = crate::export::testing::plan(&["--api-key", "sk-settings-1", "--header", "X-Api-Key: hdr-2345"]);
+        let s = RunSettings::of(&plan);
+        assert_eq!(s.target.api_key.as_deref(), Some(settings::MASK));
+        assert_eq!(s.target.headers[0].value, settings::MASK);
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(!text.contains("sk-settings-1") && !text.contains("hdr-2345"), "{text}");
+        let back: RunSettings = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s, "the settings read back as written");
+    }
+}

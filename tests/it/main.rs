@@ -3,6 +3,7 @@
 mod apis;
 mod capacity;
 mod common;
+mod documents;
 mod exports;
 mod history;
 mod monitor;
