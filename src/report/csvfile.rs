@@ -1,4 +1,5 @@
-//! `--csv FILE`: one row per request (run) or per level (sweep), with a
+//! `--csv FILE`: one row per request (run), per level (sweep) or per
+//! strategy (comparison), with a
 //! header row, written with the `csv` crate (quoting handled there).
 //!
 //! Run columns: `index`, the raw times in seconds since the start of the
@@ -11,7 +12,7 @@
 //! Rows are in request order; cancelled requests are included (class
 //! `cancelled`), as in the records file.
 
-use crate::doc::SweepDocument;
+use crate::doc::{CompareDocument, SweepDocument};
 use crate::export::RunReport;
 use crate::stats::LatencyStats;
 
@@ -30,7 +31,7 @@ pub fn render(doc: &Document) -> Result<Vec<u8>, String> {
     match doc {
         Document::Run(r) => run(r),
         Document::Sweep(s) => sweep(s),
-        Document::Compare(c) => super::compare::csv(c),
+        Document::Compare(c) => compare(c),
     }
 }
 
@@ -142,6 +143,17 @@ fn sweep(doc: &SweepDocument) -> Result<Vec<u8>, String> {
         row.push(opt(l.trip.as_ref().map(|t| t.rule.clone())));
         row.push(opt(l.trip.as_ref().map(|t| t.detail.clone())));
         w.write_record(&row).map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.to_string())
+}
+
+/// One CSV row per strategy.
+fn compare(d: &CompareDocument) -> Result<Vec<u8>, String> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let (header, rows) = super::document::compare_rows(d);
+    w.write_record(&header).map_err(|e| e.to_string())?;
+    for r in rows {
+        w.write_record(&r).map_err(|e| e.to_string())?;
     }
     w.into_inner().map_err(|e| e.to_string())
 }

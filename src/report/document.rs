@@ -383,6 +383,52 @@ pub fn flatten_settings(v: &serde_json::Value) -> Vec<(String, String)> {
     out
 }
 
+/// Header and rows of the strategy table (Markdown, CSV and HTML).
+pub fn compare_rows(d: &CompareDocument) -> (Vec<String>, Vec<Vec<String>>) {
+    let opt = |v: Option<f64>, d: usize| v.map_or_else(String::new, |x| format!("{x:.d$}"));
+    let header = [
+        "strategy",
+        "url",
+        "requests",
+        "success_rate",
+        "req_per_s",
+        "images_per_s",
+        "latency_mean_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "submit_mean_ms",
+        "gpu_util_pct",
+        "score",
+        "throughput_change_pct",
+        "latency_change_pct",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = d
+        .strategies
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                format!("{}{}", s.url, s.endpoint),
+                s.requests.to_string(),
+                format!("{:.4}", s.success_rate),
+                format!("{:.4}", s.request_throughput),
+                opt(s.images_per_s, 4),
+                opt(s.latency_mean_ms, 2),
+                opt(s.latency_p95_ms, 2),
+                opt(s.latency_p99_ms, 2),
+                opt(s.submit_mean_ms, 2),
+                opt(s.gpu_util_pct, 1),
+                format!("{:.4}", s.score),
+                opt(s.throughput_change_pct, 1),
+                opt(s.latency_change_pct, 1),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

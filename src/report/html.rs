@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use crate::doc::settings::RunSettings;
-use crate::doc::SweepDocument;
+use crate::doc::{CompareDocument, SweepDocument};
 use crate::export::RunReport;
 
 use super::charts::{self, Chart};
@@ -66,7 +66,7 @@ pub fn render(doc: &Document) -> String {
         Document::Run(r) => (r.doc.title(), run_body(r)),
         Document::Sweep(s) => (s.title(), sweep_body(s)),
         Document::Compare(c) => {
-            let mut body = super::compare::html_body(c);
+            let mut body = compare_body(c);
             charts_section(&mut body, &charts::compare_charts(c));
             (c.title(), body)
         }
@@ -377,6 +377,66 @@ fn sweep_body(s: &SweepDocument) -> String {
         s.settings.as_ref().and_then(|v| serde_json::to_value(v).ok()),
     );
     charts_section(&mut out, &charts::sweep_charts(s));
+    out
+}
+
+/// The page body of a comparison: the best strategy first, the table, the
+/// score's formula, then the charts.
+fn compare_body(d: &CompareDocument) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "<h1>{}</h1>", esc(&d.title()));
+    if let Some(t) = &d.started_at {
+        let _ = writeln!(out, "<p class=\"sub\">started {}</p>", esc(t));
+    }
+    out.push_str("<h2 id=\"best\">Best strategy</h2>\n");
+    match &d.best {
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                "<div class=\"verdict\"><p class=\"big\">Best strategy: {}</p><p>{}</p></div>",
+                esc(&b.name),
+                esc(&b.reason)
+            );
+        }
+        None => out.push_str("<div class=\"verdict none\"><p class=\"big\">No strategy was measured.</p></div>\n"),
+    }
+    if d.interrupted {
+        out.push_str("<p class=\"warn\">Interrupted: not every strategy was measured as planned.</p>\n");
+    }
+    out.push_str("<h2 id=\"strategies\">Strategies</h2>\n<table>\n<tr>");
+    let (header, rows) = document::compare_rows(d);
+    for (i, h) in header.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<th{}>{}</th>",
+            if i < 2 { " class=\"l\"" } else { "" },
+            esc(&h.replace('_', " "))
+        );
+    }
+    out.push_str("</tr>\n");
+    for row in &rows {
+        out.push_str("<tr>");
+        for (i, c) in row.iter().enumerate() {
+            let _ = write!(
+                out,
+                "<td{}>{}</td>",
+                if i < 2 { " class=\"l\"" } else { "" },
+                esc(if c.is_empty() { "–" } else { c })
+            );
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+    let _ = writeln!(
+        out,
+        "<p>Changes are against the first strategy ({}). Latency is the mean end-to-end response time. {}</p>",
+        esc(d.strategies.first().map_or("", |s| s.name.as_str())),
+        if d.with_gpu() {
+            "Efficiency score = 0.5 × throughput / best throughput + 0.3 × fastest response time / response time + 0.2 × GPU utilisation."
+        } else {
+            "Efficiency score = 0.625 × throughput / best throughput + 0.375 × fastest response time / response time: there are no GPU figures, so the GPU weight (0.2) is left out and the other two renormalised."
+        }
+    );
     out
 }
 

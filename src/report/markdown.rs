@@ -1,14 +1,15 @@
 //! `--markdown FILE`: the summary as GitHub-flavoured Markdown tables, to
 //! paste into a pull request. Run: key figures, latency percentiles, the
 //! per-task and per-model tables (a task mix), objectives, errors. Sweep:
-//! the verdict, then the level table.
+//! the verdict, then the level table. Comparison: the best strategy, then
+//! the strategy table.
 //!
 //! Cells are escaped (`|`, backslashes, backticks, angle brackets, line
 //! breaks) so an error message or a model name cannot break a table.
 
 use std::fmt::Write as _;
 
-use crate::doc::{RunDocument, SweepDocument};
+use crate::doc::{CompareDocument, RunDocument, SweepDocument};
 
 use super::document::{self, Document};
 
@@ -48,7 +49,7 @@ pub fn render(doc: &Document) -> String {
     match doc {
         Document::Run(r) => run(&r.doc),
         Document::Sweep(s) => sweep(s),
-        Document::Compare(c) => super::compare::markdown(c),
+        Document::Compare(c) => compare(c),
     }
 }
 
@@ -193,5 +194,25 @@ fn sweep(s: &SweepDocument) -> String {
     let (header, rows) = level_rows(s);
     let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cell(c)).collect()).collect();
     table(&mut out, &header, &rows, 1);
+    out
+}
+
+/// The table and the best strategy as Markdown.
+fn compare(d: &CompareDocument) -> String {
+    let mut out = format!("# {}\n\n", d.title());
+    if let Some(b) = &d.best {
+        let _ = writeln!(out, "**Best strategy: {}** — {}\n", b.name, b.reason);
+    }
+    let (header, rows) = document::compare_rows(d);
+    let cell = |s: &str| s.replace('|', "\\|");
+    let _ = writeln!(
+        out,
+        "| {} |",
+        header.iter().map(|h| cell(h)).collect::<Vec<_>>().join(" | ")
+    );
+    let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
+    for r in rows {
+        let _ = writeln!(out, "| {} |", r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "));
+    }
     out
 }

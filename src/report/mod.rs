@@ -1,18 +1,24 @@
 //! Reports people read: charts, a self-contained HTML page, CSV and
-//! Markdown, rendered from a finished run or sweep, or again later from its
-//! saved files (`inferload report INPUT`).
+//! Markdown, rendered from a finished run, sweep or comparison, or again
+//! later from its saved files (`inferload report INPUT`).
 //!
-//! Every renderer reads one [`Document`]: built from the live
-//! [`RunReport`] at the end of a run, from the sweep's `--json` document at
-//! the end of a sweep, or from a saved file (a run or sweep `--json`
-//! document, or a `--records` JSONL file). The per-request charts read the
-//! document's bounded [`Series`](series::Series), which the run document
-//! also saves (its `series` section) whenever the run kept its records.
+//! Every renderer reads one [`Document`]: a run (its document and, when
+//! kept, its records), a sweep or a comparison document — the same
+//! [`crate::doc`] types the commands write — built at the end of a command
+//! or loaded from a saved file (any `--json` document, or a `--records`
+//! JSONL file). The per-request charts read the run document's bounded
+//! [`Series`](crate::doc::Series), which it saves whenever the run kept its
+//! records.
+//!
+//! The module is divided by output format, one file each; every format
+//! renders all three document kinds:
 //!
 //! - [`charts`]: PNG and SVG with plotters, fonts embedded (`--plot DIR`);
+//!   the largest format, itself split by document kind;
 //! - [`html`]: one self-contained page, inline SVG and CSS, no script (`--html`);
-//! - [`csvfile`]: one row per request or per level (`--csv`);
-//! - [`markdown`]: the summary as tables for pull requests (`--markdown`).
+//! - [`csvfile`]: one row per request, level or strategy (`--csv`);
+//! - [`markdown`]: the summary as tables for pull requests (`--markdown`);
+//! - [`document`]: the [`Document`] and the rows several formats share.
 //!
 //! Every file is written atomically. Text from outside (model names, error
 //! messages, settings) is escaped by each renderer for its format.
@@ -28,7 +34,6 @@ use crate::export::{ExportError, Exporter, RunReport};
 use crate::outcome::Outcome;
 
 pub mod charts;
-pub mod compare;
 pub mod csvfile;
 pub mod document;
 pub mod html;
