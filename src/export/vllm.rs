@@ -22,7 +22,9 @@
 //! statistics follow NumPy as vLLM computes them from these arrays: over
 //! successful requests only (TPOT over those with more than one output
 //! token; ITL pooled over every chunk gap), mean, `np.median`, population
-//! `np.std`, `np.percentile` with linear interpolation, and 0 when there is
+//! `np.std`, `np.percentile` with linear interpolation (deliberately: the one
+//! output that does not use inferload's nearest-rank percentiles, see
+//! `stats::quantile`), and 0 when there is
 //! no sample. They can therefore differ from the console's and `--json`'s
 //! HDR figures by the histogram's 0.1 % resolution and by interpolation.
 
@@ -105,18 +107,10 @@ struct NpStats {
     p99: f64,
 }
 
-/// `np.percentile(sorted, p)` with the default linear interpolation.
+/// `np.percentile(sorted, p)`: linear interpolation, as vLLM computes it
+/// (deliberately not inferload's nearest rank; see `stats::quantile`).
 fn np_percentile(sorted: &[f64], p: f64) -> f64 {
-    match sorted.len() {
-        0 => 0.0,
-        1 => sorted[0],
-        n => {
-            let rank = p / 100.0 * (n - 1) as f64;
-            let lo = rank.floor() as usize;
-            let hi = (lo + 1).min(n - 1);
-            sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
-        }
-    }
+    crate::stats::quantile::numpy_linear(sorted, p)
 }
 
 fn np_stats(mut ms: Vec<f64>) -> NpStats {
