@@ -464,3 +464,78 @@ impl WorkloadSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan as `inferload run FLAGS` resolves it: the input of
+    /// [`RunSettings::of`], the function under test. (The one place the
+    /// document's tests need a plan.)
+    fn plan(flags: &[&str]) -> RunPlan {
+        use clap::Parser;
+        let mut argv = vec!["inferload", "run"];
+        argv.extend_from_slice(flags);
+        match crate::cli::Cli::try_parse_from(argv).expect("test flags parse").command {
+            crate::cli::Command::Run(a) => RunPlan::from_args(&a).expect("test plan"),
+            _ => unreachable!("run"),
+        }
+    }
+
+    #[test]
+    fn settings_never_hold_a_secret() {
+        let s = RunSettings::of(&plan(&[
+            "--api-key",
+            "sk-settings-1",
+            "--header",
+            "X-Api-Key: hdr-2345",
+        ]));
+        assert_eq!(s.target.api_key.as_deref(), Some(MASK));
+        assert_eq!(s.target.headers[0].value, MASK);
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(!text.contains("sk-settings-1") && !text.contains("hdr-2345"), "{text}");
+        let back: RunSettings = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s, "the settings read back as written");
+    }
+
+    #[test]
+    fn the_plan_is_recorded_in_the_documents_units() {
+        let s = RunSettings::of(&plan(&[
+            "--rate",
+            "inf",
+            "-c",
+            "7",
+            "--duration",
+            "1500ms",
+            "-n",
+            "9",
+            "--burstiness",
+            "0.5",
+            "--save-result",
+            "--label",
+            "mine",
+        ]));
+        assert_eq!(
+            s.schedule,
+            Schedule::Open {
+                rate: None,
+                arrival: Arrival::Gamma { shape: 0.5 },
+                cap: Some(7)
+            }
+        );
+        assert_eq!(s.stop.duration, Some(1.5));
+        assert_eq!(s.stop.requests, Some(9));
+        assert_eq!(s.target.api, "openai-chat");
+        let v = s.outputs.vllm_result.as_ref().unwrap();
+        assert_eq!((v.label.as_str(), v.backend.as_str()), ("mine", "openai-chat"));
+        let s = RunSettings::of(&plan(&["--users", "3", "--spawn-rate", "2", "--think-time", "1s..2s"]));
+        assert_eq!(
+            s.schedule,
+            Schedule::Users {
+                users: 3,
+                spawn_rate: Some(2.0),
+                think: Think { min_s: 1.0, max_s: 2.0 }
+            }
+        );
+    }
+}

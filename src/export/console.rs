@@ -253,8 +253,9 @@ fn requests_and_errors(out: &mut String, s: &Summary) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::report;
+    use super::super::testing::{closed, open, report, slos};
     use super::*;
+    use crate::slo::parse_goodput;
 
     #[test]
     fn section_titles_are_centred_like_pythons_format() {
@@ -282,7 +283,7 @@ mod tests {
 
     #[test]
     fn vllm_block_matches_vllms_lines() {
-        let r = report(&["-c", "3", "-n", "8"]);
+        let r = report(|s| s.schedule = closed(3));
         let block = vllm_block(&r);
         let lines: Vec<&str> = block.lines().collect();
         assert_eq!(lines[0], "============ Serving Benchmark Result ============");
@@ -344,7 +345,10 @@ mod tests {
 
     #[test]
     fn open_loop_lines_and_goodput() {
-        let r = report(&["--rate", "40", "-n", "8", "--goodput", "ttft:500"]);
+        let r = report(|s| {
+            s.schedule = open(Some(40.0), None);
+            s.goodput_bounds = vec![parse_goodput("ttft:500").unwrap()];
+        });
         let block = vllm_block(&r);
         assert!(
             block.contains("Request rate configured (RPS):           40.00"),
@@ -352,7 +356,7 @@ mod tests {
         );
         assert!(!block.contains("Maximum request concurrency:"));
         assert!(block.contains("Request goodput (req/s):"));
-        let r = report(&["--rate", "inf", "-c", "7", "-n", "8"]);
+        let r = report(|s| s.schedule = open(None, Some(7)));
         let block = vllm_block(&r);
         assert!(!block.contains("Request rate configured"));
         assert!(block.contains("Maximum request concurrency:             7 "));
@@ -361,7 +365,7 @@ mod tests {
 
     #[test]
     fn non_streaming_runs_show_only_e2e() {
-        let mut r = report(&["--no-stream", "-n", "8"]);
+        let mut r = report(|s| s.workload.stream = false);
         r.doc.summary.ttft_ms = None;
         let block = vllm_block(&r);
         assert!(!block.contains("TTFT") && !block.contains("ITL (ms)"));
@@ -370,7 +374,7 @@ mod tests {
 
     #[test]
     fn image_runs_show_images_and_async_rows_instead_of_tokens() {
-        let mut r = report(&["-n", "8"]);
+        let mut r = report(|_| {});
         r.doc.summary.images_total = 12;
         r.doc.summary.images_per_s = 3.5;
         r.doc.summary.bytes_per_s = 1_234_567.0;
@@ -391,26 +395,20 @@ mod tests {
     /// label, a column or the order shows up in review as a snapshot diff.
     #[test]
     fn console_summary_snapshot() {
-        insta::assert_snapshot!(console_summary(&report(&["-c", "4", "-n", "8"])));
+        insta::assert_snapshot!(console_summary(&report(|s| s.schedule = closed(4))));
     }
 
     #[test]
     fn console_summary_open_loop_snapshot() {
-        insta::assert_snapshot!(console_summary(&report(&[
-            "--rate",
-            "20",
-            "-c",
-            "4",
-            "-n",
-            "8",
-            "--slo",
-            "ttft_p90<500ms"
-        ])));
+        insta::assert_snapshot!(console_summary(&report(|s| {
+            s.schedule = open(Some(20.0), Some(4));
+            s.slos = slos("ttft_p90<500ms");
+        })));
     }
 
     #[test]
     fn own_tables_show_latencies_tokens_and_errors() {
-        let mut r = report(&["-n", "8"]);
+        let mut r = report(|_| {});
         r.doc.interrupted = true;
         r.doc.summary.tokens_estimated = true;
         let text = console_summary(&r);

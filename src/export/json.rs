@@ -29,8 +29,9 @@ impl Exporter for JsonExporter {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::report;
+    use super::super::testing::{closed, open, report, save_result, slos};
     use super::*;
+    use crate::doc::RunSettings;
 
     fn schema() -> serde_json::Value {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema/run.schema.json");
@@ -58,51 +59,50 @@ mod tests {
 
     #[test]
     fn documents_of_every_shape_match_the_schema() {
-        for args in [
-            &["-c", "3", "-n", "8"][..],
-            &[
-                "--rate",
-                "inf",
-                "-n",
-                "8",
-                "--slo",
-                "ttft_p90<500ms,error_rate<1%",
-                "--goodput",
-                "e2el:900",
-            ],
-            &[
-                "--rate",
-                "4",
-                "--burstiness",
-                "0.5",
-                "-c",
-                "2",
-                "--duration",
-                "3s",
-                "--no-stream",
-            ],
-            &[
-                "--rate",
-                "4",
-                "--arrival",
-                "constant",
-                "--api-key",
-                "sk-secret-123456",
-                "--header",
-                "X-Api-Key: abc123456",
-            ],
-            &[
-                "--extra-body",
-                "{\"temperature\":0}",
-                "--save-result",
-                "--header",
-                "X-Trace: 1",
-            ],
-        ] {
-            let mut r = report(args);
-            let doc = serde_json::to_value(&r.doc).unwrap();
-            check(&doc);
-            assert!(!doc.to_string().contains("sk-secret-123456"));
+        use crate::doc::settings::{Arrival, HeaderSetting, Schedule, MASK};
+        type Shape = Box<dyn Fn(&mut RunSettings)>;
+        let shapes: [Shape; 5] = [
+            Box::new(|s| s.schedule = closed(3)),
+            Box::new(|s| {
+                s.schedule = open(None, None);
+                s.slos = slos("ttft_p90<500ms,error_rate<1%");
+                s.goodput_bounds = vec![crate::slo::parse_goodput("e2el:900").unwrap()];
+            }),
+            Box::new(|s| {
+                s.schedule = Schedule::Open {
+                    rate: Some(4.0),
+                    arrival: Arrival::Gamma { shape: 0.5 },
+                    cap: Some(2),
+                };
+                s.stop.requests = None;
+                s.stop.duration = Some(3.0);
+                s.workload.stream = false;
+            }),
+            Box::new(|s| {
+                s.schedule = Schedule::Open {
+                    rate: Some(4.0),
+                    arrival: Arrival::Constant,
+                    cap: None,
+                };
+                s.target.api_key = Some(MASK.into());
+                s.target.headers = vec![HeaderSetting {
+                    name: "X-Api-Key".into(),
+                    value: MASK.into(),
+                }];
+            }),
+            Box::new(|s| {
+                let body = serde_json::json!({"temperature": 0});
+                s.workload.extra_body = body.as_object().cloned();
+                s.outputs.vllm_result = Some(save_result());
+                s.target.headers = vec![HeaderSetting {
+                    name: "X-Trace".into(),
+                    value: "1".into(),
+                }];
+            }),
+        ];
+        for shape in shapes {
+            let mut r = report(|s| shape(s));
+            check(&serde_json::to_value(&r.doc).unwrap());
             // And without any request at all.
             r.doc.summary = crate::stats::Summary::default();
             r.doc.interrupted = true;
@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn monitored_documents_match_the_schema() {
         use crate::monitor::trust::{judge, Inputs, Lag};
-        let mut r = report(&["-c", "2", "-n", "8", "--scrape", "http://127.0.0.1:1/metrics"]);
+        let mut r = report(|s| {
+            s.schedule = closed(2);
+            s.monitor.scrape = vec!["http://127.0.0.1:1/metrics".into()];
+        });
         r.doc.monitor = Some(crate::monitor::example_report());
         for cpu_seconds in [0.1, 10.0] {
             r.doc.trust = Some(judge(&Inputs {
@@ -137,7 +140,9 @@ mod tests {
     /// A fixed prompt's settings are written whole beside the summary.
     #[test]
     fn a_prompt_runs_settings_are_written_with_the_summary() {
-        let r = report(&["--prompt", "Say hi", "-n", "8"]);
+        let r = report(|s| {
+            s.workload.dataset = crate::doc::settings::Dataset::Prompt { text: "Say hi".into() };
+        });
         let doc = serde_json::to_value(&r.doc).unwrap();
         assert_eq!(doc.pointer("/summary/successful").unwrap(), 6);
         assert_eq!(
@@ -151,7 +156,7 @@ mod tests {
     fn the_file_carries_the_documented_pointers() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.json");
-        let r = report(&["-c", "2", "-n", "8"]);
+        let r = report(|s| s.schedule = closed(2));
         JsonExporter::new(&path).export(&r).unwrap();
         let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["schema"], "inferload/run");

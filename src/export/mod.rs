@@ -124,25 +124,89 @@ pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<
 
 #[cfg(test)]
 pub(crate) mod testing {
-    //! A hand-built report for the exporters' unit tests.
+    //! A hand-built run for the exporters' unit tests: eight records (one
+    //! HTTP 500, one broken stream) and settings built directly, so these
+    //! tests depend on the document's types alone, not on how a plan is
+    //! made from flags.
 
     use std::time::Duration;
 
     use super::*;
-    use crate::cli::{Cli, Command};
-    use crate::plan::RunPlan;
+    use crate::doc::settings::{
+        Arrival, Dataset, MonitorSettings, OutputSettings, Schedule, StopSettings, TargetSettings, VllmResultSettings,
+        WorkloadSettings,
+    };
     use crate::record::{ErrorClass, RequestError};
-    use crate::slo::Goodput;
+    use crate::slo::{Goodput, Slo};
     use crate::stats::SummaryBuilder;
-    use clap::Parser;
 
-    pub fn plan(args: &[&str]) -> RunPlan {
-        let mut argv = vec!["inferload", "run"];
-        argv.extend_from_slice(args);
-        match Cli::try_parse_from(argv).expect("test flags parse").command {
-            Command::Run(a) => RunPlan::from_args(&a).expect("test plan"),
-            _ => unreachable!("run"),
+    /// `inferload run`'s defaults against a remote chat endpoint: closed
+    /// loop at 10, 8 requests, streamed.
+    pub fn settings() -> RunSettings {
+        RunSettings {
+            target: TargetSettings {
+                base_url: Some("http://127.0.0.1:9".into()),
+                api: "openai-chat".into(),
+                endpoint: "/v1/chat/completions".into(),
+                timeout: 600.0,
+                ..Default::default()
+            },
+            schedule: Schedule::Closed { concurrency: 10 },
+            stop: StopSettings {
+                requests: Some(8),
+                duration: None,
+            },
+            grace: 5.0,
+            workload: WorkloadSettings {
+                dataset: Dataset::Random {
+                    input_len: 1024,
+                    output_len: 128,
+                    range_ratio: 0.0,
+                },
+                stream: true,
+                ignore_eos: true,
+                ..Default::default()
+            },
+            outputs: OutputSettings {
+                tui: "off".into(),
+                ..Default::default()
+            },
+            monitor: MonitorSettings {
+                enabled: true,
+                interval: 1.0,
+                statsd_prefix: "inferload".into(),
+                ..Default::default()
+            },
+            ..Default::default()
         }
+    }
+
+    /// Closed loop at `c`.
+    pub fn closed(c: usize) -> Schedule {
+        Schedule::Closed { concurrency: c }
+    }
+
+    /// Poisson arrivals at `rate` (`None`: unbounded), with an optional cap.
+    pub fn open(rate: Option<f64>, cap: Option<usize>) -> Schedule {
+        Schedule::Open {
+            rate,
+            arrival: Arrival::Poisson,
+            cap,
+        }
+    }
+
+    /// `--save-result` with vLLM's defaults for the chat backend.
+    pub fn save_result() -> VllmResultSettings {
+        VllmResultSettings {
+            label: "openai-chat".into(),
+            backend: "openai-chat".into(),
+            ..Default::default()
+        }
+    }
+
+    /// Objectives as `--slo` would give them.
+    pub fn slos(exprs: &str) -> Vec<Slo> {
+        crate::slo::parse_all(&[exprs.to_string()]).expect("test objectives parse")
     }
 
     pub fn records() -> Vec<RequestRecord> {
@@ -179,27 +243,36 @@ pub(crate) mod testing {
         recs
     }
 
-    pub fn report(args: &[&str]) -> RunReport {
-        let plan = plan(args);
+    /// The eight records judged under `settings` (objectives evaluated;
+    /// five good requests when there are latency bounds).
+    pub fn report_with(settings: RunSettings) -> RunReport {
         let records = records();
         let summary = SummaryBuilder::from_records(&records).finish();
-        let goodput = (!plan.request_bounds().is_empty()).then_some(Goodput {
+        let all: Vec<Slo> = settings.slos.iter().chain(&settings.goodput_bounds).cloned().collect();
+        let goodput = (!crate::slo::RequestBounds::new(&all).is_empty()).then_some(Goodput {
             good_requests: 5,
             goodput: 5.0 / summary.duration_s,
             good_share: 5.0 / 8.0,
         });
-        let slos = crate::slo::evaluate(&plan.slos, &summary, goodput);
+        let slos = crate::slo::evaluate(&settings.slos, &summary, goodput);
         RunReport::new(
             RunDocument {
                 started_at: Some(chrono::Local::now().to_rfc3339()),
                 target_url: Some("http://127.0.0.1:9".into()),
                 model: Some("org/some-model".into()),
-                settings: Some(RunSettings::of(&plan)),
+                settings: Some(settings),
                 goodput,
                 slos,
                 ..RunDocument::new(summary)
             },
             records,
         )
+    }
+
+    /// The eight records under [`settings`] with `change` applied.
+    pub fn report(change: impl FnOnce(&mut RunSettings)) -> RunReport {
+        let mut s = settings();
+        change(&mut s);
+        report_with(s)
     }
 }

@@ -329,7 +329,7 @@ impl Exporter for VllmExporter {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::report;
+    use super::super::testing::{closed, open, report, save_result};
     use super::*;
 
     #[test]
@@ -355,7 +355,13 @@ mod tests {
 
     #[test]
     fn keys_in_vllms_order_with_per_request_arrays() {
-        let r = report(&["-c", "3", "-n", "8", "--save-result", "--label", "mine"]);
+        let r = report(|s| {
+            s.schedule = closed(3);
+            s.outputs.vllm_result = Some(VllmResultSettings {
+                label: "mine".into(),
+                ..save_result()
+            });
+        });
         let text = serde_json::to_string(&VllmDocument::of(&r)).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let order = [
@@ -422,16 +428,17 @@ mod tests {
 
     #[test]
     fn detailed_results_add_texts_and_errors() {
-        let r = report(&[
-            "--rate",
-            "2.5",
-            "--burstiness",
-            "0.5",
-            "-n",
-            "8",
-            "--save-result",
-            "--save-detailed",
-        ]);
+        let r = report(|s| {
+            s.schedule = Schedule::Open {
+                rate: Some(2.5),
+                arrival: Arrival::Gamma { shape: 0.5 },
+                cap: None,
+            };
+            s.outputs.vllm_result = Some(VllmResultSettings {
+                detailed: true,
+                ..save_result()
+            });
+        });
         let v = serde_json::to_value(VllmDocument::of(&r)).unwrap();
         assert_eq!(v["request_rate"], 2.5);
         assert_eq!(v["burstiness"], 0.5);
@@ -452,18 +459,39 @@ mod tests {
 
     #[test]
     fn default_names_follow_vllm() {
-        let r = report(&["-c", "3", "-n", "8", "--save-result"]);
+        let r = report(|s| {
+            s.schedule = closed(3);
+            s.outputs.vllm_result = Some(save_result());
+        });
         let stamp = stamp_of(&r);
         assert_eq!(
             default_file_name(&r),
             format!("openai-chat-infqps-concurrency3-some-model-{stamp}.json")
         );
-        let r = report(&["--rate", "40", "-n", "8", "--backend", "vllm", "--save-result"]);
+        let r = report(|s| {
+            s.schedule = open(Some(40.0), None);
+            s.outputs.vllm_result = Some(VllmResultSettings {
+                label: "vllm".into(),
+                backend: "vllm".into(),
+                ..save_result()
+            });
+        });
         let stamp = stamp_of(&r);
         assert_eq!(default_file_name(&r), format!("vllm-40.0qps-some-model-{stamp}.json"));
-        let r = report(&["-n", "8", "--result-dir", "/tmp/x", "--result-filename", "out.json"]);
+        let r = report(|s| {
+            s.outputs.vllm_result = Some(VllmResultSettings {
+                dir: Some("/tmp/x".into()),
+                filename: Some("out.json".into()),
+                ..save_result()
+            });
+        });
         assert_eq!(VllmExporter::for_report(&r).path, PathBuf::from("/tmp/x/out.json"));
-        let r = report(&["-n", "8", "--label", "a/b", "--save-result"]);
+        let r = report(|s| {
+            s.outputs.vllm_result = Some(VllmResultSettings {
+                label: "a/b".into(),
+                ..save_result()
+            });
+        });
         assert!(!VllmExporter::for_report(&r).path.to_string_lossy().contains('/'));
     }
 }

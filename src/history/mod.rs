@@ -427,20 +427,25 @@ fn scrub(text: &str, secrets: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::doc::settings::{Arrival, HeaderSetting, MASK};
     use crate::doc::sweep::{Level, SweepSettings, SweepTarget, Verdict};
-    use crate::export::testing::{plan, report};
+    use crate::export::testing::{closed, open, report};
     use crate::record::RequestError;
 
     #[test]
     fn loads_are_described_in_a_few_words() {
-        let d = |args: &[&str]| describe_schedule(report(args).doc.schedule().unwrap());
-        assert_eq!(d(&["-c", "10"]), "concurrency 10");
-        assert_eq!(d(&["--rate", "20"]), "rate 20 req/s");
+        let d = |schedule: Schedule| describe_schedule(&schedule);
+        assert_eq!(d(closed(10)), "concurrency 10");
+        assert_eq!(d(open(Some(20.0), None)), "rate 20 req/s");
         assert_eq!(
-            d(&["--rate", "2.5", "-c", "8", "--arrival", "constant"]),
+            d(Schedule::Open {
+                rate: Some(2.5),
+                arrival: Arrival::Constant,
+                cap: Some(8)
+            }),
             "rate 2.5 req/s, cap 8, constant"
         );
-        assert_eq!(d(&["--rate", "inf"]), "rate inf");
+        assert_eq!(d(open(None, None)), "rate inf");
     }
 
     #[test]
@@ -475,15 +480,15 @@ mod tests {
     fn a_recorded_run_holds_no_key_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
-        let args = [
-            "-c",
-            "2",
-            "--api-key",
-            "sk-very-secret-1",
-            "--header",
-            "X-Api-Key: hdr-secret-2",
-        ];
-        let mut r = report(&args);
+        // The document holds masks; the literal secrets come from the caller.
+        let mut r = report(|s| {
+            s.schedule = closed(2);
+            s.target.api_key = Some(MASK.into());
+            s.target.headers = vec![HeaderSetting {
+                name: "X-Api-Key".into(),
+                value: MASK.into(),
+            }];
+        });
         let records = r.records.as_mut().unwrap();
         records[0].error = Some(RequestError {
             class: crate::record::ErrorClass::Http(401),
@@ -496,7 +501,12 @@ mod tests {
         records[2].response_bytes = Some(12_345);
         records[2].submit_latency = Some(std::time::Duration::from_micros(4_321));
         records[2].queue_wait = Some(std::time::Duration::from_millis(17));
-        let id = record_run(&path, &r, &plan(&args).redactor().secrets()).unwrap();
+        records[3].error = Some(RequestError {
+            class: crate::record::ErrorClass::Http(403),
+            message: "header hdr-secret-2 refused".into(),
+        });
+        let secrets = ["sk-very-secret-1".to_string(), "hdr-secret-2".to_string()];
+        let id = record_run(&path, &r, &secrets).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         for secret in ["sk-very-secret-1", "hdr-secret-2"] {
             assert!(
@@ -518,12 +528,13 @@ mod tests {
         assert_eq!(back[1].token_times, r.records()[1].token_times);
         assert_eq!(back[6].error, r.records()[6].error);
         assert_eq!(back[0].error.as_ref().unwrap().message, "bad key ***");
+        assert_eq!(back[3].error.as_ref().unwrap().message, "header *** refused");
         assert_eq!(back[2], r.records()[2], "every field kept");
     }
 
     #[test]
     fn records_are_bounded() {
-        let r = report(&["-c", "2"]);
+        let r = report(|s| s.schedule = closed(2));
         let all = records_blob(r.records(), usize::MAX).unwrap();
         assert_eq!((all.stored, all.total), (8, 8));
         // Room for the first two lines and a bit, not for the third.
@@ -542,7 +553,7 @@ mod tests {
 
     #[test]
     fn a_sweep_headline_is_its_stable_level() {
-        let summary = report(&["-c", "2"]).doc.summary;
+        let summary = report(|s| s.schedule = closed(2)).doc.summary;
         let level = |requests: u64, rps: f64, summary: crate::stats::Summary| Level {
             concurrency: Some(1),
             rate: None,
