@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command, Typed};
+use crate::doc::{RunDocument, RunSettings};
 use crate::engine::Signals;
 use crate::export::json::JsonExporter;
 use crate::export::records::RecordsWriter;
@@ -103,10 +104,41 @@ async fn dispatch(cli: Cli, typed: Typed) -> anyhow::Result<Exit> {
             sim::serve_cli(*args).await?;
             Ok(Exit::Success)
         }
-        Command::Report(args) => crate::report::report_cli(&args),
-        Command::History(args) => crate::history::history_cli(&args),
-        Command::Show(args) => crate::history::show_cli(&args),
-        Command::Diff(args) => crate::history::diff_cli(&args),
+        Command::Report(args) => {
+            crate::report::report_command(&args.input, &report_paths(&args.reports), args.quiet).map(exit_of)
+        }
+        Command::History(args) => crate::history::history_command(args.db.as_deref(), args.limit).map(exit_of),
+        Command::Show(args) => crate::history::show_command(args.db.as_deref(), args.id, args.json).map(exit_of),
+        Command::Diff(args) => crate::history::diff_command(&crate::history::DiffOptions {
+            db: args.db.clone(),
+            a: args.a,
+            b: args.b,
+            noise: args.noise,
+            fail_on_regression: args.fail_on_regression,
+        })
+        .map(exit_of),
+    }
+}
+
+/// The exit status of a command's outcome.
+fn exit_of(o: crate::outcome::Outcome) -> Exit {
+    use crate::outcome::Outcome;
+    match o {
+        Outcome::Success => Exit::Success,
+        Outcome::Interrupted => Exit::Interrupted,
+        Outcome::ObjectivesFailed => Exit::SloFailed,
+        Outcome::Regression => Exit::Regression,
+        Outcome::NothingSucceeded => Exit::Setup,
+    }
+}
+
+/// The report flags as the report module takes them.
+fn report_paths(a: &crate::cli::ReportArgs) -> crate::doc::settings::ReportPaths {
+    crate::doc::settings::ReportPaths {
+        plot: a.plot.clone(),
+        html: a.html.clone(),
+        csv: a.csv.clone(),
+        markdown: a.markdown.clone(),
     }
 }
 
@@ -168,7 +200,8 @@ async fn run_against(
         records,
         show_samples: plan.outputs.show_samples,
         capture_all_text: plan.outputs.vllm_result.as_ref().is_some_and(|v| v.detailed),
-        keep_records: plan.outputs.vllm_result.is_some() || crate::report::needs_records(&plan.outputs.reports),
+        keep_records: plan.outputs.vllm_result.is_some()
+            || crate::report::needs_records(&crate::doc::settings::ReportPaths::of(&plan.outputs.reports)),
         quiet: plan.outputs.quiet,
         bounds: plan.request_bounds(),
     };
@@ -179,31 +212,34 @@ async fn run_against(
     let m = m?;
 
     let slo_results = slo::evaluate(&plan.slos, &m.summary, m.goodput);
-    let report = RunReport {
-        plan: plan.clone(),
-        target_url: base_url.to_string(),
-        embedded_sim: embedded,
-        model: session.model.clone(),
-        started_at: m.started_at,
-        summary: m.summary,
-        goodput: m.goodput,
-        slo_results,
-        cancelled: m.cancelled,
-        interrupted: m.interrupted,
-        records: m.records,
-        users: m.users,
-        breakdown: m.breakdown,
-        monitor: m.monitor,
-        trust: Some(m.trust),
-    };
+    let report = RunReport::new(
+        RunDocument {
+            started_at: Some(m.started_at.to_rfc3339()),
+            target_url: Some(base_url.to_string()),
+            embedded_sim: embedded,
+            model: Some(session.model.clone()),
+            interrupted: m.interrupted,
+            cancelled: m.cancelled,
+            settings: Some(RunSettings::of(plan)),
+            goodput: m.goodput,
+            slos: slo_results,
+            users: m.users,
+            breakdown: m.breakdown,
+            monitor: m.monitor,
+            trust: Some(m.trust),
+            ..RunDocument::new(m.summary)
+        },
+        m.records,
+    );
+    let doc = &report.doc;
     print!("{}", export::console_summary(&report));
-    if let Some(b) = &report.breakdown {
+    if let Some(b) = &doc.breakdown {
         print!(
             "{}",
-            crate::stats::breakdown::breakdown_table(b, report.summary.requests_total)
+            crate::stats::breakdown::breakdown_table(b, doc.summary.requests_total)
         );
     }
-    if let Some(u) = &report.users {
+    if let Some(u) = &doc.users {
         println!("{}", u.line());
     }
     if m.cancelled > 0 {
@@ -212,11 +248,11 @@ async fn run_against(
             m.cancelled
         );
     }
-    print!("{}", ui::slo_block(&report.slo_results, m.goodput));
-    let written = write_outputs(&report);
+    print!("{}", ui::slo_block(&doc.slos, m.goodput));
+    let written = write_outputs(plan, &report);
     if let Some(db) = &plan.outputs.history {
         // The history is a convenience: failing to record never fails the run.
-        match crate::history::record_run(db, &report) {
+        match crate::history::record_run(db, &report, &plan.redactor().secrets()) {
             Ok(id) => println!("Recorded as run {id} in {}", db.display()),
             Err(e) => eprintln!("warning: not recorded in the history: {e:#}"),
         }
@@ -224,7 +260,7 @@ async fn run_against(
     written?;
     Ok(if m.interrupted {
         Exit::Interrupted
-    } else if report.slo_results.iter().any(|r| !r.passed) {
+    } else if doc.slos.iter().any(|r| !r.passed) {
         Exit::SloFailed
     } else {
         Exit::Success
@@ -235,17 +271,17 @@ async fn run_against(
 /// when another fails, so measured results are not lost to one bad path.
 /// If any fails, the native run document is saved in the temporary
 /// directory instead and its path printed.
-fn write_outputs(report: &RunReport) -> anyhow::Result<()> {
+fn write_outputs(plan: &RunPlan, report: &RunReport) -> anyhow::Result<()> {
     let mut exporters: Vec<(PathBuf, Box<dyn Exporter>)> = Vec::new();
-    if let Some(path) = &report.plan.outputs.json {
+    if let Some(path) = &plan.outputs.json {
         exporters.push((path.clone(), Box::new(JsonExporter::new(path))));
     }
-    if report.plan.outputs.vllm_result.is_some() {
+    if plan.outputs.vllm_result.is_some() {
         let vllm = VllmExporter::for_report(report);
         exporters.push((vllm.path.clone(), Box::new(vllm)));
     }
     exporters.extend(crate::report::run_exporters(report));
-    if let Some(path) = &report.plan.outputs.records {
+    if let Some(path) = &plan.outputs.records {
         println!("Records written to {}", path.display());
     }
     let mut failed = 0usize;
@@ -263,7 +299,7 @@ fn write_outputs(report: &RunReport) -> anyhow::Result<()> {
     }
     let rescue = std::env::temp_dir().join(format!(
         "inferload-run-{}-{}.json",
-        report.started_at.format("%Y%m%d-%H%M%S"),
+        chrono::Local::now().format("%Y%m%d-%H%M%S"),
         std::process::id()
     ));
     match JsonExporter::new(&rescue).export(report) {

@@ -25,13 +25,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::doc::compare::{CompareDocument, CompareSettings, Score, StrategySettings, Weights};
+use crate::doc::settings::{Schedule, StopSettings, WorkloadSettings};
+use crate::doc::RunSettings;
+use crate::export::compare_table::signed;
+
+/// The comparison's results: the document's own types, filled in here and
+/// saved, printed and charted as they are.
+pub use crate::doc::compare::{Best, RunResult, StrategyResult};
 use crate::engine::Signals;
+pub use crate::export::compare_table::table;
 use crate::plan::{RunOptions, RunPlan};
 use crate::runner::{self, Level, Session, Sinks};
 use crate::sim::SimHandle;
-use crate::stats::Summary;
 
 /// Weights of the efficiency score with GPU figures.
 pub const W_THROUGHPUT: f64 = 0.5;
@@ -93,56 +101,6 @@ pub struct StrategyPlan {
     pub plan: RunPlan,
 }
 
-/// One measurement of one strategy.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunResult {
-    pub repeat: u32,
-    pub summary: Summary,
-    pub gpu_util_pct: Option<f64>,
-}
-
-/// A strategy's figures: the mean over its runs.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct StrategyResult {
-    pub name: String,
-    pub url: String,
-    pub api: String,
-    pub endpoint: String,
-    pub model: String,
-    pub runs: Vec<RunResult>,
-    pub requests: u64,
-    pub success_rate: f64,
-    pub request_throughput: f64,
-    /// Images per second (image APIs), else `None`.
-    pub images_per_s: Option<f64>,
-    pub output_throughput: f64,
-    /// Mean, p95 and p99 of the end-to-end latency (ms; until the result).
-    pub latency_mean_ms: Option<f64>,
-    pub latency_p95_ms: Option<f64>,
-    pub latency_p99_ms: Option<f64>,
-    /// `http-async`: mean latency of the submit alone (ms), what a client
-    /// waits before it can move on.
-    pub submit_mean_ms: Option<f64>,
-    pub gpu_util_pct: Option<f64>,
-    pub score: f64,
-    /// Change against the first strategy, in percent.
-    pub throughput_change_pct: Option<f64>,
-    pub latency_change_pct: Option<f64>,
-}
-
-impl StrategyResult {
-    /// The throughput compared: images/s when measured, else req/s.
-    pub fn work_throughput(&self) -> f64 {
-        self.images_per_s.unwrap_or(self.request_throughput)
-    }
-
-    /// The response time compared: the submit latency of an asynchronous
-    /// API is what its client waits; else the end-to-end latency.
-    pub fn response_ms(&self) -> Option<f64> {
-        self.latency_mean_ms
-    }
-}
-
 fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
     let (mut s, mut n) = (0.0, 0usize);
     for x in v {
@@ -175,13 +133,6 @@ fn aggregate(r: &mut StrategyResult) {
             .filter_map(|x| x.summary.submit_latency_ms.as_ref().map(|l| l.mean)),
     );
     r.gpu_util_pct = mean(runs.iter().filter_map(|x| x.gpu_util_pct));
-}
-
-/// The best strategy and why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Best {
-    pub name: String,
-    pub reason: String,
 }
 
 /// Scores, changes against the first, and the best strategy.
@@ -258,25 +209,6 @@ pub fn judge(results: &mut [StrategyResult]) -> (Option<Best>, bool) {
         }),
         with_gpu,
     )
-}
-
-fn signed(v: f64) -> String {
-    format!("{v:+.1}%")
-}
-
-/// The `--json` document of a comparison.
-#[derive(Debug, Serialize)]
-struct CompareOutput<'a> {
-    schema: &'static str,
-    schema_version: u32,
-    kind: &'static str,
-    tool: serde_json::Value,
-    started_at: String,
-    interrupted: bool,
-    settings: serde_json::Value,
-    score: serde_json::Value,
-    strategies: &'a [StrategyResult],
-    best: Option<&'a Best>,
 }
 
 /// A validated comparison: one run plan per strategy (each made by the
@@ -508,20 +440,19 @@ async fn run_plan(plan: &ComparePlan, sims: &mut Vec<SimHandle>) -> anyhow::Resu
     }
     ctrl_c.abort();
     let (best, with_gpu) = judge(&mut results);
-    let document = serde_json::to_value(document(
-        plan,
-        started_at,
-        interrupted,
-        &results,
-        best.as_ref(),
-        with_gpu,
-    ))?;
+    let document = document(plan, started_at, interrupted, &results, best.as_ref(), with_gpu);
     if let Some(path) = &plan.json {
         write_json(plan, started_at, interrupted, &results, best.as_ref(), with_gpu)?;
         println!("Results written to {}", path.display());
     }
     print!("{}", table(&results, best.as_ref(), with_gpu));
-    for path in crate::report::write_compare_reports(&plan.reports, &document)? {
+    let paths = crate::doc::settings::ReportPaths {
+        plot: plan.reports.plot.clone(),
+        html: plan.reports.html.clone(),
+        csv: plan.reports.csv.clone(),
+        markdown: plan.reports.markdown.clone(),
+    };
+    for path in crate::report::write_compare_reports(&paths, &document)? {
         println!("Report written to {}", path.display());
     }
     Ok(if interrupted {
@@ -531,49 +462,63 @@ async fn run_plan(plan: &ComparePlan, sims: &mut Vec<SimHandle>) -> anyhow::Resu
     })
 }
 
-fn document<'a>(
+/// The comparison as its `--json` document.
+fn document(
     plan: &ComparePlan,
     started_at: chrono::DateTime<chrono::Local>,
     interrupted: bool,
-    results: &'a [StrategyResult],
-    best: Option<&'a Best>,
+    results: &[StrategyResult],
+    best: Option<&Best>,
     with_gpu: bool,
-) -> CompareOutput<'a> {
+) -> CompareDocument {
     let first = &plan.strategies[0].plan;
-    CompareOutput {
-        schema: "inferload/compare",
-        schema_version: 1,
-        kind: "compare",
-        tool: serde_json::json!({ "name": "inferload", "version": env!("CARGO_PKG_VERSION") }),
-        started_at: started_at.to_rfc3339(),
+    let settings = CompareSettings {
+        repeat: plan.repeat,
+        interleave: plan.interleave,
+        schedule: Schedule::of(&first.schedule),
+        stop: StopSettings {
+            requests: first.stop.requests,
+            duration: first.stop.duration.map(|d| d.as_secs_f64()),
+        },
+        warmup: first.warmup,
+        workload: WorkloadSettings::of(&first.workload),
+        strategies: plan
+            .strategies
+            .iter()
+            .map(|s| StrategySettings {
+                name: s.name.clone(),
+                target: RunSettings::of(&s.plan),
+            })
+            .collect(),
+    };
+    let score = if with_gpu {
+        Score {
+            formula: "0.5 × throughput / best throughput + 0.3 × fastest mean response time / mean response time + 0.2 × GPU utilisation".into(),
+            gpu: true,
+            weights: Weights {
+                throughput: W_THROUGHPUT,
+                response_time: W_RESPONSE,
+                gpu: W_GPU,
+            },
+        }
+    } else {
+        Score {
+            formula: "0.625 × throughput / best throughput + 0.375 × fastest mean response time / mean response time (no GPU figures: weights 0.5 and 0.3 renormalised)".into(),
+            gpu: false,
+            weights: Weights {
+                throughput: 0.625,
+                response_time: 0.375,
+                gpu: 0.0,
+            },
+        }
+    };
+    CompareDocument {
+        started_at: Some(started_at.to_rfc3339()),
         interrupted,
-        settings: serde_json::json!({
-            "repeat": plan.repeat,
-            "interleave": plan.interleave,
-            "schedule": first.schedule,
-            "stop": first.stop,
-            "warmup": first.warmup,
-            "workload": first.workload,
-            "strategies": plan.strategies.iter().map(|s| serde_json::json!({
-                "name": s.name,
-                "target": crate::export::json::Settings::of(&s.plan),
-            })).collect::<Vec<_>>(),
-        }),
-        score: serde_json::json!({
-            "formula": if with_gpu {
-                "0.5 × throughput / best throughput + 0.3 × fastest mean response time / mean response time + 0.2 × GPU utilisation"
-            } else {
-                "0.625 × throughput / best throughput + 0.375 × fastest mean response time / mean response time (no GPU figures: weights 0.5 and 0.3 renormalised)"
-            },
-            "gpu": with_gpu,
-            "weights": if with_gpu {
-                serde_json::json!({"throughput": W_THROUGHPUT, "response_time": W_RESPONSE, "gpu": W_GPU})
-            } else {
-                serde_json::json!({"throughput": 0.625, "response_time": 0.375, "gpu": 0.0})
-            },
-        }),
-        strategies: results,
-        best,
+        score,
+        strategies: results.to_vec(),
+        best: best.cloned(),
+        ..CompareDocument::new(Some(settings))
     }
 }
 
@@ -592,100 +537,10 @@ fn write_json(
     crate::files::write_atomic(path, &text).with_context(|| format!("--json {}", path.display()))
 }
 
-fn opt(v: Option<f64>, digits: usize) -> String {
-    v.map_or_else(|| "-".into(), |x| format!("{x:.digits$}"))
-}
-
-/// The comparison as printed: one row per strategy, the changes against
-/// the first, the score note and the best strategy.
-pub fn table(results: &[StrategyResult], best: Option<&Best>, with_gpu: bool) -> String {
-    let images = results.iter().any(|r| r.images_per_s.is_some());
-    let submit = results.iter().any(|r| r.submit_mean_ms.is_some());
-    let mut header: Vec<&str> = vec!["strategy", "requests", "success", "req/s"];
-    if images {
-        header.push("images/s");
-    }
-    header.extend(["mean ms", "p95 ms", "p99 ms"]);
-    if submit {
-        header.push("submit ms");
-    }
-    header.extend(["GPU %", "score", "throughput Δ", "latency Δ"]);
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
-    for r in results {
-        let mut row = vec![
-            r.name.clone(),
-            r.requests.to_string(),
-            format!("{:.1}%", r.success_rate * 100.0),
-            format!("{:.3}", r.request_throughput),
-        ];
-        if images {
-            row.push(opt(r.images_per_s, 3));
-        }
-        row.extend([
-            opt(r.latency_mean_ms, 1),
-            opt(r.latency_p95_ms, 1),
-            opt(r.latency_p99_ms, 1),
-        ]);
-        if submit {
-            row.push(opt(r.submit_mean_ms, 1));
-        }
-        row.extend([
-            opt(r.gpu_util_pct, 1),
-            format!("{:.3}", r.score),
-            r.throughput_change_pct.map_or_else(|| "-".into(), signed),
-            r.latency_change_pct.map_or_else(|| "-".into(), signed),
-        ]);
-        rows.push(row);
-    }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::from("\n============================ Comparison ============================\n");
-    for (n, row) in rows.iter().enumerate() {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (c, w))| if i == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-        if n == 0 {
-            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
-            out.push('\n');
-        }
-    }
-    if let Some(first) = results.first() {
-        out.push_str(&format!(
-            "Changes (Δ) are against the first strategy, {}; latency is the mean end-to-end response time.\n",
-            first.name
-        ));
-        for r in results.iter().skip(1) {
-            out.push_str(&format!(
-                "  {}: throughput {}, response time {}\n",
-                r.name,
-                r.throughput_change_pct.map_or_else(|| "n/a".into(), signed),
-                r.latency_change_pct.map_or_else(|| "n/a".into(), signed),
-            ));
-        }
-    }
-    if with_gpu {
-        out.push_str(
-            "Score = 0.5 × throughput/best + 0.3 × fastest/response time + 0.2 × GPU utilisation (docs/COMPARE.md).\n",
-        );
-    } else {
-        out.push_str("Score = 0.625 × throughput/best + 0.375 × fastest/response time: no GPU figures, so the GPU weight (0.2) is left out and the others renormalised (docs/COMPARE.md).\n");
-    }
-    match best {
-        Some(b) => out.push_str(&format!("Best strategy: {}\n{}\n", b.name, b.reason)),
-        None => out.push_str("Best strategy: none (nothing was measured)\n"),
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::Summary;
 
     fn input(tp: f64, rt: f64, gpu: Option<f64>) -> ScoreInput {
         ScoreInput {

@@ -69,6 +69,12 @@ impl Redactor {
         Self { secrets }
     }
 
+    /// The secret values themselves, for scrubbing stored text (the
+    /// history) of them; never for printing.
+    pub fn secrets(&self) -> Vec<String> {
+        self.secrets.iter().map(|s| s.0.clone()).collect()
+    }
+
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in &self.secrets {

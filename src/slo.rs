@@ -20,7 +20,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::record::RequestRecord;
@@ -35,7 +35,7 @@ pub struct SloError {
 }
 
 /// A per-request latency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Latency {
     Ttft,
@@ -97,7 +97,7 @@ impl Latency {
 }
 
 /// A statistic of a latency distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stat {
     Mean,
@@ -157,7 +157,7 @@ impl Stat {
 }
 
 /// A run-level rate or ratio.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunMetric {
     ErrorRate,
@@ -200,7 +200,7 @@ impl RunMetric {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cmp {
     #[serde(rename = "<")]
     Lt,
@@ -233,7 +233,7 @@ impl Cmp {
 }
 
 /// What an objective is about.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Subject {
     /// A statistic of a latency over the run (`ttft_p90`).
@@ -246,7 +246,7 @@ pub enum Subject {
 
 /// One objective. `value` is in milliseconds for latencies, a fraction for
 /// ratios, per second for rates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Slo {
     /// The expression as the user wrote it.
     pub expr: String,
@@ -263,7 +263,7 @@ impl fmt::Display for Slo {
 }
 
 /// One objective judged against a run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SloResult {
     pub slo: Slo,
     /// The measured value, in the objective's unit; `None` when the run has

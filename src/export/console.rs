@@ -12,8 +12,8 @@
 
 use std::fmt::Write as _;
 
+use crate::doc::settings::Schedule;
 use crate::record::ErrorClass;
-use crate::schedule::ScheduleSpec;
 use crate::stats::{LatencyStats, Summary};
 
 use super::RunReport;
@@ -44,41 +44,25 @@ fn centered(title: &str, fill: char) -> String {
     s
 }
 
-/// The concurrency the schedule holds to: closed loop N, or an open-loop cap.
-pub(crate) fn max_concurrency(schedule: &ScheduleSpec) -> Option<usize> {
-    match *schedule {
-        ScheduleSpec::Closed { concurrency } => Some(concurrency),
-        ScheduleSpec::Open { cap, .. } => cap,
-        ScheduleSpec::Users { users, .. } => Some(users),
-    }
-}
-
-/// The configured open-loop rate, when finite.
-pub(crate) fn finite_rate(schedule: &ScheduleSpec) -> Option<f64> {
-    match *schedule {
-        ScheduleSpec::Open { rate, .. } if rate.is_finite() => Some(rate),
-        _ => None,
-    }
-}
-
 /// vLLM's "Serving Benchmark Result" block.
 pub fn vllm_block(report: &RunReport) -> String {
-    let s = &report.summary;
+    let s = &report.doc.summary;
+    let schedule = report.doc.schedule();
     let mut out = String::new();
     header(&mut out, " Serving Benchmark Result ", '=');
     int(&mut out, "Successful requests:", s.successful);
     int(&mut out, "Failed requests:", s.failed);
-    if let Some(c) = max_concurrency(&report.plan.schedule) {
+    if let Some(c) = schedule.and_then(Schedule::max_concurrency) {
         int(&mut out, "Maximum request concurrency:", c);
     }
-    if let Some(rate) = finite_rate(&report.plan.schedule) {
+    if let Some(rate) = schedule.and_then(Schedule::finite_rate) {
         dec(&mut out, "Request rate configured (RPS):", rate);
     }
     dec(&mut out, "Benchmark duration (s):", s.duration_s);
     int(&mut out, "Total input tokens:", s.total_input_tokens);
     int(&mut out, "Total generated tokens:", s.total_output_tokens);
     dec(&mut out, "Request throughput (req/s):", s.request_throughput);
-    if let Some(g) = report.goodput {
+    if let Some(g) = report.doc.goodput {
         dec(&mut out, "Request goodput (req/s):", g.goodput);
     }
     dec(&mut out, "Output token throughput (tok/s):", s.output_throughput);
@@ -96,7 +80,7 @@ pub fn vllm_block(report: &RunReport) -> String {
         dec(&mut out, &format!("Median {name} (ms):"), median);
         dec(&mut out, &format!("P99 {name} (ms):"), p99);
     };
-    if report.plan.workload.stream {
+    if report.streamed() {
         section(&s.ttft_ms, "TTFT", "Time to First Token");
         section(&s.tpot_ms, "TPOT", "Time per Output Token (excl. 1st token)");
         section(&s.itl_ms, "ITL", "Inter-token Latency");
@@ -111,8 +95,8 @@ pub fn console_summary(report: &RunReport) -> String {
     let mut out = String::from("\n");
     out.push_str(&vllm_block(report));
     out.push('\n');
-    let s = &report.summary;
-    if report.interrupted {
+    let s = &report.doc.summary;
+    if report.doc.interrupted {
         out.push_str("Interrupted: these figures cover only the requests that finished before the run stopped.\n\n");
     }
     latency_table(&mut out, report);
@@ -124,11 +108,11 @@ pub fn console_summary(report: &RunReport) -> String {
         token_table(&mut out, s);
     }
     requests_and_errors(&mut out, s);
-    if let Some(m) = &report.monitor {
+    if let Some(m) = &report.doc.monitor {
         out.push('\n');
         out.push_str(&crate::monitor::console_block(m));
     }
-    if let Some(t) = &report.trust {
+    if let Some(t) = &report.doc.trust {
         out.push('\n');
         out.push_str(&t.line);
         out.push('\n');
@@ -171,8 +155,10 @@ fn human_bytes(b: f64) -> String {
 }
 
 fn latency_table(out: &mut String, report: &RunReport) {
-    let s = &report.summary;
-    let open_loop = matches!(report.plan.schedule, ScheduleSpec::Open { .. });
+    let s = &report.doc.summary;
+    // Without settings (a records file) the schedule is unknown: show the
+    // schedule's own latencies rather than hide a backlog.
+    let open_loop = report.doc.schedule().map_or(true, Schedule::is_open);
     let rows: Vec<(&str, &LatencyStats)> = s
         .latencies()
         .into_iter()
@@ -267,8 +253,9 @@ fn requests_and_errors(out: &mut String, s: &Summary) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::report;
+    use super::super::testing::{closed, open, report, slos};
     use super::*;
+    use crate::slo::parse_goodput;
 
     #[test]
     fn section_titles_are_centred_like_pythons_format() {
@@ -296,7 +283,7 @@ mod tests {
 
     #[test]
     fn vllm_block_matches_vllms_lines() {
-        let r = report(&["-c", "3", "-n", "8"]);
+        let r = report(|s| s.schedule = closed(3));
         let block = vllm_block(&r);
         let lines: Vec<&str> = block.lines().collect();
         assert_eq!(lines[0], "============ Serving Benchmark Result ============");
@@ -358,7 +345,10 @@ mod tests {
 
     #[test]
     fn open_loop_lines_and_goodput() {
-        let r = report(&["--rate", "40", "-n", "8", "--goodput", "ttft:500"]);
+        let r = report(|s| {
+            s.schedule = open(Some(40.0), None);
+            s.goodput_bounds = vec![parse_goodput("ttft:500").unwrap()];
+        });
         let block = vllm_block(&r);
         assert!(
             block.contains("Request rate configured (RPS):           40.00"),
@@ -366,7 +356,7 @@ mod tests {
         );
         assert!(!block.contains("Maximum request concurrency:"));
         assert!(block.contains("Request goodput (req/s):"));
-        let r = report(&["--rate", "inf", "-c", "7", "-n", "8"]);
+        let r = report(|s| s.schedule = open(None, Some(7)));
         let block = vllm_block(&r);
         assert!(!block.contains("Request rate configured"));
         assert!(block.contains("Maximum request concurrency:             7 "));
@@ -375,8 +365,8 @@ mod tests {
 
     #[test]
     fn non_streaming_runs_show_only_e2e() {
-        let mut r = report(&["--no-stream", "-n", "8"]);
-        r.summary.ttft_ms = None;
+        let mut r = report(|s| s.workload.stream = false);
+        r.doc.summary.ttft_ms = None;
         let block = vllm_block(&r);
         assert!(!block.contains("TTFT") && !block.contains("ITL (ms)"));
         assert!(block.contains("Mean E2EL (ms):"));
@@ -384,12 +374,12 @@ mod tests {
 
     #[test]
     fn image_runs_show_images_and_async_rows_instead_of_tokens() {
-        let mut r = report(&["-n", "8"]);
-        r.summary.images_total = 12;
-        r.summary.images_per_s = 3.5;
-        r.summary.bytes_per_s = 1_234_567.0;
-        r.summary.total_output_tokens = 0;
-        r.summary.queue_wait_ms = r.summary.e2e_ms.clone();
+        let mut r = report(|_| {});
+        r.doc.summary.images_total = 12;
+        r.doc.summary.images_per_s = 3.5;
+        r.doc.summary.bytes_per_s = 1_234_567.0;
+        r.doc.summary.total_output_tokens = 0;
+        r.doc.summary.queue_wait_ms = r.doc.summary.e2e_ms.clone();
         let text = console_summary(&r);
         assert!(
             text.contains("Images: 12 generated (2.00 per request), 3.50 images/s, 1.23 MB received/s"),
@@ -405,28 +395,22 @@ mod tests {
     /// label, a column or the order shows up in review as a snapshot diff.
     #[test]
     fn console_summary_snapshot() {
-        insta::assert_snapshot!(console_summary(&report(&["-c", "4", "-n", "8"])));
+        insta::assert_snapshot!(console_summary(&report(|s| s.schedule = closed(4))));
     }
 
     #[test]
     fn console_summary_open_loop_snapshot() {
-        insta::assert_snapshot!(console_summary(&report(&[
-            "--rate",
-            "20",
-            "-c",
-            "4",
-            "-n",
-            "8",
-            "--slo",
-            "ttft_p90<500ms"
-        ])));
+        insta::assert_snapshot!(console_summary(&report(|s| {
+            s.schedule = open(Some(20.0), Some(4));
+            s.slos = slos("ttft_p90<500ms");
+        })));
     }
 
     #[test]
     fn own_tables_show_latencies_tokens_and_errors() {
-        let mut r = report(&["-n", "8"]);
-        r.interrupted = true;
-        r.summary.tokens_estimated = true;
+        let mut r = report(|_| {});
+        r.doc.interrupted = true;
+        r.doc.summary.tokens_estimated = true;
         let text = console_summary(&r);
         assert!(text.contains("cover only the requests that finished"), "{text}");
         assert!(text.contains("Latency (ms)"));

@@ -1,149 +1,12 @@
-//! The native run document (`--json FILE`), versioned and described by the
-//! JSON Schema committed at `docs/schema/run.schema.json`.
-//!
-//! ```text
-//! { "schema": "inferload/run", "schema_version": 1,
-//!   "tool": {"name", "version"}, "started_at": RFC 3339,
-//!   "target_url", "embedded_sim", "model", "interrupted", "cancelled",
-//!   "settings": the RunPlan (secrets as "***"),
-//!   "summary": the Summary (latencies in ms, null when undefined),
-//!   "goodput": {good_requests, goodput, good_share} or null,
-//!   "slos": [{slo, measured, passed}],
-//!   "series": charts' bounded data (only when the run kept its records;
-//!             see `crate::report::series`),
-//!   "users": {peak, final, series: [[t_s, active]]} (`--users` only),
-//!   "breakdown": {by_task, by_model: [{label, summary}]} (task mixes only) }
-//! ```
-//!
-//! Adding a field is compatible; renaming, removing or changing the meaning
-//! or unit of one bumps `schema_version`.
+//! `--json FILE`: the run document ([`crate::doc::RunDocument`]) as
+//! pretty JSON, described by the JSON Schema committed at
+//! `docs/schema/run.schema.json`.
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-use crate::plan::RunPlan;
-use crate::report::series::Series;
-use crate::slo::{Goodput, SloResult};
-use crate::stats::Summary;
-
 use super::{write_json, ExportError, Exporter, RunReport};
 
-/// The `schema` value of the run document.
-pub const SCHEMA: &str = "inferload/run";
-/// Bumped on any incompatible change of the document.
-pub const SCHEMA_VERSION: u32 = 1;
-
-#[derive(Debug, Serialize)]
-pub struct Tool {
-    pub name: &'static str,
-    pub version: &'static str,
-}
-
-/// The document, borrowing from the report.
-#[derive(Debug, Serialize)]
-pub struct RunDocument<'a> {
-    pub schema: &'static str,
-    pub schema_version: u32,
-    pub tool: Tool,
-    pub started_at: String,
-    pub target_url: &'a str,
-    pub embedded_sim: bool,
-    pub model: &'a str,
-    pub interrupted: bool,
-    /// Requests cut off by the stop (in the records file, not the summary).
-    pub cancelled: u64,
-    /// The plan (see [`Settings`]).
-    pub settings: Settings<'a>,
-    pub summary: &'a Summary,
-    pub goodput: Option<Goodput>,
-    pub slos: &'a [SloResult],
-    /// The charts' data, when the run kept its records (a report was asked
-    /// for); lets `inferload report run.json` draw them again.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub series: Option<Series>,
-    /// Users active over time (`--users`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub users: Option<&'a crate::schedule::UsersActivity>,
-    /// Per-task and per-model summaries (a scenario's task mix).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub breakdown: Option<&'a crate::stats::breakdown::Breakdown>,
-    /// What the monitor saw: sources, notes, summary, time series.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub monitor: Option<&'a crate::monitor::MonitorReport>,
-    /// Whether the load generator kept up, with its figures.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trust: Option<&'a crate::monitor::TrustVerdict>,
-}
-
-impl<'a> RunDocument<'a> {
-    pub fn of(report: &'a RunReport) -> Self {
-        Self {
-            schema: SCHEMA,
-            schema_version: SCHEMA_VERSION,
-            tool: Tool {
-                name: env!("CARGO_PKG_NAME"),
-                version: env!("CARGO_PKG_VERSION"),
-            },
-            started_at: report.started_at.to_rfc3339(),
-            target_url: &report.target_url,
-            embedded_sim: report.embedded_sim,
-            model: &report.model,
-            interrupted: report.interrupted,
-            cancelled: report.cancelled,
-            settings: Settings::of(&report.plan),
-            summary: &report.summary,
-            goodput: report.goodput,
-            slos: &report.slo_results,
-            series: (!report.records.is_empty()).then(|| Series::from_records(&report.records)),
-            users: report.users.as_ref(),
-            breakdown: report.breakdown.as_ref(),
-            monitor: report.monitor.as_ref(),
-            trust: report.trust.as_ref(),
-        }
-    }
-}
-
-/// The plan as written in the document (secrets are `***`): the plan
-/// itself, in its field order; or, should part of it fail to serialize,
-/// [`settings_fallback`], so the measured results are still written.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum Settings<'a> {
-    Plan(&'a RunPlan),
-    Fallback(serde_json::Value),
-}
-
-impl<'a> Settings<'a> {
-    pub fn of(plan: &'a RunPlan) -> Self {
-        match serde_json::to_value(plan) {
-            Ok(_) => Self::Plan(plan),
-            Err(_) => Self::Fallback(settings_fallback(plan)),
-        }
-    }
-}
-
-/// The plan field by field; a field that cannot be serialized becomes
-/// `{"unserializable": error, "debug": its Debug form}`.
-pub fn settings_fallback(plan: &RunPlan) -> serde_json::Value {
-    fn put<T: Serialize + std::fmt::Debug>(m: &mut serde_json::Map<String, serde_json::Value>, key: &str, v: &T) {
-        let value = serde_json::to_value(v)
-            .unwrap_or_else(|e| serde_json::json!({ "unserializable": e.to_string(), "debug": format!("{v:?}") }));
-        m.insert(key.to_string(), value);
-    }
-    let mut m = serde_json::Map::new();
-    put(&mut m, "target", &plan.target);
-    put(&mut m, "schedule", &plan.schedule);
-    put(&mut m, "stop", &plan.stop);
-    put(&mut m, "warmup", &plan.warmup);
-    put(&mut m, "seed", &plan.seed);
-    m.insert("grace".into(), plan.grace.as_secs_f64().into());
-    put(&mut m, "workload", &plan.workload);
-    put(&mut m, "slos", &plan.slos);
-    put(&mut m, "outputs", &plan.outputs);
-    put(&mut m, "monitor", &plan.monitor);
-    serde_json::Value::Object(m)
-}
+pub use crate::doc::run::{SCHEMA, SCHEMA_VERSION};
 
 /// Writes the run document to a file.
 pub struct JsonExporter {
@@ -160,14 +23,15 @@ impl JsonExporter {
 
 impl Exporter for JsonExporter {
     fn export(&self, report: &RunReport) -> Result<(), ExportError> {
-        write_json(&self.path, &RunDocument::of(report))
+        write_json(&self.path, &report.doc)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::report;
+    use super::super::testing::{closed, open, report, save_result, slos};
     use super::*;
+    use crate::doc::RunSettings;
 
     fn schema() -> serde_json::Value {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema/run.schema.json");
@@ -195,65 +59,67 @@ mod tests {
 
     #[test]
     fn documents_of_every_shape_match_the_schema() {
-        for args in [
-            &["-c", "3", "-n", "8"][..],
-            &[
-                "--rate",
-                "inf",
-                "-n",
-                "8",
-                "--slo",
-                "ttft_p90<500ms,error_rate<1%",
-                "--goodput",
-                "e2el:900",
-            ],
-            &[
-                "--rate",
-                "4",
-                "--burstiness",
-                "0.5",
-                "-c",
-                "2",
-                "--duration",
-                "3s",
-                "--no-stream",
-            ],
-            &[
-                "--rate",
-                "4",
-                "--arrival",
-                "constant",
-                "--api-key",
-                "sk-secret-123456",
-                "--header",
-                "X-Api-Key: abc123456",
-            ],
-            &[
-                "--extra-body",
-                "{\"temperature\":0}",
-                "--save-result",
-                "--header",
-                "X-Trace: 1",
-            ],
-        ] {
-            let mut r = report(args);
-            let doc = serde_json::to_value(RunDocument::of(&r)).unwrap();
-            check(&doc);
-            assert!(!doc.to_string().contains("sk-secret-123456"));
+        use crate::doc::settings::{Arrival, HeaderSetting, Schedule, MASK};
+        type Shape = Box<dyn Fn(&mut RunSettings)>;
+        let shapes: [Shape; 5] = [
+            Box::new(|s| s.schedule = closed(3)),
+            Box::new(|s| {
+                s.schedule = open(None, None);
+                s.slos = slos("ttft_p90<500ms,error_rate<1%");
+                s.goodput_bounds = vec![crate::slo::parse_goodput("e2el:900").unwrap()];
+            }),
+            Box::new(|s| {
+                s.schedule = Schedule::Open {
+                    rate: Some(4.0),
+                    arrival: Arrival::Gamma { shape: 0.5 },
+                    cap: Some(2),
+                };
+                s.stop.requests = None;
+                s.stop.duration = Some(3.0);
+                s.workload.stream = false;
+            }),
+            Box::new(|s| {
+                s.schedule = Schedule::Open {
+                    rate: Some(4.0),
+                    arrival: Arrival::Constant,
+                    cap: None,
+                };
+                s.target.api_key = Some(MASK.into());
+                s.target.headers = vec![HeaderSetting {
+                    name: "X-Api-Key".into(),
+                    value: MASK.into(),
+                }];
+            }),
+            Box::new(|s| {
+                let body = serde_json::json!({"temperature": 0});
+                s.workload.extra_body = body.as_object().cloned();
+                s.outputs.vllm_result = Some(save_result());
+                s.target.headers = vec![HeaderSetting {
+                    name: "X-Trace".into(),
+                    value: "1".into(),
+                }];
+            }),
+        ];
+        for shape in shapes {
+            let mut r = report(|s| shape(s));
+            check(&serde_json::to_value(&r.doc).unwrap());
             // And without any request at all.
-            r.summary = Summary::default();
-            r.interrupted = true;
-            check(&serde_json::to_value(RunDocument::of(&r)).unwrap());
+            r.doc.summary = crate::stats::Summary::default();
+            r.doc.interrupted = true;
+            check(&serde_json::to_value(&r.doc).unwrap());
         }
     }
 
     #[test]
     fn monitored_documents_match_the_schema() {
         use crate::monitor::trust::{judge, Inputs, Lag};
-        let mut r = report(&["-c", "2", "-n", "8", "--scrape", "http://127.0.0.1:1/metrics"]);
-        r.monitor = Some(crate::monitor::example_report());
+        let mut r = report(|s| {
+            s.schedule = closed(2);
+            s.monitor.scrape = vec!["http://127.0.0.1:1/metrics".into()];
+        });
+        r.doc.monitor = Some(crate::monitor::example_report());
         for cpu_seconds in [0.1, 10.0] {
-            r.trust = Some(judge(&Inputs {
+            r.doc.trust = Some(judge(&Inputs {
                 cpu_seconds,
                 wall: std::time::Duration::from_secs(2),
                 workers: 2,
@@ -261,7 +127,7 @@ mod tests {
                 dispatch: Default::default(),
                 paced: false,
             }));
-            let doc = serde_json::to_value(RunDocument::of(&r)).unwrap();
+            let doc = serde_json::to_value(&r.doc).unwrap();
             check(&doc);
             assert_eq!(doc.pointer("/monitor/summary/gpu_util_pct/peak").unwrap(), 100.0);
             assert_eq!(
@@ -271,13 +137,13 @@ mod tests {
         }
     }
 
-    /// The measured results are written even if part of the plan cannot
-    /// be serialized (as with a file dataset while `DatasetSpec`'s
-    /// internally tagged newtype variants cannot be).
+    /// A fixed prompt's settings are written whole beside the summary.
     #[test]
-    fn settings_that_fail_to_serialize_do_not_lose_the_summary() {
-        let r = report(&["--prompt", "Say hi", "-n", "8"]);
-        let doc = serde_json::to_value(RunDocument::of(&r)).unwrap();
+    fn a_prompt_runs_settings_are_written_with_the_summary() {
+        let r = report(|s| {
+            s.workload.dataset = crate::doc::settings::Dataset::Prompt { text: "Say hi".into() };
+        });
+        let doc = serde_json::to_value(&r.doc).unwrap();
         assert_eq!(doc.pointer("/summary/successful").unwrap(), 6);
         assert_eq!(
             doc.pointer("/settings/target/endpoint").unwrap(),
@@ -290,7 +156,7 @@ mod tests {
     fn the_file_carries_the_documented_pointers() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.json");
-        let r = report(&["-c", "2", "-n", "8"]);
+        let r = report(|s| s.schedule = closed(2));
         JsonExporter::new(&path).export(&r).unwrap();
         let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["schema"], "inferload/run");

@@ -9,59 +9,79 @@
 //! - [`records`]: the per-request JSONL file (`--records`), streamed while
 //!   the run goes rather than exported at its end.
 //!
-//! Exporters only read a finished [`RunReport`]; whole files are written
+//! Besides the file formats, the text renderers of the other documents
+//! live here, below the commands that produce them: [`sweep_table`] (the
+//! sweep's level table and verdict) and [`compare_table`] (the comparison
+//! table), so `inferload report` prints a saved document exactly as the
+//! command did, without the command's code.
+//!
+//! Exporters only read a finished [`RunReport`] (the run's
+//! [`RunDocument`] and, when kept, its records); whole files are written
 //! atomically (temporary file, then rename), so an interruption never leaves
-//! half a file. None of them sees a secret: the plan serializes keys and
-//! sensitive headers as `***` and error messages are redacted when recorded.
+//! half a file. None of them sees a secret: the document's settings hold
+//! keys and sensitive headers as `***` and error messages are redacted when
+//! recorded.
 
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::plan::RunPlan;
+use crate::doc::{RunDocument, RunSettings, Series};
 use crate::record::RequestRecord;
-use crate::slo::{Goodput, SloResult};
-use crate::stats::Summary;
 
+pub mod compare_table;
 pub mod console;
 pub mod json;
 pub mod records;
+pub mod sweep_table;
 pub mod vllm;
 
 pub use console::console_summary;
 
-/// Everything a finished run hands to the exporters.
+/// A finished run as the exporters see it: its document, and the records
+/// when the run kept them (an output needed every request: vLLM's arrays,
+/// the per-request CSV, the charts) or they were read from a records file.
 #[derive(Debug, Clone)]
 pub struct RunReport {
-    pub plan: RunPlan,
-    /// The base URL actually benchmarked (the simulator's when embedded).
-    pub target_url: String,
-    pub embedded_sim: bool,
-    /// The model actually benchmarked.
-    pub model: String,
-    /// Wall-clock time the measured phase started.
-    pub started_at: chrono::DateTime<chrono::Local>,
-    pub summary: Summary,
-    /// Good requests per second, when the plan has latency objectives.
-    pub goodput: Option<Goodput>,
-    /// Every objective of the plan, judged.
-    pub slo_results: Vec<SloResult>,
-    /// Requests cut off when the run stopped (not in the summary).
-    pub cancelled: u64,
-    /// True when Ctrl-C stopped the run before its stop condition.
-    pub interrupted: bool,
-    /// Every measured record, kept only when an exporter needs them all
-    /// (vLLM's result JSON carries per-request arrays).
-    pub records: Vec<RequestRecord>,
-    /// Users active over time (the users schedule, `--users`).
-    pub users: Option<crate::schedule::UsersActivity>,
-    /// Per-task and per-model figures (a scenario's task mix).
-    pub breakdown: Option<crate::stats::breakdown::Breakdown>,
-    /// What the monitor saw of the system under test (`None` with
-    /// `--no-monitor`, or from a file saved without it).
-    pub monitor: Option<crate::monitor::MonitorReport>,
-    /// Whether the load generator kept up (`None` from a file saved without it).
-    pub trust: Option<crate::monitor::TrustVerdict>,
+    pub doc: RunDocument,
+    /// Every measured record, in the order they finished; `None` when the
+    /// run did not keep them or the source (a saved document) has none.
+    pub records: Option<Vec<RequestRecord>>,
+}
+
+impl RunReport {
+    /// A report of `doc`; kept `records` (when any) also give the
+    /// document its chart data (`series`).
+    pub fn new(mut doc: RunDocument, records: Vec<RequestRecord>) -> Self {
+        if records.is_empty() {
+            return Self { doc, records: None };
+        }
+        if doc.series.is_none() {
+            doc.series = Some(Series::from_records(&records));
+        }
+        Self {
+            doc,
+            records: Some(records),
+        }
+    }
+
+    /// The records kept (empty when none were).
+    pub fn records(&self) -> &[RequestRecord] {
+        self.records.as_deref().unwrap_or_default()
+    }
+
+    pub fn settings(&self) -> Option<&RunSettings> {
+        self.doc.settings.as_ref()
+    }
+
+    /// Whether the run streamed: from the settings, else from the records,
+    /// else from whether any TTFT was measured.
+    pub fn streamed(&self) -> bool {
+        match (&self.doc.settings, &self.records) {
+            (None, Some(recs)) => recs.iter().any(|r| r.streamed),
+            _ => self.doc.streamed(),
+        }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -104,17 +124,89 @@ pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<
 
 #[cfg(test)]
 pub(crate) mod testing {
-    //! A hand-built report for the exporters' unit tests.
+    //! A hand-built run for the exporters' unit tests: eight records (one
+    //! HTTP 500, one broken stream) and settings built directly, so these
+    //! tests depend on the document's types alone, not on how a plan is
+    //! made from flags.
 
     use std::time::Duration;
 
     use super::*;
+    use crate::doc::settings::{
+        Arrival, Dataset, MonitorSettings, OutputSettings, Schedule, StopSettings, TargetSettings, VllmResultSettings,
+        WorkloadSettings,
+    };
     use crate::record::{ErrorClass, RequestError};
+    use crate::slo::{Goodput, Slo};
     use crate::stats::SummaryBuilder;
 
-    pub fn plan(args: &[&str]) -> RunPlan {
-        let options = crate::cli::run_options(args.iter().copied()).expect("test flags parse");
-        RunPlan::resolve(&options).expect("test plan")
+    /// `inferload run`'s defaults against a remote chat endpoint: closed
+    /// loop at 10, 8 requests, streamed.
+    pub fn settings() -> RunSettings {
+        RunSettings {
+            target: TargetSettings {
+                base_url: Some("http://127.0.0.1:9".into()),
+                api: "openai-chat".into(),
+                endpoint: "/v1/chat/completions".into(),
+                timeout: 600.0,
+                ..Default::default()
+            },
+            schedule: Schedule::Closed { concurrency: 10 },
+            stop: StopSettings {
+                requests: Some(8),
+                duration: None,
+            },
+            grace: 5.0,
+            workload: WorkloadSettings {
+                dataset: Dataset::Random {
+                    input_len: 1024,
+                    output_len: 128,
+                    range_ratio: 0.0,
+                },
+                stream: true,
+                ignore_eos: true,
+                ..Default::default()
+            },
+            outputs: OutputSettings {
+                tui: "off".into(),
+                ..Default::default()
+            },
+            monitor: MonitorSettings {
+                enabled: true,
+                interval: 1.0,
+                statsd_prefix: "inferload".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Closed loop at `c`.
+    pub fn closed(c: usize) -> Schedule {
+        Schedule::Closed { concurrency: c }
+    }
+
+    /// Poisson arrivals at `rate` (`None`: unbounded), with an optional cap.
+    pub fn open(rate: Option<f64>, cap: Option<usize>) -> Schedule {
+        Schedule::Open {
+            rate,
+            arrival: Arrival::Poisson,
+            cap,
+        }
+    }
+
+    /// `--save-result` with vLLM's defaults for the chat backend.
+    pub fn save_result() -> VllmResultSettings {
+        VllmResultSettings {
+            label: "openai-chat".into(),
+            backend: "openai-chat".into(),
+            ..Default::default()
+        }
+    }
+
+    /// Objectives as `--slo` would give them.
+    pub fn slos(exprs: &str) -> Vec<Slo> {
+        crate::slo::parse_all(&[exprs.to_string()]).expect("test objectives parse")
     }
 
     pub fn records() -> Vec<RequestRecord> {
@@ -151,32 +243,36 @@ pub(crate) mod testing {
         recs
     }
 
-    pub fn report(args: &[&str]) -> RunReport {
-        let plan = plan(args);
+    /// The eight records judged under `settings` (objectives evaluated;
+    /// five good requests when there are latency bounds).
+    pub fn report_with(settings: RunSettings) -> RunReport {
         let records = records();
         let summary = SummaryBuilder::from_records(&records).finish();
-        let goodput = (!plan.request_bounds().is_empty()).then_some(Goodput {
+        let all: Vec<Slo> = settings.slos.iter().chain(&settings.goodput_bounds).cloned().collect();
+        let goodput = (!crate::slo::RequestBounds::new(&all).is_empty()).then_some(Goodput {
             good_requests: 5,
             goodput: 5.0 / summary.duration_s,
             good_share: 5.0 / 8.0,
         });
-        let slo_results = crate::slo::evaluate(&plan.slos, &summary, goodput);
-        RunReport {
-            target_url: "http://127.0.0.1:9".into(),
-            embedded_sim: false,
-            model: "org/some-model".into(),
-            started_at: chrono::Local::now(),
-            summary,
-            goodput,
-            slo_results,
-            cancelled: 0,
-            interrupted: false,
+        let slos = crate::slo::evaluate(&settings.slos, &summary, goodput);
+        RunReport::new(
+            RunDocument {
+                started_at: Some(chrono::Local::now().to_rfc3339()),
+                target_url: Some("http://127.0.0.1:9".into()),
+                model: Some("org/some-model".into()),
+                settings: Some(settings),
+                goodput,
+                slos,
+                ..RunDocument::new(summary)
+            },
             records,
-            plan,
-            users: None,
-            breakdown: None,
-            monitor: None,
-            trust: None,
-        }
+        )
+    }
+
+    /// The eight records under [`settings`] with `change` applied.
+    pub fn report(change: impl FnOnce(&mut RunSettings)) -> RunReport {
+        let mut s = settings();
+        change(&mut s);
+        report_with(s)
     }
 }

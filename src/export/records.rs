@@ -2,32 +2,17 @@
 //! request, written and flushed as each finishes, so a crash or a Ctrl-C
 //! keeps every request measured so far.
 //!
-//! A line carries the raw timestamps of the [`RequestRecord`] as seconds
-//! since the run clock's zero (the start of the measured phase), as f64 with
-//! serde_json's shortest round-trip form: under ~10⁶ s (11 days) that holds
-//! every nanosecond, and [`read_records`] rounds back to the exact
-//! nanosecond. Derived figures (`ttft_ms`, `tpot_ms`, `e2e_ms`,
-//! `queue_delay_ms`) are written for readers' convenience and ignored when
-//! reading: a summary is always recomputed from the raw fields.
-//!
-//! Line fields, in order: `index`, `scheduled_at`, `sent_at`,
-//! `first_token_at`, `finished_at`, `ended_at` (seconds; null where none),
-//! `token_times` (seconds), `ttft_ms`, `tpot_ms`, `e2e_ms`, `queue_delay_ms`,
-//! `input_tokens`, `output_tokens`, `tokens_estimated`, `streamed`,
-//! `status`, `error` (`{class, message}` or null) and `text` (only when the
-//! text was captured); then, only when present: `images` and
-//! `response_bytes` (image APIs), `submit_latency` and `queue_wait`
-//! (seconds, `http-async`). Files without them still read. Cancelled requests appear with error class
+//! Each line is one [`RecordLine`] (its fields and units are documented
+//! there); the history stores the same lines and reads them back with
+//! [`parse_records`]. Cancelled requests appear with error class
 //! `cancelled`; summaries leave them out.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize, Serializer};
-
-use crate::record::{RequestError, RequestRecord};
+use crate::doc::RecordLine;
+use crate::record::RequestRecord;
 
 use super::ExportError;
 
@@ -60,177 +45,10 @@ impl RecordsWriter {
             path: self.path.clone(),
             source,
         };
-        let mut line = serde_json::to_vec(&LineOut::of(rec)).map_err(|e| io(e.into()))?;
+        let mut line = serde_json::to_vec(&RecordLine::of(rec)).map_err(|e| io(e.into()))?;
         line.push(b'\n');
         self.out.write_all(&line).map_err(io)?;
         self.out.flush().map_err(io)
-    }
-}
-
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn ser_times<S: Serializer>(times: &&[Duration], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(times.iter().map(|d| d.as_secs_f64()))
-}
-
-/// One line as written.
-#[derive(Serialize)]
-struct LineOut<'a> {
-    index: u64,
-    scheduled_at: f64,
-    sent_at: f64,
-    first_token_at: Option<f64>,
-    finished_at: Option<f64>,
-    ended_at: f64,
-    #[serde(serialize_with = "ser_times")]
-    token_times: &'a [Duration],
-    ttft_ms: Option<f64>,
-    tpot_ms: Option<f64>,
-    e2e_ms: Option<f64>,
-    queue_delay_ms: f64,
-    input_tokens: u64,
-    output_tokens: u64,
-    tokens_estimated: bool,
-    streamed: bool,
-    status: Option<u16>,
-    error: Option<&'a RequestError>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    task: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    images: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    submit_latency: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    queue_wait: Option<f64>,
-}
-
-impl<'a> LineOut<'a> {
-    fn of(r: &'a RequestRecord) -> Self {
-        Self {
-            index: r.index,
-            scheduled_at: secs(r.scheduled_at),
-            sent_at: secs(r.sent_at),
-            first_token_at: r.first_token_at().map(secs),
-            finished_at: r.finished_at.map(secs),
-            ended_at: secs(r.ended_at),
-            token_times: &r.token_times,
-            ttft_ms: r.ttft().map(millis),
-            tpot_ms: r.tpot().map(millis),
-            e2e_ms: r.e2e().map(millis),
-            queue_delay_ms: millis(r.queue_delay()),
-            input_tokens: r.input_tokens,
-            output_tokens: r.output_tokens,
-            tokens_estimated: r.tokens_estimated,
-            streamed: r.streamed,
-            status: r.status,
-            error: r.error.as_ref(),
-            text: r.text.as_deref(),
-            task: r.task.as_deref(),
-            model: r.model.as_deref(),
-            images: r.images,
-            response_bytes: r.response_bytes,
-            submit_latency: r.submit_latency.map(secs),
-            queue_wait: r.queue_wait.map(secs),
-        }
-    }
-}
-
-/// One line as read: the raw fields; derived ones are ignored.
-#[derive(Deserialize)]
-struct LineIn {
-    index: u64,
-    scheduled_at: f64,
-    sent_at: f64,
-    #[serde(default)]
-    finished_at: Option<f64>,
-    ended_at: f64,
-    #[serde(default)]
-    token_times: Vec<f64>,
-    #[serde(default)]
-    input_tokens: u64,
-    #[serde(default)]
-    output_tokens: u64,
-    #[serde(default)]
-    tokens_estimated: bool,
-    #[serde(default)]
-    streamed: bool,
-    #[serde(default)]
-    status: Option<u16>,
-    #[serde(default)]
-    error: Option<RequestError>,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    task: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    images: Option<u64>,
-    #[serde(default)]
-    response_bytes: Option<u64>,
-    #[serde(default)]
-    submit_latency: Option<f64>,
-    #[serde(default)]
-    queue_wait: Option<f64>,
-}
-
-/// Seconds back to a duration, rounded to the nanosecond.
-fn from_secs(field: &str, v: f64) -> Result<Duration, String> {
-    if !(v.is_finite() && v >= 0.0) {
-        return Err(format!(
-            "`{field}` must be a number of seconds of zero or more, not {v}"
-        ));
-    }
-    let ns = (v * 1e9).round();
-    if ns >= u64::MAX as f64 {
-        return Err(format!("`{field}` is too large: {v}"));
-    }
-    Ok(Duration::from_nanos(ns as u64))
-}
-
-impl LineIn {
-    fn into_record(self) -> Result<RequestRecord, String> {
-        let token_times = self
-            .token_times
-            .iter()
-            .map(|&t| from_secs("token_times", t))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(RequestRecord {
-            index: self.index,
-            scheduled_at: from_secs("scheduled_at", self.scheduled_at)?,
-            sent_at: from_secs("sent_at", self.sent_at)?,
-            token_times,
-            finished_at: self.finished_at.map(|t| from_secs("finished_at", t)).transpose()?,
-            ended_at: from_secs("ended_at", self.ended_at)?,
-            input_tokens: self.input_tokens,
-            output_tokens: self.output_tokens,
-            tokens_estimated: self.tokens_estimated,
-            streamed: self.streamed,
-            status: self.status,
-            error: self.error,
-            text: self.text,
-            task: self.task,
-            model: self.model,
-            images: self.images,
-            response_bytes: self.response_bytes,
-            submit_latency: self
-                .submit_latency
-                .map(|t| from_secs("submit_latency", t))
-                .transpose()?,
-            queue_wait: self.queue_wait.map(|t| from_secs("queue_wait", t)).transpose()?,
-        })
     }
 }
 
@@ -241,8 +59,18 @@ pub fn read_records(path: &Path) -> Result<Vec<RequestRecord>, ExportError> {
         path: path.to_path_buf(),
         source,
     })?;
+    parse_lines(BufReader::new(file), path)
+}
+
+/// Reads records from JSONL text (as the history stores them); `source`
+/// names it in errors.
+pub fn parse_records(text: &[u8], source: &Path) -> Result<Vec<RequestRecord>, ExportError> {
+    parse_lines(text, source)
+}
+
+fn parse_lines(reader: impl BufRead, path: &Path) -> Result<Vec<RequestRecord>, ExportError> {
     let mut out = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    for (i, line) in reader.lines().enumerate() {
         let bad = |message: String| ExportError::Parse {
             path: path.to_path_buf(),
             line: i + 1,
@@ -252,17 +80,37 @@ pub fn read_records(path: &Path) -> Result<Vec<RequestRecord>, ExportError> {
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: LineIn = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+        let parsed: RecordLine = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
         out.push(parsed.into_record().map_err(bad)?);
     }
     Ok(out)
 }
 
+/// The records as JSONL, the first ones that fit in `max_bytes`, and how
+/// many that is; each line exactly as the records file writes it.
+pub fn to_jsonl(records: &[RequestRecord], max_bytes: usize) -> (Vec<u8>, usize) {
+    let mut jsonl = Vec::new();
+    let mut stored = 0;
+    for r in records {
+        let Ok(mut line) = serde_json::to_vec(&RecordLine::of(r)) else {
+            continue;
+        };
+        line.push(b'\n');
+        if jsonl.len() + line.len() > max_bytes {
+            break;
+        }
+        jsonl.extend_from_slice(&line);
+        stored += 1;
+    }
+    (jsonl, stored)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::ErrorClass;
+    use crate::record::{ErrorClass, RequestError};
     use crate::stats::SummaryBuilder;
+    use std::time::Duration;
 
     fn ns(v: u64) -> Duration {
         Duration::from_nanos(v)
@@ -383,7 +231,7 @@ mod tests {
         assert!(e.to_string().contains("nope/r.jsonl"), "{e}");
 
         let path = dir.path().join("bad.jsonl");
-        let good = serde_json::to_string(&LineOut::of(&sample()[1])).unwrap();
+        let good = serde_json::to_string(&RecordLine::of(&sample()[1])).unwrap();
         std::fs::write(&path, format!("{good}\n\n{{\"index\": 1}}\n")).unwrap();
         let e = read_records(&path).unwrap_err().to_string();
         assert!(e.contains("bad.jsonl:3"), "{e}");

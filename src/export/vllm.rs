@@ -22,7 +22,9 @@
 //! statistics follow NumPy as vLLM computes them from these arrays: over
 //! successful requests only (TPOT over those with more than one output
 //! token; ITL pooled over every chunk gap), mean, `np.median`, population
-//! `np.std`, `np.percentile` with linear interpolation, and 0 when there is
+//! `np.std`, `np.percentile` with linear interpolation (deliberately: the one
+//! output that does not use inferload's nearest-rank percentiles, see
+//! `stats::quantile`), and 0 when there is
 //! no sample. They can therefore differ from the console's and `--json`'s
 //! HDR figures by the histogram's 0.1 % resolution and by interpolation.
 
@@ -30,10 +32,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::doc::settings::{Arrival, Schedule, VllmResultSettings};
 use crate::record::RequestRecord;
-use crate::schedule::{Arrival, ScheduleSpec};
 
-use super::console::max_concurrency;
 use super::{write_json, ExportError, Exporter, RunReport};
 
 /// A number, or a string such as `"inf"`, as vLLM writes `request_rate`.
@@ -106,18 +107,10 @@ struct NpStats {
     p99: f64,
 }
 
-/// `np.percentile(sorted, p)` with the default linear interpolation.
+/// `np.percentile(sorted, p)`: linear interpolation, as vLLM computes it
+/// (deliberately not inferload's nearest rank; see `stats::quantile`).
 fn np_percentile(sorted: &[f64], p: f64) -> f64 {
-    match sorted.len() {
-        0 => 0.0,
-        1 => sorted[0],
-        n => {
-            let rank = p / 100.0 * (n - 1) as f64;
-            let lo = rank.floor() as usize;
-            let hi = (lo + 1).min(n - 1);
-            sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
-        }
-    }
+    crate::stats::quantile::numpy_linear(sorted, p)
 }
 
 fn np_stats(mut ms: Vec<f64>) -> NpStats {
@@ -151,35 +144,51 @@ fn py_float(v: f64) -> String {
     }
 }
 
-fn request_rate(schedule: &ScheduleSpec) -> NumOrStr {
-    match *schedule {
-        ScheduleSpec::Open { rate, .. } if rate.is_finite() => NumOrStr::Num(rate),
-        _ => NumOrStr::Str("inf"),
+fn request_rate(schedule: Option<&Schedule>) -> NumOrStr {
+    match schedule.and_then(Schedule::finite_rate) {
+        Some(rate) => NumOrStr::Num(rate),
+        None => NumOrStr::Str("inf"),
     }
 }
 
-fn burstiness(schedule: &ScheduleSpec) -> NumOrStr {
-    match *schedule {
-        ScheduleSpec::Open {
+fn burstiness(schedule: Option<&Schedule>) -> NumOrStr {
+    match schedule {
+        Some(Schedule::Open {
             arrival: Arrival::Gamma { shape },
             ..
-        } => NumOrStr::Num(shape),
-        ScheduleSpec::Open {
+        }) => NumOrStr::Num(*shape),
+        Some(Schedule::Open {
             arrival: Arrival::Constant,
-            rate,
+            rate: Some(rate),
             ..
-        } if rate.is_finite() => NumOrStr::Str("inf"),
+        }) if rate.is_finite() => NumOrStr::Str("inf"),
         _ => NumOrStr::Num(1.0),
+    }
+}
+
+/// The `--save-result` settings the run recorded.
+fn vllm_settings(report: &RunReport) -> Option<&VllmResultSettings> {
+    report.settings()?.outputs.vllm_result.as_ref()
+}
+
+/// The run's start as vLLM dates its files (`YYYYMMDD-HHMMSS`, local time).
+fn date(report: &RunReport) -> String {
+    const FORMAT: &str = "%Y%m%d-%H%M%S";
+    match report.doc.started() {
+        Some(t) => t.format(FORMAT).to_string(),
+        None => chrono::Local::now().format(FORMAT).to_string(),
     }
 }
 
 impl<'a> VllmDocument<'a> {
     pub fn of(report: &'a RunReport) -> Self {
-        let v = report.plan.outputs.vllm_result.as_ref();
+        let v = vllm_settings(report);
         let backend = v.map_or("openai-chat", |v| v.backend.as_str());
         let detailed = v.is_some_and(|v| v.detailed);
-        let s = &report.summary;
-        let recs: &[RequestRecord] = &report.records;
+        let s = &report.doc.summary;
+        let schedule = report.doc.schedule();
+        let model = report.doc.model.as_deref().unwrap_or_default();
+        let recs: &[RequestRecord] = report.records();
         let ok = || recs.iter().filter(|r| r.succeeded());
         let ttft = np_stats(ok().filter_map(|r| r.ttft()).map(ms).collect());
         let tpot = np_stats(ok().filter_map(|r| r.tpot()).map(ms).collect());
@@ -187,23 +196,26 @@ impl<'a> VllmDocument<'a> {
         let e2el = np_stats(ok().filter_map(|r| r.e2e()).map(ms).collect());
         let secs = |d: Option<std::time::Duration>| d.map_or(0.0, |d| d.as_secs_f64());
         Self {
-            date: report.started_at.format("%Y%m%d-%H%M%S").to_string(),
+            date: date(report),
             endpoint_type: backend,
             backend,
             label: v.map_or(backend, |v| v.label.as_str()),
-            model_id: &report.model,
-            tokenizer_id: &report.model,
-            num_prompts: report.plan.stop.requests.unwrap_or(s.requests_total),
-            request_rate: request_rate(&report.plan.schedule),
-            burstiness: burstiness(&report.plan.schedule),
-            max_concurrency: max_concurrency(&report.plan.schedule),
+            model_id: model,
+            tokenizer_id: model,
+            num_prompts: report
+                .settings()
+                .and_then(|st| st.stop.requests)
+                .unwrap_or(s.requests_total),
+            request_rate: request_rate(schedule),
+            burstiness: burstiness(schedule),
+            max_concurrency: schedule.and_then(Schedule::max_concurrency),
             duration: s.duration_s,
             completed: s.successful,
             failed: s.failed,
             total_input_tokens: s.total_input_tokens,
             total_output_tokens: s.total_output_tokens,
             request_throughput: s.request_throughput,
-            request_goodput: report.goodput.map(|g| g.goodput),
+            request_goodput: report.doc.goodput.map(|g| g.goodput),
             output_throughput: s.output_throughput,
             total_token_throughput: s.total_token_throughput,
             max_output_tokens_per_s: s.peak_output_throughput,
@@ -264,21 +276,19 @@ impl<'a> VllmDocument<'a> {
 /// `{label}-{rate}qps[-concurrency{N}]-{model basename}-{YYYYMMDD-HHMMSS}.json`,
 /// with the rate as Python prints a float (`inf`, `40.0`).
 pub fn default_file_name(report: &RunReport) -> String {
-    let label = report
-        .plan
-        .outputs
-        .vllm_result
-        .as_ref()
-        .map_or("openai-chat", |v| v.label.as_str());
-    let rate = match report.plan.schedule {
-        ScheduleSpec::Open { rate, .. } => py_float(rate),
-        ScheduleSpec::Closed { .. } | ScheduleSpec::Users { .. } => "inf".into(),
+    let label = vllm_settings(report).map_or("openai-chat", |v| v.label.as_str());
+    let schedule = report.doc.schedule();
+    let rate = match schedule {
+        Some(Schedule::Open { rate, .. }) => py_float(rate.unwrap_or(f64::INFINITY)),
+        _ => "inf".into(),
     };
-    let concurrency = max_concurrency(&report.plan.schedule)
+    let concurrency = schedule
+        .and_then(Schedule::max_concurrency)
         .map(|c| format!("-concurrency{c}"))
         .unwrap_or_default();
-    let model = report.model.rsplit('/').next().unwrap_or(&report.model);
-    let date = report.started_at.format("%Y%m%d-%H%M%S");
+    let model = report.doc.model.as_deref().unwrap_or_default();
+    let model = model.rsplit('/').next().unwrap_or(model);
+    let date = date(report);
     // A name, never a path: nothing of the label or model may leave the directory.
     format!("{label}-{rate}qps{concurrency}-{model}-{date}.json").replace(['/', '\\'], "_")
 }
@@ -292,7 +302,7 @@ impl VllmExporter {
     /// The file the plan asks for: `--result-filename` (or vLLM's default
     /// name) under `--result-dir` (or the current directory).
     pub fn for_report(report: &RunReport) -> Self {
-        let v = report.plan.outputs.vllm_result.as_ref();
+        let v = vllm_settings(report);
         let name = v
             .and_then(|v| v.filename.clone())
             .unwrap_or_else(|| default_file_name(report));
@@ -319,7 +329,7 @@ impl Exporter for VllmExporter {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::report;
+    use super::super::testing::{closed, open, report, save_result};
     use super::*;
 
     #[test]
@@ -345,7 +355,13 @@ mod tests {
 
     #[test]
     fn keys_in_vllms_order_with_per_request_arrays() {
-        let r = report(&["-c", "3", "-n", "8", "--save-result", "--label", "mine"]);
+        let r = report(|s| {
+            s.schedule = closed(3);
+            s.outputs.vllm_result = Some(VllmResultSettings {
+                label: "mine".into(),
+                ..save_result()
+            });
+        });
         let text = serde_json::to_string(&VllmDocument::of(&r)).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let order = [
@@ -412,16 +428,17 @@ mod tests {
 
     #[test]
     fn detailed_results_add_texts_and_errors() {
-        let r = report(&[
-            "--rate",
-            "2.5",
-            "--burstiness",
-            "0.5",
-            "-n",
-            "8",
-            "--save-result",
-            "--save-detailed",
-        ]);
+        let r = report(|s| {
+            s.schedule = Schedule::Open {
+                rate: Some(2.5),
+                arrival: Arrival::Gamma { shape: 0.5 },
+                cap: None,
+            };
+            s.outputs.vllm_result = Some(VllmResultSettings {
+                detailed: true,
+                ..save_result()
+            });
+        });
         let v = serde_json::to_value(VllmDocument::of(&r)).unwrap();
         assert_eq!(v["request_rate"], 2.5);
         assert_eq!(v["burstiness"], 0.5);
@@ -432,20 +449,49 @@ mod tests {
         assert_eq!(v["errors"][6], "http_500: internal server error");
     }
 
+    fn stamp_of(r: &RunReport) -> String {
+        let started = r.doc.started_at.as_deref().unwrap();
+        chrono::DateTime::parse_from_rfc3339(started)
+            .unwrap()
+            .format("%Y%m%d-%H%M%S")
+            .to_string()
+    }
+
     #[test]
     fn default_names_follow_vllm() {
-        let r = report(&["-c", "3", "-n", "8", "--save-result"]);
-        let date = r.started_at.format("%Y%m%d-%H%M%S").to_string();
+        let r = report(|s| {
+            s.schedule = closed(3);
+            s.outputs.vllm_result = Some(save_result());
+        });
+        let stamp = stamp_of(&r);
         assert_eq!(
             default_file_name(&r),
-            format!("openai-chat-infqps-concurrency3-some-model-{date}.json")
+            format!("openai-chat-infqps-concurrency3-some-model-{stamp}.json")
         );
-        let r = report(&["--rate", "40", "-n", "8", "--backend", "vllm", "--save-result"]);
-        let date = r.started_at.format("%Y%m%d-%H%M%S").to_string();
-        assert_eq!(default_file_name(&r), format!("vllm-40.0qps-some-model-{date}.json"));
-        let r = report(&["-n", "8", "--result-dir", "/tmp/x", "--result-filename", "out.json"]);
+        let r = report(|s| {
+            s.schedule = open(Some(40.0), None);
+            s.outputs.vllm_result = Some(VllmResultSettings {
+                label: "vllm".into(),
+                backend: "vllm".into(),
+                ..save_result()
+            });
+        });
+        let stamp = stamp_of(&r);
+        assert_eq!(default_file_name(&r), format!("vllm-40.0qps-some-model-{stamp}.json"));
+        let r = report(|s| {
+            s.outputs.vllm_result = Some(VllmResultSettings {
+                dir: Some("/tmp/x".into()),
+                filename: Some("out.json".into()),
+                ..save_result()
+            });
+        });
         assert_eq!(VllmExporter::for_report(&r).path, PathBuf::from("/tmp/x/out.json"));
-        let r = report(&["-n", "8", "--label", "a/b", "--save-result"]);
+        let r = report(|s| {
+            s.outputs.vllm_result = Some(VllmResultSettings {
+                label: "a/b".into(),
+                ..save_result()
+            });
+        });
         assert!(!VllmExporter::for_report(&r).path.to_string_lossy().contains('/'));
     }
 }

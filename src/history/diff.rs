@@ -7,7 +7,7 @@
 //! by that direction. A metric *regressed* when it is worse by more than
 //! `--fail-on-regression` (a threshold of its own, independent of
 //! `--noise`); any regression makes the exit status 4
-//! ([`crate::app::Exit::Regression`]).
+//! ([`crate::outcome::Outcome::Regression`]).
 //!
 //! A baseline of exactly 0 with a non-zero new value is an unbounded change
 //! (judged by its direction, and a regression when worse); a metric that

@@ -21,17 +21,22 @@
 //!   `requests` counts every level.
 //! - `records`: the records a run kept in memory (only when an output needed
 //!   them, e.g. `--save-result` or `--plot`), as one JSONL blob per run:
-//!   the raw fields of the `--records` line format (no derived `*_ms`
-//!   fields, no generated text), so `export::records::read_records` reads
-//!   it back. Bounded to [`MAX_RECORDS_BYTES`]; `stored` < `total` says it
-//!   was cut.
+//!   each line a [`crate::doc::RecordLine`], exactly as the `--records` file
+//!   writes it (every field: task, model, images, timings of asynchronous
+//!   jobs, captured text), read back by `export::records::parse_records`.
+//!   Bounded to [`MAX_RECORDS_BYTES`]; `stored` < `total` says it was cut.
+//!
+//! Every stored document is one of [`crate::doc`]'s types and is read back
+//! as that type: `show` and `diff` never look fields up by name.
 //!
 //! # Secrets
 //!
 //! The stored documents already print secrets as `***`. As a second line of
 //! defence every text written (document, URL, records) is scrubbed of the
-//! literal API key, of sensitive header values, and of a password or a
-//! sensitive query value in the target URL, raw and JSON-escaped.
+//! literal secrets the caller passes (the API key, sensitive header values:
+//! the plan's redactor knows them; the document never holds them), and of a
+//! password or a sensitive query value in the target URL, raw and
+//! JSON-escaped.
 
 mod db;
 pub mod diff;
@@ -40,16 +45,13 @@ mod show;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::Serialize;
 
-use crate::app::Exit;
-use crate::cli::{DiffCmdArgs, HistoryCmdArgs, ShowCmdArgs};
-use crate::export::json::RunDocument;
+use crate::doc::settings::{Arrival, Schedule};
+use crate::doc::sweep::SweepMode;
+use crate::doc::{RunDocument, SweepDocument};
 use crate::export::RunReport;
-use crate::plan::HeaderValue;
-use crate::record::{RequestError, RequestRecord};
-use crate::schedule::{Arrival, ScheduleSpec};
-use crate::stats::Summary;
+use crate::outcome::Outcome;
+use crate::record::RequestRecord;
 
 use db::{Db, Headline, NewEntry, RecordsBlob};
 pub use db::{HistoryError, SCHEMA_VERSION};
@@ -64,11 +66,14 @@ pub fn default_db_path() -> Option<PathBuf> {
     dirs::data_dir().map(|d| d.join("inferload").join("history.db"))
 }
 
-/// Appends a finished run; returns its id.
-pub fn record_run(db: &Path, report: &RunReport) -> anyhow::Result<i64> {
-    let secrets = run_secrets(report);
-    let document = serde_json::to_string(&RunDocument::of(report)).context("cannot serialize the run")?;
-    let records = records_blob(&report.records, MAX_RECORDS_BYTES).map(|mut blob| {
+/// Appends a finished run; returns its id. `secrets` are the literal
+/// secret values of the run (API key, sensitive headers) to scrub from
+/// everything stored.
+pub fn record_run(db: &Path, report: &RunReport, secrets: &[String]) -> anyhow::Result<i64> {
+    let doc = &report.doc;
+    let secrets = run_secrets(doc, secrets);
+    let document = serde_json::to_string(doc).context("cannot serialize the run")?;
+    let records = records_blob(report.records(), MAX_RECORDS_BYTES).map(|mut blob| {
         if !secrets.is_empty() {
             blob.jsonl = scrub(&String::from_utf8_lossy(&blob.jsonl), &secrets).into_bytes();
         }
@@ -76,36 +81,30 @@ pub fn record_run(db: &Path, report: &RunReport) -> anyhow::Result<i64> {
     });
     let entry = NewEntry {
         kind: "run",
-        started_at: report.started_at.to_rfc3339(),
-        target_url: scrub(&report.target_url, &secrets),
-        model: scrub(&report.model, &secrets),
-        load: describe_schedule(&report.plan.schedule),
-        interrupted: report.interrupted,
-        headline: headline_of(&report.summary),
+        started_at: doc.started_at.clone().unwrap_or_default(),
+        target_url: scrub(doc.target_url.as_deref().unwrap_or_default(), &secrets),
+        model: scrub(doc.model.as_deref().unwrap_or_default(), &secrets),
+        load: doc.schedule().map_or_else(|| "?".into(), describe_schedule),
+        interrupted: doc.interrupted,
+        headline: headline_of(&doc.summary),
         document: scrub(&document, &secrets),
         records,
     };
     Ok(Db::open_for_writing(db)?.insert(&entry)?)
 }
 
-/// Appends a finished sweep (its `--json` document); returns its id.
-pub fn record_sweep(db: &Path, sweep: &serde_json::Value) -> anyhow::Result<i64> {
-    let text = |p: &str| {
-        sweep
-            .pointer(p)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let url = text("/target/url");
-    let secrets = url_secrets(&url);
+/// Appends a finished sweep; returns its id. `secrets` as for [`record_run`].
+pub fn record_sweep(db: &Path, sweep: &SweepDocument, secrets: &[String]) -> anyhow::Result<i64> {
+    let url = sweep.target.url.clone().unwrap_or_default();
+    let mut secrets = secrets.to_vec();
+    secrets.extend(url_secrets(&url));
     let entry = NewEntry {
         kind: "sweep",
-        started_at: text("/started_at"),
+        started_at: sweep.started_at.clone().unwrap_or_default(),
         target_url: scrub(&url, &secrets),
-        model: scrub(&text("/target/model"), &secrets),
-        load: describe_sweep(sweep.pointer("/settings/mode")),
-        interrupted: sweep["interrupted"].as_bool().unwrap_or(false),
+        model: scrub(sweep.target.model.as_deref().unwrap_or_default(), &secrets),
+        load: describe_sweep(sweep.settings.as_ref().map(|s| &s.mode)),
+        interrupted: sweep.interrupted,
         headline: sweep_headline(sweep),
         document: scrub(&serde_json::to_string(sweep)?, &secrets),
         records: None,
@@ -113,8 +112,8 @@ pub fn record_sweep(db: &Path, sweep: &serde_json::Value) -> anyhow::Result<i64>
     Ok(Db::open_for_writing(db)?.insert(&entry)?)
 }
 
-fn db_path(arg: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    arg.clone()
+fn db_path(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
+    arg.map(Path::to_path_buf)
         .or_else(default_db_path)
         .context("no data directory found for the history database; choose a file with --db")
 }
@@ -130,11 +129,12 @@ fn open_with(path: &Path, id: i64) -> anyhow::Result<Db> {
     })
 }
 
-/// `inferload history`.
-pub fn history_cli(args: &HistoryCmdArgs) -> anyhow::Result<Exit> {
-    let path = db_path(&args.db)?;
+/// `inferload history`: the `limit` newest entries of the history at `db`
+/// (default: [`default_db_path`]).
+pub fn history_command(db: Option<&Path>, limit: usize) -> anyhow::Result<Outcome> {
+    let path = db_path(db)?;
     let entries = match Db::open_for_reading(&path)? {
-        Some(db) => db.list(args.limit)?,
+        Some(db) => db.list(limit)?,
         None => Vec::new(),
     };
     if entries.is_empty() {
@@ -142,72 +142,95 @@ pub fn history_cli(args: &HistoryCmdArgs) -> anyhow::Result<Exit> {
     } else {
         print!("{}", show::list_table(&entries));
     }
-    Ok(Exit::Success)
+    Ok(Outcome::Success)
 }
 
-/// `inferload show ID`.
-pub fn show_cli(args: &ShowCmdArgs) -> anyhow::Result<Exit> {
-    let path = db_path(&args.db)?;
-    let db = open_with(&path, args.id)?;
-    let (entry, document) = db.get(args.id)?;
-    let doc: serde_json::Value = serde_json::from_str(&document)
-        .with_context(|| format!("run {} in {}: the stored document is not JSON", args.id, path.display()))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else if entry.kind == "sweep" {
-        print!("{}", show::sweep(&entry, &doc));
+/// A stored document, read as its type.
+enum Stored {
+    Run(Box<RunDocument>),
+    Sweep(Box<SweepDocument>),
+}
+
+/// Reads entry `id`'s document as the type its kind says.
+fn load(db: &Db, path: &Path, id: i64) -> anyhow::Result<(db::Entry, String, Stored)> {
+    let (entry, text) = db.get(id)?;
+    let unreadable = || format!("run {id} in {}: the stored document is not readable", path.display());
+    let stored = if entry.kind == "sweep" {
+        Stored::Sweep(Box::new(serde_json::from_str(&text).with_context(unreadable)?))
     } else {
-        print!("{}", show::run(&entry, &doc)?);
+        Stored::Run(Box::new(serde_json::from_str(&text).with_context(unreadable)?))
+    };
+    Ok((entry, text, stored))
+}
+
+/// `inferload show ID` (`json`: the stored document itself).
+pub fn show_command(db: Option<&Path>, id: i64, json: bool) -> anyhow::Result<Outcome> {
+    let path = db_path(db)?;
+    let db = open_with(&path, id)?;
+    let (entry, text, stored) = load(&db, &path, id)?;
+    if json {
+        // The document as stored, every field kept, pretty.
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(Outcome::Success);
     }
-    Ok(Exit::Success)
+    match stored {
+        Stored::Sweep(doc) => print!("{}", show::sweep(&entry, &doc)),
+        Stored::Run(doc) => print!("{}", show::run(&entry, &doc)),
+    }
+    Ok(Outcome::Success)
+}
+
+/// What `inferload diff` compares and how.
+#[derive(Debug, Clone)]
+pub struct DiffOptions {
+    /// The history database (default: [`default_db_path`]).
+    pub db: Option<PathBuf>,
+    /// The baseline run's id.
+    pub a: i64,
+    /// The new run's id.
+    pub b: i64,
+    /// Relative changes within this fraction are noise.
+    pub noise: f64,
+    /// Fail (a [`Outcome::Regression`]) when a metric is worse by more than this fraction.
+    pub fail_on_regression: Option<f64>,
 }
 
 /// `inferload diff A B`.
-pub fn diff_cli(args: &DiffCmdArgs) -> anyhow::Result<Exit> {
-    let path = db_path(&args.db)?;
-    let db = open_with(&path, args.a)?;
-    let load = |id: i64| -> anyhow::Result<(db::Entry, Summary)> {
-        let (entry, document) = db.get(id)?;
-        anyhow::ensure!(
-            entry.kind == "run",
-            "{id} in {} is a {}; diff compares runs",
-            path.display(),
-            entry.kind
-        );
-        let doc: serde_json::Value = serde_json::from_str(&document)
-            .with_context(|| format!("run {id} in {}: the stored document is not JSON", path.display()))?;
-        Ok((entry, summary_of(&doc, id)?))
+pub fn diff_command(o: &DiffOptions) -> anyhow::Result<Outcome> {
+    let path = db_path(o.db.as_deref())?;
+    let db = open_with(&path, o.a)?;
+    let load_run = |id: i64| -> anyhow::Result<(db::Entry, Box<RunDocument>)> {
+        let (entry, _, stored) = load(&db, &path, id)?;
+        match stored {
+            Stored::Run(doc) => Ok((entry, doc)),
+            Stored::Sweep(_) => anyhow::bail!("{id} in {} is a {}; diff compares runs", path.display(), entry.kind),
+        }
     };
-    let (a, base) = load(args.a)?;
-    let (b, new) = load(args.b)?;
-    let rows = diff::compare(&base, &new, args.noise, args.fail_on_regression);
-    print!("{}", show::diff_header(&a, &b, args.noise));
+    let (a, base) = load_run(o.a)?;
+    let (b, new) = load_run(o.b)?;
+    let rows = diff::compare(&base.summary, &new.summary, o.noise, o.fail_on_regression);
+    print!("{}", show::diff_header(&a, &b, o.noise));
     print!("{}", diff::table(&rows));
     let regressed: Vec<&str> = rows.iter().filter(|r| r.regressed).map(|r| r.name.as_str()).collect();
-    let Some(threshold) = args.fail_on_regression else {
-        return Ok(Exit::Success);
+    let Some(threshold) = o.fail_on_regression else {
+        return Ok(Outcome::Success);
     };
     let pct = show::percent(threshold);
     if regressed.is_empty() {
         println!("No metric regressed by more than {pct}.");
-        Ok(Exit::Success)
+        Ok(Outcome::Success)
     } else {
         println!(
             "{} metric(s) regressed by more than {pct}: {}",
             regressed.len(),
             regressed.join(", ")
         );
-        Ok(Exit::Regression)
+        Ok(Outcome::Regression)
     }
 }
 
-/// The `summary` of a stored run document.
-fn summary_of(doc: &serde_json::Value, id: i64) -> anyhow::Result<Summary> {
-    serde_json::from_value(doc.get("summary").cloned().unwrap_or_default())
-        .with_context(|| format!("run {id}: the stored document has no readable summary"))
-}
-
-fn headline_of(s: &Summary) -> Headline {
+fn headline_of(s: &crate::stats::Summary) -> Headline {
     Headline {
         requests: i64::try_from(s.requests_total).ok(),
         success_rate: (s.requests_total > 0).then_some(s.success_rate),
@@ -220,42 +243,41 @@ fn headline_of(s: &Summary) -> Headline {
 
 /// The headline of a sweep: its maximum stable level's figures (the level
 /// whose throughput the verdict reports), and the requests of every level.
-fn sweep_headline(sweep: &serde_json::Value) -> Headline {
-    let levels = sweep["levels"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let requests: i64 = levels.iter().filter_map(|l| l["requests"].as_i64()).sum();
-    let verdict_rps = sweep.pointer("/verdict/request_throughput").and_then(|v| v.as_f64());
-    let best = verdict_rps.and_then(|rps| {
-        levels
-            .iter()
-            .find(|l| l["request_throughput"].as_f64() == Some(rps))
-            .and_then(|l| serde_json::from_value::<Summary>(l["summary"].clone()).ok())
-    });
-    let mut h = match best {
-        Some(s) => headline_of(&s),
-        None => Headline {
-            request_throughput: verdict_rps,
-            output_throughput: sweep.pointer("/verdict/output_throughput").and_then(|v| v.as_f64()),
+fn sweep_headline(sweep: &SweepDocument) -> Headline {
+    let requests: u64 = sweep.levels.iter().map(|l| l.requests).sum();
+    let mut h = match (sweep.stable_level(), &sweep.verdict) {
+        (Some(l), _) => headline_of(&l.summary),
+        (None, Some(v)) => Headline {
+            request_throughput: v.request_throughput,
+            output_throughput: v.output_throughput,
             ..Headline::default()
         },
+        (None, None) => Headline::default(),
     };
-    h.requests = Some(requests);
+    h.requests = i64::try_from(requests).ok();
     h
 }
 
 /// `concurrency 10`, `rate 20 req/s`, `rate 20 req/s, cap 8, constant`.
-fn describe_schedule(s: &ScheduleSpec) -> String {
+fn describe_schedule(s: &Schedule) -> String {
     match *s {
-        ScheduleSpec::Closed { concurrency } => format!("concurrency {concurrency}"),
-        ScheduleSpec::Users {
+        Schedule::Closed { concurrency } => format!("concurrency {concurrency}"),
+        Schedule::Users {
             users,
             spawn_rate,
             think,
-        } => crate::schedule::describe_users(users, spawn_rate, think),
-        ScheduleSpec::Open { rate, arrival, cap } => {
-            let mut out = if rate.is_infinite() {
-                "rate inf".to_string()
-            } else {
-                format!("rate {} req/s", num(rate))
+        } => crate::schedule::describe_users(
+            users,
+            spawn_rate.unwrap_or(f64::INFINITY),
+            (
+                std::time::Duration::from_secs_f64(think.min_s.max(0.0)),
+                std::time::Duration::from_secs_f64(think.max_s.max(0.0)),
+            ),
+        ),
+        Schedule::Open { rate, arrival, cap } => {
+            let mut out = match rate {
+                Some(r) if r.is_finite() => format!("rate {} req/s", num(r)),
+                _ => "rate inf".to_string(),
             };
             if let Some(c) = cap {
                 out.push_str(&format!(", cap {c}"));
@@ -271,24 +293,19 @@ fn describe_schedule(s: &ScheduleSpec) -> String {
 }
 
 /// `sweep 1..64x2`, `sweep 1..16x2 req/s`, `find concurrency for 20 req/s`.
-fn describe_sweep(mode: Option<&serde_json::Value>) -> String {
-    let Some(mode) = mode else {
-        return "sweep".into();
-    };
-    let values = |key: &str| -> Vec<f64> {
-        mode[key]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
-            .unwrap_or_default()
-    };
-    let cap = mode["cap"].as_u64().map(|c| format!(", cap {c}")).unwrap_or_default();
-    let rate = |key: &str| mode[key].as_f64().map(num).unwrap_or_else(|| "?".into());
-    match mode["kind"].as_str().unwrap_or_default() {
-        "concurrency" => format!("sweep {}", ladder(&values("levels"))),
-        "rate" => format!("sweep {} req/s{cap}", ladder(&values("rates"))),
-        "find_concurrency" => format!("find concurrency for {} req/s", rate("rate")),
-        "max_rate_under_slo" => format!("max rate under SLO from {} req/s{cap}", rate("start")),
-        _ => "sweep".into(),
+fn describe_sweep(mode: Option<&SweepMode>) -> String {
+    let cap = |c: &Option<usize>| c.map(|c| format!(", cap {c}")).unwrap_or_default();
+    match mode {
+        None => "sweep".into(),
+        Some(SweepMode::Concurrency { levels }) => {
+            let v: Vec<f64> = levels.iter().map(|&c| c as f64).collect();
+            format!("sweep {}", ladder(&v))
+        }
+        Some(SweepMode::Rate { rates, cap: c }) => format!("sweep {} req/s{}", ladder(rates), cap(c)),
+        Some(SweepMode::FindConcurrency { rate, .. }) => format!("find concurrency for {} req/s", num(*rate)),
+        Some(SweepMode::MaxRateUnderSlo { start, cap: c, .. }) => {
+            format!("max rate under SLO from {} req/s{}", num(*start), cap(c))
+        }
     }
 }
 
@@ -318,61 +335,13 @@ fn num(x: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// One record as stored: the raw fields of a `--records` line.
-#[derive(Serialize)]
-struct RecordLine<'a> {
-    index: u64,
-    scheduled_at: f64,
-    sent_at: f64,
-    finished_at: Option<f64>,
-    ended_at: f64,
-    token_times: Vec<f64>,
-    input_tokens: u64,
-    output_tokens: u64,
-    tokens_estimated: bool,
-    streamed: bool,
-    status: Option<u16>,
-    error: Option<&'a RequestError>,
-}
-
-impl<'a> RecordLine<'a> {
-    fn of(r: &'a RequestRecord) -> Self {
-        Self {
-            index: r.index,
-            scheduled_at: r.scheduled_at.as_secs_f64(),
-            sent_at: r.sent_at.as_secs_f64(),
-            finished_at: r.finished_at.map(|d| d.as_secs_f64()),
-            ended_at: r.ended_at.as_secs_f64(),
-            token_times: r.token_times.iter().map(|d| d.as_secs_f64()).collect(),
-            input_tokens: r.input_tokens,
-            output_tokens: r.output_tokens,
-            tokens_estimated: r.tokens_estimated,
-            streamed: r.streamed,
-            status: r.status,
-            error: r.error.as_ref(),
-        }
-    }
-}
-
-/// The records as JSONL, the first ones that fit in `max_bytes`; `None`
-/// when the run kept none.
+/// The records as JSONL (the records file's lines), the first ones that
+/// fit in `max_bytes`; `None` when the run kept none.
 fn records_blob(records: &[RequestRecord], max_bytes: usize) -> Option<RecordsBlob> {
     if records.is_empty() {
         return None;
     }
-    let mut jsonl = Vec::new();
-    let mut stored = 0;
-    for r in records {
-        let Ok(mut line) = serde_json::to_vec(&RecordLine::of(r)) else {
-            continue;
-        };
-        line.push(b'\n');
-        if jsonl.len() + line.len() > max_bytes {
-            break;
-        }
-        jsonl.extend_from_slice(&line);
-        stored += 1;
-    }
+    let (jsonl, stored) = crate::export::records::to_jsonl(records, max_bytes);
     Some(RecordsBlob {
         stored,
         total: records.len(),
@@ -384,17 +353,14 @@ fn records_blob(records: &[RequestRecord], max_bytes: usize) -> Option<RecordsBl
 /// [`crate::redact::Redactor`].
 const MIN_SECRET_LEN: usize = 4;
 
-/// The literal secrets of a run: API key, sensitive header values, and
-/// what the URL carries.
-fn run_secrets(report: &RunReport) -> Vec<String> {
-    let target = &report.plan.target;
-    let mut out: Vec<String> = target.api_key.iter().map(|k| k.expose().to_string()).collect();
-    out.extend(target.headers.iter().filter_map(|h| match &h.value {
-        HeaderValue::Secret(s) => Some(s.expose().to_string()),
-        HeaderValue::Plain(_) => None,
-    }));
-    out.extend(url_secrets(&report.target_url));
-    if let Some(base) = &target.base_url {
+/// The literal secrets of a run: those the caller knows (API key,
+/// sensitive header values), and what the URLs carry.
+fn run_secrets(doc: &RunDocument, known: &[String]) -> Vec<String> {
+    let mut out = known.to_vec();
+    if let Some(url) = &doc.target_url {
+        out.extend(url_secrets(url));
+    }
+    if let Some(base) = doc.settings.as_ref().and_then(|s| s.target.base_url.as_ref()) {
         out.extend(url_secrets(base));
     }
     out
@@ -461,18 +427,25 @@ fn scrub(text: &str, secrets: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::testing::report;
+    use crate::doc::settings::{Arrival, HeaderSetting, MASK};
+    use crate::doc::sweep::{Level, SweepSettings, SweepTarget, Verdict};
+    use crate::export::testing::{closed, open, report};
+    use crate::record::RequestError;
 
     #[test]
     fn loads_are_described_in_a_few_words() {
-        let d = |args: &[&str]| describe_schedule(&report(args).plan.schedule);
-        assert_eq!(d(&["-c", "10"]), "concurrency 10");
-        assert_eq!(d(&["--rate", "20"]), "rate 20 req/s");
+        let d = |schedule: Schedule| describe_schedule(&schedule);
+        assert_eq!(d(closed(10)), "concurrency 10");
+        assert_eq!(d(open(Some(20.0), None)), "rate 20 req/s");
         assert_eq!(
-            d(&["--rate", "2.5", "-c", "8", "--arrival", "constant"]),
+            d(Schedule::Open {
+                rate: Some(2.5),
+                arrival: Arrival::Constant,
+                cap: Some(8)
+            }),
             "rate 2.5 req/s, cap 8, constant"
         );
-        assert_eq!(d(&["--rate", "inf"]), "rate inf");
+        assert_eq!(d(open(None, None)), "rate inf");
     }
 
     #[test]
@@ -481,9 +454,12 @@ mod tests {
         assert_eq!(ladder(&[10.0, 20.0, 30.0, 40.0]), "10..40+10");
         assert_eq!(ladder(&[1.0, 2.0, 5.0, 10.0]), "1,2,5,10");
         assert_eq!(ladder(&[0.5, 1.0]), "0.5,1");
-        let mode = serde_json::json!({"kind": "concurrency", "levels": [1, 2, 4]});
+        let mode = SweepMode::Concurrency { levels: vec![1, 2, 4] };
         assert_eq!(describe_sweep(Some(&mode)), "sweep 1..4x2");
-        let mode = serde_json::json!({"kind": "rate", "rates": [1.0, 2.0, 5.0], "cap": 16});
+        let mode = SweepMode::Rate {
+            rates: vec![1.0, 2.0, 5.0],
+            cap: Some(16),
+        };
         assert_eq!(describe_sweep(Some(&mode)), "sweep 1,2,5 req/s, cap 16");
     }
 
@@ -504,19 +480,33 @@ mod tests {
     fn a_recorded_run_holds_no_key_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
-        let mut r = report(&[
-            "-c",
-            "2",
-            "--api-key",
-            "sk-very-secret-1",
-            "--header",
-            "X-Api-Key: hdr-secret-2",
-        ]);
-        r.records[0].error = Some(RequestError {
+        // The document holds masks; the literal secrets come from the caller.
+        let mut r = report(|s| {
+            s.schedule = closed(2);
+            s.target.api_key = Some(MASK.into());
+            s.target.headers = vec![HeaderSetting {
+                name: "X-Api-Key".into(),
+                value: MASK.into(),
+            }];
+        });
+        let records = r.records.as_mut().unwrap();
+        records[0].error = Some(RequestError {
             class: crate::record::ErrorClass::Http(401),
             message: "bad key sk-very-secret-1".into(),
         });
-        let id = record_run(&path, &r).unwrap();
+        // Every field of the records file, image and job figures included.
+        records[2].task = Some("draw".into());
+        records[2].model = Some("m-image".into());
+        records[2].images = Some(3);
+        records[2].response_bytes = Some(12_345);
+        records[2].submit_latency = Some(std::time::Duration::from_micros(4_321));
+        records[2].queue_wait = Some(std::time::Duration::from_millis(17));
+        records[3].error = Some(RequestError {
+            class: crate::record::ErrorClass::Http(403),
+            message: "header hdr-secret-2 refused".into(),
+        });
+        let secrets = ["sk-very-secret-1".to_string(), "hdr-secret-2".to_string()];
+        let id = record_run(&path, &r, &secrets).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         for secret in ["sk-very-secret-1", "hdr-secret-2"] {
             assert!(
@@ -528,49 +518,92 @@ mod tests {
         let (entry, doc) = db.get(id).unwrap();
         assert_eq!(entry.load, "concurrency 2");
         assert_eq!(entry.records, Some((8, 8)));
-        let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
-        assert_eq!(summary_of(&doc, id).unwrap(), r.summary);
-        // The blob is in the records-file format.
-        let file = dir.path().join("rec.jsonl");
-        std::fs::write(&file, db.records(id).unwrap().unwrap()).unwrap();
-        let back = crate::export::records::read_records(&file).unwrap();
+        let doc: RunDocument = serde_json::from_str(&doc).unwrap();
+        assert_eq!(doc.summary, r.doc.summary);
+        assert_eq!(doc, r.doc, "the stored document reads back as written");
+        // The blob is in the records-file format, read by the same reader.
+        let blob = db.records(id).unwrap().unwrap();
+        let back = crate::export::records::parse_records(&blob, Path::new("history")).unwrap();
         assert_eq!(back.len(), 8);
-        assert_eq!(back[1].token_times, r.records[1].token_times);
-        assert_eq!(back[6].error, r.records[6].error);
+        assert_eq!(back[1].token_times, r.records()[1].token_times);
+        assert_eq!(back[6].error, r.records()[6].error);
         assert_eq!(back[0].error.as_ref().unwrap().message, "bad key ***");
+        assert_eq!(back[3].error.as_ref().unwrap().message, "header *** refused");
+        assert_eq!(back[2], r.records()[2], "every field kept");
     }
 
     #[test]
     fn records_are_bounded() {
-        let r = report(&["-c", "2"]);
-        let all = records_blob(&r.records, usize::MAX).unwrap();
+        let r = report(|s| s.schedule = closed(2));
+        let all = records_blob(r.records(), usize::MAX).unwrap();
         assert_eq!((all.stored, all.total), (8, 8));
-        let line = all.jsonl.iter().position(|&b| b == b'\n').unwrap() + 1;
-        let some = records_blob(&r.records, line * 2 + 5).unwrap();
+        // Room for the first two lines and a bit, not for the third.
+        let ends: Vec<usize> = all
+            .jsonl
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        assert!(ends[2] > ends[1] + 5);
+        let some = records_blob(r.records(), ends[1] + 5).unwrap();
         assert_eq!((some.stored, some.total), (2, 8));
         assert!(records_blob(&[], 100).is_none());
     }
 
     #[test]
     fn a_sweep_headline_is_its_stable_level() {
-        let summary = serde_json::to_value(report(&["-c", "2"]).summary).unwrap();
-        let sweep = serde_json::json!({
-            "started_at": "2025-01-01T00:00:00+00:00",
-            "interrupted": false,
-            "target": {"url": "http://127.0.0.1:9", "model": "m"},
-            "settings": {"mode": {"kind": "concurrency", "levels": [1, 2]}},
-            "levels": [
-                {"requests": 20, "request_throughput": 5.0, "summary": summary},
-                {"requests": 30, "request_throughput": 4.0, "summary": {}},
-            ],
-            "verdict": {"request_throughput": 5.0, "output_throughput": 50.0},
+        let summary = report(|s| s.schedule = closed(2)).doc.summary;
+        let level = |requests: u64, rps: f64, summary: crate::stats::Summary| Level {
+            concurrency: Some(1),
+            rate: None,
+            achieved_rate: None,
+            requests,
+            success_rate: 1.0,
+            request_throughput: rps,
+            output_throughput: 0.0,
+            efficiency: 0.0,
+            goodput: None,
+            slos: Vec::new(),
+            trip: None,
+            summary,
+            monitor: None,
+            trust: None,
+        };
+        let mut sweep = SweepDocument::new(
+            SweepTarget {
+                url: Some("http://127.0.0.1:9".into()),
+                model: Some("m".into()),
+                ..Default::default()
+            },
+            Some(SweepSettings {
+                base: Default::default(),
+                mode: SweepMode::Concurrency { levels: vec![1, 2] },
+                arrival: crate::doc::settings::Arrival::Poisson,
+                requests_per_level: None,
+                duration_per_level: None,
+                warmup_per_level: None,
+                rules: Default::default(),
+                headroom: 0.8,
+                max_runs: 10,
+                json: None,
+                records_dir: None,
+                quiet: true,
+            }),
+        );
+        sweep.started_at = Some("2025-01-01T00:00:00+00:00".into());
+        sweep.levels = vec![level(20, 5.0, summary), level(30, 4.0, Default::default())];
+        sweep.verdict = Some(Verdict {
+            request_throughput: Some(5.0),
+            output_throughput: Some(50.0),
+            ..Default::default()
         });
         let h = sweep_headline(&sweep);
         assert_eq!(h.requests, Some(50));
         assert_eq!(h.ttft_p90_ms, Some(100.0));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
-        assert_eq!(record_sweep(&path, &sweep).unwrap(), 1);
+        assert_eq!(record_sweep(&path, &sweep, &[]).unwrap(), 1);
         let (entry, _) = Db::open_for_reading(&path).unwrap().unwrap().get(1).unwrap();
         assert_eq!((entry.kind.as_str(), entry.load.as_str()), ("sweep", "sweep 1,2"));
     }

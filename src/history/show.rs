@@ -4,10 +4,8 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use super::db::Entry;
-use super::summary_of;
+use crate::doc::{RunDocument, SweepDocument};
 use crate::stats::Summary;
 
 /// Columns padded to their widest cell; `right[i]` right-aligns column i.
@@ -134,10 +132,10 @@ fn heading(e: &Entry) -> String {
 }
 
 /// `inferload show ID` of a run: its summary from the stored document.
-pub(super) fn run(e: &Entry, doc: &Value) -> anyhow::Result<String> {
-    let s = summary_of(doc, e.id)?;
+pub(super) fn run(e: &Entry, doc: &RunDocument) -> String {
+    let s = &doc.summary;
     let mut out = heading(e);
-    let cancelled = doc["cancelled"].as_u64().unwrap_or(0);
+    let cancelled = doc.cancelled;
     let _ = write!(
         out,
         "Requests:   {} ({} successful, {} failed{}); success rate {}\n\
@@ -158,19 +156,23 @@ pub(super) fn run(e: &Entry, doc: &Value) -> anyhow::Result<String> {
         s.total_token_throughput,
         s.peak_output_throughput,
     );
-    if let Some(g) = doc["goodput"].as_object() {
+    if let Some(g) = &doc.goodput {
         let _ = writeln!(
             out,
             "Goodput:    {} req/s ({} of requests within the objectives)",
-            opt(g.get("goodput").and_then(Value::as_f64), 2),
-            ratio(g.get("good_share").and_then(Value::as_f64)),
+            opt(Some(g.goodput), 2),
+            ratio(Some(g.good_share)),
         );
     }
     if let Some((stored, total)) = e.records {
         let _ = writeln!(out, "Records:    {stored} of {total} kept in the history");
     }
     out.push('\n');
-    out.push_str(&latency_table(&s));
+    out.push_str(&latency_table(s));
+    if let Some(b) = &doc.breakdown {
+        out.push('\n');
+        out.push_str(&crate::stats::breakdown::breakdown_table(b, s.requests_total));
+    }
     if !s.errors.is_empty() {
         out.push_str("\nErrors:\n");
         let rows: Vec<Vec<String>> = s
@@ -184,22 +186,16 @@ pub(super) fn run(e: &Entry, doc: &Value) -> anyhow::Result<String> {
             &[false, true, false],
         )));
     }
-    if let Some(slos) = doc["slos"].as_array().filter(|a| !a.is_empty()) {
+    if !doc.slos.is_empty() {
         out.push_str("\nObjectives:\n");
-        let rows: Vec<Vec<String>> = slos
+        let rows: Vec<Vec<String>> = doc
+            .slos
             .iter()
             .map(|r| {
                 vec![
-                    r.pointer("/slo/expr")
-                        .and_then(Value::as_str)
-                        .unwrap_or("?")
-                        .to_string(),
-                    opt(r["measured"].as_f64(), 2),
-                    if r["passed"].as_bool() == Some(true) {
-                        "passed".into()
-                    } else {
-                        "FAILED".into()
-                    },
+                    r.slo.expr.clone(),
+                    opt(r.measured, 2),
+                    if r.passed { "passed".into() } else { "FAILED".into() },
                 ]
             })
             .collect();
@@ -209,7 +205,7 @@ pub(super) fn run(e: &Entry, doc: &Value) -> anyhow::Result<String> {
             &[false, true, false],
         )));
     }
-    Ok(out)
+    out
 }
 
 fn indent(text: &str) -> String {
@@ -239,15 +235,14 @@ fn latency_table(s: &Summary) -> String {
 }
 
 /// `inferload show ID` of a sweep: its levels and its verdict.
-pub(super) fn sweep(e: &Entry, doc: &Value) -> String {
+pub(super) fn sweep(e: &Entry, doc: &SweepDocument) -> String {
     let mut out = heading(e);
     out.push('\n');
-    let levels = doc["levels"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let rows: Vec<Vec<String>> = levels
+    let rows: Vec<Vec<String>> = doc
+        .levels
         .iter()
         .map(|l| {
-            let f = |key: &str| l[key].as_f64();
-            let load = match (l["concurrency"].as_u64(), f("rate")) {
+            let load = match (l.concurrency, l.rate) {
                 (c, Some(r)) => {
                     format!("{} req/s", super::num(r)) + &c.map(|c| format!(", cap {c}")).unwrap_or_default()
                 }
@@ -256,16 +251,13 @@ pub(super) fn sweep(e: &Entry, doc: &Value) -> String {
             };
             vec![
                 load,
-                l["requests"].as_u64().map(|n| n.to_string()).unwrap_or_default(),
-                ratio(f("success_rate")),
-                opt(f("request_throughput"), 2),
-                opt(f("output_throughput"), 1),
-                opt(l.pointer("/summary/ttft_ms/p90").and_then(Value::as_f64), 1),
-                opt(l.pointer("/summary/e2e_ms/p99").and_then(Value::as_f64), 1),
-                l.pointer("/trip/rule")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
+                l.requests.to_string(),
+                ratio(Some(l.success_rate)),
+                opt(Some(l.request_throughput), 2),
+                opt(Some(l.output_throughput), 1),
+                opt(l.summary.ttft_ms.as_ref().map(|x| x.p90), 1),
+                opt(l.summary.e2e_ms.as_ref().map(|x| x.p99), 1),
+                l.trip.as_ref().map(|t| t.rule.clone()).unwrap_or_default(),
             ]
         })
         .collect();
@@ -287,26 +279,26 @@ pub(super) fn sweep(e: &Entry, doc: &Value) -> String {
             &[false, true, true, true, true, true, true, false],
         ));
     }
-    let v = &doc["verdict"];
-    if v.is_object() {
+    if let Some(v) = &doc.verdict {
         out.push_str("\nVerdict:\n");
+        let count = |c: Option<usize>| c.map(|c| c as f64);
         let fields = [
-            ("max_stable_concurrency", "Max stable concurrency", ""),
-            ("recommended_concurrency", "Recommended concurrency", ""),
-            ("max_stable_rate", "Max stable rate", " req/s"),
-            ("recommended_rate", "Recommended rate", " req/s"),
-            ("required_concurrency", "Required concurrency", ""),
-            ("max_rate_under_slo", "Max rate under SLO", " req/s"),
-            ("request_throughput", "Request throughput", " req/s"),
-            ("output_throughput", "Output throughput", " tok/s"),
+            ("Max stable concurrency", count(v.max_stable_concurrency), ""),
+            ("Recommended concurrency", count(v.recommended_concurrency), ""),
+            ("Max stable rate", v.max_stable_rate, " req/s"),
+            ("Recommended rate", v.recommended_rate, " req/s"),
+            ("Required concurrency", count(v.required_concurrency), ""),
+            ("Max rate under SLO", v.max_rate_under_slo, " req/s"),
+            ("Request throughput", v.request_throughput, " req/s"),
+            ("Output throughput", v.output_throughput, " tok/s"),
         ];
-        for (key, label, unit) in fields {
-            if let Some(x) = v[key].as_f64() {
+        for (label, value, unit) in fields {
+            if let Some(x) = value {
                 let _ = writeln!(out, "  {label}: {}{unit}", super::num(x));
             }
         }
-        if let Some(reason) = v["reason"].as_str().filter(|r| !r.is_empty()) {
-            let _ = writeln!(out, "  {reason}");
+        if !v.reason.is_empty() {
+            let _ = writeln!(out, "  {}", v.reason);
         }
     } else {
         out.push_str("\nNo verdict (the sweep did not finish).\n");

@@ -14,7 +14,7 @@
 //! Timing: a sample's time `t_s` is taken when its tick fires, in seconds
 //! since the monitor started, which is just before the engine's clock starts
 //! the measured phase — so sample times and the run's own times (records,
-//! the throughput buckets of `report::series`) share an origin to within
+//! the throughput buckets of `doc::series`) share an origin to within
 //! microseconds. Warm-up is not monitored.
 //!
 //! Invariants: a sampler that fails is reported once (a note) and sampled

@@ -245,7 +245,7 @@ impl Probe {
             Lag {
                 samples: n,
                 mean_ms: sum as f64 / n as f64 / 1e3,
-                p99_ms: h.value_at_quantile(0.99) as f64 / 1e3,
+                p99_ms: crate::stats::quantile::hdr(&h, 0.99) as f64 / 1e3,
                 max_ms: h.max() as f64 / 1e3,
             }
         });

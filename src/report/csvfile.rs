@@ -1,17 +1,22 @@
-//! `--csv FILE`: one row per request (run) or per level (sweep), with a
+//! `--csv FILE`: one row per request (run), per level (sweep) or per
+//! strategy (comparison), with a
 //! header row, written with the `csv` crate (quoting handled there).
 //!
 //! Run columns: `index`, the raw times in seconds since the start of the
 //! measured phase (`scheduled_s`, `sent_s`, `first_token_s`, `finished_s`,
 //! `ended_s`), the derived latencies in milliseconds (`ttft_ms`, `tpot_ms`,
 //! `e2e_ms`, `queue_delay_ms`, `itl_mean_ms`), token counts, `streamed`,
-//! `status`, `ok`, `error_class`, `error_message`. Empty cell = undefined.
+//! `status`, `ok`, `error_class`, `error_message`, then the request's
+//! `task` and `model` (a scenario's task mix; empty otherwise). Empty cell =
+//! undefined.
 //! Rows are in request order; cancelled requests are included (class
 //! `cancelled`), as in the records file.
 
+use crate::doc::{CompareDocument, SweepDocument};
+use crate::export::RunReport;
 use crate::stats::LatencyStats;
 
-use super::document::{Document, RunDoc, SweepDoc};
+use super::document::Document;
 
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
@@ -26,11 +31,11 @@ pub fn render(doc: &Document) -> Result<Vec<u8>, String> {
     match doc {
         Document::Run(r) => run(r),
         Document::Sweep(s) => sweep(s),
-        Document::Compare(c) => super::compare::csv(c),
+        Document::Compare(c) => compare(c),
     }
 }
 
-fn run(doc: &RunDoc) -> Result<Vec<u8>, String> {
+fn run(doc: &RunReport) -> Result<Vec<u8>, String> {
     let Some(records) = &doc.records else {
         return Err(
             "the per-request CSV needs the records: render it from the run's --records file \
@@ -59,6 +64,8 @@ fn run(doc: &RunDoc) -> Result<Vec<u8>, String> {
         "ok",
         "error_class",
         "error_message",
+        "task",
+        "model",
     ])
     .map_err(|e| e.to_string())?;
     let mut sorted: Vec<_> = records.iter().collect();
@@ -86,13 +93,15 @@ fn run(doc: &RunDoc) -> Result<Vec<u8>, String> {
             r.succeeded().to_string(),
             opt(r.error.as_ref().map(|e| e.class)),
             opt(r.error.as_ref().map(|e| e.message.clone())),
+            opt(r.task.clone()),
+            opt(r.model.clone()),
         ])
         .map_err(|e| e.to_string())?;
     }
     w.into_inner().map_err(|e| e.to_string())
 }
 
-fn sweep(doc: &SweepDoc) -> Result<Vec<u8>, String> {
+fn sweep(doc: &SweepDocument) -> Result<Vec<u8>, String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = [
         "concurrency",
@@ -134,6 +143,17 @@ fn sweep(doc: &SweepDoc) -> Result<Vec<u8>, String> {
         row.push(opt(l.trip.as_ref().map(|t| t.rule.clone())));
         row.push(opt(l.trip.as_ref().map(|t| t.detail.clone())));
         w.write_record(&row).map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.to_string())
+}
+
+/// One CSV row per strategy.
+fn compare(d: &CompareDocument) -> Result<Vec<u8>, String> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let (header, rows) = super::document::compare_rows(d);
+    w.write_record(&header).map_err(|e| e.to_string())?;
+    for r in rows {
+        w.write_record(&r).map_err(|e| e.to_string())?;
     }
     w.into_inner().map_err(|e| e.to_string())
 }

@@ -8,8 +8,12 @@
 
 use std::fmt::Write as _;
 
+use crate::doc::settings::RunSettings;
+use crate::doc::{CompareDocument, SweepDocument};
+use crate::export::RunReport;
+
 use super::charts::{self, Chart};
-use super::document::{self, Document, RunDoc, SweepDoc};
+use super::document::{self, Document};
 
 /// HTML-escapes text for element content and quoted attributes.
 pub fn esc(s: &str) -> String {
@@ -59,10 +63,10 @@ footer { color: var(--muted); font-size: 0.85em; margin-top: 40px; }
 /// The page of a document.
 pub fn render(doc: &Document) -> String {
     let (title, body) = match doc {
-        Document::Run(r) => (r.title(), run_body(r)),
+        Document::Run(r) => (r.doc.title(), run_body(r)),
         Document::Sweep(s) => (s.title(), sweep_body(s)),
         Document::Compare(c) => {
-            let mut body = super::compare::html_body(c);
+            let mut body = compare_body(c);
             charts_section(&mut body, &charts::compare_charts(c));
             (c.title(), body)
         }
@@ -93,33 +97,50 @@ fn kv_table(out: &mut String, rows: &[(String, String)]) {
     out.push_str("</table>\n");
 }
 
-fn settings_section(out: &mut String, settings: Option<&serde_json::Value>, sweep: bool) {
+/// The settings worth a line, then every value in a fold-out listing.
+fn settings_section(out: &mut String, rows: Option<Vec<(String, String)>>, all: Option<serde_json::Value>) {
     out.push_str("<h2 id=\"settings\">Settings</h2>\n");
-    let Some(settings) = settings else {
+    let (Some(rows), Some(all)) = (rows, all) else {
         out.push_str("<p>Not recorded in this file (a records file keeps only the requests).</p>\n");
         return;
     };
-    let base = if sweep {
-        settings.get("base").unwrap_or(settings)
-    } else {
-        settings
-    };
-    let mut rows = document::settings_rows(base);
-    if sweep {
-        if let Some(mode) = settings.get("mode") {
-            rows.insert(0, ("Sweep".into(), mode.to_string()));
-        }
-        for k in ["requests_per_level", "duration_per_level", "headroom"] {
-            if let Some(v) = settings.get(k).filter(|v| !v.is_null()) {
-                rows.push((k.replace('_', " "), v.to_string()));
-            }
-        }
-    }
     kv_table(out, &rows);
-    let all = document::flatten_settings(settings);
+    let all = document::flatten_settings(&all);
     let _ = writeln!(out, "<details><summary>All settings ({} values)</summary>", all.len());
     kv_table(out, &all);
     out.push_str("</details>\n");
+}
+
+fn run_settings(out: &mut String, settings: Option<&RunSettings>) {
+    settings_section(
+        out,
+        settings.map(document::settings_rows),
+        settings.and_then(|s| serde_json::to_value(s).ok()),
+    );
+}
+
+/// The per-task and per-model tables (a scenario's task mix).
+fn breakdown_section(out: &mut String, r: &crate::doc::RunDocument) {
+    let tables = document::breakdown_tables(r);
+    if tables.is_empty() {
+        return;
+    }
+    out.push_str("<h2 id=\"breakdown\">Per task and per model</h2>\n");
+    for (what, header, rows) in tables {
+        let _ = writeln!(out, "<h3>Per {what}</h3>\n<table>\n<tr>");
+        for (i, h) in header.iter().enumerate() {
+            let _ = write!(out, "<th{}>{}</th>", if i == 0 { " class=\"l\"" } else { "" }, esc(h));
+        }
+        out.push_str("</tr>\n");
+        for row in &rows {
+            out.push_str("<tr>");
+            for (i, c) in row.iter().enumerate() {
+                let _ = write!(out, "<td{}>{}</td>", if i == 0 { " class=\"l\"" } else { "" }, esc(c));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n");
+    }
 }
 
 fn charts_section(out: &mut String, charts: &[Chart<'_>]) {
@@ -144,7 +165,8 @@ fn charts_section(out: &mut String, charts: &[Chart<'_>]) {
     }
 }
 
-fn run_body(r: &RunDoc) -> String {
+fn run_body(report: &RunReport) -> String {
+    let r = &report.doc;
     let mut out = String::new();
     let _ = writeln!(out, "<h1>{}</h1>", esc(&r.title()));
     let mut sub = Vec::new();
@@ -199,6 +221,7 @@ fn run_body(r: &RunDoc) -> String {
         }
         out.push_str("</table>\n");
     }
+    breakdown_section(&mut out, r);
 
     out.push_str("<h2 id=\"objectives\">Objectives</h2>\n");
     if r.slos.is_empty() {
@@ -210,8 +233,8 @@ fn run_body(r: &RunDoc) -> String {
             let _ = writeln!(
                 out,
                 "<tr><td class=\"l\"><code>{}</code></td><td>{}</td><td class=\"{class}\">{word}</td></tr>",
-                esc(&s.expr),
-                esc(&s.measured)
+                esc(&s.slo.expr),
+                esc(&s.measured_text())
             );
         }
         out.push_str("</table>\n");
@@ -230,8 +253,8 @@ fn run_body(r: &RunDoc) -> String {
             kv_table(&mut out, &rows);
         }
     }
-    settings_section(&mut out, r.settings.as_ref(), false);
-    charts_section(&mut out, &charts::run_charts(r));
+    run_settings(&mut out, r.settings.as_ref());
+    charts_section(&mut out, &charts::run_charts(report));
     out
 }
 
@@ -254,7 +277,7 @@ fn errors_section(out: &mut String, errors: &[crate::stats::ErrorGroup]) {
     out.push_str("</table>\n");
 }
 
-fn sweep_body(s: &SweepDoc) -> String {
+fn sweep_body(s: &SweepDocument) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "<h1>{}</h1>", esc(&s.title()));
     let mut sub = Vec::new();
@@ -262,13 +285,13 @@ fn sweep_body(s: &SweepDoc) -> String {
         sub.push(format!("started {t}"));
     }
     sub.push(format!("{} levels", s.levels.len()));
-    if let Some(api) = &s.api {
+    if let Some(api) = &s.target.api {
         sub.push(api.clone());
     }
     let _ = writeln!(out, "<p class=\"sub\">{}</p>", esc(&sub.join(" · ")));
 
     // The verdict first: it is what the reader came for.
-    let verdict = super::verdict_text(s);
+    let verdict = crate::export::sweep_table::verdict_text(s);
     let found = s.marks().0.is_some();
     let _ = writeln!(
         out,
@@ -317,14 +340,14 @@ fn sweep_body(s: &SweepDoc) -> String {
     if s.levels.iter().any(|l| !l.slos.is_empty()) {
         out.push_str("<h2 id=\"objectives\">Objectives by level</h2>\n<table>\n<tr><th>level</th><th class=\"l\">objective</th><th>measured</th><th>result</th></tr>\n");
         for (row, l) in rows.iter().zip(&s.levels) {
-            for slo in l.slos.iter().map(|x| x.row()) {
+            for slo in &l.slos {
                 let (class, word) = if slo.passed { ("pass", "PASS") } else { ("fail", "FAIL") };
                 let _ = writeln!(
                     out,
                     "<tr><td>{}</td><td class=\"l\"><code>{}</code></td><td>{}</td><td class=\"{class}\">{word}</td></tr>",
                     esc(&row[0]),
-                    esc(&slo.expr),
-                    esc(&slo.measured)
+                    esc(&slo.slo.expr),
+                    esc(&slo.measured_text())
                 );
             }
         }
@@ -343,8 +366,77 @@ fn sweep_body(s: &SweepDoc) -> String {
     }
     errors.sort_by_key(|e| std::cmp::Reverse(e.count));
     errors_section(&mut out, &errors);
-    settings_section(&mut out, s.settings.as_ref(), true);
+    let rows = s.settings.as_ref().map(|settings| {
+        let mut rows = document::sweep_settings_rows(s);
+        rows.extend(document::settings_rows(&settings.base));
+        rows
+    });
+    settings_section(
+        &mut out,
+        rows,
+        s.settings.as_ref().and_then(|v| serde_json::to_value(v).ok()),
+    );
     charts_section(&mut out, &charts::sweep_charts(s));
+    out
+}
+
+/// The page body of a comparison: the best strategy first, the table, the
+/// score's formula, then the charts.
+fn compare_body(d: &CompareDocument) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "<h1>{}</h1>", esc(&d.title()));
+    if let Some(t) = &d.started_at {
+        let _ = writeln!(out, "<p class=\"sub\">started {}</p>", esc(t));
+    }
+    out.push_str("<h2 id=\"best\">Best strategy</h2>\n");
+    match &d.best {
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                "<div class=\"verdict\"><p class=\"big\">Best strategy: {}</p><p>{}</p></div>",
+                esc(&b.name),
+                esc(&b.reason)
+            );
+        }
+        None => out.push_str("<div class=\"verdict none\"><p class=\"big\">No strategy was measured.</p></div>\n"),
+    }
+    if d.interrupted {
+        out.push_str("<p class=\"warn\">Interrupted: not every strategy was measured as planned.</p>\n");
+    }
+    out.push_str("<h2 id=\"strategies\">Strategies</h2>\n<table>\n<tr>");
+    let (header, rows) = document::compare_rows(d);
+    for (i, h) in header.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<th{}>{}</th>",
+            if i < 2 { " class=\"l\"" } else { "" },
+            esc(&h.replace('_', " "))
+        );
+    }
+    out.push_str("</tr>\n");
+    for row in &rows {
+        out.push_str("<tr>");
+        for (i, c) in row.iter().enumerate() {
+            let _ = write!(
+                out,
+                "<td{}>{}</td>",
+                if i < 2 { " class=\"l\"" } else { "" },
+                esc(if c.is_empty() { "–" } else { c })
+            );
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+    let _ = writeln!(
+        out,
+        "<p>Changes are against the first strategy ({}). Latency is the mean end-to-end response time. {}</p>",
+        esc(d.strategies.first().map_or("", |s| s.name.as_str())),
+        if d.with_gpu() {
+            "Efficiency score = 0.5 × throughput / best throughput + 0.3 × fastest response time / response time + 0.2 × GPU utilisation."
+        } else {
+            "Efficiency score = 0.625 × throughput / best throughput + 0.375 × fastest response time / response time: there are no GPU figures, so the GPU weight (0.2) is left out and the other two renormalised."
+        }
+    );
     out
 }
 

@@ -1,13 +1,17 @@
 //! `--markdown FILE`: the summary as GitHub-flavoured Markdown tables, to
-//! paste into a pull request. Run: key figures, latency percentiles,
-//! objectives, errors. Sweep: the verdict, then the level table.
+//! paste into a pull request. Run: key figures, latency percentiles, the
+//! per-task and per-model tables (a task mix), objectives, errors. Sweep:
+//! the verdict, then the level table. Comparison: the best strategy, then
+//! the strategy table.
 //!
 //! Cells are escaped (`|`, backslashes, backticks, angle brackets, line
 //! breaks) so an error message or a model name cannot break a table.
 
 use std::fmt::Write as _;
 
-use super::document::{self, Document, RunDoc, SweepDoc};
+use crate::doc::{CompareDocument, RunDocument, SweepDocument};
+
+use super::document::{self, Document};
 
 /// Makes outside text safe inside a table cell.
 pub fn cell(s: &str) -> String {
@@ -43,13 +47,13 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], right_from: us
 /// The Markdown of a document.
 pub fn render(doc: &Document) -> String {
     match doc {
-        Document::Run(r) => run(r),
+        Document::Run(r) => run(&r.doc),
         Document::Sweep(s) => sweep(s),
-        Document::Compare(c) => super::compare::markdown(c),
+        Document::Compare(c) => compare(c),
     }
 }
 
-fn run(r: &RunDoc) -> String {
+fn run(r: &RunDocument) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## {}\n", cell(&r.title()));
     if let Some(t) = &r.started_at {
@@ -88,6 +92,12 @@ fn run(r: &RunDoc) -> String {
         );
     }
 
+    for (what, header, rows) in document::breakdown_tables(r) {
+        let _ = writeln!(out, "### Per {what}\n");
+        let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cell(c)).collect()).collect();
+        table(&mut out, &header, &rows, 1);
+    }
+
     if !r.slos.is_empty() {
         out.push_str("### Objectives\n\n");
         let rows: Vec<Vec<String>> = r
@@ -95,8 +105,8 @@ fn run(r: &RunDoc) -> String {
             .iter()
             .map(|s| {
                 vec![
-                    format!("`{}`", s.expr.replace('`', "'")),
-                    cell(&s.measured),
+                    format!("`{}`", s.slo.expr.replace('`', "'")),
+                    cell(&s.measured_text()),
                     if s.passed { "✅ pass" } else { "❌ fail" }.to_string(),
                 ]
             })
@@ -117,7 +127,7 @@ fn run(r: &RunDoc) -> String {
 }
 
 /// The level table of a sweep, as header and rows of plain text.
-pub fn level_rows(s: &SweepDoc) -> (Vec<&'static str>, Vec<Vec<String>>) {
+pub fn level_rows(s: &SweepDocument) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let rate = s.rate_axis();
     let header = vec![
         if rate { "rate (req/s)" } else { "concurrency" },
@@ -166,14 +176,17 @@ pub fn level_rows(s: &SweepDoc) -> (Vec<&'static str>, Vec<Vec<String>>) {
     (header, rows)
 }
 
-fn sweep(s: &SweepDoc) -> String {
+fn sweep(s: &SweepDocument) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## {}\n", cell(&s.title()));
     if let Some(t) = &s.started_at {
         let _ = writeln!(out, "Started {}.\n", cell(t));
     }
     out.push_str("### Verdict\n\n");
-    for line in super::verdict_text(s).lines().filter(|l| !l.trim().is_empty()) {
+    for line in crate::export::sweep_table::verdict_text(s)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
         let _ = writeln!(out, "- {}", cell(line));
     }
     out.push('\n');
@@ -181,5 +194,25 @@ fn sweep(s: &SweepDoc) -> String {
     let (header, rows) = level_rows(s);
     let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cell(c)).collect()).collect();
     table(&mut out, &header, &rows, 1);
+    out
+}
+
+/// The table and the best strategy as Markdown.
+fn compare(d: &CompareDocument) -> String {
+    let mut out = format!("# {}\n\n", d.title());
+    if let Some(b) = &d.best {
+        let _ = writeln!(out, "**Best strategy: {}** — {}\n", b.name, b.reason);
+    }
+    let (header, rows) = document::compare_rows(d);
+    let cell = |s: &str| s.replace('|', "\\|");
+    let _ = writeln!(
+        out,
+        "| {} |",
+        header.iter().map(|h| cell(h)).collect::<Vec<_>>().join(" | ")
+    );
+    let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
+    for r in rows {
+        let _ = writeln!(out, "| {} |", r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "));
+    }
     out
 }

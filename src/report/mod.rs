@@ -1,18 +1,24 @@
 //! Reports people read: charts, a self-contained HTML page, CSV and
-//! Markdown, rendered from a finished run or sweep, or again later from its
-//! saved files (`inferload report INPUT`).
+//! Markdown, rendered from a finished run, sweep or comparison, or again
+//! later from its saved files (`inferload report INPUT`).
 //!
-//! Every renderer reads one [`Document`]: built from the live
-//! [`RunReport`] at the end of a run, from the sweep's `--json` document at
-//! the end of a sweep, or from a saved file (a run or sweep `--json`
-//! document, or a `--records` JSONL file). The per-request charts read the
-//! document's bounded [`Series`](series::Series), which the run document
-//! also saves (its `series` section) whenever the run kept its records.
+//! Every renderer reads one [`Document`]: a run (its document and, when
+//! kept, its records), a sweep or a comparison document — the same
+//! [`crate::doc`] types the commands write — built at the end of a command
+//! or loaded from a saved file (any `--json` document, or a `--records`
+//! JSONL file). The per-request charts read the run document's bounded
+//! [`Series`](crate::doc::Series), which it saves whenever the run kept its
+//! records.
+//!
+//! The module is divided by output format, one file each; every format
+//! renders all three document kinds:
 //!
 //! - [`charts`]: PNG and SVG with plotters, fonts embedded (`--plot DIR`);
+//!   the largest format, itself split by document kind;
 //! - [`html`]: one self-contained page, inline SVG and CSS, no script (`--html`);
-//! - [`csvfile`]: one row per request or per level (`--csv`);
-//! - [`markdown`]: the summary as tables for pull requests (`--markdown`).
+//! - [`csvfile`]: one row per request, level or strategy (`--csv`);
+//! - [`markdown`]: the summary as tables for pull requests (`--markdown`);
+//! - [`document`]: the [`Document`] and the rows several formats share.
 //!
 //! Every file is written atomically. Text from outside (model names, error
 //! messages, settings) is escaped by each renderer for its format.
@@ -22,25 +28,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::app::Exit;
-use crate::cli::ReportCmdArgs;
+use crate::doc::settings::ReportPaths;
+use crate::doc::{CompareDocument, SweepDocument};
 use crate::export::{ExportError, Exporter, RunReport};
-use crate::plan::ReportPaths as ReportArgs;
+use crate::outcome::Outcome;
 
 pub mod charts;
-pub mod compare;
 pub mod csvfile;
 pub mod document;
 pub mod html;
 pub mod markdown;
-pub mod series;
 
-pub use document::{Document, RunDoc, SweepDoc};
+pub use document::{Document, Loaded};
 
 /// True when the reports asked for need every request's record (the
 /// per-request CSV, the charts and the HTML page).
-pub fn needs_records(args: &ReportArgs) -> bool {
-    args.plot.is_some() || args.html.is_some() || args.csv.is_some()
+pub fn needs_records(paths: &ReportPaths) -> bool {
+    paths.plot.is_some() || paths.html.is_some() || paths.csv.is_some()
 }
 
 /// One report format.
@@ -64,12 +68,12 @@ impl Format {
 }
 
 /// The formats asked for, each with its path, in a fixed order.
-fn asked(args: &ReportArgs) -> Vec<(Format, PathBuf)> {
+fn asked(paths: &ReportPaths) -> Vec<(Format, PathBuf)> {
     [
-        (Format::Plot, &args.plot),
-        (Format::Html, &args.html),
-        (Format::Csv, &args.csv),
-        (Format::Markdown, &args.markdown),
+        (Format::Plot, &paths.plot),
+        (Format::Html, &paths.html),
+        (Format::Csv, &paths.csv),
+        (Format::Markdown, &paths.markdown),
     ]
     .into_iter()
     .filter_map(|(f, p)| Some((f, p.clone()?)))
@@ -126,16 +130,19 @@ struct ReportExporter {
 
 impl Exporter for ReportExporter {
     fn export(&self, report: &RunReport) -> Result<(), ExportError> {
-        let doc = Document::Run(Box::new(RunDoc::of(report)));
-        render(&doc, self.format, &self.path)
+        render(&Document::Run(report), self.format, &self.path)
             .map_err(|e| ExportError::io(&self.path, std::io::Error::other(format!("{e:#}"))))
     }
 }
 
-/// The report exporters a run's plan asks for (`--plot`, `--html`, `--csv`,
-/// `--markdown`), each with the path it writes, for the run's output loop.
+/// The report exporters the run's settings ask for (`--plot`, `--html`,
+/// `--csv`, `--markdown`), each with the path it writes, for the run's
+/// output loop.
 pub fn run_exporters(report: &RunReport) -> Vec<(PathBuf, Box<dyn Exporter>)> {
-    asked(&report.plan.outputs.reports)
+    let Some(settings) = report.settings() else {
+        return Vec::new();
+    };
+    asked(&settings.outputs.reports)
         .into_iter()
         .map(|(format, path)| {
             let e: Box<dyn Exporter> = Box::new(ReportExporter {
@@ -147,189 +154,83 @@ pub fn run_exporters(report: &RunReport) -> Vec<(PathBuf, Box<dyn Exporter>)> {
         .collect()
 }
 
-/// Renders a finished sweep (its `--json` document) into every report asked
-/// for; returns the paths written.
-pub fn write_sweep_reports(args: &ReportArgs, sweep: &serde_json::Value) -> anyhow::Result<Vec<PathBuf>> {
-    let wanted = asked(args);
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let doc = Document::of_sweep_value(sweep).map_err(|e| anyhow::anyhow!("the sweep document: {e}"))?;
-    let doc = Document::Sweep(Box::new(doc));
+/// Renders a document into every report asked for; returns the paths written.
+pub fn write_reports(paths: &ReportPaths, doc: &Document) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    for (format, path) in wanted {
-        render(&doc, format, &path)?;
+    for (format, path) in asked(paths) {
+        render(doc, format, &path)?;
         written.push(path);
     }
     Ok(written)
 }
 
-/// Renders a finished comparison (its `--json` document) into every report
-/// asked for (`--plot`: the radar and the grouped bars); returns the paths.
-pub fn write_compare_reports(args: &ReportArgs, doc: &serde_json::Value) -> anyhow::Result<Vec<PathBuf>> {
-    let wanted = asked(args);
-    if wanted.is_empty() {
+/// Renders a finished sweep into every report asked for; returns the paths written.
+pub fn write_sweep_reports(paths: &ReportPaths, doc: &SweepDocument) -> anyhow::Result<Vec<PathBuf>> {
+    if asked(paths).is_empty() {
         return Ok(Vec::new());
     }
-    let doc = compare::CompareDoc::of_value(doc).map_err(|e| anyhow::anyhow!("the comparison document: {e}"))?;
-    let doc = Document::Compare(Box::new(doc));
-    let mut written = Vec::new();
-    for (format, path) in wanted {
-        render(&doc, format, &path)?;
-        written.push(path);
-    }
-    Ok(written)
+    write_reports(paths, &Document::Sweep(doc))
 }
 
-/// `inferload report INPUT`.
-pub fn report_cli(args: &ReportCmdArgs) -> anyhow::Result<Exit> {
-    let doc = Document::load(&args.input)?;
+/// Renders a finished comparison into every report asked for (`--plot`:
+/// the radar and the grouped bars); returns the paths written.
+pub fn write_compare_reports(paths: &ReportPaths, doc: &CompareDocument) -> anyhow::Result<Vec<PathBuf>> {
+    if asked(paths).is_empty() {
+        return Ok(Vec::new());
+    }
+    write_reports(paths, &Document::Compare(doc))
+}
+
+/// `inferload report INPUT`: prints the document as its command did
+/// (unless `quiet`) and renders every report asked for.
+pub fn report_command(input: &Path, paths: &ReportPaths, quiet: bool) -> anyhow::Result<Outcome> {
+    let loaded = Loaded::load(input)?;
+    let doc = loaded.document();
     // Written, not print!ed: a closed pipe (`| head`) is not a panic.
     let mut stdout = std::io::stdout().lock();
-    if !args.quiet {
+    if !quiet {
         let _ = write!(stdout, "{}", console(&doc));
     }
-    for (format, path) in asked(&args.reports.paths()) {
+    for (format, path) in asked(paths) {
         render(&doc, format, &path)?;
         let _ = writeln!(stdout, "Report written to {}", path.display());
     }
-    Ok(Exit::Success)
+    Ok(Outcome::Success)
 }
 
-/// The console summary of a document: the run's summary as `inferload run`
-/// prints it, or the sweep's level table and verdict.
+/// The console text of a document, as its command printed it: the run's
+/// summary (with its per-task and per-model tables and objectives), the
+/// sweep's level table and verdict, or the comparison table.
 pub fn console(doc: &Document) -> String {
     match doc {
         Document::Run(r) => run_console(r),
-        Document::Sweep(s) => sweep_console(s),
-        Document::Compare(c) => compare::console(c),
+        Document::Sweep(s) => crate::export::sweep_table::sweep_text(s),
+        Document::Compare(c) => crate::export::compare_table::compare_text(c),
     }
 }
 
-fn run_console(r: &RunDoc) -> String {
-    use crate::schedule::ScheduleSpec;
-    // The console summary reads a plan: rebuild the parts it reads (the
-    // schedule and whether the run streamed) from the saved settings.
-    let plan = |rate: Option<f64>| {
-        let mut o = crate::plan::RunOptions::default();
-        o.load.rate = rate;
-        crate::plan::RunPlan::resolve(&o).ok()
-    };
-    let (Some(mut plan), Some(open)) = (plan(None), plan(Some(f64::INFINITY))) else {
-        return String::new();
-    };
-    let arrival = match open.schedule {
-        ScheduleSpec::Open { arrival, .. } => arrival,
-        ScheduleSpec::Closed { .. } | ScheduleSpec::Users { .. } => return String::new(),
-    };
-    let saved = r.settings.as_ref().and_then(|s| s.get("schedule"));
-    let num = |k: &str| saved.and_then(|s| s.get(k)).and_then(|v| v.as_f64());
-    plan.schedule = match saved.and_then(|s| s.get("mode")).and_then(|m| m.as_str()) {
-        Some("closed") => ScheduleSpec::Closed {
-            concurrency: num("concurrency").unwrap_or(1.0) as usize,
-        },
-        Some("users") => ScheduleSpec::Users {
-            users: num("users").unwrap_or(1.0) as usize,
-            spawn_rate: num("spawn_rate").unwrap_or(1.0),
-            think: (std::time::Duration::ZERO, std::time::Duration::ZERO),
-        },
-        Some("open") => ScheduleSpec::Open {
-            // JSON has no infinity: an unbounded rate is saved as null.
-            rate: num("rate").unwrap_or(f64::INFINITY),
-            // The summary does not print the arrival process.
-            arrival,
-            cap: num("cap").map(|c| c as usize),
-        },
-        // A records file does not say: show neither a concurrency nor a rate.
-        _ => ScheduleSpec::Open {
-            rate: f64::INFINITY,
-            arrival,
-            cap: None,
-        },
-    };
-    plan.workload.stream = r.stream;
-    let report = RunReport {
-        plan,
-        target_url: r.target_url.clone().unwrap_or_default(),
-        embedded_sim: r.embedded_sim,
-        model: r.model.clone().unwrap_or_default(),
-        started_at: chrono::Local::now(),
-        summary: r.summary.clone(),
-        goodput: r.goodput,
-        slo_results: Vec::new(),
-        cancelled: r.cancelled,
-        interrupted: r.interrupted,
-        records: Vec::new(),
-        users: None,
-        breakdown: None,
-        monitor: r.monitor.clone(),
-        trust: r.trust.clone(),
-    };
-    let mut out = crate::export::console_summary(&report);
-    if !r.slos.is_empty() {
+fn run_console(r: &RunReport) -> String {
+    let d = &r.doc;
+    let mut out = crate::export::console_summary(r);
+    if let Some(b) = &d.breakdown {
+        out.push_str(&crate::stats::breakdown::breakdown_table(b, d.summary.requests_total));
+    }
+    if let Some(u) = &d.users {
+        out.push_str(&u.line());
+        out.push('\n');
+    }
+    if d.cancelled > 0 {
+        out.push_str(&format!(
+            "{} requests were cancelled when the run stopped; they are not counted above.\n",
+            d.cancelled
+        ));
+    }
+    if !d.slos.is_empty() {
         out.push_str("Objectives:\n");
-        for s in &r.slos {
+        for s in &d.slos {
             let mark = if s.passed { "PASS" } else { "FAIL" };
-            out.push_str(&format!("  {mark}  {}  (measured {})\n", s.expr, s.measured));
+            out.push_str(&format!("  {mark}  {}  (measured {})\n", s.slo.expr, s.measured_text()));
         }
     }
     out
-}
-
-fn sweep_console(s: &SweepDoc) -> String {
-    use crate::sweep::rules::Trip;
-    use crate::sweep::{level_table, LevelResult};
-    let trip = |t: &document::SavedTrip| Trip {
-        rule: t.rule.clone(),
-        detail: t.detail.clone(),
-    };
-    let levels: Vec<LevelResult> = s
-        .levels
-        .iter()
-        .map(|l| LevelResult {
-            concurrency: l.concurrency,
-            rate: l.rate,
-            achieved_rate: l.achieved_rate,
-            requests: l.requests,
-            success_rate: l.success_rate,
-            request_throughput: l.request_throughput,
-            output_throughput: l.output_throughput,
-            efficiency: l.efficiency,
-            goodput: l.goodput,
-            slos: Vec::new(),
-            trip: l.trip.as_ref().map(trip),
-            summary: l.summary.clone(),
-            monitor: l.monitor.clone(),
-            trust: None,
-        })
-        .collect();
-    let mut out = level_table(&levels);
-    out.push_str(&verdict_text(s));
-    out
-}
-
-/// The sweep's verdict as `inferload sweep` prints it.
-pub fn verdict_text(s: &SweepDoc) -> String {
-    use crate::sweep::rules::Trip;
-    use crate::sweep::{verdict_block, Verdict};
-    let Some(v) = &s.verdict else {
-        return "\nNo verdict: the sweep was interrupted before it finished.\n".into();
-    };
-    let trip = |t: &document::SavedTrip| Trip {
-        rule: t.rule.clone(),
-        detail: t.detail.clone(),
-    };
-    verdict_block(&Verdict {
-        max_stable_concurrency: v.max_stable_concurrency,
-        recommended_concurrency: v.recommended_concurrency,
-        max_stable_rate: v.max_stable_rate,
-        recommended_rate: v.recommended_rate,
-        required_concurrency: v.required_concurrency,
-        max_rate_under_slo: v.max_rate_under_slo,
-        request_throughput: v.request_throughput,
-        output_throughput: v.output_throughput,
-        stopped_by: v.stopped_by.as_ref().map(trip),
-        stopped_at: v.stopped_at.clone(),
-        reason: v.reason.clone(),
-    })
 }

@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::record::{ErrorClass, RequestRecord};
 
 pub mod breakdown;
+pub mod quantile;
 
 /// One latency distribution, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -208,7 +209,7 @@ impl Dist {
             _ => (self.sum_sq_ns as f64 / n as f64 - mean_ns * mean_ns).max(0.0),
         };
         let (min, max) = (self.min_ns as f64 / 1e6, self.max_ns as f64 / 1e6);
-        let pct = |q: f64| (self.hist.value_at_quantile(q) as f64 / 1e3).clamp(min, max);
+        let pct = |q: f64| (quantile::hdr(&self.hist, q) as f64 / 1e3).clamp(min, max);
         Some(LatencyStats {
             count: n,
             mean: mean_ns / 1e6,

@@ -22,15 +22,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Serialize;
 
 use crate::engine::Signals;
 use crate::export::records::RecordsWriter;
 use crate::plan::Stop;
 use crate::runner::{self, Level, Measurement, Session, Sinks};
 use crate::schedule::ScheduleSpec;
-use crate::slo::{self, Goodput, SloResult};
-use crate::stats::Summary;
+use crate::slo;
 use crate::workload::Workload;
 
 pub mod ladder;
@@ -38,7 +36,14 @@ pub mod plan;
 pub mod rules;
 
 pub use plan::{Mode, SweepOptions, SweepPlan};
-use rules::Trip;
+
+use crate::doc::fmt_rate;
+use crate::doc::sweep::{StopRuleSettings, SweepDocument, SweepMode, SweepSettings, SweepTarget, Trip};
+use crate::export::sweep_table::{level_line, level_table, verdict_block};
+
+/// One measured level and the sweep's answer: the document's own types,
+/// produced here by the judging code and saved, printed and charted as is.
+pub use crate::doc::sweep::{Level as LevelResult, Verdict};
 
 /// The share of the target rate a level must achieve to count as sustained.
 pub const RATE_ATTAINMENT: f64 = 0.95;
@@ -58,75 +63,6 @@ impl Load {
             Load::Rate { rate, cap: Some(c) } => format!("rate {} req/s, cap {c}", fmt_rate(*rate)),
         }
     }
-}
-
-fn fmt_rate(r: f64) -> String {
-    let s = format!("{r:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// One measured level.
-#[derive(Debug, Clone, Serialize)]
-pub struct LevelResult {
-    /// Closed-loop concurrency, or the cap of a rate level.
-    pub concurrency: Option<usize>,
-    /// Target rate of an open-loop level.
-    pub rate: Option<f64>,
-    /// Completions per second between the first and the last completion:
-    /// the rate the server sustained (open-loop levels).
-    pub achieved_rate: Option<f64>,
-    pub requests: u64,
-    pub success_rate: f64,
-    pub request_throughput: f64,
-    pub output_throughput: f64,
-    /// Requests per second per unit of concurrency.
-    pub efficiency: f64,
-    pub goodput: Option<Goodput>,
-    pub slos: Vec<SloResult>,
-    /// The rule this level tripped, if any.
-    pub trip: Option<Trip>,
-    pub summary: Summary,
-    /// Resource use during the level (GPU, KV cache, queue, CPU), when monitored.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub monitor: Option<crate::monitor::MonitorSummary>,
-    /// Whether the load generator kept up during the level.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trust: Option<crate::monitor::TrustVerdict>,
-}
-
-/// The answer.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Verdict {
-    pub max_stable_concurrency: Option<usize>,
-    pub recommended_concurrency: Option<usize>,
-    pub max_stable_rate: Option<f64>,
-    pub recommended_rate: Option<f64>,
-    /// Smallest cap reaching the target rate (`--find-concurrency`).
-    pub required_concurrency: Option<usize>,
-    /// Highest rate meeting every objective (`--max-rate-under-slo`).
-    pub max_rate_under_slo: Option<f64>,
-    /// Request and token throughput at the maximum stable level.
-    pub request_throughput: Option<f64>,
-    pub output_throughput: Option<f64>,
-    /// The rule that ended the sweep, and at which level.
-    pub stopped_by: Option<Trip>,
-    pub stopped_at: Option<String>,
-    /// One sentence saying why the sweep ended where it did.
-    pub reason: String,
-}
-
-/// The whole sweep, as written to `--json`.
-#[derive(Debug, Serialize)]
-struct SweepOutput<'a> {
-    schema_version: u32,
-    kind: &'static str,
-    tool: serde_json::Value,
-    started_at: String,
-    interrupted: bool,
-    target: serde_json::Value,
-    settings: &'a SweepPlan,
-    levels: &'a [LevelResult],
-    verdict: Option<&'a Verdict>,
 }
 
 struct Sweep<'a> {
@@ -203,11 +139,16 @@ async fn run_on(
         println!("Results written to {}", path.display());
     }
     let outputs = &plan.base.outputs;
-    let document = serde_json::to_value(sweep.document(Some(&verdict)))?;
-    let reports = crate::report::write_sweep_reports(&outputs.reports, &document);
+    let document = sweep.document(Some(&verdict));
+    let paths = document
+        .settings
+        .as_ref()
+        .map(|s| s.base.outputs.reports.clone())
+        .unwrap_or_default();
+    let reports = crate::report::write_sweep_reports(&paths, &document);
     if let Some(db) = &outputs.history {
         // The history is a convenience: failing to record never fails the sweep.
-        match crate::history::record_sweep(db, &document) {
+        match crate::history::record_sweep(db, &document, &plan.base.redactor().secrets()) {
             Ok(id) => println!("Recorded as run {id} in {}", db.display()),
             Err(e) => eprintln!("warning: not recorded in the history: {e:#}"),
         }
@@ -528,24 +469,63 @@ impl Sweep<'_> {
     }
 
     /// The sweep as its `--json` document: what reports and the history read.
-    fn document<'a>(&'a self, verdict: Option<&'a Verdict>) -> SweepOutput<'a> {
-        SweepOutput {
-            schema_version: 1,
-            kind: "sweep",
-            tool: serde_json::json!({ "name": "inferload", "version": env!("CARGO_PKG_VERSION") }),
-            started_at: self.started_at.to_rfc3339(),
+    fn document(&self, verdict: Option<&Verdict>) -> SweepDocument {
+        let target = SweepTarget {
+            url: Some(self.session.base_url.clone()),
+            api: Some(self.plan.base.target.api.name().to_string()),
+            endpoint: Some(self.plan.base.target.endpoint.clone()),
+            model: Some(self.session.model.clone()),
+            embedded_sim: self.session.embedded,
+        };
+        SweepDocument {
+            started_at: Some(self.started_at.to_rfc3339()),
             interrupted: self.interrupted,
-            target: serde_json::json!({
-                "url": self.session.base_url,
-                "api": self.plan.base.target.api,
-                "endpoint": self.plan.base.target.endpoint,
-                "model": self.session.model,
-                "embedded_sim": self.session.embedded,
-            }),
-            settings: self.plan,
-            levels: &self.levels,
-            verdict,
+            levels: self.levels.clone(),
+            verdict: verdict.cloned(),
+            ..SweepDocument::new(target, Some(settings_of(self.plan)))
         }
+    }
+}
+
+/// The sweep's settings as its document records them.
+fn settings_of(plan: &SweepPlan) -> SweepSettings {
+    let r = &plan.rules;
+    SweepSettings {
+        base: crate::doc::RunSettings::of(&plan.base),
+        mode: match &plan.mode {
+            Mode::Concurrency { levels } => SweepMode::Concurrency { levels: levels.clone() },
+            Mode::Rate { rates, cap } => SweepMode::Rate {
+                rates: rates.clone(),
+                cap: *cap,
+            },
+            Mode::FindConcurrency { rate, max_concurrency } => SweepMode::FindConcurrency {
+                rate: *rate,
+                max_concurrency: *max_concurrency,
+            },
+            Mode::MaxRateUnderSlo { start, cap, precision } => SweepMode::MaxRateUnderSlo {
+                start: *start,
+                cap: *cap,
+                precision: *precision,
+            },
+        },
+        arrival: crate::doc::settings::Arrival::of(plan.arrival),
+        requests_per_level: plan.requests_per_level,
+        duration_per_level: plan.duration_per_level.map(|d| d.as_secs_f64()),
+        warmup_per_level: plan.warmup_per_level,
+        rules: StopRuleSettings {
+            min_success_rate: r.min_success_rate,
+            max_mean_ttft_ms: r.max_mean_ttft_ms,
+            min_gain: r.min_gain,
+            stop_when: r.stop_when.clone(),
+            slos_stop: r.slos_stop,
+            max_gpu_memory: r.max_gpu_memory,
+            max_kv_cache: r.max_kv_cache,
+        },
+        headroom: plan.headroom,
+        max_runs: plan.max_runs,
+        json: plan.json.clone(),
+        records_dir: plan.records_dir.clone(),
+        quiet: plan.quiet,
     }
 }
 
@@ -558,10 +538,7 @@ fn judge(plan: &SweepPlan, load: Load, m: Measurement, previous_throughput: Opti
         Load::Rate { rate, cap } => (cap, Some(rate), Some(achieved_rate(&m.records))),
     };
     let mut trip = if m.interrupted {
-        Some(Trip {
-            rule: "interrupted".into(),
-            detail: "the sweep was interrupted".into(),
-        })
+        Some(Trip::new("interrupted", "the sweep was interrupted".into()))
     } else {
         plan.rules.check(&summary, &slos, previous_throughput)
     };
@@ -571,14 +548,14 @@ fn judge(plan: &SweepPlan, load: Load, m: Measurement, previous_throughput: Opti
     if trip.is_none() {
         if let (Some(target), Some(got)) = (rate, achieved) {
             if got < RATE_ATTAINMENT * target {
-                trip = Some(Trip {
-                    rule: "target_rate".into(),
-                    detail: format!(
+                trip = Some(Trip::new(
+                    "target_rate",
+                    format!(
                         "achieved {got:.2} req/s, {:.0}% of the {} req/s target (needs 95%)",
                         got / target * 100.0,
                         fmt_rate(target)
                     ),
-                });
+                ));
             }
         }
     }
@@ -640,169 +617,4 @@ fn why_failed(r: &LevelResult, rate: f64) -> String {
             fmt_rate(rate)
         ),
     }
-}
-
-fn ms(s: &Option<crate::stats::LatencyStats>, f: impl Fn(&crate::stats::LatencyStats) -> f64) -> String {
-    s.as_ref().map(|s| format!("{:.1}", f(s))).unwrap_or_else(|| "-".into())
-}
-
-fn level_line(r: &LevelResult) -> String {
-    let s = &r.summary;
-    let achieved = r
-        .achieved_rate
-        .map(|a| format!(", achieved {a:.2} req/s"))
-        .unwrap_or_default();
-    let verdict = match &r.trip {
-        Some(t) => format!("stop: {}", t.detail),
-        None => "ok".into(),
-    };
-    format!(
-        "{} requests, {:.1}% ok, {:.2} req/s{achieved}, {:.1} tok/s, TTFT p90 {} ms, E2E p99 {} ms → {verdict}",
-        r.requests,
-        r.success_rate * 100.0,
-        r.request_throughput,
-        r.output_throughput,
-        ms(&s.ttft_ms, |l| l.p90),
-        ms(&s.e2e_ms, |l| l.p99),
-    )
-}
-
-/// The per-level table printed at the end.
-pub fn level_table(levels: &[LevelResult]) -> String {
-    let rate_mode = levels.iter().any(|l| l.rate.is_some());
-    let mut rows: Vec<Vec<String>> = vec![vec![
-        if rate_mode { "rate" } else { "concurrency" }.into(),
-        if rate_mode { "achieved" } else { "" }.into(),
-        "requests".into(),
-        "success".into(),
-        "req/s".into(),
-        "out tok/s".into(),
-        "TTFT mean".into(),
-        "TTFT p90".into(),
-        "TTFT p99".into(),
-        "TPOT mean".into(),
-        "E2E p50".into(),
-        "E2E p99".into(),
-        "req/s/conc".into(),
-        "stopped by".into(),
-    ]];
-    for l in levels {
-        let s = &l.summary;
-        rows.push(vec![
-            match (l.rate, l.concurrency) {
-                (Some(r), Some(c)) => format!("{} (cap {c})", fmt_rate(r)),
-                (Some(r), None) => fmt_rate(r),
-                (None, Some(c)) => c.to_string(),
-                (None, None) => "-".into(),
-            },
-            l.achieved_rate.map(|a| format!("{a:.2}")).unwrap_or_default(),
-            l.requests.to_string(),
-            format!("{:.1}%", l.success_rate * 100.0),
-            format!("{:.2}", l.request_throughput),
-            format!("{:.1}", l.output_throughput),
-            ms(&s.ttft_ms, |x| x.mean),
-            ms(&s.ttft_ms, |x| x.p90),
-            ms(&s.ttft_ms, |x| x.p99),
-            ms(&s.tpot_ms, |x| x.mean),
-            ms(&s.e2e_ms, |x| x.p50),
-            ms(&s.e2e_ms, |x| x.p99),
-            format!("{:.3}", l.efficiency),
-            l.trip.as_ref().map(|t| t.rule.clone()).unwrap_or_default(),
-        ]);
-    }
-    resource_columns(levels, &mut rows);
-    if !rate_mode {
-        for r in &mut rows {
-            r.remove(1);
-        }
-    }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::from("\n============================== Sweep ==============================\n");
-    out.push_str("(latencies in ms)\n");
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:>w$}", w = *w))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// Per-level resource columns, before "stopped by", for the figures any
-/// level has: mean GPU utilisation, peak GPU memory, peak KV cache, peak
-/// server queue, mean host CPU.
-fn resource_columns(levels: &[LevelResult], rows: &mut [Vec<String>]) {
-    use crate::monitor::MonitorSummary;
-    type Pick = fn(&MonitorSummary) -> Option<String>;
-    let columns: [(&str, Pick); 5] = [
-        ("GPU util", |m| m.gpu_util_pct.map(|s| format!("{:.1}%", s.mean))),
-        ("GPU mem max", |m| m.gpu_memory_pct.map(|s| format!("{:.1}%", s.peak))),
-        ("KV max", |m| m.kv_cache_pct.map(|s| format!("{:.1}%", s.peak))),
-        ("queue max", |m| m.server_waiting.map(|s| format!("{:.0}", s.peak))),
-        ("host CPU", |m| m.host_cpu_pct.map(|s| format!("{:.1}%", s.mean))),
-    ];
-    for (title, pick) in columns {
-        if !levels.iter().any(|l| l.monitor.as_ref().and_then(pick).is_some()) {
-            continue;
-        }
-        let at = rows[0].len() - 1;
-        rows[0].insert(at, title.into());
-        for (row, l) in rows[1..].iter_mut().zip(levels) {
-            row.insert(at, l.monitor.as_ref().and_then(pick).unwrap_or_else(|| "-".into()));
-        }
-    }
-}
-
-/// The verdict, with the lines scripts grep for.
-pub fn verdict_block(v: &Verdict) -> String {
-    let mut out = String::from("\n");
-    let none = "none".to_string();
-    if v.required_concurrency.is_some()
-        || (v.max_rate_under_slo.is_none()
-            && v.max_stable_rate.is_none()
-            && v.max_stable_concurrency.is_none()
-            && v.reason.starts_with("No cap"))
-    {
-        out.push_str(&format!(
-            "Required concurrency: {}\n",
-            v.required_concurrency
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| none.clone())
-        ));
-    } else if v.max_stable_rate.is_some() || v.max_rate_under_slo.is_some() || v.recommended_rate.is_some() {
-        if let Some(r) = v.max_rate_under_slo {
-            out.push_str(&format!("Maximum rate under SLO: {} req/s\n", fmt_rate(r)));
-        }
-        out.push_str(&format!(
-            "Maximum sustainable rate: {}\n",
-            v.max_stable_rate
-                .map(|r| format!("{} req/s", fmt_rate(r)))
-                .unwrap_or_else(|| none.clone())
-        ));
-        if let Some(r) = v.recommended_rate {
-            out.push_str(&format!("Recommended rate: {} req/s\n", fmt_rate(r)));
-        }
-    } else {
-        out.push_str(&format!(
-            "Maximum stable concurrency: {}\n",
-            v.max_stable_concurrency
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| none.clone())
-        ));
-        out.push_str(&format!(
-            "Recommended concurrency: {}\n",
-            v.recommended_concurrency.map(|c| c.to_string()).unwrap_or(none)
-        ));
-    }
-    if let (Some(rps), Some(tok)) = (v.request_throughput, v.output_throughput) {
-        out.push_str(&format!("Throughput there: {rps:.2} req/s, {tok:.1} output tok/s\n"));
-    }
-    out.push_str(&v.reason);
-    out.push('\n');
-    out
 }

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+pub use crate::doc::sweep::Trip;
 use crate::monitor::MonitorSummary;
 use crate::slo::{self, Slo, SloResult};
 use crate::stats::Summary;
@@ -28,25 +29,6 @@ pub struct StopRules {
     /// Stop when the server's scraped KV-cache use reaches this fraction
     /// (default 0.99).
     pub max_kv_cache: Option<f64>,
-}
-
-/// Why a level ended the sweep.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Trip {
-    /// Short rule name: `success_rate`, `mean_ttft`, `throughput_gain`,
-    /// `slo`, `stop_when`, `resource`, `target_rate`, `interrupted`.
-    pub rule: String,
-    /// A sentence with the rule and the measured value.
-    pub detail: String,
-}
-
-impl Trip {
-    fn new(rule: &str, detail: String) -> Self {
-        Self {
-            rule: rule.into(),
-            detail,
-        }
-    }
 }
 
 impl StopRules {

@@ -27,7 +27,7 @@ fn schema_errors(doc: &Value) -> Vec<String> {
 }
 
 /// Numbers equal to 1e-9 relative (JSON float parsing may differ by an ULP).
-fn assert_json_close(a: &Value, b: &Value, at: &str) {
+pub(crate) fn assert_json_close(a: &Value, b: &Value, at: &str) {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());

@@ -4,6 +4,7 @@ mod apis;
 mod capacity;
 mod common;
 mod connections;
+mod documents;
 mod exports;
 mod history;
 mod monitor;

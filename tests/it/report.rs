@@ -558,3 +558,115 @@ async fn report_rejects_bad_input_with_the_file_and_line() {
     assert_eq!(out.code, Some(1), "{}", out.all());
     assert!(out.stderr.contains("missing.json"), "{}", out.stderr);
 }
+
+/// A scenario's task mix: the per-task and per-model figures appear in
+/// every output that has the run — HTML, CSV (task and model columns),
+/// Markdown, `inferload report` (of the document and of the records) and
+/// `inferload show`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_task_and_per_model_figures_reach_every_output() {
+    let mut cfg = SimConfig::fixed(Duration::from_millis(5), Duration::from_millis(1));
+    cfg.models = vec!["model-a".into(), "model-b".into()];
+    let sim = start_sim(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name);
+    std::fs::write(
+        d("mix.toml"),
+        format!(
+            r#"[target]
+url = "{url}"
+[load]
+concurrency = 4
+requests = 40
+[workload]
+output_len = 4
+
+[[task]]
+name = "qa"
+model = "model-a"
+weight = 50
+prompt = "What is TCP?"
+
+[[task]]
+name = "rewrite"
+model = "model-b"
+weight = 50
+prompt = "Rewrite: the cat sat on the mat."
+"#,
+            url = sim.url()
+        ),
+    )
+    .unwrap();
+    let out = run_async(args![
+        "run",
+        "--scenario",
+        d("mix.toml").display(),
+        "--json",
+        d("run.json").display(),
+        "--records",
+        d("run.jsonl").display(),
+        "--html",
+        d("run.html").display(),
+        "--csv",
+        d("run.csv").display(),
+        "--markdown",
+        d("run.md").display(),
+        "--db",
+        d("h.db").display(),
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    sim.shutdown().await;
+    let labels = ["qa", "rewrite", "model-a", "model-b"];
+
+    let html = std::fs::read_to_string(d("run.html")).unwrap();
+    assert!(html.contains("<h3>Per task</h3>") && html.contains("<h3>Per model</h3>"));
+    for l in labels {
+        assert!(html.contains(&format!("<td class=\"l\">{l}</td>")), "{l} in the HTML");
+    }
+
+    let md = std::fs::read_to_string(d("run.md")).unwrap();
+    assert!(md.contains("### Per task") && md.contains("### Per model"), "{md}");
+    for l in labels {
+        assert!(md.contains(&format!("| {l} |")), "{l} in\n{md}");
+    }
+
+    // The CSV's rows carry their task and model; together they count every request.
+    let header = csv_header(&d("run.csv"));
+    let (task, model) = (
+        header.iter().position(|h| h == "task").expect("a task column"),
+        header.iter().position(|h| h == "model").expect("a model column"),
+    );
+    let rows = csv_rows(&d("run.csv"));
+    assert_eq!(rows.len(), 40);
+    let qa = rows.iter().filter(|r| &r[task] == "qa").count();
+    let rewrite = rows.iter().filter(|r| &r[task] == "rewrite").count();
+    assert_eq!(qa + rewrite, 40);
+    assert!(rows.iter().all(|r| (&r[task] == "qa") == (&r[model] == "model-a")));
+
+    // `inferload report`, of the document and of the records file.
+    for input in ["run.json", "run.jsonl"] {
+        let again = run_async(args!["report", d(input).display()]).await;
+        assert_eq!(again.code, Some(0), "{}", again.all());
+        assert!(
+            again.stdout.contains("Per task:") && again.stdout.contains("Per model:"),
+            "{input}: {}",
+            again.stdout
+        );
+        for l in labels {
+            assert!(
+                again.stdout.lines().any(|line| line.starts_with(&format!("  {l} "))),
+                "a row for {l} in {input}: {}",
+                again.stdout
+            );
+        }
+    }
+
+    // `inferload show` of the recorded run.
+    let shown = run_async(args!["show", 1, "--db", d("h.db").display()]).await;
+    assert_eq!(shown.code, Some(0), "{}", shown.all());
+    for want in ["Per task:", "Per model:", "rewrite", "model-b"] {
+        assert!(shown.stdout.contains(want), "{want} in\n{}", shown.stdout);
+    }
+}

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::stats::quantile;
+
 use crate::record::{ErrorClass, RequestRecord};
 
 /// Seconds of per-second throughput kept (the sparkline's longest span).
@@ -201,9 +203,9 @@ impl Percentiles {
         (!h.is_empty()).then(|| Self {
             count: h.len(),
             mean: h.mean(),
-            p50: h.value_at_quantile(0.50),
-            p90: h.value_at_quantile(0.90),
-            p99: h.value_at_quantile(0.99),
+            p50: quantile::hdr(h, 0.50),
+            p90: quantile::hdr(h, 0.90),
+            p99: quantile::hdr(h, 0.99),
             max: h.max(),
         })
     }
@@ -226,7 +228,7 @@ fn latency_bins(h: &Histogram<u64>, bins: usize) -> Vec<Bin> {
     if h.is_empty() || bins == 0 {
         return Vec::new();
     }
-    let (lo, hi) = (h.min(), h.value_at_quantile(0.99));
+    let (lo, hi) = (h.min(), quantile::hdr(h, 0.99));
     let width = nice_width((hi - lo).div_ceil(bins as u64).max(label_resolution(hi)));
     let start = lo / width * width;
     let count = usize::try_from((hi - start) / width + 1).unwrap_or(bins).min(bins);

@@ -32,7 +32,7 @@ pub struct Distribution {
     pub bin_width_ms: f64,
     /// Samples per bin; the last bin includes the maximum.
     pub bins: Vec<u64>,
-    /// `[q, value]` pairs, q from 0 to 1 (nearest rank).
+    /// `[q, value]` pairs, q from 0 to 1 (nearest rank, `stats::quantile`).
     pub quantiles: Vec<[f64; 2]>,
 }
 
@@ -51,10 +51,8 @@ impl Distribution {
             let i = (((v - min) / width) as usize).min(BINS - 1);
             bins[i] += 1;
         }
-        let rank = |q: f64| {
-            let k = ((q * n as f64).ceil() as usize).clamp(1, n);
-            values[k - 1]
-        };
+        // Never None: `values` is not empty.
+        let rank = |q: f64| crate::stats::quantile::nearest_rank(values, q).unwrap_or(min);
         let mut quantiles: Vec<[f64; 2]> = (0..=100).map(|i| i as f64 / 100.0).map(|q| [q, rank(q)]).collect();
         quantiles.insert(100, [0.999, rank(0.999)]);
         quantiles[0] = [0.0, min];

@@ -1,0 +1,548 @@
+//! The settings a run document records: what the run was asked to do,
+//! every default resolved, in the document's own types.
+//!
+//! They are a copy, not the plan: the plan is free to change shape, and
+//! the document changes only when this file does (and its schema and
+//! `schema_version` with it). [`RunSettings::of`] is the one function that
+//! reads a plan; secrets (the API key, sensitive header values) are
+//! written as `"***"` there and the value never enters these types.
+//!
+//! The JSON keeps the shape the run document has always had (`target`,
+//! `schedule` tagged by `mode`, `stop`, `workload`, `outputs`, `monitor`,
+//! `tasks`), so scripts reading `settings.target.endpoint` keep working.
+//! Durations are seconds; an unbounded rate is `null`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::RunPlan;
+use crate::slo::Slo;
+
+/// What a secret is written as.
+pub const MASK: &str = "***";
+
+/// Everything one run was asked to do.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunSettings {
+    pub target: TargetSettings,
+    pub schedule: Schedule,
+    pub stop: StopSettings,
+    /// Warm-up requests, not measured.
+    pub warmup: u64,
+    pub seed: u64,
+    /// Seconds in-flight requests get after the stop.
+    pub grace: f64,
+    pub workload: WorkloadSettings,
+    /// Objectives (`--slo`): each judged PASS/FAIL.
+    pub slos: Vec<Slo>,
+    /// vLLM's `--goodput` bounds: decide which requests are good, judge nothing.
+    pub goodput_bounds: Vec<Slo>,
+    pub outputs: OutputSettings,
+    pub monitor: MonitorSettings,
+    /// A scenario's weighted task mix (absent without one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskSettings>,
+}
+
+/// The endpoint under test.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TargetSettings {
+    /// `None`: the embedded simulator.
+    pub base_url: Option<String>,
+    /// As `--api` spells it (`openai-chat`, `http-async`, ...).
+    pub api: String,
+    pub endpoint: String,
+    /// `None`: the first model the server listed.
+    pub model: Option<String>,
+    /// `"***"` when a key was given; never the key.
+    pub api_key: Option<String>,
+    pub headers: Vec<HeaderSetting>,
+    /// Seconds.
+    pub timeout: f64,
+    pub insecure: bool,
+    /// How `http`, `openai-images` and `http-async` requests are built and
+    /// judged (template source, checks, images, job polling), as the API
+    /// module describes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<serde_json::Value>,
+}
+
+/// One extra header; the value is `"***"` for sensitive headers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeaderSetting {
+    pub name: String,
+    pub value: String,
+}
+
+/// How requests were started over time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Schedule {
+    /// A fixed number of requests in flight.
+    Closed { concurrency: usize },
+    /// Arrivals at a rate; `rate: None` is unbounded (everything at once).
+    Open {
+        rate: Option<f64>,
+        arrival: Arrival,
+        cap: Option<usize>,
+    },
+    /// Simulated users who send, wait for the reply and think.
+    Users {
+        users: usize,
+        /// Users started per second; `None`: all at once.
+        spawn_rate: Option<f64>,
+        think: Think,
+    },
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self::Closed { concurrency: 1 }
+    }
+}
+
+impl Schedule {
+    pub fn is_open(&self) -> bool {
+        matches!(self, Self::Open { .. })
+    }
+
+    /// The concurrency held to: closed-loop N, an open-loop cap, or the users.
+    pub fn max_concurrency(&self) -> Option<usize> {
+        match *self {
+            Self::Closed { concurrency } => Some(concurrency),
+            Self::Open { cap, .. } => cap,
+            Self::Users { users, .. } => Some(users),
+        }
+    }
+
+    /// The configured open-loop rate, when finite.
+    pub fn finite_rate(&self) -> Option<f64> {
+        match *self {
+            Self::Open { rate: Some(r), .. } if r.is_finite() => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// The arrival process of an open-loop schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Arrival {
+    Constant,
+    Poisson,
+    /// Gamma-distributed gaps (vLLM's `--burstiness` is the shape).
+    Gamma {
+        shape: f64,
+    },
+}
+
+/// A user's think time, uniform between the two, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Think {
+    pub min_s: f64,
+    pub max_s: f64,
+}
+
+/// When sending stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StopSettings {
+    /// Measured requests (warm-up excluded).
+    pub requests: Option<u64>,
+    /// Seconds.
+    pub duration: Option<f64>,
+}
+
+/// What was sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkloadSettings {
+    pub dataset: Dataset,
+    /// `--output-len`/`--max-tokens`.
+    pub max_tokens: Option<u64>,
+    pub stream: bool,
+    pub ignore_eos: bool,
+    pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
+    pub seed: u64,
+    /// Per-request parameters from the flags (`--steps`, `--width`, ...).
+    #[serde(skip_serializing_if = "Params::is_empty")]
+    pub params: Params,
+}
+
+/// Where the prompts came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Dataset {
+    Random {
+        input_len: u64,
+        output_len: u64,
+        range_ratio: f64,
+    },
+    Prompt {
+        text: String,
+    },
+    Jsonl {
+        path: PathBuf,
+    },
+    ShareGpt {
+        path: PathBuf,
+    },
+}
+
+impl Default for Dataset {
+    fn default() -> Self {
+        Self::Prompt { text: String::new() }
+    }
+}
+
+/// Per-request generation parameters of image (and other non-LLM) APIs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Params {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+}
+
+impl Params {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Where results went besides the console.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutputSettings {
+    pub show_samples: usize,
+    pub json: Option<PathBuf>,
+    pub records: Option<PathBuf>,
+    /// vLLM's result JSON (`--save-result`).
+    pub vllm_result: Option<VllmResultSettings>,
+    pub quiet: bool,
+    /// Charts, HTML, CSV and Markdown rendered at the end.
+    pub reports: ReportPaths,
+    /// Whether the live dashboard was asked for: `auto`, `on` or `off`.
+    pub tui: String,
+    /// The history database the run was recorded in.
+    pub history: Option<PathBuf>,
+}
+
+/// vLLM's result file: where, and what it says it is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VllmResultSettings {
+    pub dir: Option<PathBuf>,
+    pub filename: Option<String>,
+    /// `--save-detailed`: generated texts and errors too.
+    pub detailed: bool,
+    /// `--label` (default: the backend name).
+    pub label: String,
+    /// vLLM's `--backend` value recorded in the file.
+    pub backend: String,
+}
+
+/// The reports asked for (`--plot DIR`, `--html`, `--csv`, `--markdown`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReportPaths {
+    pub plot: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    pub csv: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+}
+
+impl ReportPaths {
+    /// The plan's report paths, as the document keeps them.
+    pub fn of(p: &crate::plan::ReportPaths) -> Self {
+        Self {
+            plot: p.plot.clone(),
+            html: p.html.clone(),
+            csv: p.csv.clone(),
+            markdown: p.markdown.clone(),
+        }
+    }
+}
+
+/// Samplers beside the run and the live exporters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MonitorSettings {
+    pub enabled: bool,
+    /// Seconds between samples.
+    pub interval: f64,
+    pub scrape: Vec<String>,
+    pub scrape_metrics: Vec<String>,
+    pub statsd: Option<String>,
+    pub statsd_prefix: String,
+    pub prometheus_listen: Option<String>,
+}
+
+/// One task of a scenario's weighted mix.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskSettings {
+    pub name: String,
+    pub weight: f64,
+    pub api: String,
+    pub endpoint: String,
+    /// `None`: the run's model.
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompts: Option<Vec<String>>,
+    pub workload: WorkloadSettings,
+}
+
+/// A serializable value's name as serde writes it (`openai-chat`).
+fn name_of<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+impl RunSettings {
+    /// The settings of a plan: the one place a document reads a
+    /// [`RunPlan`]. Secrets become [`MASK`].
+    pub fn of(plan: &RunPlan) -> Self {
+        use crate::plan::HeaderValue;
+        let t = &plan.target;
+        let o = &plan.outputs;
+        let m = &plan.monitor;
+        Self {
+            target: TargetSettings {
+                base_url: t.base_url.clone(),
+                api: name_of(&t.api),
+                endpoint: t.endpoint.clone(),
+                model: t.model.clone(),
+                api_key: t.api_key.as_ref().map(|_| MASK.to_string()),
+                headers: t
+                    .headers
+                    .iter()
+                    .map(|h| HeaderSetting {
+                        name: h.name.clone(),
+                        value: match &h.value {
+                            HeaderValue::Plain(v) => v.clone(),
+                            HeaderValue::Secret(_) => MASK.to_string(),
+                        },
+                    })
+                    .collect(),
+                timeout: t.timeout.as_secs_f64(),
+                insecure: t.insecure,
+                // Serialized by the API module (its template body is skipped).
+                http: t.http.as_ref().and_then(|h| serde_json::to_value(h).ok()),
+            },
+            schedule: Schedule::of(&plan.schedule),
+            stop: StopSettings {
+                requests: plan.stop.requests,
+                duration: plan.stop.duration.map(|d| d.as_secs_f64()),
+            },
+            warmup: plan.warmup,
+            seed: plan.seed,
+            grace: plan.grace.as_secs_f64(),
+            workload: WorkloadSettings::of(&plan.workload),
+            slos: plan.slos.clone(),
+            goodput_bounds: plan.goodput_bounds.clone(),
+            outputs: OutputSettings {
+                show_samples: o.show_samples,
+                json: o.json.clone(),
+                records: o.records.clone(),
+                vllm_result: o.vllm_result.as_ref().map(|v| VllmResultSettings {
+                    dir: v.dir.clone(),
+                    filename: v.filename.clone(),
+                    detailed: v.detailed,
+                    label: v.label.clone(),
+                    backend: v.backend.clone(),
+                }),
+                quiet: o.quiet,
+                reports: ReportPaths {
+                    plot: o.reports.plot.clone(),
+                    html: o.reports.html.clone(),
+                    csv: o.reports.csv.clone(),
+                    markdown: o.reports.markdown.clone(),
+                },
+                tui: name_of(&o.tui),
+                history: o.history.clone(),
+            },
+            monitor: MonitorSettings {
+                enabled: m.enabled,
+                interval: m.interval.as_secs_f64(),
+                scrape: m.scrape.clone(),
+                scrape_metrics: m.scrape_metrics.clone(),
+                statsd: m.statsd.clone(),
+                statsd_prefix: m.statsd_prefix.clone(),
+                prometheus_listen: m.prometheus_listen.clone(),
+            },
+            tasks: plan
+                .tasks
+                .iter()
+                .map(|task| TaskSettings {
+                    name: task.name.clone(),
+                    weight: task.weight,
+                    api: name_of(&task.api),
+                    endpoint: task.endpoint.clone(),
+                    model: task.model.clone(),
+                    prompts: task.prompts.clone(),
+                    workload: WorkloadSettings::of(&task.workload),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Schedule {
+    /// The schedule as recorded.
+    pub fn of(s: &crate::schedule::ScheduleSpec) -> Self {
+        use crate::schedule::ScheduleSpec;
+        let finite = |v: f64| v.is_finite().then_some(v);
+        match *s {
+            ScheduleSpec::Closed { concurrency } => Self::Closed { concurrency },
+            ScheduleSpec::Open { rate, arrival, cap } => Self::Open {
+                rate: finite(rate),
+                arrival: Arrival::of(arrival),
+                cap,
+            },
+            ScheduleSpec::Users {
+                users,
+                spawn_rate,
+                think,
+            } => Self::Users {
+                users,
+                spawn_rate: finite(spawn_rate),
+                think: Think {
+                    min_s: think.0.as_secs_f64(),
+                    max_s: think.1.as_secs_f64(),
+                },
+            },
+        }
+    }
+}
+
+impl Arrival {
+    pub fn of(a: crate::schedule::Arrival) -> Self {
+        use crate::schedule::Arrival as A;
+        match a {
+            A::Constant => Self::Constant,
+            A::Poisson => Self::Poisson,
+            A::Gamma { shape } => Self::Gamma { shape },
+        }
+    }
+}
+
+impl WorkloadSettings {
+    pub fn of(w: &crate::workload::WorkloadSpec) -> Self {
+        use crate::workload::DatasetSpec;
+        let p = &w.params;
+        Self {
+            dataset: match &w.dataset {
+                DatasetSpec::Random {
+                    input_len,
+                    output_len,
+                    range_ratio,
+                } => Dataset::Random {
+                    input_len: *input_len,
+                    output_len: *output_len,
+                    range_ratio: *range_ratio,
+                },
+                DatasetSpec::Prompt { text } => Dataset::Prompt { text: text.clone() },
+                DatasetSpec::Jsonl { path } => Dataset::Jsonl { path: path.clone() },
+                DatasetSpec::ShareGpt { path } => Dataset::ShareGpt { path: path.clone() },
+            },
+            max_tokens: w.max_tokens,
+            stream: w.stream,
+            ignore_eos: w.ignore_eos,
+            extra_body: w.extra_body.clone(),
+            seed: w.seed,
+            params: Params {
+                steps: p.steps,
+                width: p.width,
+                height: p.height,
+                guidance: p.guidance,
+                n: p.n,
+                size: p.size.clone(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan as `inferload run FLAGS` resolves it: the input of
+    /// [`RunSettings::of`], the function under test. (The one place the
+    /// document's tests need a plan.)
+    fn plan(flags: &[&str]) -> RunPlan {
+        let options = crate::cli::run_options(flags.iter().copied()).expect("test flags parse");
+        RunPlan::resolve(&options).expect("test plan")
+    }
+
+    #[test]
+    fn settings_never_hold_a_secret() {
+        let s = RunSettings::of(&plan(&[
+            "--api-key",
+            "sk-settings-1",
+            "--header",
+            "X-Api-Key: hdr-2345",
+        ]));
+        assert_eq!(s.target.api_key.as_deref(), Some(MASK));
+        assert_eq!(s.target.headers[0].value, MASK);
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(!text.contains("sk-settings-1") && !text.contains("hdr-2345"), "{text}");
+        let back: RunSettings = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s, "the settings read back as written");
+    }
+
+    #[test]
+    fn the_plan_is_recorded_in_the_documents_units() {
+        let s = RunSettings::of(&plan(&[
+            "--rate",
+            "inf",
+            "-c",
+            "7",
+            "--duration",
+            "1500ms",
+            "-n",
+            "9",
+            "--burstiness",
+            "0.5",
+            "--save-result",
+            "--label",
+            "mine",
+        ]));
+        assert_eq!(
+            s.schedule,
+            Schedule::Open {
+                rate: None,
+                arrival: Arrival::Gamma { shape: 0.5 },
+                cap: Some(7)
+            }
+        );
+        assert_eq!(s.stop.duration, Some(1.5));
+        assert_eq!(s.stop.requests, Some(9));
+        assert_eq!(s.target.api, "openai-chat");
+        let v = s.outputs.vllm_result.as_ref().unwrap();
+        assert_eq!((v.label.as_str(), v.backend.as_str()), ("mine", "openai-chat"));
+        let s = RunSettings::of(&plan(&["--users", "3", "--spawn-rate", "2", "--think-time", "1s..2s"]));
+        assert_eq!(
+            s.schedule,
+            Schedule::Users {
+                users: 3,
+                spawn_rate: Some(2.0),
+                think: Think { min_s: 1.0, max_s: 2.0 }
+            }
+        );
+    }
+}

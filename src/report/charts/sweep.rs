@@ -1,0 +1,165 @@
+//! The charts of a sweep: throughput, efficiency and latency percentiles
+//! by load level, with the maximum stable and recommended levels marked.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::common::*;
+use super::{Chart, DrawResult, Kind};
+use crate::doc::SweepDocument;
+
+/// The charts of a sweep.
+pub fn sweep_charts(doc: &SweepDocument) -> Vec<Chart<'_>> {
+    let t = doc.title();
+    vec![
+        Chart {
+            name: "sweep_throughput",
+            caption: "Throughput by load",
+            title: format!("Throughput — {t}"),
+            size: (1200, 520),
+            kind: Kind::SweepThroughput(doc),
+        },
+        Chart {
+            name: "sweep_efficiency",
+            caption: "Efficiency by load",
+            title: format!("Efficiency — {t}"),
+            size: (1200, 520),
+            kind: Kind::SweepEfficiency(doc),
+        },
+        Chart {
+            name: "sweep_latency",
+            caption: "Latency percentiles by load",
+            title: format!("Latency percentiles — {t}"),
+            size: (1200, 1100),
+            kind: Kind::SweepLatency(doc),
+        },
+    ]
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum SweepChart {
+    Throughput,
+    Efficiency,
+    Latency,
+}
+
+pub(super) fn draw_sweep<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    d: &SweepDocument,
+    which: SweepChart,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let mut levels: Vec<(f64, &crate::doc::sweep::Level)> =
+        d.levels.iter().filter_map(|l| Some((d.x_of(l)?, l))).collect();
+    levels.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if levels.is_empty() {
+        return empty(root, "no measured levels");
+    }
+    if levels.iter().all(|(_, l)| l.summary.successful == 0) {
+        return empty(root, NO_SUCCESS);
+    }
+    let x_desc = if d.rate_axis() {
+        "target rate (req/s)"
+    } else {
+        "concurrency (requests in flight)"
+    };
+    let pts = |f: &dyn Fn(&crate::doc::sweep::Level) -> Option<f64>| -> Vec<(f64, f64)> {
+        levels.iter().filter_map(|(x, l)| Some((*x, f(l)?))).collect()
+    };
+    let panels: Vec<(String, String, Vec<Line>)> = match which {
+        SweepChart::Throughput => vec![
+            (
+                "Request throughput".into(),
+                "successful req/s".into(),
+                vec![("req/s".into(), BLUE_, pts(&|l| Some(l.request_throughput)))],
+            ),
+            (
+                "Output token throughput".into(),
+                "output tok/s".into(),
+                vec![("output tok/s".into(), ORANGE_, pts(&|l| Some(l.output_throughput)))],
+            ),
+        ],
+        SweepChart::Efficiency => vec![(
+            "Efficiency: request throughput per unit of concurrency".into(),
+            "req/s per concurrency".into(),
+            vec![("req/s / concurrency".into(), PURPLE_, pts(&|l| Some(l.efficiency)))],
+        )],
+        SweepChart::Latency => [("TTFT", 0usize), ("TPOT", 1), ("E2E", 2)]
+            .into_iter()
+            .map(|(name, i)| {
+                let get = move |l: &crate::doc::sweep::Level| match i {
+                    0 => l.summary.ttft_ms.clone(),
+                    1 => l.summary.tpot_ms.clone(),
+                    _ => l.summary.e2e_ms.clone(),
+                };
+                let lines = vec![
+                    ("p50".to_string(), GREEN_, pts(&|l| get(l).map(|s| s.p50))),
+                    ("p90".to_string(), ORANGE_, pts(&|l| get(l).map(|s| s.p90))),
+                    ("p99".to_string(), RED_, pts(&|l| get(l).map(|s| s.p99))),
+                ];
+                (format!("{name} percentiles"), format!("{name} (ms)"), lines)
+            })
+            .collect(),
+    };
+    let areas = match panels.len() {
+        1 => vec![root.clone()],
+        2 => {
+            let (a, b) = root.split_horizontally(root.dim_in_pixel().0 / 2);
+            vec![a, b]
+        }
+        n => root.split_evenly((n, 1)),
+    };
+    let (max_x, rec_x) = d.marks();
+    let xs = levels.iter().map(|l| l.0).chain(max_x).chain(rec_x);
+    let (x0, x1) = range(xs, true);
+    for (area, (caption, y_desc, lines)) in areas.iter().zip(panels) {
+        if lines.iter().all(|l| l.2.is_empty()) {
+            empty(area, &format!("{caption}: not measured"))?;
+            continue;
+        }
+        let (_, y1) = range(lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)), true);
+        let mut c = ChartBuilder::on(area)
+            .caption(caption, font(19))
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(x0..x1, 0.0..y1)
+            .map_err(err)?;
+        c.configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc.as_str())
+            .axis_desc_style(font(17))
+            .label_style(font(15))
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .max_light_lines(2)
+            .draw()
+            .map_err(err)?;
+        for (name, color, p) in lines {
+            c.draw_series(LineSeries::new(p.iter().copied(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+            c.draw_series(p.iter().map(|q| Circle::new(*q, 4, color.filled())))
+                .map_err(err)?;
+        }
+        for (label, x, color) in [("maximum stable", max_x, BLACK_), ("recommended", rec_x, TEAL_)] {
+            if let Some(x) = x {
+                c.draw_series(DashedLineSeries::new([(x, 0.0), (x, y1)], 8, 6, color.stroke_width(2)))
+                    .map_err(err)?
+                    .label(format!("{label}: {}", tick(x)))
+                    .legend(move |(a, b)| PathElement::new([(a, b), (a + 20, b)], color.stroke_width(2)));
+            }
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(GREY_)
+            .label_font(font(15))
+            .draw()
+            .map_err(err)?;
+    }
+    Ok(())
+}
