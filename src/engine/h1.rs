@@ -274,7 +274,7 @@ fn interpret(
                 content_type = Some(Box::from(value));
             } else if name.eq_ignore_ascii_case("content-length") {
                 match value.parse::<u64>() {
-                    Ok(n) if length.map_or(true, |l| l == n) => length = Some(n),
+                    Ok(n) if length.is_none_or(|l| l == n) => length = Some(n),
                     _ => return Some(Err(SendError::Failed(format!("invalid Content-Length `{value}`")))),
                 }
             } else if name.eq_ignore_ascii_case("transfer-encoding") {

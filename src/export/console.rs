@@ -158,7 +158,7 @@ fn latency_table(out: &mut String, report: &RunReport) {
     let s = &report.doc.summary;
     // Without settings (a records file) the schedule is unknown: show the
     // schedule's own latencies rather than hide a backlog.
-    let open_loop = report.doc.schedule().map_or(true, Schedule::is_open);
+    let open_loop = report.doc.schedule().is_none_or(Schedule::is_open);
     let rows: Vec<(&str, &LatencyStats)> = s
         .latencies()
         .into_iter()
