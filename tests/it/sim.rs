@@ -486,13 +486,18 @@ async fn fixed_profile_truth_matches_the_configuration() {
     for _ in 0..6 {
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
+            // The client is built before the clock starts: building one
+            // loads the system's certificates, which is no part of TTFT.
+            let c = client();
+            let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 11, "ignore_eos": true, "stream": true});
             let sent = Instant::now();
-            let resp = post(
-                &url,
-                "/v1/chat/completions",
-                json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 11, "ignore_eos": true, "stream": true}),
-            )
-            .await;
+            let resp = c
+                .post(format!("{url}/v1/chat/completions"))
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("send");
             let (events, end) = read_events(resp).await;
             end.expect("complete stream");
             // Content chunks: after the role chunk, before [DONE].
