@@ -198,29 +198,9 @@ impl Default for Dataset {
     }
 }
 
-/// Per-request generation parameters of image (and other non-LLM) APIs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Params {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub steps: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub width: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub height: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub guidance: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub n: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<String>,
-}
-
-impl Params {
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-}
+/// Per-request generation parameters of image (and other non-LLM) APIs:
+/// the workload's own type, saved as it is.
+pub use crate::workload::RequestParams as Params;
 
 /// Where results went besides the console.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -465,14 +445,7 @@ impl WorkloadSettings {
             ignore_eos: w.ignore_eos,
             extra_body: w.extra_body.clone(),
             seed: w.seed,
-            params: Params {
-                steps: p.steps,
-                width: p.width,
-                height: p.height,
-                guidance: p.guidance,
-                n: p.n,
-                size: p.size.clone(),
-            },
+            params: p.clone(),
         }
     }
 }

@@ -80,7 +80,8 @@ pub struct WorkloadSpec {
 /// Per-request generation parameters of image (and other non-LLM) APIs:
 /// from the flags, or per item from the dataset file. `None` leaves the
 /// choice to the API's request template (see `api::http` for its defaults).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RequestParams {
     /// Inference steps (diffusion models' `num_inference_steps`).
     #[serde(skip_serializing_if = "Option::is_none")]
