@@ -1,29 +1,20 @@
-//! The command-line edge: parse, dispatch, print, map outcomes to exit codes.
+//! The command-line edge: parse, build the plan, install signal handling,
+//! run the command on a harness, and map its outcome to an exit code. Nothing
+//! below this module sees argv, signals or exit statuses.
 //!
 //! Exit codes (also in the README): 0 success; 1 a usage or setup error
 //! (bad flag, unreadable file, unreachable target), printed as one line;
 //! 3 reserved for failed SLOs; 130 interrupted, with every output written.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command, Typed};
-use crate::doc::{RunDocument, RunSettings};
 use crate::engine::Signals;
-use crate::export::json::JsonExporter;
-use crate::export::records::RecordsWriter;
-use crate::export::vllm::VllmExporter;
-use crate::export::{self, Exporter, RunReport};
-use crate::plan::RunPlan;
-use crate::runner::{self, Level, Session, Sinks};
+use crate::harness::Harness;
 use crate::sim;
-use crate::slo;
-use crate::ui;
-use crate::workload::Workload;
 
 /// The process's exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +72,10 @@ async fn dispatch(cli: Cli, typed: Typed) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(args) => {
             let plan = crate::scenario::run_plan(args.scenario.as_deref(), &args.options(&typed))?;
-            run(&plan).await
+            let h = harness(&plan.monitor, plan.grace).await?;
+            let outcome = crate::run::run(&h, &plan).await;
+            h.close().await;
+            outcome.map(exit_of)
         }
         Command::Sweep(args) => {
             let typed_options = args.options(&typed);
@@ -90,7 +84,10 @@ async fn dispatch(cli: Cli, typed: Typed) -> anyhow::Result<Exit> {
                 None => crate::plan::RunPlan::resolve(&typed_options)?,
             };
             let plan = crate::sweep::SweepPlan::resolve(base, &args.sweep_options())?;
-            crate::sweep::run(&plan).await
+            let h = harness(&plan.base.monitor, plan.base.grace).await?;
+            let outcome = crate::sweep::run(&h, &plan).await;
+            h.close().await;
+            outcome.map(exit_of)
         }
         Command::Compare(args) => {
             let plan = crate::compare::ComparePlan::resolve(
@@ -98,7 +95,11 @@ async fn dispatch(cli: Cli, typed: Typed) -> anyhow::Result<Exit> {
                 &args.options(&typed),
                 &args.compare_options(&typed),
             )?;
-            crate::compare::run(&plan).await
+            let first = &plan.strategies[0].plan;
+            let h = harness(&first.monitor, first.grace).await?;
+            let outcome = crate::compare::run(&h, &plan).await;
+            h.close().await;
+            outcome.map(exit_of)
         }
         Command::Sim(args) => {
             sim::serve_cli(*args).await?;
@@ -117,6 +118,30 @@ async fn dispatch(cli: Cli, typed: Typed) -> anyhow::Result<Exit> {
             fail_on_regression: args.fail_on_regression,
         })
         .map(exit_of),
+    }
+}
+
+/// The harness of a measuring command, with the process's signals wired
+/// to it: the only place signal handlers are installed.
+async fn harness(monitor: &crate::plan::MonitorPlan, grace: Duration) -> anyhow::Result<Harness> {
+    let signals = Signals::default();
+    tokio::spawn(watch_signals(signals.clone(), grace));
+    Harness::start(signals, monitor).await
+}
+
+/// First Ctrl-C: stop sending and let in-flight requests finish within the
+/// grace period. Second: cancel them at once.
+async fn watch_signals(signals: Signals, grace: Duration) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    eprintln!(
+        "\nInterrupted: no new requests; waiting up to {} for those in flight (Ctrl-C again to stop now).",
+        crate::units::format_duration(grace)
+    );
+    signals.interrupt.cancel();
+    if tokio::signal::ctrl_c().await.is_ok() {
+        signals.abort.cancel();
     }
 }
 
@@ -140,173 +165,6 @@ fn report_paths(a: &crate::cli::ReportArgs) -> crate::doc::settings::ReportPaths
         csv: a.csv.clone(),
         markdown: a.markdown.clone(),
     }
-}
-
-/// `inferload run`.
-pub async fn run(plan: &RunPlan) -> anyhow::Result<Exit> {
-    let plan = plan.clone();
-    // Files first: a bad dataset or output path fails before any traffic.
-    let workload = Arc::new(crate::scenario::load_workload(&plan)?);
-    let records = match &plan.outputs.records {
-        Some(path) => Some(RecordsWriter::create(path)?),
-        None => None,
-    };
-    check_output_dirs(&plan)?;
-
-    let (base_url, sim_handle) = runner::resolve_target(&plan).await?;
-    let result = run_against(&plan, workload, &base_url, sim_handle.is_some(), records).await;
-    if let Some(h) = sim_handle {
-        h.shutdown().await;
-    }
-    result
-}
-
-fn check_output_dirs(plan: &RunPlan) -> anyhow::Result<()> {
-    if let Some(path) = &plan.outputs.json {
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-        if let Some(dir) = parent {
-            anyhow::ensure!(
-                dir.is_dir(),
-                "--json {}: directory {} does not exist",
-                path.display(),
-                dir.display()
-            );
-        }
-    }
-    if let Some(v) = &plan.outputs.vllm_result {
-        if let Some(dir) = &v.dir {
-            std::fs::create_dir_all(dir).with_context(|| format!("--result-dir {}", dir.display()))?;
-        }
-    }
-    Ok(())
-}
-
-async fn run_against(
-    plan: &RunPlan,
-    workload: Arc<Workload>,
-    base_url: &str,
-    embedded: bool,
-    records: Option<RecordsWriter>,
-) -> anyhow::Result<Exit> {
-    let pool = runner::pool_size(&plan.schedule);
-    let session = Session::connect(plan, workload, base_url, embedded, pool).await?;
-    println!(
-        "{}",
-        ui::settings_block(plan, base_url, embedded, &session.model, &session.workload.describe())
-    );
-    let signals = Signals::default();
-    let ctrl_c = tokio::spawn(runner::watch_ctrl_c(signals.clone(), plan.grace));
-    let sinks = Sinks {
-        records,
-        show_samples: plan.outputs.show_samples,
-        capture_all_text: plan.outputs.vllm_result.as_ref().is_some_and(|v| v.detailed),
-        keep_records: plan.outputs.vllm_result.is_some()
-            || crate::report::needs_records(&crate::doc::settings::ReportPaths::of(&plan.outputs.reports)),
-        quiet: plan.outputs.quiet,
-        bounds: plan.request_bounds(),
-    };
-    let m = session
-        .measure_with(&Level::of_plan(plan), sinks, &signals, plan.outputs.tui)
-        .await;
-    ctrl_c.abort();
-    let m = m?;
-
-    let slo_results = slo::evaluate(&plan.slos, &m.summary, m.goodput);
-    let report = RunReport::new(
-        RunDocument {
-            started_at: Some(m.started_at.to_rfc3339()),
-            target_url: Some(base_url.to_string()),
-            embedded_sim: embedded,
-            model: Some(session.model.clone()),
-            interrupted: m.interrupted,
-            cancelled: m.cancelled,
-            settings: Some(RunSettings::of(plan)),
-            goodput: m.goodput,
-            slos: slo_results,
-            users: m.users,
-            breakdown: m.breakdown,
-            monitor: m.monitor,
-            trust: Some(m.trust),
-            ..RunDocument::new(m.summary)
-        },
-        m.records,
-    );
-    let doc = &report.doc;
-    print!("{}", export::console_summary(&report));
-    if let Some(b) = &doc.breakdown {
-        print!(
-            "{}",
-            crate::stats::breakdown::breakdown_table(b, doc.summary.requests_total)
-        );
-    }
-    if let Some(u) = &doc.users {
-        println!("{}", u.line());
-    }
-    if m.cancelled > 0 {
-        println!(
-            "{} requests were cancelled when the run stopped; they are not counted above.",
-            m.cancelled
-        );
-    }
-    print!("{}", ui::slo_block(&doc.slos, m.goodput));
-    let written = write_outputs(plan, &report);
-    if let Some(db) = &plan.outputs.history {
-        // The history is a convenience: failing to record never fails the run.
-        match crate::history::record_run(db, &report, &plan.redactor().secrets()) {
-            Ok(id) => println!("Recorded as run {id} in {}", db.display()),
-            Err(e) => eprintln!("warning: not recorded in the history: {e:#}"),
-        }
-    }
-    written?;
-    Ok(if m.interrupted {
-        Exit::Interrupted
-    } else if doc.slos.iter().any(|r| !r.passed) {
-        Exit::SloFailed
-    } else {
-        Exit::Success
-    })
-}
-
-/// Writes every file output the plan asks for; each one is attempted even
-/// when another fails, so measured results are not lost to one bad path.
-/// If any fails, the native run document is saved in the temporary
-/// directory instead and its path printed.
-fn write_outputs(plan: &RunPlan, report: &RunReport) -> anyhow::Result<()> {
-    let mut exporters: Vec<(PathBuf, Box<dyn Exporter>)> = Vec::new();
-    if let Some(path) = &plan.outputs.json {
-        exporters.push((path.clone(), Box::new(JsonExporter::new(path))));
-    }
-    if plan.outputs.vllm_result.is_some() {
-        let vllm = VllmExporter::for_report(report);
-        exporters.push((vllm.path.clone(), Box::new(vllm)));
-    }
-    exporters.extend(crate::report::run_exporters(report));
-    if let Some(path) = &plan.outputs.records {
-        println!("Records written to {}", path.display());
-    }
-    let mut failed = 0usize;
-    for (path, exporter) in exporters {
-        match exporter.export(report) {
-            Ok(()) => println!("Results written to {}", path.display()),
-            Err(e) => {
-                eprintln!("error: {e}");
-                failed += 1;
-            }
-        }
-    }
-    if failed == 0 {
-        return Ok(());
-    }
-    let rescue = std::env::temp_dir().join(format!(
-        "inferload-run-{}-{}.json",
-        chrono::Local::now().format("%Y%m%d-%H%M%S"),
-        std::process::id()
-    ));
-    match JsonExporter::new(&rescue).export(report) {
-        Ok(()) => eprintln!("The measured results were saved to {} instead.", rescue.display()),
-        Err(e) => eprintln!("error: {e}"),
-    }
-    anyhow::bail!("{failed} output file(s) could not be written (see above)")
 }
 
 /// Thousands of concurrent streams need thousands of sockets; the usual

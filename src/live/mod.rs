@@ -4,10 +4,11 @@
 //! metrics (`--prometheus-listen`, [`prometheus`]).
 //!
 //! They are extra consumers of the engine's events: the collector
-//! (`runner::collect`) hands each event to every [`LiveSink`] after the
+//! (`harness::session`) hands each event to every [`LiveSink`] after the
 //! view, on its own blocking thread, so a slow UDP socket never delays a
-//! request. They never reach back into the engine. A session keeps one
-//! [`Live`] for all its measurements (sweep levels add up).
+//! request. They never reach back into the engine. The process keeps one
+//! [`Live`] (in the harness's services) for every measurement of every
+//! session: sweep levels and a comparison's strategies add up.
 
 use std::sync::Arc;
 

@@ -4,12 +4,15 @@
 //! Prometheus metrics or a node/DCGM exporter ([`scrape`]) — and the
 //! trust verdict on the load generator ([`trust`]).
 //!
-//! Each source is one [`Sampler`]. A [`Monitor`] owns the samplers of a
-//! session; [`Monitor::start`] runs them every `--monitor-interval` on the
-//! runtime until [`Running::finish`], which hands back the monitor (for the
-//! next sweep level) and a [`MonitorReport`]: bounded time series and a
-//! [`MonitorSummary`] of the figures the console, the sweep's stop rule and
-//! `compare` read.
+//! Each source is one [`Sampler`]. The machine's own samplers (host, GPUs)
+//! are found once per process ([`local_samplers`]) and lent by the harness
+//! to each measurement; a target's scrapes belong to its session
+//! ([`target_samplers`]). A [`Monitor`] holds the samplers of one
+//! measurement; [`Monitor::start`] runs them every `--monitor-interval` on
+//! the runtime until [`Running::finish`], which hands back the monitor (its
+//! samplers return to their owners) and a [`MonitorReport`]: bounded time
+//! series and a [`MonitorSummary`] of the figures the console, the sweep's
+//! stop rule and `compare` read.
 //!
 //! Timing: a sample's time `t_s` is taken when its tick fires, in seconds
 //! since the monitor started, which is just before the engine's clock starts
@@ -202,12 +205,6 @@ impl MonitorReport {
     }
 }
 
-/// Mean GPU utilisation (percent) of a monitored measurement; `None` when
-/// no GPU was monitored (`--no-monitor`, or no GPU found).
-pub fn mean_gpu_utilization(m: &crate::runner::Measurement) -> Option<f64> {
-    m.monitor.as_ref().and_then(MonitorReport::mean_gpu_utilization)
-}
-
 /// Running sum, count and max.
 #[derive(Debug, Clone, Copy, Default)]
 struct Acc {
@@ -349,19 +346,8 @@ impl Recorder {
     }
 }
 
-/// True the first time this process says `note`: a comparison sets up one
-/// monitor per strategy, and "no GPU" needs reading once.
-fn first_time(note: &str) -> bool {
-    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let mut said = SAID.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if said.iter().any(|n| n == note) {
-        return false;
-    }
-    said.push(note.to_string());
-    true
-}
-
-/// The samplers of a session.
+/// The samplers of one measurement: the process's own (host, GPUs), lent
+/// by the harness, and the target's scrapes.
 pub struct Monitor {
     samplers: Vec<Box<dyn Sampler>>,
     interval: Duration,
@@ -369,6 +355,47 @@ pub struct Monitor {
     setup_notes: Vec<String>,
     /// Sources whose failure was already noted.
     failed: Vec<String>,
+}
+
+/// The samplers of this machine — the host and its GPUs — found once per
+/// process, with a note for each that could not be set up (no GPU).
+pub async fn local_samplers() -> (Vec<Box<dyn Sampler>>, Vec<String>) {
+    let mut samplers: Vec<Box<dyn Sampler>> = Vec::new();
+    let mut notes = Vec::new();
+    match host::HostSampler::new() {
+        Ok(s) => samplers.push(Box::new(s)),
+        Err(note) => notes.push(note),
+    }
+    match gpu::detect().await {
+        Ok(s) => samplers.push(s),
+        Err(note) => notes.push(note),
+    }
+    (samplers, notes)
+}
+
+/// The samplers of one target: the `--scrape` URLs, or the target's
+/// `/metrics` when it answers.
+pub async fn target_samplers(plan: &MonitorPlan, client: &reqwest::Client, base_url: &str) -> Vec<Box<dyn Sampler>> {
+    let urls: Vec<String> = if plan.scrape.is_empty() {
+        let url = format!("{base_url}/metrics");
+        if scrape::answers(client, &url).await {
+            vec![url]
+        } else {
+            Vec::new()
+        }
+    } else {
+        plan.scrape.clone()
+    };
+    urls.into_iter()
+        .map(|url| {
+            Box::new(scrape::ScrapeSampler::new(
+                client.clone(),
+                url,
+                plan.scrape_metrics.clone(),
+                plan.interval,
+            )) as Box<dyn Sampler>
+        })
+        .collect()
 }
 
 impl Monitor {
@@ -381,50 +408,10 @@ impl Monitor {
         }
     }
 
-    /// Finds what can be watched: the host, the GPUs, the `--scrape` URLs
-    /// (or the target's `/metrics` when it answers). Prints a note for what
-    /// cannot (once).
-    pub async fn setup(plan: &MonitorPlan, client: &reqwest::Client, base_url: &str) -> Self {
-        let mut samplers: Vec<Box<dyn Sampler>> = Vec::new();
-        let mut notes = Vec::new();
-        match host::HostSampler::new() {
-            Ok(s) => samplers.push(Box::new(s)),
-            Err(note) => notes.push(note),
-        }
-        match gpu::detect().await {
-            Ok(s) => samplers.push(s),
-            Err(note) => notes.push(note),
-        }
-        let urls: Vec<String> = if plan.scrape.is_empty() {
-            let url = format!("{base_url}/metrics");
-            if scrape::answers(client, &url).await {
-                vec![url]
-            } else {
-                Vec::new()
-            }
-        } else {
-            plan.scrape.clone()
-        };
-        for url in urls {
-            samplers.push(Box::new(scrape::ScrapeSampler::new(
-                client.clone(),
-                url,
-                plan.scrape_metrics.clone(),
-                plan.interval,
-            )));
-        }
-        let monitor = Self::new(samplers, plan.interval, notes);
-        println!(
-            "Monitor:   {} every {}",
-            monitor.sources().join(", "),
-            crate::units::format_duration(plan.interval)
-        );
-        for n in &monitor.setup_notes {
-            if first_time(n) {
-                println!("Monitor:   {n}");
-            }
-        }
-        monitor
+    /// The samplers back, in the order given to [`Monitor::new`], for the
+    /// next measurement.
+    pub fn into_samplers(self) -> Vec<Box<dyn Sampler>> {
+        self.samplers
     }
 
     /// The sources, for the settings line.

@@ -29,8 +29,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::doc::settings::ReportPaths;
-use crate::doc::{CompareDocument, SweepDocument};
-use crate::export::{ExportError, Exporter, RunReport};
+use crate::export::RunReport;
 use crate::outcome::Outcome;
 
 pub mod charts;
@@ -68,7 +67,7 @@ impl Format {
 }
 
 /// The formats asked for, each with its path, in a fixed order.
-fn asked(paths: &ReportPaths) -> Vec<(Format, PathBuf)> {
+pub fn asked(paths: &ReportPaths) -> Vec<(Format, PathBuf)> {
     [
         (Format::Plot, &paths.plot),
         (Format::Html, &paths.html),
@@ -120,65 +119,6 @@ pub fn write_plots(doc: &Document, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         written.extend([png, svg]);
     }
     Ok(written)
-}
-
-/// One report of a run, as an exporter of the run's output loop.
-struct ReportExporter {
-    format: Format,
-    path: PathBuf,
-}
-
-impl Exporter for ReportExporter {
-    fn export(&self, report: &RunReport) -> Result<(), ExportError> {
-        render(&Document::Run(report), self.format, &self.path)
-            .map_err(|e| ExportError::io(&self.path, std::io::Error::other(format!("{e:#}"))))
-    }
-}
-
-/// The report exporters the run's settings ask for (`--plot`, `--html`,
-/// `--csv`, `--markdown`), each with the path it writes, for the run's
-/// output loop.
-pub fn run_exporters(report: &RunReport) -> Vec<(PathBuf, Box<dyn Exporter>)> {
-    let Some(settings) = report.settings() else {
-        return Vec::new();
-    };
-    asked(&settings.outputs.reports)
-        .into_iter()
-        .map(|(format, path)| {
-            let e: Box<dyn Exporter> = Box::new(ReportExporter {
-                format,
-                path: path.clone(),
-            });
-            (path, e)
-        })
-        .collect()
-}
-
-/// Renders a document into every report asked for; returns the paths written.
-pub fn write_reports(paths: &ReportPaths, doc: &Document) -> anyhow::Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    for (format, path) in asked(paths) {
-        render(doc, format, &path)?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-/// Renders a finished sweep into every report asked for; returns the paths written.
-pub fn write_sweep_reports(paths: &ReportPaths, doc: &SweepDocument) -> anyhow::Result<Vec<PathBuf>> {
-    if asked(paths).is_empty() {
-        return Ok(Vec::new());
-    }
-    write_reports(paths, &Document::Sweep(doc))
-}
-
-/// Renders a finished comparison into every report asked for (`--plot`:
-/// the radar and the grouped bars); returns the paths written.
-pub fn write_compare_reports(paths: &ReportPaths, doc: &CompareDocument) -> anyhow::Result<Vec<PathBuf>> {
-    if asked(paths).is_empty() {
-        return Ok(Vec::new());
-    }
-    write_reports(paths, &Document::Compare(doc))
 }
 
 /// `inferload report INPUT`: prints the document as its command did

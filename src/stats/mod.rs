@@ -30,7 +30,7 @@
 //!   record; a request ending at the instant another starts does not overlap it.
 //!
 //! Records of class `cancelled` (stopped by us, not failed by the server)
-//! are ignored by [`SummaryBuilder::add`]; the runner keeps them out anyway.
+//! are ignored by [`SummaryBuilder::add`]; the harness keeps them out anyway.
 //! Nothing here produces NaN or infinity: an undefined ratio is 0.0.
 
 use std::borrow::Borrow;

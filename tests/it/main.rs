@@ -1,6 +1,7 @@
 //! The integration tests: one binary, every server on 127.0.0.1:0.
 
 mod apis;
+mod architecture;
 mod capacity;
 mod common;
 mod connections;

@@ -385,6 +385,39 @@ async fn the_prometheus_endpoint_is_scraped_during_a_run() {
     assert_eq!(out.code, Some(0), "{}", out.all());
 }
 
+/// A comparison serves one live endpoint for all its strategies: the
+/// listener belongs to the process, not to each strategy's session (which
+/// made the second strategy fail to bind the same address).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comparison_serves_one_prometheus_endpoint() {
+    let a = start_sim(fast()).await;
+    let b = start_sim(fast()).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let out = run_async(args![
+        "compare",
+        format!("a={}", a.url()),
+        format!("b={}", b.url()),
+        "-n",
+        10,
+        "--output-len",
+        8,
+        "--prometheus-listen",
+        addr,
+        "--no-monitor",
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let served = out.stdout.matches("Live metrics for Prometheus at ").count();
+    assert_eq!(served, 1, "{}", out.stdout);
+    assert_eq!(a.stats().requests_total + b.stats().requests_total, 20);
+}
+
 /// A normal run is trusted; the verdict is in the console and the JSON.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_normal_run_is_trusted() {

@@ -211,7 +211,7 @@ async fn a_run_writes_every_report_and_report_renders_them_again() {
     .await;
     assert_eq!(out.code, Some(0), "{}", out.all());
     for f in ["plots", "run.html", "run.csv", "run.md"] {
-        let line = format!("Results written to {}", d(f).display());
+        let line = format!("Report written to {}", d(f).display());
         assert!(out.stdout.contains(&line), "{line}\n{}", out.stdout);
     }
     sim.shutdown().await;
@@ -387,7 +387,7 @@ async fn a_run_where_every_request_fails_draws_no_successful_requests() {
     assert!(!out.all().contains("panicked"), "{}", out.all());
     assert!(
         out.stdout
-            .contains(&format!("Results written to {}", d("run.html").display())),
+            .contains(&format!("Report written to {}", d("run.html").display())),
         "{}",
         out.all()
     );

@@ -483,12 +483,13 @@ async fn fixed_profile_truth_matches_the_configuration() {
     let sim = start_sim(SimConfig::fixed(ms(40), ms(10))).await;
     let url = sim.url();
     let mut tasks = Vec::new();
-    for _ in 0..6 {
+    // Every client is built before any clock starts: building one loads
+    // the system's certificates, which blocks a runtime worker for tens of
+    // milliseconds and would delay another task's timed request.
+    let clients: Vec<_> = (0..6).map(|_| client()).collect();
+    for c in clients {
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
-            // The client is built before the clock starts: building one
-            // loads the system's certificates, which is no part of TTFT.
-            let c = client();
             let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 11, "ignore_eos": true, "stream": true});
             let sent = Instant::now();
             let resp = c

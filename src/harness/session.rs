@@ -1,10 +1,14 @@
-//! One target, measured: connect once (HTTP client, preflight), then run
-//! measurements — a warm-up and a measured phase each — whose engine events
-//! feed the consumers: the records file, progress and samples, the summary,
-//! goodput, and the records kept for exporters that need them all.
+//! One target, measured: connect once (HTTP client, preflight, the target's
+//! scrapes), then run measurements — a warm-up and a measured phase each —
+//! whose engine events feed the consumers: the records file, progress and
+//! samples, the summary, goodput, the live exporters, and the records kept
+//! for exporters that need them all.
 //!
 //! `run` measures once; `sweep` measures once per level on one session, so
-//! every level shares the connection pool and the preflight.
+//! every level shares the connection pool and the preflight; `compare`
+//! keeps one session per strategy. What outlives a session (the machine's
+//! samplers, the live exporters) is borrowed from the harness's
+//! [`Services`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,38 +16,21 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
+use super::services::Services;
 use crate::api;
 use crate::engine::{self, client, preflight, Event, Phase, RequestContext, Signals};
 use crate::export::records::RecordsWriter;
+use crate::monitor::{Monitor, Sampler};
 use crate::plan::{RunPlan, Stop, TuiMode};
 use crate::record::{ErrorClass, RequestRecord};
 use crate::schedule::ScheduleSpec;
-use crate::sim::{self, SimHandle};
 use crate::slo::{Goodput, RequestBounds};
 use crate::stats::{Summary, SummaryBuilder};
 use crate::ui::{self, RunView};
 use crate::workload::Workload;
 
-/// The target's base URL, starting the embedded simulator when the plan
-/// names none. The handle, if any, must be shut down by the caller.
-pub async fn resolve_target(plan: &RunPlan) -> anyhow::Result<(String, Option<SimHandle>)> {
-    match &plan.target.base_url {
-        Some(url) => Ok((url.clone(), None)),
-        None => {
-            let handle = sim::start(sim::SimConfig::default_loopback())
-                .await
-                .context("cannot start the embedded simulator")?;
-            println!(
-                "No --url given: benchmarking the embedded simulator at {}",
-                handle.url()
-            );
-            Ok((handle.url(), Some(handle)))
-        }
-    }
-}
-
 /// The engine's HTTP settings from the plan's target.
-fn client_config(target: &crate::plan::Target) -> engine::ClientConfig {
+pub fn client_config(target: &crate::plan::Target) -> engine::ClientConfig {
     let mut config = engine::ClientConfig::new(target.timeout);
     config.insecure = target.insecure;
     if let Some(key) = &target.api_key {
@@ -65,10 +52,12 @@ pub struct Session {
     pub embedded: bool,
     pub model: String,
     grace: Duration,
-    /// The samplers, between measurements (taken while one runs).
-    monitor: std::sync::Mutex<Option<crate::monitor::Monitor>>,
-    /// Live exporters, fed by every measurement's collector.
-    live: crate::live::Live,
+    /// The monitor's interval; `None` with `--no-monitor`.
+    monitor_interval: Option<Duration>,
+    /// This target's scrapes, between measurements (taken while one runs).
+    scrapes: std::sync::Mutex<Vec<Box<dyn Sampler>>>,
+    /// The process's samplers and live exporters.
+    services: Arc<Services>,
 }
 
 /// What one measurement sends.
@@ -127,6 +116,15 @@ pub struct Measurement {
     pub trust: crate::monitor::TrustVerdict,
 }
 
+impl Measurement {
+    /// Mean GPU utilisation (percent), when a GPU was monitored.
+    pub fn mean_gpu_utilization(&self) -> Option<f64> {
+        self.monitor
+            .as_ref()
+            .and_then(crate::monitor::MonitorReport::mean_gpu_utilization)
+    }
+}
+
 impl Session {
     /// Builds the client (pooling `pool` connections) and checks the target.
     pub async fn connect(
@@ -135,6 +133,7 @@ impl Session {
         base_url: &str,
         embedded: bool,
         pool: usize,
+        services: Arc<Services>,
     ) -> anyhow::Result<Self> {
         let target = &plan.target;
         let config = client_config(target);
@@ -181,11 +180,22 @@ impl Session {
             redactor,
             tasks,
         });
-        let monitor = match plan.monitor.enabled {
-            true => Some(crate::monitor::Monitor::setup(&plan.monitor, ctx.client.probe(), base_url).await),
-            false => None,
+        let scrapes = match plan.monitor.enabled {
+            true => crate::monitor::target_samplers(&plan.monitor, ctx.client.probe(), base_url).await,
+            false => Vec::new(),
         };
-        let live = crate::live::Live::start(&plan.monitor).await?;
+        if plan.monitor.enabled {
+            let sources: Vec<String> = services
+                .sampler_sources()
+                .into_iter()
+                .chain(scrapes.iter().map(|s| s.source()))
+                .collect();
+            println!(
+                "Monitor:   {} every {}",
+                sources.join(", "),
+                crate::units::format_duration(plan.monitor.interval)
+            );
+        }
         Ok(Self {
             ctx,
             workload,
@@ -193,8 +203,9 @@ impl Session {
             embedded,
             model,
             grace: plan.grace,
-            monitor: std::sync::Mutex::new(monitor),
-            live,
+            monitor_interval: plan.monitor.enabled.then_some(plan.monitor.interval),
+            scrapes: std::sync::Mutex::new(scrapes),
+            services,
         })
     }
 
@@ -231,9 +242,9 @@ impl Session {
         let started_at = chrono::Local::now();
         let (tx, rx) = mpsc::unbounded_channel::<Event>();
         let view = ui::open_view(tui, &level.stop, &level.schedule, sinks.quiet, signals, self.grace);
-        let view = LiveFanout::wrap(view, &self.live, &self.model);
+        let view = LiveFanout::wrap(view, self.services.live_sinks(), &self.model);
         let probe = crate::monitor::trust::Probe::start();
-        let sampling = self.take_monitor().map(crate::monitor::Monitor::start);
+        let sampling = self.start_monitor();
         let guard = StopIfCollectorDies(Some(signals.clone()));
         let collector = tokio::task::spawn_blocking(move || {
             let mut guard = guard;
@@ -244,14 +255,14 @@ impl Session {
         let end = engine::run_phase(self.ctx.clone(), self.workload.clone(), phase, tx, signals).await;
         let trust = probe.finish(end.dispatch, &level.schedule).await;
         let monitor = match sampling {
-            Some(running) => running.finish().await.map(|(m, report)| {
-                self.put_monitor(m);
+            Some((running, lent)) => running.finish().await.map(|(m, report)| {
+                self.return_samplers(m, lent);
                 report
             }),
             None => None,
         };
         let collected = collector.await.context("the results collector failed")?;
-        for sink in &self.live.sinks {
+        for sink in self.services.live_sinks() {
             sink.flush();
         }
         let summary = collected.summary.finish();
@@ -284,15 +295,23 @@ impl Session {
         })
     }
 
-    fn take_monitor(&self) -> Option<crate::monitor::Monitor> {
-        self.monitor
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
+    /// Starts sampling with the process's samplers (lent; how many is
+    /// returned beside the running monitor) and this target's scrapes.
+    fn start_monitor(&self) -> Option<(crate::monitor::Running, usize)> {
+        let interval = self.monitor_interval?;
+        let mut samplers = self.services.lend_samplers();
+        let lent = samplers.len();
+        samplers.append(&mut self.scrapes.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let notes = self.services.monitor_notes().to_vec();
+        Some((Monitor::new(samplers, interval, notes).start(), lent))
     }
 
-    fn put_monitor(&self, m: crate::monitor::Monitor) {
-        *self.monitor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(m);
+    /// Gives the lent samplers back to the services and keeps the scrapes.
+    fn return_samplers(&self, m: Monitor, lent: usize) {
+        let mut samplers = m.into_samplers();
+        let own = samplers.split_off(lent.min(samplers.len()));
+        self.services.return_samplers(samplers);
+        *self.scrapes.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = own;
     }
 
     async fn warm_up(&self, level: &Level, signals: &Signals) {
@@ -343,13 +362,13 @@ struct LiveFanout {
 }
 
 impl LiveFanout {
-    fn wrap(view: Box<dyn RunView>, live: &crate::live::Live, model: &str) -> Box<dyn RunView> {
-        if live.sinks.is_empty() {
+    fn wrap(view: Box<dyn RunView>, sinks: &[Arc<dyn crate::live::LiveSink>], model: &str) -> Box<dyn RunView> {
+        if sinks.is_empty() {
             return view;
         }
         Box::new(Self {
             view,
-            sinks: live.sinks.clone(),
+            sinks: sinks.to_vec(),
             model: model.to_string(),
         })
     }
@@ -455,22 +474,6 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
     }
     view.finish();
     out
-}
-
-/// First Ctrl-C: stop sending and let in-flight requests finish within the
-/// grace period. Second: cancel them at once.
-pub async fn watch_ctrl_c(signals: Signals, grace: Duration) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    eprintln!(
-        "\nInterrupted: no new requests; waiting up to {} for those in flight (Ctrl-C again to stop now).",
-        crate::units::format_duration(grace)
-    );
-    signals.interrupt.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
-        signals.abort.cancel();
-    }
 }
 
 /// Connections to pool for a schedule: one per request in flight.

@@ -1,0 +1,84 @@
+//! The harness: what `run`, `sweep` and `compare` share around their
+//! measurements, built in one place — the target (or the embedded
+//! simulator), the session on it, the signals from the edge, the side
+//! services that live as long as the process ([`services`]) and the
+//! writing of outputs ([`outputs`]).
+//!
+//! The commands above it decide what to measure and how to judge it; the
+//! harness knows nothing of levels or strategies. It never installs signal
+//! handlers: `app` owns the process and hands the [`Signals`] in.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::engine::Signals;
+use crate::monitor::MonitorPlan;
+use crate::plan::RunPlan;
+use crate::sim::{self, SimHandle};
+
+pub mod outputs;
+pub mod services;
+pub mod session;
+
+pub use services::Services;
+pub use session::{pool_size, Level, Measurement, Session, Sinks};
+
+/// Shared state of one command.
+pub struct Harness {
+    signals: Signals,
+    services: Arc<Services>,
+    /// Embedded simulators started for targets without a URL.
+    sims: tokio::sync::Mutex<Vec<SimHandle>>,
+}
+
+impl Harness {
+    /// Starts the process's side services; `monitor` is the command's
+    /// monitor settings (a comparison's are its first strategy's).
+    pub async fn start(signals: Signals, monitor: &MonitorPlan) -> anyhow::Result<Self> {
+        Ok(Self {
+            signals,
+            services: Arc::new(Services::start(monitor).await?),
+            sims: Default::default(),
+        })
+    }
+
+    /// Interrupt (stop sending) and abort (cancel in-flight) from the edge.
+    pub fn signals(&self) -> &Signals {
+        &self.signals
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Loads the plan's workload, finds its target (starting the embedded
+    /// simulator when it names none) and connects a session pooling `pool`
+    /// connections.
+    pub async fn connect(&self, plan: &RunPlan, pool: usize) -> anyhow::Result<Session> {
+        let workload = Arc::new(crate::scenario::load_workload(plan)?);
+        let (base_url, embedded) = match &plan.target.base_url {
+            Some(url) => (url.clone(), false),
+            None => {
+                let handle = sim::start(sim::SimConfig::default_loopback())
+                    .await
+                    .context("cannot start the embedded simulator")?;
+                println!(
+                    "No --url given: benchmarking the embedded simulator at {}",
+                    handle.url()
+                );
+                let url = handle.url();
+                self.sims.lock().await.push(handle);
+                (url, true)
+            }
+        };
+        Session::connect(plan, workload, &base_url, embedded, pool, self.services.clone()).await
+    }
+
+    /// Stops the embedded simulators.
+    pub async fn close(self) {
+        for h in self.sims.into_inner() {
+            h.shutdown().await;
+        }
+    }
+}
