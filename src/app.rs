@@ -106,7 +106,7 @@ async fn dispatch(cli: Cli, typed: Typed) -> anyhow::Result<Exit> {
             Ok(Exit::Success)
         }
         Command::Report(args) => {
-            crate::report::report_command(&args.input, &report_paths(&args.reports), args.quiet).map(exit_of)
+            crate::report::report_command(&args.input, &args.reports.paths(), args.quiet).map(exit_of)
         }
         Command::History(args) => crate::history::history_command(args.db.as_deref(), args.limit).map(exit_of),
         Command::Show(args) => crate::history::show_command(args.db.as_deref(), args.id, args.json).map(exit_of),
@@ -154,16 +154,6 @@ fn exit_of(o: crate::outcome::Outcome) -> Exit {
         Outcome::ObjectivesFailed => Exit::SloFailed,
         Outcome::Regression => Exit::Regression,
         Outcome::NothingSucceeded => Exit::Setup,
-    }
-}
-
-/// The report flags as the report module takes them.
-fn report_paths(a: &crate::cli::ReportArgs) -> crate::doc::settings::ReportPaths {
-    crate::doc::settings::ReportPaths {
-        plot: a.plot.clone(),
-        html: a.html.clone(),
-        csv: a.csv.clone(),
-        markdown: a.markdown.clone(),
     }
 }
 

@@ -47,8 +47,7 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
         records,
         show_samples: plan.outputs.show_samples,
         capture_all_text: plan.outputs.vllm_result.as_ref().is_some_and(|v| v.detailed),
-        keep_records: plan.outputs.vllm_result.is_some()
-            || crate::report::needs_records(&crate::doc::settings::ReportPaths::of(&plan.outputs.reports)),
+        keep_records: plan.outputs.vllm_result.is_some() || crate::report::needs_records(&plan.outputs.reports),
         quiet: plan.outputs.quiet,
         bounds: plan.request_bounds(),
     };
@@ -122,9 +121,6 @@ fn run_outputs<'a>(plan: &RunPlan, report: &'a RunReport) -> Vec<Output<'a>> {
         let path = vllm.path.clone();
         list.push(Output::new(&path, "Results", move || Ok(vllm.export(report)?)));
     }
-    list.extend(outputs::reports(
-        &crate::doc::settings::ReportPaths::of(&plan.outputs.reports),
-        Document::Run(report),
-    ));
+    list.extend(outputs::reports(&plan.outputs.reports, Document::Run(report)));
     list
 }

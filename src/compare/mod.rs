@@ -136,8 +136,7 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
     if let Some(path) = &plan.json {
         files.push(outputs::json(path, &doc));
     }
-    let reports = crate::doc::settings::ReportPaths::of(&plan.reports);
-    files.extend(outputs::reports(&reports, Document::Compare(&doc)));
+    files.extend(outputs::reports(&plan.reports, Document::Compare(&doc)));
     outputs::write_all("compare", &doc, files)?;
     Ok(if interrupted {
         Outcome::Interrupted

@@ -234,27 +234,8 @@ pub struct VllmResultSettings {
     pub backend: String,
 }
 
-/// The reports asked for (`--plot DIR`, `--html`, `--csv`, `--markdown`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ReportPaths {
-    pub plot: Option<PathBuf>,
-    pub html: Option<PathBuf>,
-    pub csv: Option<PathBuf>,
-    pub markdown: Option<PathBuf>,
-}
-
-impl ReportPaths {
-    /// The plan's report paths, as the document keeps them.
-    pub fn of(p: &crate::plan::ReportPaths) -> Self {
-        Self {
-            plot: p.plot.clone(),
-            html: p.html.clone(),
-            csv: p.csv.clone(),
-            markdown: p.markdown.clone(),
-        }
-    }
-}
+/// The reports asked for: the plan's own type, saved as is.
+pub use crate::plan::ReportPaths;
 
 /// Samplers beside the run and the live exporters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -347,12 +328,7 @@ impl RunSettings {
                     backend: v.backend.clone(),
                 }),
                 quiet: o.quiet,
-                reports: ReportPaths {
-                    plot: o.reports.plot.clone(),
-                    html: o.reports.html.clone(),
-                    csv: o.reports.csv.clone(),
-                    markdown: o.reports.markdown.clone(),
-                },
+                reports: o.reports.clone(),
                 tui: name_of(&o.tui),
                 history: o.history.clone(),
             },

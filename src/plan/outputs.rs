@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{bad_at, defaults, Backend, MonitorOptions, OutputOptions, PlanError, TargetOptions};
 use crate::api::ApiKind;
@@ -25,8 +25,10 @@ pub struct Outputs {
     pub history: Option<PathBuf>,
 }
 
-/// The reports to render (`--plot DIR`, `--html`, `--csv`, `--markdown`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// The reports to render (`--plot DIR`, `--html`, `--csv`, `--markdown`);
+/// saved as is in the documents' settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ReportPaths {
     pub plot: Option<PathBuf>,
     pub html: Option<PathBuf>,

@@ -117,8 +117,7 @@ pub async fn run(h: &Harness, plan: &SweepPlan) -> anyhow::Result<Outcome> {
     if let Some(path) = &plan.json {
         files.push(outputs::json(path, &document));
     }
-    let reports = crate::doc::settings::ReportPaths::of(&plan.base.outputs.reports);
-    files.extend(outputs::reports(&reports, Document::Sweep(&document)));
+    files.extend(outputs::reports(&plan.base.outputs.reports, Document::Sweep(&document)));
     let written = outputs::write_all("sweep", &document, files);
     outputs::record_history(plan.base.outputs.history.as_deref(), |db| {
         crate::history::record_sweep(db, &document, &plan.base.redactor().secrets())
