@@ -56,6 +56,47 @@ where
         .map_err(err)
 }
 
+/// The axes of a chart of numbers against numbers.
+pub(super) struct Axes<'s> {
+    pub caption: String,
+    pub x: std::ops::Range<f64>,
+    pub y: std::ops::Range<f64>,
+    pub x_desc: &'s str,
+    pub y_desc: &'s str,
+}
+
+/// A chart of numbers against numbers with the mesh every such chart
+/// shares: described axes, short tick labels, two light lines per step.
+pub(super) fn xy_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    a: Axes<'_>,
+) -> Result<
+    ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    String,
+>
+where
+    DB::ErrorType: 'static,
+{
+    let mut c = ChartBuilder::on(area)
+        .caption(a.caption, font(19))
+        .margin(10)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d(a.x, a.y)
+        .map_err(err)?;
+    c.configure_mesh()
+        .x_desc(a.x_desc)
+        .y_desc(a.y_desc)
+        .axis_desc_style(font(17))
+        .label_style(font(15))
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .max_light_lines(2)
+        .draw()
+        .map_err(err)?;
+    Ok(c)
+}
+
 /// A padded, non-empty range over `values` (and `0` when `from_zero`).
 pub(super) fn range(values: impl IntoIterator<Item = f64>, from_zero: bool) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);

@@ -269,23 +269,16 @@ where
     ];
     for (area, (caption, unit, color, pts)) in panels.iter().zip(series) {
         let (_, y1) = range(pts.iter().map(|p| p.1), true);
-        let mut c = ChartBuilder::on(area)
-            .caption(format!("{caption}{per_s}"), font(19))
-            .margin(10)
-            .x_label_area_size(45)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0.0..end, 0.0..y1)
-            .map_err(err)?;
-        c.configure_mesh()
-            .x_desc("time since start (s)")
-            .y_desc(unit)
-            .axis_desc_style(font(17))
-            .label_style(font(15))
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .max_light_lines(2)
-            .draw()
-            .map_err(err)?;
+        let mut c = xy_chart(
+            area,
+            Axes {
+                caption: format!("{caption}{per_s}"),
+                x: 0.0..end,
+                y: 0.0..y1,
+                x_desc: "time since start (s)",
+                y_desc: unit,
+            },
+        )?;
         c.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
             .map_err(err)?;
         if pts.len() <= 60 {
@@ -439,23 +432,16 @@ where
         if unit == "percent" {
             y1 = y1.max(100.0);
         }
-        let mut c = ChartBuilder::on(area)
-            .caption(caption, font(19))
-            .margin(10)
-            .x_label_area_size(45)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0.0..end, 0.0..y1)
-            .map_err(err)?;
-        c.configure_mesh()
-            .x_desc("time since start (s)")
-            .y_desc(unit)
-            .axis_desc_style(font(17))
-            .label_style(font(15))
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .max_light_lines(2)
-            .draw()
-            .map_err(err)?;
+        let mut c = xy_chart(
+            area,
+            Axes {
+                caption: caption.to_string(),
+                x: 0.0..end,
+                y: 0.0..y1,
+                x_desc: "time since start (s)",
+                y_desc: unit,
+            },
+        )?;
         let legend = lines.len() > 1;
         for (name, color, pts) in lines {
             let drawn = c

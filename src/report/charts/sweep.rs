@@ -120,23 +120,16 @@ where
             continue;
         }
         let (_, y1) = range(lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)), true);
-        let mut c = ChartBuilder::on(area)
-            .caption(caption, font(19))
-            .margin(12)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d(x0..x1, 0.0..y1)
-            .map_err(err)?;
-        c.configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc.as_str())
-            .axis_desc_style(font(17))
-            .label_style(font(15))
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .max_light_lines(2)
-            .draw()
-            .map_err(err)?;
+        let mut c = xy_chart(
+            area,
+            Axes {
+                caption,
+                x: x0..x1,
+                y: 0.0..y1,
+                x_desc,
+                y_desc: y_desc.as_str(),
+            },
+        )?;
         for (name, color, p) in lines {
             c.draw_series(LineSeries::new(p.iter().copied(), color.stroke_width(2)))
                 .map_err(err)?
