@@ -4,9 +4,12 @@
 //!
 //! Exit codes (also in the README): 0 success; 1 a usage or setup error
 //! (bad flag, unreadable file, unreachable target), printed as one line;
-//! 3 reserved for failed SLOs; 130 interrupted, with every output written.
+//! 3 failed objectives; 4 a regression (`diff`); 5 requests were sent and
+//! none succeeded; 130 interrupted by Ctrl-C and
+//! 143 by SIGTERM, each with every output written.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
@@ -23,7 +26,9 @@ pub enum Exit {
     Setup = 1,
     SloFailed = 3,
     Regression = 4,
+    NothingSucceeded = 5,
     Interrupted = 130,
+    Terminated = 143,
 }
 
 impl From<Exit> for ExitCode {
@@ -129,20 +134,47 @@ async fn harness(monitor: &crate::plan::MonitorPlan, grace: Duration) -> anyhow:
     Harness::start(signals, monitor).await
 }
 
-/// First Ctrl-C: stop sending and let in-flight requests finish within the
-/// grace period. Second: cancel them at once.
+/// Set when SIGTERM stopped the command, so its exit status says so (143).
+static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+/// First Ctrl-C or SIGTERM (what `timeout`, Kubernetes and CI cancellation
+/// send): stop sending and let in-flight requests finish within the grace
+/// period; every output is then written as after a normal end. A second
+/// signal cancels them at once.
 async fn watch_signals(signals: Signals, grace: Duration) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match term.as_mut() {
+            Some(t) => t.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    let name = tokio::select! {
+        r = tokio::signal::ctrl_c() => match r {
+            Ok(()) => "Interrupted",
+            Err(_) => return,
+        },
+        _ = terminated => {
+            TERMINATED.store(true, Ordering::SeqCst);
+            "Terminated (SIGTERM)"
+        }
+    };
     eprintln!(
-        "\nInterrupted: no new requests; waiting up to {} for those in flight (Ctrl-C again to stop now).",
+        "\n{name}: no new requests; waiting up to {} for those in flight (Ctrl-C again to stop now).",
         crate::units::format_duration(grace)
     );
     signals.interrupt.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
-        signals.abort.cancel();
+    let again = async {
+        match term.as_mut() {
+            Some(t) => t.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = again => {}
     }
+    signals.abort.cancel();
 }
 
 /// The exit status of a command's outcome.
@@ -150,10 +182,11 @@ fn exit_of(o: crate::outcome::Outcome) -> Exit {
     use crate::outcome::Outcome;
     match o {
         Outcome::Success => Exit::Success,
+        Outcome::Interrupted if TERMINATED.load(Ordering::SeqCst) => Exit::Terminated,
         Outcome::Interrupted => Exit::Interrupted,
         Outcome::ObjectivesFailed => Exit::SloFailed,
         Outcome::Regression => Exit::Regression,
-        Outcome::NothingSucceeded => Exit::Setup,
+        Outcome::NothingSucceeded => Exit::NothingSucceeded,
     }
 }
 

@@ -103,6 +103,12 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
     written?;
     Ok(if m.interrupted {
         Outcome::Interrupted
+    } else if doc.summary.requests_total > 0 && doc.summary.successful == 0 {
+        eprintln!(
+            "error: no request succeeded ({})",
+            crate::stats::errors::digest(&doc.summary, 3)
+        );
+        Outcome::NothingSucceeded
     } else if doc.slos.iter().any(|r| !r.passed) {
         Outcome::ObjectivesFailed
     } else {

@@ -117,6 +117,9 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
                 .as_ref()
                 .map_or_else(|| "-".to_string(), |l| format!("{:.1} ms", l.mean))
         );
+        if s.failed > 0 {
+            println!("  {}", crate::stats::errors::digest(s, 3));
+        }
         results[i].runs.push(RunResult {
             repeat: k + 1,
             summary: m.summary,
@@ -138,8 +141,16 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
     }
     files.extend(outputs::reports(&plan.reports, Document::Compare(&doc)));
     outputs::write_all("compare", &doc, files)?;
+    let dead: Vec<&str> = results
+        .iter()
+        .filter(|r| r.requests > 0 && r.runs.iter().all(|x| x.summary.successful == 0))
+        .map(|r| r.name.as_str())
+        .collect();
     Ok(if interrupted {
         Outcome::Interrupted
+    } else if !dead.is_empty() {
+        eprintln!("error: no request succeeded for strategy {}", dead.join(", "));
+        Outcome::NothingSucceeded
     } else {
         Outcome::Success
     })

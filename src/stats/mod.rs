@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::record::{ErrorClass, RequestRecord};
 
 pub mod breakdown;
+pub mod errors;
 pub mod quantile;
 
 /// One latency distribution, in milliseconds.

@@ -123,8 +123,12 @@ pub async fn run(h: &Harness, plan: &SweepPlan) -> anyhow::Result<Outcome> {
         crate::history::record_sweep(db, &document, &plan.base.redactor().secrets())
     });
     written?;
+    let nothing = sweep.levels.iter().all(|l| l.summary.successful == 0);
     Ok(if sweep.interrupted {
         Outcome::Interrupted
+    } else if nothing && sweep.levels.iter().any(|l| l.summary.requests_total > 0) {
+        eprintln!("error: no request succeeded at any level");
+        Outcome::NothingSucceeded
     } else if !plan.base.slos.is_empty() && !sweep.levels.iter().any(|l| l.slos.iter().all(|r| r.passed)) {
         Outcome::ObjectivesFailed
     } else {
@@ -214,6 +218,9 @@ impl search::MeasureLevel for Sweep<'_> {
         }
         let result = judge::judge(plan, load, m, previous_throughput);
         println!("  {}", level_line(&result));
+        if result.summary.failed > 0 {
+            println!("  {}", crate::stats::errors::digest(&result.summary, 3));
+        }
         if let Some(t) = result.trust.as_ref().filter(|t| !t.is_ok()) {
             println!("  {}", t.line);
         }

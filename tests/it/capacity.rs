@@ -374,3 +374,59 @@ async fn an_interrupted_sweep_keeps_its_finished_levels() {
     assert!(out.stdout.contains("interrupted"), "{}", out.stdout);
     sim.shutdown().await;
 }
+
+/// A sweep whose requests fail says why at each level (the main error
+/// classes with an example message), and one where nothing succeeded at
+/// any level exits with status 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_sweep_says_why_and_exits_5() {
+    let mut cfg = SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1));
+    cfg.error_rate = 1.0;
+    let sim = start_sim(cfg).await;
+    let out = run_async(args![
+        "sweep",
+        "--url",
+        sim.url(),
+        "--concurrency",
+        "1,2",
+        "--requests-per-level",
+        5,
+        "--output-len",
+        4,
+        "--no-monitor",
+        "--no-history"
+    ])
+    .await;
+    assert_eq!(out.code, Some(5), "{}", out.all());
+    assert!(out.stdout.contains("5 failed: http_500 ×5 (\""), "{}", out.stdout);
+    assert!(out.stderr.contains("no request succeeded"), "{}", out.stderr);
+}
+
+/// A comparison in which one strategy's requests all failed exits with
+/// status 5 and names it, after writing its table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comparison_with_a_dead_strategy_exits_5() {
+    let good = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
+    let mut cfg = SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1));
+    cfg.error_rate = 1.0;
+    let dead = start_sim(cfg).await;
+    let out = run_async(args![
+        "compare",
+        format!("good={}", good.url()),
+        format!("dead={}", dead.url()),
+        "-n",
+        5,
+        "--output-len",
+        4,
+        "--no-monitor",
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(5), "{}", out.all());
+    assert!(
+        out.stderr.contains("no request succeeded for strategy dead"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("5 failed: http_500 ×5"), "{}", out.stdout);
+}

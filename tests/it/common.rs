@@ -117,6 +117,12 @@ macro_rules! args {
 /// holds — polled every 20 ms for at most 30 s — and waits for it to end.
 /// Runs off the async runtime, so an in-process simulator keeps serving.
 pub async fn interrupt_when(child: Child, ready: impl Fn() -> bool + Send + 'static) -> Output {
+    signal_when(child, libc::SIGINT, ready).await
+}
+
+/// Sends `signal` to a running `inferload` once `ready` holds, as
+/// [`interrupt_when`] does with SIGINT.
+pub async fn signal_when(child: Child, signal: i32, ready: impl Fn() -> bool + Send + 'static) -> Output {
     tokio::task::spawn_blocking(move || {
         let start = Instant::now();
         while !ready() {
@@ -127,7 +133,7 @@ pub async fn interrupt_when(child: Child, ready: impl Fn() -> bool + Send + 'sta
             std::thread::sleep(Duration::from_millis(20));
         }
         // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        unsafe { libc::kill(child.id() as i32, signal) };
         wait(child, Duration::from_secs(30))
     })
     .await

@@ -471,6 +471,115 @@ async fn interrupt_stops_the_run_and_still_writes_outputs() {
     sim.shutdown().await;
 }
 
+/// A run in which no request succeeded fails a CI job: exit status 5, with
+/// the outputs still written and a line saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_where_nothing_succeeds_exits_with_status_5() {
+    let mut cfg = SimConfig::fixed(Duration::from_millis(5), Duration::from_millis(1));
+    cfg.error_rate = 1.0;
+    let sim = start_sim(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "-n",
+        6,
+        "--output-len",
+        4,
+        "--json",
+        json.display(),
+        "--no-history"
+    ])
+    .await;
+    assert_eq!(out.code, Some(5), "{}", out.all());
+    assert!(out.stderr.contains("no request succeeded"), "{}", out.stderr);
+    assert_eq!(u(&read_json(&json), "/summary/failed"), 6);
+
+    // One success is enough to be judged on the figures instead.
+    let mut cfg = SimConfig::fixed(Duration::from_millis(5), Duration::from_millis(1));
+    cfg.error_rate = 0.5;
+    let sim = start_sim(cfg).await;
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "-n",
+        20,
+        "--output-len",
+        4,
+        "--no-history"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+}
+
+/// SIGTERM (what `timeout`, Kubernetes and CI cancellation send) stops a
+/// run like Ctrl-C: in-flight requests get the grace period, then every
+/// output asked for is written, consistent with each other, and the exit
+/// status is 143.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_run_and_writes_every_output() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(5), Duration::from_millis(20))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n);
+    let records = d("rec.jsonl");
+    let child = spawn(&[
+        "run",
+        "--url",
+        &sim.url(),
+        "-c",
+        "4",
+        "-n",
+        "100000",
+        "--output-len",
+        "10",
+        "--grace",
+        "2s",
+        "--json",
+        &d("run.json").display().to_string(),
+        "--records",
+        &records.display().to_string(),
+        "--save-result",
+        "--result-dir",
+        &d("vllm").display().to_string(),
+        "--html",
+        &d("run.html").display().to_string(),
+        "--csv",
+        &d("run.csv").display().to_string(),
+        "--markdown",
+        &d("run.md").display().to_string(),
+        "--db",
+        &d("history.db").display().to_string(),
+    ]);
+    let watched = records.clone();
+    let out = signal_when(child, libc::SIGTERM, move || lines_in(&watched) >= 8).await;
+    assert_eq!(out.code, Some(143), "{}", out.all());
+    let v = read_json(&d("run.json"));
+    assert_eq!(v["interrupted"], true);
+    // The records file and the document count the same requests.
+    let total = u(&v, "/summary/requests_total") + u(&v, "/cancelled");
+    assert_eq!(lines_in(&records) as u64, total, "{}", out.all());
+    assert!(u(&v, "/summary/successful") >= 8);
+    let csv_rows = std::fs::read_to_string(d("run.csv")).unwrap().lines().count() as u64;
+    assert!(csv_rows > u(&v, "/summary/successful"), "the CSV has every request");
+    for f in ["run.html", "run.md"] {
+        assert!(d(f).is_file(), "{f} was not written: {}", out.all());
+    }
+    let vllm: Vec<_> = std::fs::read_dir(d("vllm")).unwrap().collect();
+    assert_eq!(vllm.len(), 1, "the vLLM result file");
+    let shown = bin()
+        .args(["history", "--db", &d("history.db").display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("interrupted"),
+        "{shown:?}"
+    );
+    sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflight_fails_fast_on_a_dead_server_or_a_wrong_model() {
     // A port that was just free: nothing listens there.
