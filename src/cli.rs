@@ -258,6 +258,10 @@ pub struct TargetArgs {
     /// How long in-flight requests may finish after Ctrl-C or --duration.
     #[arg(long, value_parser = parse_duration, default_value = "5s", help_heading = "Load")]
     pub grace: Duration,
+    /// Stop the run when no request has succeeded for this long while
+    /// requests fail (a dead target); 0 never stops.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", help_heading = "Load")]
+    pub abort_after: Duration,
     #[command(flatten)]
     pub http: HttpApiArgs,
 }
@@ -729,6 +733,7 @@ impl TargetArgs {
             timeout: t.value("timeout", &self.timeout),
             insecure: t.flag(self.insecure),
             grace: t.value("grace", &self.grace),
+            abort_after: t.value("abort_after", &self.abort_after),
             body_template: h.body_template.clone(),
             check: list(&h.checks),
             images_pointer: h.images_pointer.clone(),

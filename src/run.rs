@@ -64,6 +64,7 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             model: Some(session.model.clone()),
             interrupted: m.interrupted,
             cancelled: m.cancelled,
+            stopped_early: m.gave_up.map(crate::harness::session::gave_up_line),
             settings: Some(RunSettings::of(plan)),
             goodput: m.goodput,
             slos: slo_results,
@@ -103,6 +104,13 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
     written?;
     Ok(if m.interrupted {
         Outcome::Interrupted
+    } else if let Some(after) = m.gave_up {
+        eprintln!(
+            "error: no request succeeded for {} (--abort-after): {}",
+            crate::units::format_duration(after),
+            crate::stats::errors::digest(&doc.summary, 3)
+        );
+        Outcome::NothingSucceeded
     } else if doc.summary.requests_total > 0 && doc.summary.successful == 0 {
         eprintln!(
             "error: no request succeeded ({})",

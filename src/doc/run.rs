@@ -70,6 +70,10 @@ pub struct RunDocument {
     /// Requests cut off by the stop (in the records file, not the summary).
     #[serde(default)]
     pub cancelled: u64,
+    /// Why the run stopped before its end, when it gave up on its own
+    /// (`--abort-after`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
     /// What the run was asked to do; `None` from a records file.
     #[serde(default, deserialize_with = "super::lenient")]
     pub settings: Option<RunSettings>,
@@ -112,6 +116,7 @@ impl RunDocument {
             model: None,
             interrupted: false,
             cancelled: 0,
+            stopped_early: None,
             settings: None,
             summary,
             goodput: None,

@@ -34,6 +34,9 @@ pub struct RunSettings {
     pub seed: u64,
     /// Seconds in-flight requests get after the stop.
     pub grace: f64,
+    /// Seconds without a success, while requests fail, before the run
+    /// gives up (`--abort-after`); `None`: never.
+    pub abort_after: Option<f64>,
     pub workload: WorkloadSettings,
     /// Objectives (`--slo`): each judged PASS/FAIL.
     pub slos: Vec<Slo>,
@@ -313,6 +316,7 @@ impl RunSettings {
             warmup: plan.warmup,
             seed: plan.seed,
             grace: plan.grace.as_secs_f64(),
+            abort_after: plan.abort_after.map(|d| d.as_secs_f64()),
             workload: WorkloadSettings::of(&plan.workload),
             slos: plan.slos.clone(),
             goodput_bounds: plan.goodput_bounds.clone(),

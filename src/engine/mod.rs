@@ -35,7 +35,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiAdapter;
-use crate::record::RequestRecord;
+use crate::record::{ErrorClass, RequestRecord};
 use crate::redact::Redactor;
 use crate::schedule::{self, ScheduleSpec};
 use crate::workload::{Workload, WorkloadSpec};
@@ -121,6 +121,9 @@ pub struct Phase {
     /// Keep the generated text of requests whose index is below this.
     pub capture_text_below: u64,
     pub grace: Duration,
+    /// Stop sending when no request has succeeded for this long (since the
+    /// phase began or the last success) and one has just failed.
+    pub abort_after: Option<Duration>,
 }
 
 /// How the caller stops a phase early.
@@ -142,6 +145,9 @@ pub struct PhaseEnd {
     pub dispatch: DispatchStats,
     /// The connections the phase opened and used.
     pub connections: ConnectionStats,
+    /// Set when the phase stopped sending because no request succeeded
+    /// for [`Phase::abort_after`].
+    pub gave_up: Option<Duration>,
 }
 
 /// An open-loop arrival handed off later than this after its intended time
@@ -172,10 +178,45 @@ struct Shared {
     stop_sending: CancellationToken,
     /// In-flight requests end now.
     cancel_in_flight: CancellationToken,
+    /// When the last request succeeded (µs on the phase clock; 0: none yet).
+    last_success_us: AtomicU64,
+    /// `abort_after` fired.
+    gave_up: std::sync::atomic::AtomicBool,
+}
+
+/// Pacing of a closed-loop worker or a user after requests that got no
+/// reply at all (refused, reset): without it a dead target makes each
+/// worker spin through tens of thousands of instant failures a second.
+/// The wait doubles from [`Backoff::FIRST`] to [`Backoff::MOST`] while such
+/// failures continue and ends with the first reply of any kind.
+#[derive(Debug, Default)]
+struct Backoff(Option<Duration>);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MOST: Duration = Duration::from_secs(1);
+
+    /// The pause before the next request, if any, after `outcome`.
+    fn after(&mut self, outcome: Sent) -> Option<Duration> {
+        self.0 = match outcome {
+            Sent::NoReply => Some(self.0.map_or(Self::FIRST, |d| (d * 2).min(Self::MOST))),
+            Sent::Replied => None,
+        };
+        self.0
+    }
+}
+
+/// What one request got back, for the pacing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// Any reply (even an error status), or a failure of ours.
+    Replied,
+    /// The connection failed before a reply: refused, reset, closed.
+    NoReply,
 }
 
 impl Shared {
-    async fn send(&self, slot: &mut client::Slot, local_index: u64, scheduled_at: Duration) {
+    async fn send(&self, slot: &mut client::Slot, local_index: u64, scheduled_at: Duration) -> Sent {
         let index = self.phase.first_index + local_index;
         let mut item = self.workload.item(index);
         item.index = local_index;
@@ -195,7 +236,47 @@ impl Shared {
             rec.task = Some(task.name.clone());
             rec.model = Some(task.ctx.model.clone());
         }
+        let sent = self.judge(&rec);
         let _ = self.events.send(Event::Finished(Box::new(rec)));
+        sent
+    }
+
+    /// Notes a finished request for `abort_after` (stopping the phase when
+    /// it fires) and tells the pacing whether a reply came.
+    fn judge(&self, rec: &RequestRecord) -> Sent {
+        let now = self.clock.now();
+        let class = rec.error.as_ref().map(|e| e.class);
+        if class.is_none() {
+            let us = u64::try_from(now.as_micros()).unwrap_or(u64::MAX).max(1);
+            self.last_success_us.fetch_max(us, Ordering::Relaxed);
+            return Sent::Replied;
+        }
+        if class == Some(ErrorClass::Cancelled) {
+            return Sent::Replied;
+        }
+        if let Some(limit) = self.phase.abort_after {
+            let since = Duration::from_micros(self.last_success_us.load(Ordering::Relaxed));
+            if now.saturating_sub(since) >= limit && !self.stop_sending.is_cancelled() {
+                self.gave_up.store(true, Ordering::Relaxed);
+                self.stop_sending.cancel();
+            }
+        }
+        match (rec.status, class) {
+            (None, Some(ErrorClass::Connect | ErrorClass::StreamBroken | ErrorClass::Request)) => Sent::NoReply,
+            _ => Sent::Replied,
+        }
+    }
+}
+
+/// Waits `pause`, or less if the phase stops sending; false when it stopped.
+async fn pace(shared: &Shared, pause: Option<Duration>) -> bool {
+    let Some(pause) = pause else {
+        return true;
+    };
+    tokio::select! {
+        biased;
+        _ = shared.stop_sending.cancelled() => false,
+        _ = tokio::time::sleep(pause) => true,
     }
 }
 
@@ -220,6 +301,8 @@ pub async fn run_phase(
         events,
         stop_sending: stop_sending.clone(),
         cancel_in_flight: cancel_in_flight.clone(),
+        last_success_us: AtomicU64::new(0),
+        gave_up: Default::default(),
     });
 
     // The duration bound only stops new sends; the grace below bounds the rest.
@@ -247,6 +330,7 @@ pub async fn run_phase(
                 tasks.spawn(async move {
                     // The worker's connection, kept from request to request.
                     let mut slot = shared.ctx.client.checkout();
+                    let mut backoff = Backoff::default();
                     loop {
                         if shared.stop_sending.is_cancelled() {
                             break;
@@ -256,7 +340,10 @@ pub async fn run_phase(
                             break;
                         }
                         let now = shared.clock.now();
-                        shared.send(&mut slot, i, now).await;
+                        let sent = shared.send(&mut slot, i, now).await;
+                        if !pace(&shared, backoff.after(sent)).await {
+                            break;
+                        }
                     }
                     shared.ctx.client.checkin(slot);
                 });
@@ -299,6 +386,7 @@ pub async fn run_phase(
                         return;
                     }
                     let mut slot = shared.ctx.client.checkout();
+                    // The schedule paces an open loop: no backoff.
                     shared.send(&mut slot, i, offset).await;
                     shared.ctx.client.checkin(slot);
                 });
@@ -336,6 +424,7 @@ pub async fn run_phase(
                         at: shared.clock.now(),
                         active: n,
                     });
+                    let mut backoff = Backoff::default();
                     loop {
                         if shared.stop_sending.is_cancelled() {
                             break;
@@ -345,7 +434,10 @@ pub async fn run_phase(
                             break;
                         }
                         let now = shared.clock.now();
-                        shared.send(&mut slot, i, now).await;
+                        let sent = shared.send(&mut slot, i, now).await;
+                        if !pace(&shared, backoff.after(sent)).await {
+                            break;
+                        }
                         tokio::select! {
                             biased;
                             _ = shared.stop_sending.cancelled() => break,
@@ -388,5 +480,26 @@ pub async fn run_phase(
         interrupted: signals.interrupt.is_cancelled(),
         dispatch,
         connections: shared.ctx.client.connection_stats(),
+        gave_up: shared
+            .gave_up
+            .load(Ordering::Relaxed)
+            .then_some(phase.abort_after)
+            .flatten(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_to_its_ceiling_and_ends_with_a_reply() {
+        let mut b = Backoff::default();
+        assert_eq!(b.after(Sent::Replied), None);
+        let waits: Vec<Duration> = (0..9).filter_map(|_| b.after(Sent::NoReply)).collect();
+        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, vec![10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        assert_eq!(b.after(Sent::Replied), None);
+        assert_eq!(b.after(Sent::NoReply), Some(Backoff::FIRST), "starts over");
     }
 }

@@ -52,6 +52,7 @@ pub struct Session {
     pub embedded: bool,
     pub model: String,
     grace: Duration,
+    abort_after: Option<Duration>,
     /// The monitor's interval; `None` with `--no-monitor`.
     monitor_interval: Option<Duration>,
     /// This target's scrapes, between measurements (taken while one runs).
@@ -104,6 +105,8 @@ pub struct Measurement {
     /// Requests cut off when the run stopped (in the records file only).
     pub cancelled: u64,
     pub interrupted: bool,
+    /// Set when the phase gave up after `--abort-after` without a success.
+    pub gave_up: Option<Duration>,
     /// Wall-clock start of the measured phase.
     pub started_at: chrono::DateTime<chrono::Local>,
     /// Users active over time (users schedule only).
@@ -203,6 +206,7 @@ impl Session {
             embedded,
             model,
             grace: plan.grace,
+            abort_after: plan.abort_after,
             monitor_interval: plan.monitor.enabled.then_some(plan.monitor.interval),
             scrapes: std::sync::Mutex::new(scrapes),
             services,
@@ -238,6 +242,7 @@ impl Session {
             first_index: level.warmup,
             capture_text_below: if sinks.capture_all_text { u64::MAX } else { show as u64 },
             grace: self.grace,
+            abort_after: self.abort_after,
         };
         let started_at = chrono::Local::now();
         let (tx, rx) = mpsc::unbounded_channel::<Event>();
@@ -254,6 +259,9 @@ impl Session {
         });
         let end = engine::run_phase(self.ctx.clone(), self.workload.clone(), phase, tx, signals).await;
         let trust = probe.finish(end.dispatch, &level.schedule).await;
+        if let Some(d) = end.gave_up {
+            eprintln!("{}", gave_up_line(d));
+        }
         let monitor = match sampling {
             Some((running, lent)) => running.finish().await.map(|(m, report)| {
                 self.return_samplers(m, lent);
@@ -287,6 +295,7 @@ impl Session {
             records,
             cancelled: collected.cancelled,
             interrupted: end.interrupted,
+            gave_up: end.gave_up,
             started_at,
             users: collected.users,
             breakdown: (!collected.breakdown.is_empty()).then(|| collected.breakdown.finish()),
@@ -327,6 +336,7 @@ impl Session {
             first_index: 0,
             capture_text_below: 0,
             grace: self.grace,
+            abort_after: self.abort_after,
         };
         let drain = tokio::spawn(async move {
             let mut failed = 0u64;
@@ -474,6 +484,14 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
     }
     view.finish();
     out
+}
+
+/// What the run says when it gives up on a dead target.
+pub fn gave_up_line(after: Duration) -> String {
+    format!(
+        "Stopped: no successful request for {} while requests failed (--abort-after); the target looks down.",
+        crate::units::format_duration(after)
+    )
 }
 
 /// Connections to pool for a schedule: one per request in flight.

@@ -48,6 +48,9 @@ pub mod defaults {
     pub const REQUESTS: u64 = 100;
     pub const TIMEOUT: Duration = Duration::from_secs(120);
     pub const GRACE: Duration = Duration::from_secs(5);
+    /// A minute of failures without one success: long enough for a slow
+    /// model's first replies, short enough not to measure an outage.
+    pub const ABORT_AFTER: Duration = Duration::from_secs(60);
     pub const INPUT_LEN: u64 = 256;
     pub const OUTPUT_LEN: u64 = 128;
     pub const RANGE_RATIO: f64 = 0.0;
@@ -157,6 +160,10 @@ pub struct RunPlan {
     pub seed: u64,
     #[serde(serialize_with = "ser_secs")]
     pub grace: Duration,
+    /// Stop when no request succeeded for this long while requests failed
+    /// (`--abort-after`; `None`: never).
+    #[serde(serialize_with = "ser_opt_secs")]
+    pub abort_after: Option<Duration>,
     pub workload: WorkloadSpec,
     /// Objectives from `--slo`: each is judged PASS/FAIL, and any failure
     /// makes the exit status 3.
@@ -202,6 +209,7 @@ impl RunPlan {
             warmup: o.load.warmup.unwrap_or(defaults::WARMUP),
             seed: o.workload.seed.unwrap_or(defaults::SEED),
             grace: o.target.grace.unwrap_or(defaults::GRACE),
+            abort_after: Some(o.target.abort_after.unwrap_or(defaults::ABORT_AFTER)).filter(|d| !d.is_zero()),
             workload,
             slos: resolve_slos(o.objectives.slo.as_deref().unwrap_or_default())?,
             goodput_bounds: resolve_goodput(o.objectives.goodput.as_deref().unwrap_or_default())?,

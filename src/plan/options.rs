@@ -64,6 +64,8 @@ options! {
         insecure: bool,
         #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
         grace: Duration,
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+        abort_after: Duration,
         body_template: String,
         #[serde(alias = "checks")]
         check: Vec<String>,

@@ -62,12 +62,17 @@ async fn image_sim(workers: usize, step: Duration) -> SimHandle {
 /// Runs `inferload run` with `extra` arguments, `--json` into a temporary
 /// directory; returns the document and the printed output.
 async fn run_json(extra: Vec<String>) -> (Value, Output) {
+    run_json_exiting(extra, 0).await
+}
+
+/// [`run_json`], expecting exit status `code` (5: nothing succeeded).
+async fn run_json_exiting(extra: Vec<String>, code: i32) -> (Value, Output) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
     let mut a = args!["run", "--json", json.display(), "--quiet", "--no-history"];
     a.extend(extra);
     let out = run_async(a).await;
-    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert_eq!(out.code, Some(code), "{}", out.all());
     (read_json(&json), out)
 }
 
@@ -283,7 +288,7 @@ async fn http_templates_fill_parameters_and_checks_judge_replies() {
     // A failing check fails the request as a bad payload.
     let mut failing = base;
     failing.extend(args!["--check", "/num_inference_steps=4"]);
-    let (v, _) = run_json(failing).await;
+    let (v, _) = run_json_exiting(failing, 5).await;
     // Items alternate: 3 steps (the file's) and 5 (the flag's).
     assert_eq!(u(&v, "/summary/failed"), 4);
     assert_eq!(v.pointer("/summary/errors/0/class").unwrap(), "bad_payload");

@@ -153,6 +153,7 @@ mod engine_phase {
             first_index: 0,
             capture_text_below: 0,
             grace: Duration::from_secs(5),
+            abort_after: None,
         };
         let collect = tokio::spawn(async move {
             let mut records = Vec::new();

@@ -9,6 +9,7 @@ mod documents;
 mod exports;
 mod history;
 mod monitor;
+mod outage;
 mod report;
 mod run;
 mod scenarios;

@@ -1,0 +1,107 @@
+//! A dead or overloaded target: the closed loop must not spin against a
+//! server that resets every request, and a run with no successful request
+//! for `--abort-after` stops with a clear message instead of measuring an
+//! outage for its whole duration.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::args;
+use crate::common::*;
+
+/// Answers `GET /v1/models` (so the preflight passes) and closes every
+/// other request's connection at once, without a byte of reply: the
+/// engine sees a reset or an empty reply every time. Counts the requests.
+async fn resetting_server() -> (String, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let posts = Arc::new(AtomicU64::new(0));
+    let counted = posts.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                    match tcp.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                if buf.starts_with(b"GET /v1/models") {
+                    let body = r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tcp.write_all(reply.as_bytes()).await;
+                    return;
+                }
+                counted.fetch_add(1, Ordering::Relaxed);
+                // Dropped: closed with the request unanswered.
+            });
+        }
+    });
+    (url, posts, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_loop_against_a_resetting_server_backs_off_and_gives_up() {
+    let (url, posts, server) = resetting_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (json, records) = (dir.path().join("run.json"), dir.path().join("rec.jsonl"));
+    let started = Instant::now();
+    let out = run_async(args![
+        "run",
+        "--url",
+        url,
+        "-c",
+        4,
+        "--duration",
+        "60s",
+        "--abort-after",
+        "2s",
+        "--json",
+        json.display(),
+        "--records",
+        records.display(),
+        "--no-monitor",
+        "--no-history",
+        "--quiet"
+    ])
+    .await;
+    server.abort();
+    let took = started.elapsed();
+    assert_eq!(out.code, Some(5), "{}", out.all());
+    assert!(took < Duration::from_secs(30), "the run went on for {took:?}");
+    assert!(
+        out.stderr.contains("no request succeeded") && out.stderr.contains("--abort-after"),
+        "{}",
+        out.stderr
+    );
+    // Paced: 4 workers backing off from 10 ms to 1 s send a few dozen
+    // requests in 2 s, not the tens of thousands of a spinning loop.
+    let sent = posts.load(Ordering::Relaxed);
+    assert!(sent < 200, "{sent} requests reached the dead server");
+    let v = read_json(&json);
+    assert_eq!(v["summary"]["successful"], 0);
+    assert_eq!(
+        lines_in(&records) as u64,
+        v["summary"]["requests_total"].as_u64().unwrap()
+    );
+    assert!(
+        v["stopped_early"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no successful request"),
+        "{v:#}"
+    );
+}
