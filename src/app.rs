@@ -55,7 +55,7 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    raise_fd_limit();
+    crate::limits::raise_open_files();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -187,21 +187,5 @@ fn exit_of(o: crate::outcome::Outcome) -> Exit {
         Outcome::ObjectivesFailed => Exit::SloFailed,
         Outcome::Regression => Exit::Regression,
         Outcome::NothingSucceeded => Exit::NothingSucceeded,
-    }
-}
-
-/// Thousands of concurrent streams need thousands of sockets; the usual
-/// soft limit of 1,024 descriptors would fail them, so take the hard limit.
-fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit on this process with a valid, owned struct.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
     }
 }

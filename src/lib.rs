@@ -21,6 +21,7 @@ pub mod export;
 pub mod files;
 pub mod harness;
 pub mod history;
+pub mod limits;
 pub mod live;
 pub mod monitor;
 pub mod outcome;

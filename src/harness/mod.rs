@@ -30,6 +30,8 @@ pub struct Harness {
     services: Arc<Services>,
     /// Embedded simulators started for targets without a URL.
     sims: tokio::sync::Mutex<Vec<SimHandle>>,
+    /// Connections pooled by the sessions so far (they stay open).
+    pooled: std::sync::atomic::AtomicU64,
 }
 
 impl Harness {
@@ -40,6 +42,7 @@ impl Harness {
             signals,
             services: Arc::new(Services::start(monitor).await?),
             sims: Default::default(),
+            pooled: Default::default(),
         })
     }
 
@@ -56,6 +59,9 @@ impl Harness {
     /// simulator when it names none) and connects a session pooling `pool`
     /// connections.
     pub async fn connect(&self, plan: &RunPlan, pool: usize) -> anyhow::Result<Session> {
+        // Before any file or socket: every pooled connection is a descriptor.
+        let pooled = self.pooled.fetch_add(pool as u64, std::sync::atomic::Ordering::Relaxed) + pool as u64;
+        crate::limits::check_open_files(pooled)?;
         let workload = Arc::new(crate::scenario::load_workload(plan)?);
         let (base_url, embedded) = match &plan.target.base_url {
             Some(url) => (url.clone(), false),

@@ -105,3 +105,56 @@ async fn a_closed_loop_against_a_resetting_server_backs_off_and_gives_up() {
         "{v:#}"
     );
 }
+
+/// A file-descriptor limit too low for the concurrency asked for is refused
+/// before any load, in one line saying what is needed and how to raise it,
+/// instead of blaming the target for "Too many open files".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_limit_too_low_for_the_concurrency_is_refused_before_load() {
+    use std::os::unix::process::CommandExt;
+    let sim = start_sim(inferload::sim::SimConfig::fixed(
+        Duration::from_millis(5),
+        Duration::from_millis(1),
+    ))
+    .await;
+    let url = sim.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut cmd = bin();
+        cmd.args([
+            "run",
+            "--url",
+            &url,
+            "-c",
+            "2000",
+            "-n",
+            "4000",
+            "--no-monitor",
+            "--no-history",
+        ]);
+        // SAFETY: setrlimit only, between fork and exec of our own child.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 256,
+                    rlim_max: 256,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        wait(cmd.spawn().expect("spawn"), Duration::from_secs(60))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    let err = out.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("2000") && err.contains("256") && err.contains("ulimit -n"),
+        "{err}"
+    );
+    assert_eq!(sim.stats().requests_total, 0, "no load was sent");
+    sim.shutdown().await;
+}
