@@ -255,8 +255,9 @@ pub struct TargetArgs {
     /// Accept invalid TLS certificates (verification is on by default).
     #[arg(long, help_heading = "Target")]
     pub insecure: bool,
-    /// How long in-flight requests may finish after Ctrl-C or --duration.
-    #[arg(long, value_parser = parse_duration, default_value = "5s", help_heading = "Load")]
+    /// How long in-flight requests may finish after Ctrl-C or --duration;
+    /// those still running then fail as `unfinished`.
+    #[arg(long, value_parser = parse_duration, default_value = "30s", help_heading = "Load")]
     pub grace: Duration,
     /// Stop the run when no request has succeeded for this long while
     /// requests fail (a dead target); 0 never stops.

@@ -42,8 +42,10 @@ pub enum ErrorClass {
     StreamBroken,
     /// The reply could not be understood (malformed JSON or SSE, error event).
     BadPayload,
-    /// The run was stopped (Ctrl-C) before the request finished.
-    Cancelled,
+    /// Sent, and still running when the run stopped (its `--grace` ran
+    /// out, or a second Ctrl-C): a failure like any other, never left out,
+    /// so a server that hangs cannot pass.
+    Unfinished,
     /// Anything else the HTTP client reported.
     Request,
 }
@@ -56,7 +58,8 @@ impl ErrorClass {
             "connect" => Self::Connect,
             "stream_broken" => Self::StreamBroken,
             "bad_payload" => Self::BadPayload,
-            "cancelled" => Self::Cancelled,
+            // Older records files called it `cancelled`.
+            "unfinished" | "cancelled" => Self::Unfinished,
             "request" => Self::Request,
             other => Self::Http(other.strip_prefix("http_")?.parse().ok()?),
         })
@@ -71,7 +74,7 @@ impl fmt::Display for ErrorClass {
             Self::Http(status) => write!(f, "http_{status}"),
             Self::StreamBroken => f.write_str("stream_broken"),
             Self::BadPayload => f.write_str("bad_payload"),
-            Self::Cancelled => f.write_str("cancelled"),
+            Self::Unfinished => f.write_str("unfinished"),
             Self::Request => f.write_str("request"),
         }
     }
@@ -145,9 +148,12 @@ impl RequestRecord {
         self.token_times.first().copied()
     }
 
-    /// Time to first token; defined for successful streaming requests only.
+    /// Time to first token; defined for successful streaming requests, and
+    /// kept for an unfinished one that got its first token (its partial
+    /// timing; the summary's distribution is of successful requests).
     pub fn ttft(&self) -> Option<Duration> {
-        if !self.streamed || !self.succeeded() {
+        let unfinished = self.error.as_ref().is_some_and(|e| e.class == ErrorClass::Unfinished);
+        if !self.streamed || !(self.succeeded() || unfinished) {
             return None;
         }
         Some(self.first_token_at()?.saturating_sub(self.sent_at))
@@ -247,6 +253,31 @@ mod tests {
     }
 
     #[test]
+    fn an_unfinished_request_keeps_its_ttft_and_nothing_else() {
+        let mut rec = RequestRecord {
+            sent_at: ms(10),
+            token_times: vec![ms(50), ms(60)],
+            ended_at: ms(900),
+            streamed: true,
+            output_tokens: 2,
+            error: Some(RequestError {
+                class: ErrorClass::Unfinished,
+                message: "still running".into(),
+            }),
+            ..RequestRecord::default()
+        };
+        assert_eq!(rec.ttft(), Some(ms(40)));
+        assert_eq!((rec.e2e(), rec.tpot(), rec.itls().count()), (None, None, 0));
+        rec.token_times.clear();
+        assert_eq!(rec.ttft(), None, "no first token, no TTFT");
+        assert_eq!(
+            ErrorClass::parse("cancelled"),
+            Some(ErrorClass::Unfinished),
+            "older files"
+        );
+    }
+
+    #[test]
     fn error_class_names_round_trip() {
         for class in [
             ErrorClass::Timeout,
@@ -254,7 +285,7 @@ mod tests {
             ErrorClass::Http(429),
             ErrorClass::StreamBroken,
             ErrorClass::BadPayload,
-            ErrorClass::Cancelled,
+            ErrorClass::Unfinished,
             ErrorClass::Request,
         ] {
             assert_eq!(ErrorClass::parse(&class.to_string()), Some(class));

@@ -63,7 +63,7 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             embedded_sim: session.embedded,
             model: Some(session.model.clone()),
             interrupted: m.interrupted,
-            cancelled: m.cancelled,
+            unfinished: m.unfinished,
             stopped_early: m.gave_up.map(crate::harness::session::gave_up_line),
             settings: Some(RunSettings::of(plan)),
             goodput: m.goodput,
@@ -87,11 +87,8 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
     if let Some(u) = &doc.users {
         println!("{}", u.line());
     }
-    if m.cancelled > 0 {
-        println!(
-            "{} requests were cancelled when the run stopped; they are not counted above.",
-            m.cancelled
-        );
+    if m.unfinished > 0 {
+        println!("{}", crate::doc::run::unfinished_line(m.unfinished));
     }
     print!("{}", crate::ui::slo_block(&doc.slos, m.goodput));
     if let Some(path) = &plan.outputs.records {

@@ -4,7 +4,7 @@
 //! ```text
 //! { "schema": "inferload/run", "schema_version": 1,
 //!   "tool": {"name", "version"}, "started_at": RFC 3339,
-//!   "target_url", "embedded_sim", "model", "interrupted", "cancelled",
+//!   "target_url", "embedded_sim", "model", "interrupted", "unfinished",
 //!   "settings": RunSettings (secrets as "***"),
 //!   "summary": the Summary (latencies in ms, null when undefined),
 //!   "goodput": {good_requests, goodput, good_share} or null,
@@ -67,9 +67,11 @@ pub struct RunDocument {
     /// True when Ctrl-C stopped the run before its stop condition.
     #[serde(default)]
     pub interrupted: bool,
-    /// Requests cut off by the stop (in the records file, not the summary).
-    #[serde(default)]
-    pub cancelled: u64,
+    /// Requests still running when the run stopped: failed, class
+    /// `unfinished`, counted in the summary. (Older documents called them
+    /// `cancelled` and left them out of it.)
+    #[serde(default, alias = "cancelled")]
+    pub unfinished: u64,
     /// Why the run stopped before its end, when it gave up on its own
     /// (`--abort-after`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,7 +117,7 @@ impl RunDocument {
             embedded_sim: false,
             model: None,
             interrupted: false,
-            cancelled: 0,
+            unfinished: 0,
             stopped_early: None,
             settings: None,
             summary,
@@ -161,4 +163,11 @@ impl RunDocument {
     pub fn title(&self) -> String {
         super::title("Run", self.target_url.as_deref(), self.model.as_deref())
     }
+}
+
+/// The console's sentence on requests still running at the stop.
+pub fn unfinished_line(n: u64) -> String {
+    format!(
+        "{n} request(s) were still running when the run stopped (after --grace): counted above as failed (unfinished)."
+    )
 }

@@ -9,12 +9,12 @@
 //! [`MAX_POINTS`] requests (every k-th by index when there are more).
 //!
 //! Times are seconds on the run clock (zero = start of the measured phase);
-//! latencies are milliseconds. Cancelled requests are left out, as in the
-//! summary.
+//! latencies are milliseconds. Every record counts, as in the summary (an
+//! unfinished request is a failure; its TTFT, if it had one, is drawn).
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{ErrorClass, RequestRecord};
+use crate::record::RequestRecord;
 
 /// Most time buckets kept.
 pub const MAX_BUCKETS: usize = 600;
@@ -114,10 +114,7 @@ fn ms(d: std::time::Duration) -> f64 {
 
 impl Series {
     pub fn from_records(records: &[RequestRecord]) -> Self {
-        let recs: Vec<&RequestRecord> = records
-            .iter()
-            .filter(|r| !matches!(&r.error, Some(e) if e.class == ErrorClass::Cancelled))
-            .collect();
+        let recs: Vec<&RequestRecord> = records.iter().collect();
         let mut ttft: Vec<f64> = recs.iter().filter_map(|r| r.ttft()).map(ms).collect();
         let mut tpot: Vec<f64> = recs.iter().filter_map(|r| r.tpot()).map(ms).collect();
         let mut itl: Vec<f64> = recs.iter().flat_map(|r| r.itls()).map(ms).collect();

@@ -14,7 +14,7 @@
 //! Stopping: the phase ends when its request count is reached or its
 //! duration is up (no new sends after that), or when the `interrupt` token
 //! fires (Ctrl-C). Requests still in flight then get `grace` to finish;
-//! after that, or when `abort` fires, they end as `cancelled`. The engine
+//! after that, or when `abort` fires, they end as `unfinished`. The engine
 //! never reaches into its consumers: everything it knows leaves as an event.
 //!
 //! Connections ([`client`]): every in-flight request holds a [`client::Slot`]
@@ -251,7 +251,7 @@ impl Shared {
             self.last_success_us.fetch_max(us, Ordering::Relaxed);
             return Sent::Replied;
         }
-        if class == Some(ErrorClass::Cancelled) {
+        if class == Some(ErrorClass::Unfinished) {
             return Sent::Replied;
         }
         if let Some(limit) = self.phase.abort_after {

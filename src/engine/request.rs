@@ -37,7 +37,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Sends one work item and measures it. `scheduled_at` is when the schedule
 /// meant to send it; `capture_text` keeps the generated text for samples.
-/// `cancel` ends the request early as `cancelled` (the run is stopping).
+/// `cancel` ends the request early as `unfinished` (the run is stopping).
 /// `slot` holds the connection the request goes on.
 pub async fn execute(
     ctx: &RequestContext,
@@ -75,7 +75,7 @@ pub async fn execute(
     let mut text = capture_text.then(String::new);
     let outcome = tokio::select! {
         biased;
-        _ = cancel.cancelled() => Err(fail(ErrorClass::Cancelled, "the run stopped before the reply finished")),
+        _ = cancel.cancelled() => Err(fail(ErrorClass::Unfinished, "still running when the run stopped (after --grace)")),
         o = read_reply(ctx, clock, request, slot, &mut rec, &mut text) => o,
     };
     if rec.ended_at.is_zero() {

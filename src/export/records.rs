@@ -4,8 +4,8 @@
 //!
 //! Each line is one [`RecordLine`] (its fields and units are documented
 //! there); the history stores the same lines and reads them back with
-//! [`parse_records`]. Cancelled requests appear with error class
-//! `cancelled`; summaries leave them out.
+//! [`parse_records`]. Requests still running when the run stopped appear
+//! with error class `unfinished` and count as failed, as in the summary.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -134,7 +134,7 @@ mod tests {
                     message: format!("internal error {i}"),
                 }),
                 8 => Some(RequestError {
-                    class: ErrorClass::Cancelled,
+                    class: ErrorClass::Unfinished,
                     message: "run stopped".into(),
                 }),
                 _ => None,

@@ -102,8 +102,8 @@ pub struct Measurement {
     /// Good requests, when there are latency objectives to judge them by.
     pub goodput: Option<Goodput>,
     pub records: Vec<RequestRecord>,
-    /// Requests cut off when the run stopped (in the records file only).
-    pub cancelled: u64,
+    /// Requests still running when the run stopped (failed as `unfinished`).
+    pub unfinished: u64,
     pub interrupted: bool,
     /// Set when the phase gave up after `--abort-after` without a success.
     pub gave_up: Option<Duration>,
@@ -293,7 +293,7 @@ impl Session {
             summary,
             goodput,
             records,
-            cancelled: collected.cancelled,
+            unfinished: collected.unfinished,
             interrupted: end.interrupted,
             gave_up: end.gave_up,
             started_at,
@@ -356,7 +356,7 @@ impl Session {
 struct Collected {
     summary: SummaryBuilder,
     kept: Vec<RequestRecord>,
-    cancelled: u64,
+    unfinished: u64,
     good: u64,
     bounds_empty: bool,
     users: Option<crate::schedule::UsersActivity>,
@@ -428,7 +428,7 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
     let mut out = Collected {
         summary: SummaryBuilder::new(),
         kept: Vec::new(),
-        cancelled: 0,
+        unfinished: 0,
         good: 0,
         bounds_empty: sinks.bounds.is_empty(),
         users: None,
@@ -456,11 +456,10 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
                         sinks.records = None;
                     }
                 }
-                if rec.error.as_ref().is_some_and(|e| e.class == ErrorClass::Cancelled) {
-                    // Stopped by us, not failed by the server: kept in the
-                    // records file, left out of the figures.
-                    out.cancelled += 1;
-                    continue;
+                // Still running when the run stopped: a failure like any
+                // other (a hang must never become a pass), counted apart too.
+                if rec.error.as_ref().is_some_and(|e| e.class == ErrorClass::Unfinished) {
+                    out.unfinished += 1;
                 }
                 out.summary.add(&rec);
                 if rec.task.is_some() {

@@ -135,7 +135,7 @@ fn heading(e: &Entry) -> String {
 pub(super) fn run(e: &Entry, doc: &RunDocument) -> String {
     let s = &doc.summary;
     let mut out = heading(e);
-    let cancelled = doc.cancelled;
+    let unfinished = doc.unfinished;
     let _ = write!(
         out,
         "Requests:   {} ({} successful, {} failed{}); success rate {}\n\
@@ -144,8 +144,8 @@ pub(super) fn run(e: &Entry, doc: &RunDocument) -> String {
         s.requests_total,
         s.successful,
         s.failed,
-        if cancelled > 0 {
-            format!(", {cancelled} cancelled")
+        if unfinished > 0 {
+            format!(", {unfinished} of them unfinished")
         } else {
             String::new()
         },

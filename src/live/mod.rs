@@ -23,8 +23,8 @@ pub mod statsd;
 pub trait LiveSink: Send + Sync {
     /// A request was handed to the HTTP client.
     fn on_sent(&self);
-    /// A request ended (`model`: the model it asked for). Cancelled
-    /// requests are reported too; sinks leave them out of their counts.
+    /// A request ended (`model`: the model it asked for), unfinished ones
+    /// included.
     fn on_finished(&self, rec: &RequestRecord, model: &str);
     /// The measurement is over: send what is buffered.
     fn flush(&self) {}

@@ -23,7 +23,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
-use crate::record::{ErrorClass, RequestRecord};
+use crate::record::RequestRecord;
 
 use super::LiveSink;
 
@@ -107,7 +107,6 @@ impl LiveSink for PromSink {
     fn on_finished(&self, rec: &RequestRecord, _model: &str) {
         self.in_flight.dec();
         match &rec.error {
-            Some(e) if e.class == ErrorClass::Cancelled => {}
             Some(e) => {
                 self.requests
                     .get_or_create(&vec![("outcome", "error".into()), ("class", e.class.to_string())])
@@ -178,7 +177,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::record::RequestError;
+    use crate::record::{ErrorClass, RequestError};
 
     #[test]
     fn outcomes_histograms_and_in_flight() {

@@ -15,7 +15,8 @@
 //! (`org/model-7b.v1` → `org_model-7b_v1`): `.` would split the name and
 //! `:`/`|` would break the line protocol. Metrics are buffered into
 //! packets and sent at least once a second and when a measurement ends.
-//! Cancelled requests (stopped by the run, not failed) are not sent.
+//! Unfinished requests (still running when the run stopped) count as
+//! errors, as everywhere.
 
 use std::net::{ToSocketAddrs, UdpSocket};
 use std::sync::Mutex;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use cadence::{BufferedUdpMetricSink, Counted, StatsdClient, Timed};
 
-use crate::record::{ErrorClass, RequestRecord};
+use crate::record::RequestRecord;
 
 use super::LiveSink;
 
@@ -69,9 +70,6 @@ impl LiveSink for StatsdSink {
     fn on_sent(&self) {}
 
     fn on_finished(&self, rec: &RequestRecord, model: &str) {
-        if rec.error.as_ref().is_some_and(|e| e.class == ErrorClass::Cancelled) {
-            return;
-        }
         // Sending is best effort: a full socket buffer drops a metric, never the run.
         let m = segment(model);
         let c = &self.client;

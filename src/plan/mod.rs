@@ -47,7 +47,9 @@ pub mod defaults {
     pub const CONCURRENCY: usize = 10;
     pub const REQUESTS: u64 = 100;
     pub const TIMEOUT: Duration = Duration::from_secs(120);
-    pub const GRACE: Duration = Duration::from_secs(5);
+    /// Long enough for most replies in flight at the stop to finish, since
+    /// those that do not count as failed.
+    pub const GRACE: Duration = Duration::from_secs(30);
     /// A minute of failures without one success: long enough for a slow
     /// model's first replies, short enough not to measure an outage.
     pub const ABORT_AFTER: Duration = Duration::from_secs(60);

@@ -106,15 +106,15 @@ impl Loaded {
             }
             other => bad(path, None, other.to_string()),
         })?;
-        let cancelled = all
+        let unfinished = all
             .iter()
-            .filter(|r| matches!(&r.error, Some(e) if e.class == crate::record::ErrorClass::Cancelled))
+            .filter(|r| matches!(&r.error, Some(e) if e.class == crate::record::ErrorClass::Unfinished))
             .count() as u64;
         let summary = SummaryBuilder::from_records(&all).finish();
         let mut breakdown = crate::stats::breakdown::BreakdownBuilder::default();
         all.iter().for_each(|r| breakdown.add(r));
         let doc = RunDocument {
-            cancelled,
+            unfinished,
             breakdown: (!breakdown.is_empty()).then(|| breakdown.finish()),
             series: Some(crate::doc::Series::from_records(&all)),
             ..RunDocument::new(summary)
@@ -177,8 +177,8 @@ pub fn key_figures(r: &RunDocument) -> Vec<(&'static str, String)> {
             format!("{:.2} req/s ({:.2}% of requests)", g.goodput, g.good_share * 100.0),
         ));
     }
-    if r.cancelled > 0 {
-        rows.push(("Cancelled at the stop (not counted)", r.cancelled.to_string()));
+    if r.unfinished > 0 {
+        rows.push(("Unfinished at the stop (counted as failed)", r.unfinished.to_string()));
     }
     rows
 }

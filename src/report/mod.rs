@@ -159,11 +159,8 @@ fn run_console(r: &RunReport) -> String {
         out.push_str(&u.line());
         out.push('\n');
     }
-    if d.cancelled > 0 {
-        out.push_str(&format!(
-            "{} requests were cancelled when the run stopped; they are not counted above.\n",
-            d.cancelled
-        ));
+    if d.unfinished > 0 {
+        out.push_str(&format!("{}\n", crate::doc::run::unfinished_line(d.unfinished)));
     }
     if !d.slos.is_empty() {
         out.push_str("Objectives:\n");

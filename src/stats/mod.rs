@@ -29,8 +29,9 @@
 //! - `peak_concurrency`: exact sweep line over `[sent_at, ended_at)` of every
 //!   record; a request ending at the instant another starts does not overlap it.
 //!
-//! Records of class `cancelled` (stopped by us, not failed by the server)
-//! are ignored by [`SummaryBuilder::add`]; the harness keeps them out anyway.
+//! Every record counts: one still running when the run stopped is a
+//! failure of class `unfinished` like any other, so a server that hangs
+//! shows in the success rate and the objectives instead of dropping out.
 //! Nothing here produces NaN or infinity: an undefined ratio is 0.0.
 
 use std::borrow::Borrow;
@@ -77,7 +78,7 @@ pub struct ErrorGroup {
 pub struct Summary {
     /// Last `ended_at` − first `sent_at`, in seconds.
     pub duration_s: f64,
-    /// Successful + failed (cancelled requests are not counted).
+    /// Successful + failed (unfinished requests are failed).
     pub requests_total: u64,
     pub successful: u64,
     pub failed: u64,
@@ -338,13 +339,8 @@ impl SummaryBuilder {
         b
     }
 
-    /// Counts one finished request. Cancelled requests are ignored.
+    /// Counts one ended request (finished, failed, or unfinished).
     pub fn add(&mut self, rec: &RequestRecord) {
-        if let Some(e) = &rec.error {
-            if e.class == ErrorClass::Cancelled {
-                return;
-            }
-        }
         self.first_sent = Some(self.first_sent.map_or(rec.sent_at, |t| t.min(rec.sent_at)));
         self.last_ended = Some(self.last_ended.map_or(rec.ended_at, |t| t.max(rec.ended_at)));
         self.intervals.push((nanos(rec.sent_at), nanos(rec.ended_at)));
@@ -698,11 +694,16 @@ mod tests {
     }
 
     #[test]
-    fn cancelled_records_are_ignored() {
+    fn unfinished_records_are_failures() {
         let mut b = SummaryBuilder::from_records([worked_example(0, 0)]);
         let before = b.finish();
-        b.add(&failure(1, 5000, ErrorClass::Cancelled, "stopped"));
-        assert_eq!(b.finish(), before);
+        b.add(&failure(1, 5000, ErrorClass::Unfinished, "still running"));
+        let after = b.finish();
+        assert_eq!(after.requests_total, before.requests_total + 1);
+        assert_eq!(after.failed, 1);
+        assert_eq!(after.success_rate, 0.5);
+        assert_eq!(after.errors[0].class, ErrorClass::Unfinished);
+        assert_eq!(after.ttft_ms, before.ttft_ms, "latencies stay those of successes");
     }
 
     #[test]

@@ -158,3 +158,93 @@ async fn a_file_limit_too_low_for_the_concurrency_is_refused_before_load() {
     assert_eq!(sim.stats().requests_total, 0, "no load was sent");
     sim.shutdown().await;
 }
+
+/// A server on which every `hang_every`-th streamed request sends its first
+/// token and then never finishes (the rest finish at once). Answers
+/// `GET /v1/models` for the preflight.
+async fn hanging_server(hang_every: u64) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let posts = Arc::new(AtomicU64::new(0));
+    let task = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let posts = posts.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                if buf.starts_with(b"GET /v1/models") {
+                    let body = r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tcp.write_all(reply.as_bytes()).await;
+                    return;
+                }
+                let n = posts.fetch_add(1, Ordering::Relaxed);
+                let event = |text: &str| {
+                    format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n")
+                };
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+                let _ = tcp.write_all(format!("{head}{}", event(" one")).as_bytes()).await;
+                if n.is_multiple_of(hang_every) {
+                    // Hold the connection until the client gives up on it.
+                    let _ = tcp.read(&mut chunk).await;
+                    return;
+                }
+                let _ = tcp
+                    .write_all(format!("{}data: [DONE]\n\n", event(" two")).as_bytes())
+                    .await;
+            });
+        }
+    });
+    (url, task)
+}
+
+/// Requests still in flight when a duration run ends (after `--grace`)
+/// are outcomes: counted as failed (`unfinished`) in the success rate and
+/// the objectives, never left out so that a hang becomes a pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_never_finish_fail_the_run() {
+    for (hang_every, code) in [(2u64, 3), (1, 5)] {
+        let (url, server) = hanging_server(hang_every).await;
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("run.json");
+        let out = run_async(args![
+            "run",
+            "--url",
+            url,
+            "--rate",
+            10,
+            "--duration",
+            "2s",
+            "--grace",
+            "500ms",
+            "--slo",
+            "error_rate<1%",
+            "--json",
+            json.display(),
+            "--no-monitor",
+            "--no-history",
+            "--quiet"
+        ])
+        .await;
+        server.abort();
+        assert_eq!(out.code, Some(code), "hang every {hang_every}: {}", out.all());
+        let v = read_json(&json);
+        let s = &v["summary"];
+        let (ok, failed) = (s["successful"].as_u64().unwrap(), s["failed"].as_u64().unwrap());
+        assert!(failed >= 8, "hang every {hang_every}: {failed} failed, {ok} ok");
+        assert_eq!(s["errors"][0]["class"], "unfinished", "{s:#}");
+        assert_eq!(v["slos"][0]["passed"], false);
+        if hang_every == 2 {
+            assert!(ok >= 8 && s["success_rate"].as_f64().unwrap() < 0.7, "{s:#}");
+        }
+    }
+}

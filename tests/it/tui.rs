@@ -205,7 +205,7 @@ async fn ctrl_c_twice_cancels_what_is_in_flight() {
     assert!(done.contains("tty=cooked"), "{done}");
     assert!(done.contains("requests in flight were cancelled"), "{done}");
     assert!(
-        done.contains("4 requests were cancelled when the run stopped"),
+        done.contains("4 request(s) were still running when the run stopped"),
         "{done}"
     );
     assert_eq!(read_json(&json)["interrupted"], true);
