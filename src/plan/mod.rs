@@ -37,7 +37,7 @@ pub use options::{
     LoadOptions, MonitorOptions, ObjectiveOptions, OutputOptions, RunOptions, TargetOptions, WorkloadOptions,
 };
 pub use outputs::{MonitorPlan, Outputs, ReportPaths, TuiMode, VllmResult};
-pub use target::{Header, HeaderValue, Target};
+pub use target::{join_url, Header, HeaderValue, Target, UrlQuery};
 
 /// The defaults of every setting, in one place: `cli` shows them in the
 /// help text and the plan applies them.
@@ -276,12 +276,24 @@ impl RunPlan {
 
 /// Secrets held by a plan's target.
 impl Target {
+    /// Every form of every credential the target sends, as a server may
+    /// echo it back: the API key, each sensitive header's value whole and
+    /// as its bare credential (`Bearer sk-…` → `sk-…`, a Basic one decoded),
+    /// and the credential-named values of the `--url`'s query.
     pub fn secrets(&self) -> Vec<Secret> {
         let mut secrets: Vec<Secret> = self.api_key.iter().cloned().collect();
-        secrets.extend(self.headers.iter().filter_map(|h| match &h.value {
-            HeaderValue::Secret(s) => Some(s.clone()),
-            HeaderValue::Plain(_) => None,
-        }));
+        for h in &self.headers {
+            if let HeaderValue::Secret(s) = &h.value {
+                secrets.extend(
+                    crate::redact::credential_forms(&h.name, s.expose())
+                        .into_iter()
+                        .map(Secret::new),
+                );
+            }
+        }
+        if let Some(q) = &self.query {
+            secrets.extend(q.secrets());
+        }
         secrets
     }
 }

@@ -11,6 +11,7 @@ mod monitor;
 mod report;
 mod run;
 mod scenarios;
+mod secrets;
 mod sim;
 mod tui;
 mod workload;
