@@ -6,6 +6,7 @@ mod common;
 mod connections;
 mod documents;
 mod exports;
+mod files;
 mod history;
 mod monitor;
 mod report;
