@@ -36,7 +36,7 @@ pub use load::arrival;
 pub use options::{
     LoadOptions, MonitorOptions, ObjectiveOptions, OutputOptions, RunOptions, TargetOptions, WorkloadOptions,
 };
-pub use outputs::{MonitorPlan, Outputs, ReportPaths, TuiMode, VllmResult};
+pub use outputs::{check_paths, MonitorPlan, OutputPath, Outputs, PathRole, ReportPaths, TuiMode, VllmResult};
 pub use target::{join_url, Header, HeaderValue, Target, UrlQuery};
 
 /// The defaults of every setting, in one place: `cli` shows them in the
@@ -194,7 +194,7 @@ impl RunPlan {
         let mut workload = workload::resolve(&o.workload)?;
         target::apply_api(&o.target, &mut target, &o.workload, &mut workload)?;
         let outputs = outputs::resolve(&o.output, &o.target, target.api)?;
-        Ok(RunPlan {
+        let plan = RunPlan {
             outputs,
             target,
             schedule,
@@ -207,7 +207,9 @@ impl RunPlan {
             goodput_bounds: resolve_goodput(o.objectives.goodput.as_deref().unwrap_or_default())?,
             tasks: Vec::new(),
             monitor: outputs::resolve_monitor(&o.monitor)?,
-        })
+        };
+        check_paths(&plan.written_paths(), &plan.read_paths())?;
+        Ok(plan)
     }
 
     /// The plan of a run with a weighted task mix. Each task is resolved
@@ -318,6 +320,27 @@ pub fn resolve_goodput(items: &[String]) -> Result<Vec<Slo>, PlanError> {
 impl RunPlan {
     pub fn output_paths(&self) -> Vec<(&'static str, PathBuf)> {
         self.outputs.paths()
+    }
+
+    /// Every path the plan's outputs write ([`check_paths`]' first list).
+    pub fn written_paths(&self) -> Vec<OutputPath> {
+        self.outputs.written()
+    }
+
+    /// The files the plan reads, which no output may overwrite: the
+    /// dataset and the `--body-template` file (of the run and each task).
+    pub fn read_paths(&self) -> Vec<(&'static str, PathBuf)> {
+        let mut read = Vec::new();
+        let workloads = std::iter::once(&self.workload).chain(self.tasks.iter().map(|t| &t.workload));
+        for w in workloads {
+            if let crate::workload::DatasetSpec::Jsonl { path } | crate::workload::DatasetSpec::ShareGpt { path } =
+                &w.dataset
+            {
+                read.push(("--dataset", path.clone()));
+            }
+        }
+        read.extend(self.target.template_file.clone().map(|p| ("--body-template", p)));
+        read
     }
 }
 

@@ -41,6 +41,10 @@ pub struct Target {
     /// judged; `None` for the other APIs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<crate::api::http::HttpSpec>,
+    /// The `--body-template` file, when the template came from one: an
+    /// input no output may overwrite.
+    #[serde(skip)]
+    pub template_file: Option<std::path::PathBuf>,
 }
 
 /// The query string of the `--url` (without `?`), as the user wrote it
@@ -227,6 +231,7 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
         timeout,
         insecure: a.insecure.unwrap_or(false),
         http: resolve_http(a, api, timeout)?,
+        template_file: a.body_template.as_deref().and_then(template_file).map(Into::into),
     })
 }
 
@@ -382,14 +387,19 @@ fn resolve_http(
     Ok(Some(spec))
 }
 
-/// `--body-template`: `@FILE`, a file's path, or the template itself.
-fn read_template(t: &str) -> Result<(String, String), PlanError> {
-    let path = match t.strip_prefix('@') {
+/// The file a `--body-template` names: `@FILE`, or a path to a file
+/// (anything else is the template itself).
+fn template_file(t: &str) -> Option<&str> {
+    match t.strip_prefix('@') {
         Some(p) => Some(p),
         None if !t.trim_start().starts_with(['{', '[']) && std::path::Path::new(t).is_file() => Some(t),
         None => None,
-    };
-    match path {
+    }
+}
+
+/// `--body-template`: `@FILE`, a file's path, or the template itself.
+fn read_template(t: &str) -> Result<(String, String), PlanError> {
+    match template_file(t) {
         Some(p) => std::fs::read_to_string(p)
             .map(|text| (p.to_string(), text))
             .map_err(|e| bad_at("target.body_template", format!("--body-template: cannot read {p}: {e}"))),
