@@ -263,9 +263,11 @@ impl RunPlan {
         Ok(plan)
     }
 
-    /// Secrets of this plan, for scrubbing free text.
+    /// Secrets of this plan, for scrubbing free text: the target's, and a
+    /// password or key in a `--scrape` URL.
     pub fn redactor(&self) -> Redactor {
-        Redactor::new(self.target.secrets())
+        let scraped = self.monitor.scrape.iter().flat_map(|u| crate::redact::url_secrets(u));
+        Redactor::new(self.target.secrets().into_iter().chain(scraped.map(Secret::new)))
     }
 
     /// Every per-request latency bound: those of the objectives and the
@@ -370,6 +372,15 @@ mod tests {
         assert_eq!(p.target.endpoint, "/v1/chat/completions");
         assert_eq!(p.outputs.show_samples, defaults::SHOW_SAMPLES);
         assert!(p.target.base_url.is_none(), "no URL: the embedded simulator");
+    }
+
+    #[test]
+    fn the_redactor_knows_a_key_in_a_scrape_url() {
+        let p = RunPlan::resolve(&opts(|o| {
+            o.monitor.scrape = Some(vec!["http://gpu:9400/metrics?access_token=tk-98765".into()])
+        }))
+        .unwrap();
+        assert_eq!(p.redactor().redact("GET ?access_token=tk-98765"), "GET ?access_token=***");
     }
 
     #[test]

@@ -265,7 +265,10 @@ pub(super) fn resolve_monitor(a: &MonitorOptions) -> Result<MonitorPlan, PlanErr
             _ => {
                 return Err(bad_at(
                     "monitor.scrape",
-                    format!("--scrape `{u}` must be an http(s) URL, e.g. http://gpu-host:9400/metrics"),
+                    format!(
+                        "--scrape `{}` must be an http(s) URL, e.g. http://gpu-host:9400/metrics",
+                        crate::redact::redact_url(u)
+                    ),
                 ))
             }
         }
@@ -497,6 +500,8 @@ mod tests {
         for (e, text) in cases {
             assert!(e.message.starts_with(text), "`{e}` should start with `{text}`");
         }
+        let e = mon(|o| o.scrape = Some(vec!["gpu:9400/metrics?token=sekrit-1".into()])).unwrap_err();
+        assert!(!e.message.contains("sekrit"), "{e}");
         let m = mon(|o| o.no_monitor = Some(true)).unwrap();
         assert!(!m.enabled);
         assert_eq!(m.statsd_prefix, "inferload");
