@@ -154,7 +154,11 @@ mod tests {
         assert!(check_file_writable(&d.join("new.json")).is_ok());
         std::fs::write(d.join("old.json"), "keep").unwrap();
         assert!(check_file_writable(&d.join("old.json")).is_ok());
-        assert_eq!(std::fs::read_to_string(d.join("old.json")).unwrap(), "keep", "unchanged");
+        assert_eq!(
+            std::fs::read_to_string(d.join("old.json")).unwrap(),
+            "keep",
+            "unchanged"
+        );
         assert_eq!(std::fs::read_dir(d).unwrap().count(), 1, "no probe left behind");
         assert!(matches!(
             check_file_writable(&d.join("missing/x.json")),
@@ -168,13 +172,19 @@ mod tests {
         // Directories are created with their parents; a file in the way is not.
         assert!(check_dir_writable(&d.join("plots/deep")).is_ok());
         assert!(check_dir_writable(d).is_ok());
-        assert!(matches!(check_dir_writable(&d.join("old.json")), Err(Unwritable::IsAFile)));
+        assert!(matches!(
+            check_dir_writable(&d.join("old.json")),
+            Err(Unwritable::IsAFile)
+        ));
         assert!(matches!(
             check_dir_writable(&d.join("old.json/plots")),
             Err(Unwritable::NotADirectory(_))
         ));
         let e = check_file_writable(&d.join("missing/x.json")).unwrap_err().to_string();
-        assert_eq!(e, format!("the directory {} does not exist", d.join("missing").display()));
+        assert_eq!(
+            e,
+            format!("the directory {} does not exist", d.join("missing").display())
+        );
     }
 
     #[test]

@@ -251,7 +251,15 @@ mod tests {
         assert!(is_sensitive_header("Authorization"));
         assert!(is_sensitive_header("X-Api-Key"));
         assert!(!is_sensitive_header("X-Request-Id"));
-        for name in ["api-key", "Cookie", "access_token", "client_secret", "password", "sig", "X-Auth"] {
+        for name in [
+            "api-key",
+            "Cookie",
+            "access_token",
+            "client_secret",
+            "password",
+            "sig",
+            "X-Auth",
+        ] {
             assert!(is_sensitive_header(name), "{name}");
         }
         for name in ["api-version", "model", "signal"] {

@@ -380,7 +380,10 @@ mod tests {
             o.monitor.scrape = Some(vec!["http://gpu:9400/metrics?access_token=tk-98765".into()])
         }))
         .unwrap();
-        assert_eq!(p.redactor().redact("GET ?access_token=tk-98765"), "GET ?access_token=***");
+        assert_eq!(
+            p.redactor().redact("GET ?access_token=tk-98765"),
+            "GET ?access_token=***"
+        );
     }
 
     #[test]

@@ -118,10 +118,7 @@ impl Outputs {
         // The vLLM file's name is known now only when given; its directory
         // is created at the start of the run.
         if let Some(v) = &self.vllm_result {
-            let file = v
-                .filename
-                .as_ref()
-                .map(|f| v.dir.clone().unwrap_or_default().join(f));
+            let file = v.filename.as_ref().map(|f| v.dir.clone().unwrap_or_default().join(f));
             add("--result-filename", "output.result_filename", &file, PathRole::Named);
         }
         // Recording in the history never fails a run: its path is only
@@ -388,9 +385,15 @@ mod tests {
             )
         );
         let e = path_err(|o| o.output.csv = Some(d.to_path_buf()));
-        assert!(e.message.starts_with("--csv ") && e.message.ends_with("is a directory; give a file name"), "{e}");
+        assert!(
+            e.message.starts_with("--csv ") && e.message.ends_with("is a directory; give a file name"),
+            "{e}"
+        );
         let e = path_err(|o| o.output.records = Some(d.join("file/r.jsonl")));
-        assert!(e.message.starts_with("--records ") && e.message.contains("is not a directory"), "{e}");
+        assert!(
+            e.message.starts_with("--records ") && e.message.contains("is not a directory"),
+            "{e}"
+        );
         let e = path_err(|o| o.output.plot = Some(d.join("file")));
         assert_eq!(e.key, Some("output.plot"));
         assert!(e.message.ends_with("is a file, not a directory"), "{e}");
@@ -409,7 +412,10 @@ mod tests {
         assert_eq!(e.key, Some("output.records"));
         assert_eq!(
             e.message,
-            format!("--json and --records both name {}; give each output its own file", x.display())
+            format!(
+                "--json and --records both name {}; give each output its own file",
+                x.display()
+            )
         );
         std::fs::create_dir(d.join("sub")).unwrap();
         let e = path_err(|o| {
@@ -465,7 +471,10 @@ mod tests {
             o.target.body_template = Some(format!("@{}", template.display()));
             o.output.json = Some(template.clone())
         });
-        assert!(e.message.starts_with("--json ") && e.message.contains("is the --body-template file"), "{e}");
+        assert!(
+            e.message.starts_with("--json ") && e.message.contains("is the --body-template file"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -67,7 +67,10 @@ impl UrlQuery {
 
     /// The credentials it carries, as written and decoded, for the redactor.
     pub fn secrets(&self) -> Vec<Secret> {
-        crate::redact::query_secrets(&self.0).into_iter().map(Secret::new).collect()
+        crate::redact::query_secrets(&self.0)
+            .into_iter()
+            .map(Secret::new)
+            .collect()
     }
 }
 
@@ -522,12 +525,8 @@ fn resolve_base_url(a: &TargetOptions) -> Result<Option<(String, Option<UrlQuery
     } else {
         format!("http://{raw}")
     };
-    let mut url = url::Url::parse(&with_scheme).map_err(|e| {
-        bad_at(
-            "target.url",
-            format!("--url `{shown}` is not a valid URL: {e}"),
-        )
-    })?;
+    let mut url = url::Url::parse(&with_scheme)
+        .map_err(|e| bad_at("target.url", format!("--url `{shown}` is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad_at(
             "target.url",
@@ -636,7 +635,10 @@ mod tests {
             t.request_url(base, "/v1/models"),
             "http://h:8000/v1/models?api-version=2024"
         );
-        assert_eq!(t.request_url(base, "/metrics"), "http://h:8000/metrics?api-version=2024");
+        assert_eq!(
+            t.request_url(base, "/metrics"),
+            "http://h:8000/metrics?api-version=2024"
+        );
         // The embedded simulator's base gets the same query.
         assert_eq!(
             t.request_url("http://127.0.0.1:5", "/v1/models"),
@@ -673,7 +675,8 @@ mod tests {
         assert!(!shown.contains("qk-12345") && !shown.contains("s%2B9876"), "{shown}");
         let base = t.base_url.clone().unwrap();
         assert!(
-            t.request_url(&base, "/v1/models").ends_with("?api-version=2024&api_key=qk-12345&sig=s%2B9876"),
+            t.request_url(&base, "/v1/models")
+                .ends_with("?api-version=2024&api_key=qk-12345&sig=s%2B9876"),
             "the request carries the key"
         );
         let r = p.redactor();

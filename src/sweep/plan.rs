@@ -282,9 +282,15 @@ mod tests {
         let d = dir.path();
         std::fs::write(d.join("file"), "").unwrap();
         let e = sweep(|o| o.json = Some(d.join("missing/s.json"))).unwrap_err();
-        assert!(e.message.starts_with("--json ") && e.message.contains("does not exist"), "{e}");
+        assert!(
+            e.message.starts_with("--json ") && e.message.contains("does not exist"),
+            "{e}"
+        );
         let e = sweep(|o| o.records = Some(d.join("file"))).unwrap_err();
-        assert!(e.message.starts_with("--records ") && e.message.ends_with("is a file, not a directory"), "{e}");
+        assert!(
+            e.message.starts_with("--records ") && e.message.ends_with("is a file, not a directory"),
+            "{e}"
+        );
         let mut run = RunOptions::default();
         run.output.no_history = Some(true);
         run.output.html = Some(d.join("s.json"));

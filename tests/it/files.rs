@@ -74,7 +74,11 @@ async fn an_output_naming_an_input_is_refused_and_the_input_kept() {
     ])
     .await;
     assert!(line.contains("--records") && line.contains("--dataset"), "{line}");
-    assert_eq!(std::fs::read_to_string(&dataset).unwrap(), content, "the dataset is intact");
+    assert_eq!(
+        std::fs::read_to_string(&dataset).unwrap(),
+        content,
+        "the dataset is intact"
+    );
 
     let template = dir.path().join("body.json");
     std::fs::write(&template, "{\"prompt\": {{ prompt | tojson }}}").unwrap();
@@ -105,35 +109,12 @@ async fn an_output_in_a_missing_directory_is_refused_before_any_load() {
     assert!(line.contains("--csv") && line.contains("is a directory"), "{line}");
 
     // The sweep's own outputs, and a comparison's reports.
-    let line = refused(args![
-        "sweep",
-        "--concurrency",
-        "1,2",
-        "--json",
-        s(&missing)
-    ])
-    .await;
+    let line = refused(args!["sweep", "--concurrency", "1,2", "--json", s(&missing)]).await;
     assert!(line.contains("--json") && line.contains("does not exist"), "{line}");
     let x = dir.path().join("x.json");
-    let line = refused(args![
-        "sweep",
-        "--concurrency",
-        "1,2",
-        "--json",
-        s(&x),
-        "--html",
-        s(&x)
-    ])
-    .await;
+    let line = refused(args!["sweep", "--concurrency", "1,2", "--json", s(&x), "--html", s(&x)]).await;
     assert!(line.contains("--json") && line.contains("--html"), "{line}");
-    let line = refused(args![
-        "compare",
-        "a=",
-        "b=",
-        "--markdown",
-        s(&missing)
-    ])
-    .await;
+    let line = refused(args!["compare", "a=", "b=", "--markdown", s(&missing)]).await;
     assert!(line.contains("--markdown") && line.contains("does not exist"), "{line}");
 }
 

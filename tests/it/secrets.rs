@@ -39,7 +39,11 @@ fn presented(headers: &HeaderMap) -> String {
         if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
             out.push(v.to_string());
             // A cookie's value alone, as a server naming the bad session would.
-            out.extend(v.split(';').filter_map(|c| c.split_once('=')).map(|(_, v)| v.to_string()));
+            out.extend(
+                v.split(';')
+                    .filter_map(|c| c.split_once('='))
+                    .map(|(_, v)| v.to_string()),
+            );
         }
     }
     out.join(" / ")
@@ -60,10 +64,7 @@ async fn start_echoing() -> (SocketAddr, Seen) {
                 return Json(json!({"object": "list", "data": [{"id": "echo-model", "object": "model"}]}))
                     .into_response();
             }
-            let message = format!(
-                "Incorrect API key provided: {}. Request: {target}",
-                presented(&headers)
-            );
+            let message = format!("Incorrect API key provided: {}. Request: {target}", presented(&headers));
             let body = json!({"error": {"message": message, "type": "invalid_request_error",
                                          "code": "invalid_api_key"}});
             (StatusCode::UNAUTHORIZED, Json(body)).into_response() as Response
@@ -232,7 +233,11 @@ async fn a_key_in_the_url_is_scrubbed_from_every_output() {
     a.extend(every_output(dir.path()));
     let run = run_async(a).await;
     let records = std::fs::read_to_string(dir.path().join("rec.jsonl")).unwrap();
-    assert!(records.contains("Incorrect API key provided"), "{}\n{records}", run.all());
+    assert!(
+        records.contains("Incorrect API key provided"),
+        "{}\n{records}",
+        run.all()
+    );
     let mut outs = vec![run];
     outs.extend(from_the_history(dir.path()).await);
     assert_nowhere(&[key, token], &outs.iter().collect::<Vec<_>>(), dir.path());
@@ -270,7 +275,11 @@ async fn a_query_in_the_url_is_kept_on_every_request() {
     ])
     .await;
     let seen = seen.lock().unwrap().clone();
-    assert!(seen.len() >= 4, "a preflight and three requests: {seen:?}\n{}", out.all());
+    assert!(
+        seen.len() >= 4,
+        "a preflight and three requests: {seen:?}\n{}",
+        out.all()
+    );
     assert_eq!(seen[0], "/v1/models?api-version=2024-06-01");
     let requests: Vec<&String> = seen.iter().filter(|s| s.contains("/chat/")).collect();
     assert_eq!(requests.len(), 3, "{seen:?}");
