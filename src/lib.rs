@@ -38,4 +38,5 @@ pub mod stats;
 pub mod sweep;
 pub mod ui;
 pub mod units;
+pub mod url;
 pub mod workload;

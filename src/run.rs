@@ -19,16 +19,6 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
         Some(path) => Some(RecordsWriter::create(path)?),
         None => None,
     };
-    if let Some(path) = &plan.outputs.json {
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            anyhow::ensure!(
-                dir.is_dir(),
-                "--json {}: directory {} does not exist",
-                path.display(),
-                dir.display()
-            );
-        }
-    }
     if let Some(dir) = plan.outputs.vllm_result.as_ref().and_then(|v| v.dir.as_ref()) {
         std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("--result-dir {}: {e}", dir.display()))?;
     }

@@ -104,7 +104,19 @@ impl ComparePlan {
             strategies.len() >= 2,
             "compare needs at least two strategies: NAME=URL NAME=URL ... (or [[strategy]] entries in --scenario)"
         );
-        let outputs = &strategies[0].plan.outputs;
+        let first = &strategies[0].plan;
+        if let Some(path) = &c.json {
+            // The comparison's own document, checked like every output.
+            let mut written = first.written_paths();
+            written.push(crate::plan::OutputPath {
+                flag: "--json",
+                key: "output.json",
+                path: path.clone(),
+                role: crate::plan::PathRole::File,
+            });
+            crate::plan::check_paths(&written, &first.read_paths())?;
+        }
+        let outputs = &first.outputs;
         Ok(Self {
             json: c.json.clone(),
             quiet: outputs.quiet,

@@ -54,11 +54,12 @@ struct ModelEntry {
 pub async fn preflight(
     client: &reqwest::Client,
     base_url: &str,
+    query: Option<&str>,
     headers: &HeaderMap,
     model: Option<&str>,
     redactor: &Redactor,
 ) -> Result<String, PreflightError> {
-    let url = format!("{base_url}/v1/models");
+    let url = crate::url::join_url(base_url, "/v1/models", query);
     let resp = client
         .get(&url)
         .headers(headers.clone())
@@ -113,6 +114,7 @@ pub async fn check_target(
     client: &reqwest::Client,
     api: crate::api::ApiKind,
     base_url: &str,
+    query: Option<&str>,
     headers: &HeaderMap,
     model: Option<&str>,
     redactor: &Redactor,
@@ -120,10 +122,11 @@ pub async fn check_target(
     use crate::api::ApiKind;
     match api {
         ApiKind::OpenaiChat | ApiKind::OpenaiCompletions | ApiKind::OpenaiImages => {
-            preflight(client, base_url, headers, model, redactor).await
+            preflight(client, base_url, query, headers, model, redactor).await
         }
         ApiKind::Tgi => {
-            let (status, body) = probe(client, &format!("{base_url}/info"), base_url, headers, redactor).await?;
+            let info = crate::url::join_url(base_url, "/info", query);
+            let (status, body) = probe(client, &info, base_url, headers, redactor).await?;
             let served = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v.get("model_id").and_then(|m| m.as_str()).map(str::to_string));
@@ -137,7 +140,14 @@ pub async fn check_target(
             let origin = url::Url::parse(base_url)
                 .map(|u| u.origin().ascii_serialization())
                 .unwrap_or_else(|_| base_url.to_string());
-            probe(client, &format!("{origin}/"), base_url, headers, redactor).await?;
+            probe(
+                client,
+                &crate::url::join_url(&origin, "/", query),
+                base_url,
+                headers,
+                redactor,
+            )
+            .await?;
             Ok(model.map_or_else(|| api.name().to_string(), str::to_string))
         }
     }

@@ -143,10 +143,12 @@ impl Session {
         let client = client::build_client(&config, pool).context("cannot build the HTTP client")?;
         let headers = client::request_headers(&config);
         let redactor = plan.redactor();
+        let query = target.query.as_ref().map(crate::plan::UrlQuery::expose);
         let model = preflight::check_target(
             client.probe(),
             target.api,
             base_url,
+            query,
             &headers,
             target.model.as_deref(),
             &redactor,
@@ -160,7 +162,7 @@ impl Session {
                 name: t.name.clone(),
                 ctx: RequestContext {
                     client: client.clone(),
-                    url: format!("{base_url}{}", t.endpoint),
+                    url: target.request_url(base_url, &t.endpoint),
                     headers: headers.clone(),
                     adapter: api::adapter(t.api),
                     model: t.model.clone().unwrap_or_else(|| model.clone()),
@@ -170,7 +172,7 @@ impl Session {
                 },
             })
             .collect();
-        let url = format!("{base_url}{}", target.endpoint);
+        let url = target.request_url(base_url, &target.endpoint);
         let adapter = api::for_api(target.api, target.http.as_ref(), &url)
             .map_err(|e| anyhow::anyhow!("--body-template: {e}"))?;
         let ctx = Arc::new(RequestContext {
@@ -184,7 +186,7 @@ impl Session {
             tasks,
         });
         let scrapes = match plan.monitor.enabled {
-            true => crate::monitor::target_samplers(&plan.monitor, ctx.client.probe(), base_url).await,
+            true => crate::monitor::target_samplers(&plan.monitor, ctx.client.probe(), base_url, query).await,
             false => Vec::new(),
         };
         if plan.monitor.enabled {

@@ -52,6 +52,7 @@ use crate::doc::{RunDocument, SweepDocument};
 use crate::export::RunReport;
 use crate::outcome::Outcome;
 use crate::record::RequestRecord;
+use crate::redact::url_secrets;
 
 use db::{Db, Headline, NewEntry, RecordsBlob};
 pub use db::{HistoryError, SCHEMA_VERSION};
@@ -364,43 +365,6 @@ fn run_secrets(doc: &RunDocument, known: &[String]) -> Vec<String> {
         out.extend(url_secrets(base));
     }
     out
-}
-
-/// A password in a URL, and values of query parameters named like secrets
-/// (`api_key=`, `token=`), both as written and decoded.
-fn url_secrets(url: &str) -> Vec<String> {
-    let Ok(u) = url::Url::parse(url) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if let Some(p) = u.password() {
-        out.push(p.to_string());
-        out.push(percent_decode(p));
-    }
-    for (k, v) in u.query_pairs() {
-        if crate::redact::is_sensitive_header(&k) {
-            out.push(v.into_owned());
-        }
-    }
-    if let Some(q) = u.query() {
-        for pair in q.split('&') {
-            if let Some((k, v)) = pair.split_once('=') {
-                if crate::redact::is_sensitive_header(k) {
-                    out.push(v.to_string());
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Percent-decoding of a URL component (`+` kept as is).
-fn percent_decode(s: &str) -> String {
-    let escaped = format!("x={}", s.replace('+', "%2B"));
-    url::form_urlencoded::parse(escaped.as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 /// Replaces every secret (raw and as JSON escapes it) with `***`.

@@ -375,9 +375,14 @@ pub async fn local_samplers() -> (Vec<Box<dyn Sampler>>, Vec<String>) {
 
 /// The samplers of one target: the `--scrape` URLs, or the target's
 /// `/metrics` when it answers.
-pub async fn target_samplers(plan: &MonitorPlan, client: &reqwest::Client, base_url: &str) -> Vec<Box<dyn Sampler>> {
+pub async fn target_samplers(
+    plan: &MonitorPlan,
+    client: &reqwest::Client,
+    base_url: &str,
+    query: Option<&str>,
+) -> Vec<Box<dyn Sampler>> {
     let urls: Vec<String> = if plan.scrape.is_empty() {
-        let url = format!("{base_url}/metrics");
+        let url = crate::url::join_url(base_url, "/metrics", query);
         if scrape::answers(client, &url).await {
             vec![url]
         } else {

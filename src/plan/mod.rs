@@ -36,8 +36,8 @@ pub use load::arrival;
 pub use options::{
     LoadOptions, MonitorOptions, ObjectiveOptions, OutputOptions, RunOptions, TargetOptions, WorkloadOptions,
 };
-pub use outputs::{MonitorPlan, Outputs, ReportPaths, TuiMode, VllmResult};
-pub use target::{Header, HeaderValue, Target};
+pub use outputs::{check_paths, MonitorPlan, OutputPath, Outputs, PathRole, ReportPaths, TuiMode, VllmResult};
+pub use target::{join_url, Header, HeaderValue, Target, UrlQuery};
 
 /// The defaults of every setting, in one place: `cli` shows them in the
 /// help text and the plan applies them.
@@ -203,7 +203,7 @@ impl RunPlan {
         let mut workload = workload::resolve(&o.workload)?;
         target::apply_api(&o.target, &mut target, &o.workload, &mut workload)?;
         let outputs = outputs::resolve(&o.output, &o.target, target.api)?;
-        Ok(RunPlan {
+        let plan = RunPlan {
             outputs,
             target,
             schedule,
@@ -217,7 +217,9 @@ impl RunPlan {
             goodput_bounds: resolve_goodput(o.objectives.goodput.as_deref().unwrap_or_default())?,
             tasks: Vec::new(),
             monitor: outputs::resolve_monitor(&o.monitor)?,
-        })
+        };
+        check_paths(&plan.written_paths(), &plan.read_paths())?;
+        Ok(plan)
     }
 
     /// The plan of a run with a weighted task mix. Each task is resolved
@@ -271,9 +273,11 @@ impl RunPlan {
         Ok(plan)
     }
 
-    /// Secrets of this plan, for scrubbing free text.
+    /// Secrets of this plan, for scrubbing free text: the target's, and a
+    /// password or key in a `--scrape` URL.
     pub fn redactor(&self) -> Redactor {
-        Redactor::new(self.target.secrets())
+        let scraped = self.monitor.scrape.iter().flat_map(|u| crate::redact::url_secrets(u));
+        Redactor::new(self.target.secrets().into_iter().chain(scraped.map(Secret::new)))
     }
 
     /// Every per-request latency bound: those of the objectives and the
@@ -286,12 +290,24 @@ impl RunPlan {
 
 /// Secrets held by a plan's target.
 impl Target {
+    /// Every form of every credential the target sends, as a server may
+    /// echo it back: the API key, each sensitive header's value whole and
+    /// as its bare credential (`Bearer sk-…` → `sk-…`, a Basic one decoded),
+    /// and the credential-named values of the `--url`'s query.
     pub fn secrets(&self) -> Vec<Secret> {
         let mut secrets: Vec<Secret> = self.api_key.iter().cloned().collect();
-        secrets.extend(self.headers.iter().filter_map(|h| match &h.value {
-            HeaderValue::Secret(s) => Some(s.clone()),
-            HeaderValue::Plain(_) => None,
-        }));
+        for h in &self.headers {
+            if let HeaderValue::Secret(s) = &h.value {
+                secrets.extend(
+                    crate::redact::credential_forms(&h.name, s.expose())
+                        .into_iter()
+                        .map(Secret::new),
+                );
+            }
+        }
+        if let Some(q) = &self.query {
+            secrets.extend(q.secrets());
+        }
         secrets
     }
 }
@@ -316,6 +332,27 @@ pub fn resolve_goodput(items: &[String]) -> Result<Vec<Slo>, PlanError> {
 impl RunPlan {
     pub fn output_paths(&self) -> Vec<(&'static str, PathBuf)> {
         self.outputs.paths()
+    }
+
+    /// Every path the plan's outputs write ([`check_paths`]' first list).
+    pub fn written_paths(&self) -> Vec<OutputPath> {
+        self.outputs.written()
+    }
+
+    /// The files the plan reads, which no output may overwrite: the
+    /// dataset and the `--body-template` file (of the run and each task).
+    pub fn read_paths(&self) -> Vec<(&'static str, PathBuf)> {
+        let mut read = Vec::new();
+        let workloads = std::iter::once(&self.workload).chain(self.tasks.iter().map(|t| &t.workload));
+        for w in workloads {
+            if let crate::workload::DatasetSpec::Jsonl { path } | crate::workload::DatasetSpec::ShareGpt { path } =
+                &w.dataset
+            {
+                read.push(("--dataset", path.clone()));
+            }
+        }
+        read.extend(self.target.template_file.clone().map(|p| ("--body-template", p)));
+        read
     }
 }
 
@@ -345,6 +382,18 @@ mod tests {
         assert_eq!(p.target.endpoint, "/v1/chat/completions");
         assert_eq!(p.outputs.show_samples, defaults::SHOW_SAMPLES);
         assert!(p.target.base_url.is_none(), "no URL: the embedded simulator");
+    }
+
+    #[test]
+    fn the_redactor_knows_a_key_in_a_scrape_url() {
+        let p = RunPlan::resolve(&opts(|o| {
+            o.monitor.scrape = Some(vec!["http://gpu:9400/metrics?access_token=tk-98765".into()])
+        }))
+        .unwrap();
+        assert_eq!(
+            p.redactor().redact("GET ?access_token=tk-98765"),
+            "GET ?access_token=***"
+        );
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! Where results go (files, reports, the history, the dashboard), and the
 //! monitor and live exporters that run beside a measurement.
+//!
+//! Every path is checked before any load is sent ([`check_paths`]): an
+//! output that cannot be written would otherwise fail only after the
+//! whole benchmark, and two outputs naming one file (or an output naming
+//! an input, such as the `--dataset`) would silently overwrite each other.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -93,15 +98,112 @@ impl Default for MonitorPlan {
 impl Outputs {
     /// Every file or directory the outputs name, with its flag.
     pub fn paths(&self) -> Vec<(&'static str, PathBuf)> {
+        self.written()
+            .into_iter()
+            .filter(|o| o.role != PathRole::Named)
+            .map(|o| (o.flag, o.path))
+            .collect()
+    }
+
+    /// Every path the outputs write, with how it is written.
+    pub fn written(&self) -> Vec<OutputPath> {
         let mut out = Vec::new();
-        let mut add = |flag, p: &Option<PathBuf>| out.extend(p.clone().map(|p| (flag, p)));
-        add("--json", &self.json);
-        add("--records", &self.records);
-        add("--html", &self.reports.html);
-        add("--csv", &self.reports.csv);
-        add("--markdown", &self.reports.markdown);
-        add("--plot", &self.reports.plot);
+        let mut add = |flag, key, p: &Option<PathBuf>, role| {
+            out.extend(p.clone().map(|path| OutputPath { flag, key, path, role }))
+        };
+        add("--json", "output.json", &self.json, PathRole::File);
+        add("--records", "output.records", &self.records, PathRole::File);
+        add("--html", "output.html", &self.reports.html, PathRole::File);
+        add("--csv", "output.csv", &self.reports.csv, PathRole::File);
+        add("--markdown", "output.markdown", &self.reports.markdown, PathRole::File);
+        add("--plot", "output.plot", &self.reports.plot, PathRole::Dir);
+        // The vLLM file's name is known now only when given; its directory
+        // is created at the start of the run.
+        if let Some(v) = &self.vllm_result {
+            let file = v.filename.as_ref().map(|f| v.dir.clone().unwrap_or_default().join(f));
+            add("--result-filename", "output.result_filename", &file, PathRole::Named);
+        }
+        // Recording in the history never fails a run: its path is only
+        // kept from naming another output's file.
+        add("--db", "output.db", &self.history, PathRole::Named);
         out
+    }
+}
+
+/// A path an output writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputPath {
+    /// The flag that named it (`--json`).
+    pub flag: &'static str,
+    /// The option's key (`output.json`), so a scenario file can point at its line.
+    pub key: &'static str,
+    pub path: PathBuf,
+    pub role: PathRole,
+}
+
+/// How an output's path is written, which says what is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathRole {
+    /// A file in a directory that must exist and take new files.
+    File,
+    /// A directory, created with its parents when written (`--plot`, a
+    /// sweep's `--records`): not an existing file, under a writable one.
+    Dir,
+    /// Only kept from naming another path's file (the history, which
+    /// creates its directory and never fails a run; the vLLM result file,
+    /// whose `--result-dir` is created at the start).
+    Named,
+}
+
+/// Checks the outputs before any load is sent: each can be written, no two
+/// name one file, and none names an input (`read`: `--dataset`,
+/// `--body-template`, a scenario file). The error is one line naming the
+/// flags at fault.
+pub fn check_paths(written: &[OutputPath], read: &[(&'static str, PathBuf)]) -> Result<(), PlanError> {
+    for o in written {
+        let checked = match o.role {
+            PathRole::File => crate::files::check_file_writable(&o.path),
+            PathRole::Dir => crate::files::check_dir_writable(&o.path),
+            PathRole::Named => Ok(()),
+        };
+        checked.map_err(|e| bad_at(o.key, format!("{} {}: {e}", o.flag, o.path.display())))?;
+    }
+    let ids: Vec<PathBuf> = written.iter().map(|o| crate::files::identity(&o.path)).collect();
+    for (i, o) in written.iter().enumerate() {
+        if let Some(j) = (0..i).find(|&j| ids[j] == ids[i]) {
+            let first = &written[j];
+            return Err(bad_at(
+                o.key,
+                format!(
+                    "{} and {} both name {}; give each output its own file",
+                    first.flag,
+                    o.flag,
+                    shown(&first.path, &o.path)
+                ),
+            ));
+        }
+        for (flag, input) in read {
+            if crate::files::identity(input) == ids[i] {
+                return Err(bad_at(
+                    o.key,
+                    format!(
+                        "{} {} is the {flag} file; writing it would destroy the input: choose another path",
+                        o.flag,
+                        o.path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One path, or both spellings of one file.
+fn shown(a: &Path, b: &Path) -> String {
+    if a == b {
+        a.display().to_string()
+    } else {
+        format!("{} ({})", a.display(), b.display())
     }
 }
 
@@ -162,7 +264,10 @@ pub(super) fn resolve_monitor(a: &MonitorOptions) -> Result<MonitorPlan, PlanErr
             _ => {
                 return Err(bad_at(
                     "monitor.scrape",
-                    format!("--scrape `{u}` must be an http(s) URL, e.g. http://gpu-host:9400/metrics"),
+                    format!(
+                        "--scrape `{}` must be an http(s) URL, e.g. http://gpu-host:9400/metrics",
+                        crate::redact::redact_url(u)
+                    ),
                 ))
             }
         }
@@ -258,6 +363,122 @@ mod tests {
         assert_eq!(o.paths().len(), 2);
     }
 
+    /// A plan's path error: its key and message.
+    fn path_err(f: impl FnOnce(&mut crate::plan::RunOptions)) -> PlanError {
+        let mut o = crate::plan::RunOptions::default();
+        o.output.no_history = Some(true);
+        f(&mut o);
+        crate::plan::RunPlan::resolve(&o).expect_err("the paths are refused")
+    }
+
+    #[test]
+    fn an_output_that_cannot_be_written_is_refused_with_its_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("file"), "").unwrap();
+        let e = path_err(|o| o.output.html = Some(d.join("missing/r.html")));
+        assert_eq!(e.key, Some("output.html"));
+        assert_eq!(
+            e.message,
+            format!(
+                "--html {}: the directory {} does not exist",
+                d.join("missing/r.html").display(),
+                d.join("missing").display()
+            )
+        );
+        let e = path_err(|o| o.output.csv = Some(d.to_path_buf()));
+        assert!(
+            e.message.starts_with("--csv ") && e.message.ends_with("is a directory; give a file name"),
+            "{e}"
+        );
+        let e = path_err(|o| o.output.records = Some(d.join("file/r.jsonl")));
+        assert!(
+            e.message.starts_with("--records ") && e.message.contains("is not a directory"),
+            "{e}"
+        );
+        let e = path_err(|o| o.output.plot = Some(d.join("file")));
+        assert_eq!(e.key, Some("output.plot"));
+        assert!(e.message.ends_with("is a file, not a directory"), "{e}");
+        assert_eq!(std::fs::read_dir(d).unwrap().count(), 1, "nothing written");
+    }
+
+    #[test]
+    fn two_outputs_naming_one_file_are_refused_naming_both_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let x = d.join("x.json");
+        let e = path_err(|o| {
+            o.output.json = Some(x.clone());
+            o.output.records = Some(x.clone())
+        });
+        assert_eq!(e.key, Some("output.records"));
+        assert_eq!(
+            e.message,
+            format!(
+                "--json and --records both name {}; give each output its own file",
+                x.display()
+            )
+        );
+        std::fs::create_dir(d.join("sub")).unwrap();
+        let e = path_err(|o| {
+            o.output.json = Some(x.clone());
+            o.output.markdown = Some(d.join("sub/../x.json"))
+        });
+        assert!(e.message.starts_with("--json and --markdown both name"), "{e}");
+        let e = path_err(|o| {
+            o.output.json = Some(x.clone());
+            o.output.result_dir = Some(d.to_path_buf());
+            o.output.result_filename = Some("x.json".into())
+        });
+        assert!(e.message.starts_with("--json and --result-filename both name"), "{e}");
+        let e = path_err(|o| {
+            o.output.plot = Some(x.clone());
+            o.output.no_history = None;
+            o.output.db = Some(x.clone())
+        });
+        assert!(e.message.starts_with("--plot and --db both name"), "{e}");
+        // Each its own file: accepted, and the vLLM file's own subdirectory
+        // is left to the run (its --result-dir is created then).
+        let mut o = crate::plan::RunOptions::default();
+        o.output.json = Some(x.clone());
+        o.output.records = Some(d.join("x.jsonl"));
+        o.output.plot = Some(d.join("plots"));
+        o.output.db = Some(d.join("new/history.db"));
+        o.output.result_dir = Some(d.join("results"));
+        o.output.result_filename = Some("later/v.json".into());
+        crate::plan::RunPlan::resolve(&o).expect("distinct, writable paths");
+    }
+
+    #[test]
+    fn an_output_naming_an_input_is_refused_naming_both_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let dataset = dir.path().join("mine.jsonl");
+        std::fs::write(&dataset, "{\"prompt\": \"hi\"}\n").unwrap();
+        let e = path_err(|o| {
+            o.workload.dataset = Some(dataset.display().to_string());
+            o.output.records = Some(dataset.clone())
+        });
+        assert_eq!(e.key, Some("output.records"));
+        assert_eq!(
+            e.message,
+            format!(
+                "--records {} is the --dataset file; writing it would destroy the input: choose another path",
+                dataset.display()
+            )
+        );
+        let template = dir.path().join("body.json");
+        std::fs::write(&template, "{\"p\": {{ prompt | tojson }}}").unwrap();
+        let e = path_err(|o| {
+            o.target.api = Some(ApiKind::Http);
+            o.target.body_template = Some(format!("@{}", template.display()));
+            o.output.json = Some(template.clone())
+        });
+        assert!(
+            e.message.starts_with("--json ") && e.message.contains("is the --body-template file"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn every_monitor_error_names_its_flag() {
         let cases: Vec<(PlanError, &str)> = vec![
@@ -290,6 +511,8 @@ mod tests {
         for (e, text) in cases {
             assert!(e.message.starts_with(text), "`{e}` should start with `{text}`");
         }
+        let e = mon(|o| o.scrape = Some(vec!["gpu:9400/metrics?token=sekrit-1".into()])).unwrap_err();
+        assert!(!e.message.contains("sekrit"), "{e}");
         let m = mon(|o| o.no_monitor = Some(true)).unwrap();
         assert!(!m.enabled);
         assert_eq!(m.statsd_prefix, "inferload");

@@ -1,6 +1,13 @@
 //! The endpoint under test: URL, API, endpoint path, model, credentials,
 //! headers, timeouts, and how the templated HTTP APIs build and judge
 //! requests.
+//!
+//! The `--url` is split into its base (scheme, host, path) and its query
+//! string. The base is what every output prints; the query is kept apart
+//! because it may carry a credential (`?api_key=…`), is printed only
+//! redacted, and goes back on every request *after* the API path
+//! ([`Target::request_url`]): `http://h/v1?api-version=2024` sends to
+//! `/v1/chat/completions?api-version=2024`.
 
 use std::time::Duration;
 
@@ -14,8 +21,12 @@ use crate::workload::WorkloadSpec;
 /// The endpoint under test.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
-    /// Base URL without a trailing slash; `None` means the embedded simulator.
+    /// Base URL without a trailing slash, a query or credentials (safe to
+    /// print); `None` means the embedded simulator.
     pub base_url: Option<String>,
+    /// The `--url`'s query string, sent on every request after the path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<UrlQuery>,
     pub api: ApiKind,
     /// Request path (e.g. `/v1/chat/completions`).
     pub endpoint: String,
@@ -30,7 +41,76 @@ pub struct Target {
     /// judged; `None` for the other APIs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<crate::api::http::HttpSpec>,
+    /// The `--body-template` file, when the template came from one: an
+    /// input no output may overwrite.
+    #[serde(skip)]
+    pub template_file: Option<std::path::PathBuf>,
 }
+
+/// The query string of the `--url` (without `?`), as the user wrote it
+/// (percent-encoded). It prints, serializes and debugs with the values of
+/// credential-named parameters as `***`; [`UrlQuery::expose`] is for
+/// building requests only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UrlQuery(String);
+
+impl UrlQuery {
+    /// The query as sent.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The query fit to print: `api-version=2024&api_key=***`.
+    pub fn redacted(&self) -> String {
+        crate::redact::redact_query(&self.0)
+    }
+
+    /// The credentials it carries, as written and decoded, for the redactor.
+    pub fn secrets(&self) -> Vec<Secret> {
+        crate::redact::query_secrets(&self.0)
+            .into_iter()
+            .map(Secret::new)
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for UrlQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for UrlQuery {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+impl Target {
+    /// The URL of `path` on the target whose base is `base` (the `--url`'s
+    /// base, or the embedded simulator's address): the path, then the
+    /// `--url`'s query. Every URL sent to the target is built here — the
+    /// requests (`endpoint`, a task's endpoint), the preflight's
+    /// `/v1/models`, `/info`, the monitor's `/metrics` — so the query, with
+    /// a key it may carry, reaches each of them. A path with its own query
+    /// (`--endpoint '/x?a=1'`) gets the `--url`'s appended with `&`.
+    pub fn request_url(&self, base: &str, path: &str) -> String {
+        join_url(base, path, self.query.as_ref().map(UrlQuery::expose))
+    }
+
+    /// The `--url` as it may be printed: the base and the redacted query.
+    /// `None` for the embedded simulator.
+    pub fn display_url(&self) -> Option<String> {
+        let base = self.base_url.as_deref()?;
+        Some(match &self.query {
+            Some(q) => format!("{base}?{}", q.redacted()),
+            None => base.to_string(),
+        })
+    }
+}
+
+/// The rule URLs on the target are built by.
+pub use crate::url::join_url;
 
 /// One extra header; sensitive values are kept as [`Secret`]s.
 #[derive(Debug, Clone, Serialize)]
@@ -57,7 +137,10 @@ impl HeaderValue {
 
 /// The endpoint under test, from the target options.
 pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
-    let base_url = resolve_base_url(a)?;
+    let (base_url, query) = match resolve_base_url(a)? {
+        Some((base, query)) => (Some(base), query),
+        None => (None, None),
+    };
     let api = match (a.api, a.backend) {
         (Some(api), None) => api,
         (None, Some(Backend::Vllm | Backend::Openai)) => ApiKind::OpenaiCompletions,
@@ -134,6 +217,7 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
 
     Ok(Target {
         base_url,
+        query,
         api,
         endpoint,
         model: a.model.clone(),
@@ -142,6 +226,7 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
         timeout,
         insecure: a.insecure.unwrap_or(false),
         http: resolve_http(a, api, timeout)?,
+        template_file: a.body_template.as_deref().and_then(template_file).map(Into::into),
     })
 }
 
@@ -297,14 +382,19 @@ fn resolve_http(
     Ok(Some(spec))
 }
 
-/// `--body-template`: `@FILE`, a file's path, or the template itself.
-fn read_template(t: &str) -> Result<(String, String), PlanError> {
-    let path = match t.strip_prefix('@') {
+/// The file a `--body-template` names: `@FILE`, or a path to a file
+/// (anything else is the template itself).
+fn template_file(t: &str) -> Option<&str> {
+    match t.strip_prefix('@') {
         Some(p) => Some(p),
         None if !t.trim_start().starts_with(['{', '[']) && std::path::Path::new(t).is_file() => Some(t),
         None => None,
-    };
-    match path {
+    }
+}
+
+/// `--body-template`: `@FILE`, a file's path, or the template itself.
+fn read_template(t: &str) -> Result<(String, String), PlanError> {
+    match template_file(t) {
         Some(p) => std::fs::read_to_string(p)
             .map(|text| (p.to_string(), text))
             .map_err(|e| bad_at("target.body_template", format!("--body-template: cannot read {p}: {e}"))),
@@ -405,7 +495,9 @@ fn redact_header_arg(h: &str) -> String {
     }
 }
 
-fn resolve_base_url(a: &TargetOptions) -> Result<Option<String>, PlanError> {
+/// The `--url` (or `--host`/`--port`) as a base and a query string.
+/// Error messages show the URL redacted: it may hold a key.
+fn resolve_base_url(a: &TargetOptions) -> Result<Option<(String, Option<UrlQuery>)>, PlanError> {
     let raw = match (&a.url, &a.host, a.port) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             return Err(bad_at(
@@ -418,22 +510,23 @@ fn resolve_base_url(a: &TargetOptions) -> Result<Option<String>, PlanError> {
         (None, None, Some(p)) => format!("http://127.0.0.1:{p}"),
         (None, None, None) => return Ok(None),
     };
+    let shown = crate::redact::redact_url(&raw);
     // A bare host ("localhost:8000") is taken as http://, as users type it.
     let with_scheme = if raw.contains("://") {
         raw.clone()
     } else {
         format!("http://{raw}")
     };
-    let url = url::Url::parse(&with_scheme)
-        .map_err(|e| bad_at("target.url", format!("--url `{raw}` is not a valid URL: {e}")))?;
+    let mut url = url::Url::parse(&with_scheme)
+        .map_err(|e| bad_at("target.url", format!("--url `{shown}` is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad_at(
             "target.url",
-            format!("--url `{raw}`: the scheme must be http or https"),
+            format!("--url `{shown}`: the scheme must be http or https"),
         ));
     }
     if url.host_str().is_none() {
-        return Err(bad_at("target.url", format!("--url `{raw}` has no host")));
+        return Err(bad_at("target.url", format!("--url `{shown}` has no host")));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad_at(
@@ -441,12 +534,16 @@ fn resolve_base_url(a: &TargetOptions) -> Result<Option<String>, PlanError> {
             "--url must not carry credentials; use --api-key or --header",
         ));
     }
+    let query = url.query().filter(|q| !q.is_empty()).map(|q| UrlQuery(q.to_string()));
+    url.set_query(None);
+    // A fragment is never sent.
+    url.set_fragment(None);
     let mut s = url.as_str().trim_end_matches('/').to_string();
     // Users paste the OpenAI base ending in /v1; the endpoint adds it again.
     if let Some(stripped) = s.strip_suffix("/v1") {
         s = stripped.to_string();
     }
-    Ok(Some(s))
+    Ok(Some((s, query)))
 }
 
 #[cfg(test)]
@@ -501,6 +598,99 @@ mod tests {
         assert!(err(|o| o.target.url = Some("http://".into())).message.contains("--url"));
         let e = err(|o| o.target.url = Some("http://user:pw@h".into()));
         assert!(e.message.contains("credentials") && !e.message.contains("pw"), "{e}");
+    }
+
+    #[test]
+    fn a_url_error_never_shows_a_credential_of_the_url() {
+        for url in [
+            "ftp://h/x?api_key=sekrit-123",
+            "http://h:notaport/?token=sekrit-123",
+            "ftp://me:sekrit-123@h/",
+        ] {
+            let e = err(|o| o.target.url = Some(url.into()));
+            assert!(e.message.starts_with("--url"), "{e}");
+            assert!(!e.message.contains("sekrit"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_query_of_the_url_goes_after_the_api_path() {
+        let p = ok(|o| o.target.url = Some("http://h:8000/v1?api-version=2024".into()));
+        let t = &p.target;
+        assert_eq!(t.base_url.as_deref(), Some("http://h:8000"));
+        let base = t.base_url.as_deref().unwrap();
+        assert_eq!(
+            t.request_url(base, &t.endpoint),
+            "http://h:8000/v1/chat/completions?api-version=2024"
+        );
+        assert_eq!(
+            t.request_url(base, "/v1/models"),
+            "http://h:8000/v1/models?api-version=2024"
+        );
+        assert_eq!(
+            t.request_url(base, "/metrics"),
+            "http://h:8000/metrics?api-version=2024"
+        );
+        // The embedded simulator's base gets the same query.
+        assert_eq!(
+            t.request_url("http://127.0.0.1:5", "/v1/models"),
+            "http://127.0.0.1:5/v1/models?api-version=2024"
+        );
+        // An endpoint with its own query keeps it; the URL's follows.
+        assert_eq!(t.request_url(base, "/x?a=1"), "http://h:8000/x?a=1&api-version=2024");
+        // The http APIs: the --url is the endpoint, its query stays on it.
+        let p = ok(|o| {
+            o.target.api = Some(ApiKind::Http);
+            o.target.url = Some("http://h/gen?code=abc#top".into())
+        });
+        let base = p.target.base_url.clone().unwrap();
+        assert_eq!(base, "http://h/gen");
+        assert_eq!(p.target.request_url(&base, &p.target.endpoint), "http://h/gen?code=abc");
+        // Without a query nothing changes.
+        let p = ok(|o| o.target.url = Some("http://h:8000/v1/".into()));
+        assert!(p.target.query.is_none());
+        assert_eq!(
+            p.target.request_url("http://h:8000", "/v1/completions"),
+            "http://h:8000/v1/completions"
+        );
+    }
+
+    #[test]
+    fn a_key_in_the_query_is_a_secret_and_prints_masked() {
+        let p = ok(|o| o.target.url = Some("https://h/v1?api-version=2024&api_key=qk-12345&sig=s%2B9876".into()));
+        let t = &p.target;
+        assert_eq!(
+            t.display_url().as_deref(),
+            Some("https://h?api-version=2024&api_key=***&sig=***")
+        );
+        let shown = format!("{t:?} {}", serde_json::to_string(t).unwrap());
+        assert!(!shown.contains("qk-12345") && !shown.contains("s%2B9876"), "{shown}");
+        let base = t.base_url.clone().unwrap();
+        assert!(
+            t.request_url(&base, "/v1/models")
+                .ends_with("?api-version=2024&api_key=qk-12345&sig=s%2B9876"),
+            "the request carries the key"
+        );
+        let r = p.redactor();
+        assert_eq!(
+            r.redact("GET /v1/models?api_key=qk-12345&sig=s+9876 refused"),
+            "GET /v1/models?api_key=***&sig=*** refused"
+        );
+    }
+
+    #[test]
+    fn a_header_credential_is_a_secret_without_its_scheme() {
+        let p = ok(|o| {
+            o.target.headers = Some(vec![
+                "Authorization: Bearer sk-abc-123456".into(),
+                "X-Trace: trace-0001".into(),
+            ])
+        });
+        let r = p.redactor();
+        assert_eq!(
+            r.redact("Incorrect API key provided: sk-abc-123456 (trace-0001)"),
+            "Incorrect API key provided: *** (trace-0001)"
+        );
     }
 
     #[test]

@@ -599,10 +599,14 @@ impl Scenario {
     /// [`Scenario::plan`] for a layer at `place` (a strategy's).
     pub fn plan_at(&self, under: &RunOptions, typed: &RunOptions, place: Place) -> anyhow::Result<RunPlan> {
         let base = self.options().merged(under.clone());
-        RunPlan::with_tasks(&base, typed, &self.tasks()).map_err(|(i, e)| match i {
+        let plan = RunPlan::with_tasks(&base, typed, &self.tasks()).map_err(|(i, e)| match i {
             usize::MAX => self.explain(e, typed, place),
             i => self.explain(e, typed, Place::Task(i)),
-        })
+        })?;
+        // The scenario file is an input too: no output may overwrite it.
+        crate::plan::check_paths(&plan.written_paths(), &[("--scenario", self.path.clone())])
+            .map_err(|e| self.explain(e, typed, place))?;
+        Ok(plan)
     }
 }
 

@@ -199,6 +199,7 @@ impl SweepPlan {
             return Err(bad("--headroom must be above 0%"));
         }
         let arrival = crate::plan::arrival(Some(a.arrival), a.burstiness)?;
+        check_paths(&base, a)?;
         let quiet = base.outputs.quiet;
         Ok(SweepPlan {
             base,
@@ -223,6 +224,26 @@ impl SweepPlan {
             quiet,
         })
     }
+}
+
+/// The sweep's own outputs (`--json`, the `--records` directory) checked
+/// with the shared run's outputs and inputs, before any level runs.
+fn check_paths(base: &RunPlan, a: &SweepOptions) -> Result<(), PlanError> {
+    use crate::plan::{OutputPath, PathRole};
+    let mut written = base.written_paths();
+    written.extend(a.json.clone().map(|path| OutputPath {
+        flag: "--json",
+        key: "output.json",
+        path,
+        role: PathRole::File,
+    }));
+    written.extend(a.records.clone().map(|path| OutputPath {
+        flag: "--records",
+        key: "output.records",
+        path,
+        role: PathRole::Dir,
+    }));
+    crate::plan::check_paths(&written, &base.read_paths())
 }
 
 #[cfg(test)]
@@ -253,6 +274,37 @@ mod tests {
         assert!(matches!(p.mode, Mode::FindConcurrency { rate, .. } if rate == 20.0));
         let p = sweep(|o| o.max_rate_under_slo = true).unwrap();
         assert!(matches!(p.mode, Mode::MaxRateUnderSlo { start, .. } if start == 1.0));
+    }
+
+    #[test]
+    fn the_sweeps_outputs_are_checked_with_the_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("file"), "").unwrap();
+        let e = sweep(|o| o.json = Some(d.join("missing/s.json"))).unwrap_err();
+        assert!(
+            e.message.starts_with("--json ") && e.message.contains("does not exist"),
+            "{e}"
+        );
+        let e = sweep(|o| o.records = Some(d.join("file"))).unwrap_err();
+        assert!(
+            e.message.starts_with("--records ") && e.message.ends_with("is a file, not a directory"),
+            "{e}"
+        );
+        let mut run = RunOptions::default();
+        run.output.no_history = Some(true);
+        run.output.html = Some(d.join("s.json"));
+        let o = SweepOptions {
+            json: Some(d.join("s.json")),
+            ..SweepOptions::default()
+        };
+        let e = SweepPlan::resolve(RunPlan::resolve(&run).unwrap(), &o).unwrap_err();
+        assert!(e.message.starts_with("--html and --json both name"), "{e}");
+        let p = sweep(|o| {
+            o.json = Some(d.join("s.json"));
+            o.records = Some(d.join("levels"))
+        });
+        assert!(p.is_ok(), "{:?}", p.err());
     }
 
     #[test]

@@ -161,12 +161,10 @@ pub struct WorkItem {
 /// A dataset that cannot be used; the message names the file (and line).
 #[derive(Debug, Error)]
 pub enum WorkloadError {
-    #[error("cannot read dataset {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The OS cause is in the message, and so not also the error's
+    /// `source`: a chain printed whole (`{e:#}`) would name it twice.
+    #[error("cannot read dataset {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error("{path}:{line}: {what}")]
     Line { path: PathBuf, line: usize, what: String },
     #[error("{path}: {what}")]
@@ -444,9 +442,9 @@ fn spread(rng: &mut StdRng, len: u64, ratio: f64) -> u64 {
 }
 
 fn read(path: &Path) -> Result<String, WorkloadError> {
-    std::fs::read_to_string(path).map_err(|source| WorkloadError::Read {
+    std::fs::read_to_string(path).map_err(|cause| WorkloadError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 
@@ -672,6 +670,25 @@ mod tests {
         let mut s = spec(DatasetSpec::Jsonl { path });
         s.max_tokens = Some(9);
         assert_eq!(Workload::load(&s).unwrap().item(0).max_tokens, Some(9));
+    }
+
+    /// The chain an error is printed with (`error: {e:#}`) names the OS
+    /// cause once: "cannot read dataset X: No such file or directory (os error 2)".
+    #[test]
+    fn a_missing_dataset_names_the_os_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope.jsonl");
+        let cause = std::fs::read(&path).unwrap_err().to_string();
+        for dataset in [
+            DatasetSpec::Jsonl { path: path.clone() },
+            DatasetSpec::ShareGpt { path: path.clone() },
+        ] {
+            let err = anyhow::Error::new(Workload::load(&spec(dataset)).unwrap_err());
+            assert_eq!(
+                format!("{err:#}"),
+                format!("cannot read dataset {}: {cause}", path.display())
+            );
+        }
     }
 
     #[test]
