@@ -42,6 +42,9 @@ pub enum ErrorClass {
     StreamBroken,
     /// The reply could not be understood (malformed JSON or SSE, error event).
     BadPayload,
+    /// A successful status with nothing generated: an empty body, a stream
+    /// of only `[DONE]` or without any text, an image reply without an image.
+    EmptyReply,
     /// The run was stopped (Ctrl-C) before the request finished.
     Cancelled,
     /// Anything else the HTTP client reported.
@@ -56,6 +59,7 @@ impl ErrorClass {
             "connect" => Self::Connect,
             "stream_broken" => Self::StreamBroken,
             "bad_payload" => Self::BadPayload,
+            "empty_reply" => Self::EmptyReply,
             "cancelled" => Self::Cancelled,
             "request" => Self::Request,
             other => Self::Http(other.strip_prefix("http_")?.parse().ok()?),
@@ -71,6 +75,7 @@ impl fmt::Display for ErrorClass {
             Self::Http(status) => write!(f, "http_{status}"),
             Self::StreamBroken => f.write_str("stream_broken"),
             Self::BadPayload => f.write_str("bad_payload"),
+            Self::EmptyReply => f.write_str("empty_reply"),
             Self::Cancelled => f.write_str("cancelled"),
             Self::Request => f.write_str("request"),
         }
@@ -254,6 +259,7 @@ mod tests {
             ErrorClass::Http(429),
             ErrorClass::StreamBroken,
             ErrorClass::BadPayload,
+            ErrorClass::EmptyReply,
             ErrorClass::Cancelled,
             ErrorClass::Request,
         ] {

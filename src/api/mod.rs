@@ -134,6 +134,9 @@ pub struct FullReply {
     /// Images in the reply; `Some` marks an API whose replies are counted
     /// in images and bytes rather than tokens.
     pub images: Option<u64>,
+    /// The reply is well formed but carries nothing of what was asked (no
+    /// text of any kind, no image): why, for an `empty_reply` failure.
+    pub empty: Option<String>,
 }
 
 /// Where a submitted job stands, as its status reply says.

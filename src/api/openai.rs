@@ -183,10 +183,14 @@ impl ApiAdapter for OpenAi {
                 content.push_str(t);
             }
         }
+        let empty = content
+            .is_empty()
+            .then(|| "the reply's choices carry no text (no content, reasoning or tool call)".to_string());
         Ok(FullReply {
             content,
             usage: reply.usage.map(Usage::from),
             images: None,
+            empty,
         })
     }
 }
@@ -310,5 +314,10 @@ mod tests {
             .unwrap();
         assert_eq!(r.content, "x y z");
         assert_eq!(r.usage, None);
+        assert_eq!(r.empty, None);
+        let r = OpenAi::chat()
+            .parse_body(br#"{"choices":[{"message":{"role":"assistant","content":""}}],"usage":{"prompt_tokens":1,"completion_tokens":0}}"#)
+            .unwrap();
+        assert!(r.empty.is_some(), "a reply without text is empty");
     }
 }

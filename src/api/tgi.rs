@@ -135,6 +135,10 @@ impl ApiAdapter for Tgi {
         };
         Ok(FullReply {
             usage: usage(g.details.as_ref()),
+            empty: g
+                .generated_text
+                .is_empty()
+                .then(|| "the reply's generated_text is empty".to_string()),
             content: g.generated_text,
             images: None,
         })
@@ -201,7 +205,8 @@ mod tests {
         assert_eq!(r.content, " a b c");
         assert_eq!(r.usage.and_then(|u| u.completion_tokens), Some(3));
         let r = Tgi.parse_body(br#"[{"generated_text":"x"}]"#).unwrap();
-        assert_eq!((r.content.as_str(), r.usage), ("x", None));
+        assert_eq!((r.content.as_str(), r.usage, r.empty), ("x", None, None));
+        assert!(Tgi.parse_body(br#"{"generated_text":""}"#).unwrap().empty.is_some());
         assert!(Tgi
             .parse_body(br#"{"error":"overloaded"}"#)
             .unwrap_err()

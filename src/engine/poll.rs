@@ -22,7 +22,7 @@ use std::time::Duration;
 use hyper::Method;
 
 use super::client::{Outgoing, Response, Slot};
-use super::request::{apply_reply, fail, read_limited, transport_failure, Failure};
+use super::request::{apply_reply, fail, judge_whole, read_limited, transport_failure, Failure};
 use super::{Clock, RequestContext};
 use crate::api::{error_message, JobApi, JobStatus};
 use crate::record::{ErrorClass, RequestRecord};
@@ -90,10 +90,7 @@ async fn run(
     };
     let end = clock.now();
     rec.ended_at = end;
-    let reply = ctx
-        .adapter
-        .parse_body(&result)
-        .map_err(|e| fail(ErrorClass::BadPayload, e.0))?;
+    let reply = judge_whole(ctx, &result)?;
     rec.finished_at = Some(end);
     apply_reply(rec, reply, result.len(), text);
     Ok(())

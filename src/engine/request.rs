@@ -15,6 +15,12 @@
 //!   move neither.
 //! - `ended_at` is the end of the body, or when a failure was seen.
 //!
+//! A reply with a successful status that carries nothing generated — an
+//! empty body, an event stream without events, a stream that ends properly
+//! without one content-bearing event (only `[DONE]`, say), a whole reply
+//! without text, an image reply without an image — is an `empty_reply`
+//! failure, never a success with 0 tokens.
+//!
 //! An API with a job protocol (`http-async`) continues in [`super::poll`]
 //! after the submit reply's status: `sent_at` is still the submit.
 //!
@@ -226,13 +232,27 @@ async fn read_whole(
     }
     let end = clock.now();
     rec.ended_at = end;
-    let reply = ctx
-        .adapter
-        .parse_body(&body)
-        .map_err(|e| fail(ErrorClass::BadPayload, e.0))?;
+    let reply = judge_whole(ctx, &body)?;
     rec.finished_at = Some(end);
     apply_reply(rec, reply, body.len(), text);
     Ok(())
+}
+
+/// A whole body, read to its end, as a reply: an empty body, a reply the
+/// adapter cannot read, and one that carries nothing of what was asked
+/// (no text, no image) are failures.
+pub(super) fn judge_whole(ctx: &RequestContext, body: &[u8]) -> Result<FullReply, Failure> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(fail(ErrorClass::EmptyReply, "the reply's body is empty"));
+    }
+    let reply = ctx
+        .adapter
+        .parse_body(body)
+        .map_err(|e| fail(ErrorClass::BadPayload, e.0))?;
+    if let Some(why) = &reply.empty {
+        return Err(fail(ErrorClass::EmptyReply, why.clone()));
+    }
+    Ok(reply)
 }
 
 /// What a whole reply tells the record: images and bytes for image APIs
@@ -272,6 +292,7 @@ async fn read_stream(
             }
         };
         let now = clock.now();
+        state.any_byte |= chunk.iter().any(|b| !b.is_ascii_whitespace());
         decoder.feed(&chunk, |data| state.on_event(ctx, now, data, rec, text));
         if let Some(f) = state.failure.take() {
             rec.ended_at = now;
@@ -284,6 +305,9 @@ async fn read_stream(
     if let Some(f) = state.failure.take() {
         return Err(f);
     }
+    if !state.any_byte {
+        return Err(fail(ErrorClass::EmptyReply, "the reply's event stream is empty"));
+    }
     if !state.done && !state.finish_seen {
         return Err(fail(
             ErrorClass::StreamBroken,
@@ -293,12 +317,19 @@ async fn read_stream(
             ),
         ));
     }
+    if state.chunks == 0 {
+        return Err(fail(ErrorClass::EmptyReply, state.why_empty()));
+    }
     apply_usage(rec, state.usage, state.chunks);
     Ok(())
 }
 
 #[derive(Default)]
 struct StreamState {
+    /// The body had a byte that was not white space.
+    any_byte: bool,
+    /// Events other than `[DONE]`.
+    events: u64,
     done: bool,
     finish_seen: bool,
     chunks: u64,
@@ -307,6 +338,21 @@ struct StreamState {
 }
 
 impl StreamState {
+    /// Why a stream that ended properly without any generated text is empty.
+    fn why_empty(&self) -> String {
+        if self.events == 0 {
+            return "the stream carried only [DONE]: no text and no usage".into();
+        }
+        let usage = match self.usage.and_then(|u| u.completion_tokens) {
+            Some(n) => format!("; its usage reports {n} completion tokens"),
+            None => String::new(),
+        };
+        format!(
+            "the stream ended (with {}) without any generated text (content, reasoning or tool-call arguments){usage}",
+            if self.finish_seen { "a finish_reason" } else { "[DONE]" }
+        )
+    }
+
     fn on_event(
         &mut self,
         ctx: &RequestContext,
@@ -322,6 +368,7 @@ impl StreamState {
             self.done = true;
             return;
         }
+        self.events += 1;
         let ev = match ctx.adapter.parse_event(data) {
             Ok(ev) => ev,
             Err(e) => {

@@ -8,6 +8,7 @@ mod documents;
 mod exports;
 mod history;
 mod monitor;
+mod replies;
 mod report;
 mod run;
 mod scenarios;

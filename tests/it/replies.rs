@@ -1,0 +1,282 @@
+//! Replies that must not turn into false figures: empty replies, tokens
+//! that arrive as reasoning or tool calls, servers that ignore `stream:
+//! true`, usages that make no sense, compressed bodies. Each against the
+//! simulator's fault modes or a small hostile server on 127.0.0.1, through
+//! the engine (records and summary) and, where the console speaks, the
+//! binary.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+use inferload::api::ApiAdapter;
+use inferload::engine::{self, client, Event, Phase, RequestContext, Signals, Stop};
+use inferload::record::RequestRecord;
+use inferload::schedule::ScheduleSpec;
+use inferload::sim::Fault;
+use inferload::stats::{Summary, SummaryBuilder};
+use inferload::workload::{DatasetSpec, RequestParams, Workload, WorkloadSpec};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::args;
+use crate::common::*;
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// The class of every failed record, in order.
+fn classes(records: &[RequestRecord]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| e.class.to_string()))
+        .collect()
+}
+
+fn messages(records: &[RequestRecord]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| e.message.clone()))
+        .collect()
+}
+
+/// An engine target: `adapter` at `url`, streamed or not, 6 tokens a reply.
+struct Target {
+    ctx: Arc<RequestContext>,
+    workload: Arc<Workload>,
+}
+
+fn target(url: String, adapter: Box<dyn ApiAdapter>, stream: bool) -> Target {
+    let spec = WorkloadSpec {
+        dataset: DatasetSpec::Random {
+            input_len: 8,
+            output_len: 6,
+            range_ratio: 0.0,
+        },
+        max_tokens: Some(6),
+        stream,
+        ignore_eos: true,
+        extra_body: None,
+        seed: 1,
+        params: RequestParams::default(),
+    };
+    let config = engine::ClientConfig::new(Duration::from_secs(10));
+    let ctx = RequestContext {
+        client: client::build_client(&config, 4).expect("client"),
+        url,
+        headers: client::request_headers(&config),
+        adapter,
+        model: inferload::sim::DEFAULT_MODEL.to_string(),
+        workload_spec: spec.clone(),
+        redactor: inferload::redact::Redactor::new([]),
+        tasks: Vec::new(),
+    };
+    Target {
+        ctx: Arc::new(ctx),
+        workload: Arc::new(Workload::load(&spec).expect("workload")),
+    }
+}
+
+fn chat(base: &str, stream: bool) -> Target {
+    target(
+        format!("{base}/v1/chat/completions"),
+        Box::new(inferload::api::openai::OpenAi::chat()),
+        stream,
+    )
+}
+
+fn completions(base: &str, stream: bool) -> Target {
+    target(
+        format!("{base}/v1/completions"),
+        Box::new(inferload::api::openai::OpenAi::completions()),
+        stream,
+    )
+}
+
+/// Runs `requests` requests two at a time; the records, in finishing order.
+async fn run(t: &Target, requests: u64) -> Vec<RequestRecord> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let phase = Phase {
+        schedule: ScheduleSpec::Closed { concurrency: 2 },
+        stop: Stop {
+            requests: Some(requests),
+            duration: None,
+        },
+        seed: 7,
+        first_index: 0,
+        capture_text_below: 0,
+        grace: Duration::from_secs(5),
+    };
+    let collect = tokio::spawn(async move {
+        let mut records = Vec::new();
+        while let Some(ev) = rx.recv().await {
+            if let Event::Finished(r) = ev {
+                records.push(*r);
+            }
+        }
+        records
+    });
+    engine::run_phase(t.ctx.clone(), t.workload.clone(), phase, tx, &Signals::default()).await;
+    collect.await.expect("collector")
+}
+
+fn summary(records: &[RequestRecord]) -> Summary {
+    SummaryBuilder::from_records(records).finish()
+}
+
+fn sim_with(tweak: impl FnOnce(&mut SimConfig)) -> SimConfig {
+    let mut cfg = SimConfig::fixed(ms(5), ms(2));
+    tweak(&mut cfg);
+    cfg
+}
+
+/// Runs the binary against `url` with `extra` arguments and `--json`;
+/// returns the document and the output. Any exit status is accepted (a run
+/// whose every request failed may end non-zero); the document must exist.
+async fn run_binary(url: &str, extra: Vec<String>) -> (Value, Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let mut a = args!["run", "--url", url, "--json", json.display(), "--no-history", "-c", 2];
+    a.extend(extra);
+    let out = run_async(a).await;
+    assert!(json.exists(), "no document written:\n{}", out.all());
+    (read_json(&json), out)
+}
+
+/// Errors of a run document against the committed schema.
+fn schema_errors(doc: &Value) -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema/run.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::options()
+        .build(&schema)
+        .expect("the committed schema compiles");
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}
+
+// ------------------------------------------------------- a hostile server
+
+/// What the hostile server answers on each path (any method POST):
+/// - `/empty-sse`: `text/event-stream`, an empty body;
+/// - `/role-only`: a chat stream with the role chunk, a finish_reason with
+///   empty content, and `[DONE]` (no text of any kind);
+/// - `/no-image`: an images reply whose `data` is empty;
+/// - `/gzip-sse`: a stream marked `Content-Encoding: gzip` (the bytes are
+///   a real gzip header followed by junk: only the marking matters);
+/// - `/gzip-json`: a whole reply marked `Content-Encoding: br`;
+/// - `/echo-headers`: a chat reply whose content is the request's
+///   `accept-encoding` header (or `none`).
+async fn start_hostile() -> SocketAddr {
+    let sse = |body: &'static str| {
+        ([(header::CONTENT_TYPE, "text/event-stream")], Body::from(body)).into_response()
+    };
+    let app = Router::new()
+        .route("/empty-sse", post(move || async move { sse("") }))
+        .route(
+            "/role-only",
+            post(move || async move {
+                sse(concat!(
+                    "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+                    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"stop\"}]}\n\n",
+                    "data: [DONE]\n\n"
+                ))
+            }),
+        )
+        .route(
+            "/no-image",
+            post(|| async { ([(header::CONTENT_TYPE, "application/json")], r#"{"created":1,"data":[]}"#) }),
+        )
+        .route(
+            "/gzip-sse",
+            post(|| async {
+                let junk: &'static [u8] = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xab\xae\x05\x00";
+                (
+                    [(header::CONTENT_TYPE, "text/event-stream"), (header::CONTENT_ENCODING, "gzip")],
+                    Body::from(junk),
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/gzip-json",
+            post(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json"), (header::CONTENT_ENCODING, "br")],
+                    Body::from(&b"\x0b\x02\x80{}\x03"[..]),
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/echo-headers",
+            post(|headers: HeaderMap| async move {
+                let seen = headers
+                    .get(header::ACCEPT_ENCODING)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("none")
+                    .to_string();
+                let body = serde_json::json!({"choices": [{"message": {"role": "assistant", "content": seen}}]});
+                ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+// ------------------------------------------------------------ empty replies
+
+/// A stream of only `[DONE]`, an empty whole body, an empty event stream,
+/// a stream with no text, and an image reply with no image are all
+/// failures of class `empty_reply`, never successes with 0 tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_replies_are_failures_not_zero_token_successes() {
+    let sim = start_sim(sim_with(|c| c.fault = Some(Fault::Empty))).await;
+    for t in [chat(&sim.url(), true), completions(&sim.url(), false)] {
+        let records = run(&t, 4).await;
+        assert_eq!(records.len(), 4);
+        assert_eq!(classes(&records), vec!["empty_reply"; 4], "{:?}", messages(&records));
+        let s = summary(&records);
+        assert_eq!((s.successful, s.failed, s.total_output_tokens), (0, 4, 0));
+    }
+    sim.shutdown().await;
+
+    let hostile = format!("http://{}", start_hostile().await);
+    let openai = || Box::new(inferload::api::openai::OpenAi::chat());
+    for path in ["/empty-sse", "/role-only"] {
+        let records = run(&target(format!("{hostile}{path}"), openai(), true), 2).await;
+        assert_eq!(classes(&records), vec!["empty_reply"; 2], "{path}: {:?}", messages(&records));
+    }
+    let images = inferload::api::for_api(
+        inferload::api::ApiKind::OpenaiImages,
+        None,
+        &format!("{hostile}/no-image"),
+    )
+    .expect("adapter");
+    let records = run(&target(format!("{hostile}/no-image"), images, false), 2).await;
+    assert_eq!(classes(&records), vec!["empty_reply"; 2], "{:?}", messages(&records));
+    assert!(messages(&records)[0].contains("no image"), "{:?}", messages(&records));
+}
+
+/// The binary reports them as such, and the document still matches its schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_replies_are_reported_by_class() {
+    let sim = start_sim(sim_with(|c| c.fault = Some(Fault::Empty))).await;
+    let (v, out) = run_binary(&sim.url(), args!["-n", 4, "--output-len", 5]).await;
+    assert_eq!(v.pointer("/summary/successful"), Some(&Value::from(0)), "{}", out.all());
+    assert_eq!(v.pointer("/summary/errors/0/class").unwrap(), "empty_reply");
+    assert!(out.stdout.contains("empty_reply"), "{}", out.stdout);
+    assert_eq!(schema_errors(&v), Vec::<String>::new());
+    sim.shutdown().await;
+}
