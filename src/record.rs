@@ -10,9 +10,10 @@
 //! - `scheduled_at`: when the schedule meant to send the request (open loop);
 //!   equal to `sent_at` in closed loop.
 //! - `sent_at`: just before the request is handed to the HTTP client.
-//! - `token_times`: arrival of every chunk carrying generated content (the
-//!   first of them is `first_token_at`); a role-only or empty delta is not
-//!   content.
+//! - `token_times`: arrival of every chunk carrying generated text —
+//!   content, reasoning or a tool call's name or arguments (see
+//!   [`OutputKinds`]); the first of them is `first_token_at`. A role-only or
+//!   empty delta is not generated text.
 //! - `finished_at`: arrival of the last chunk carrying `choices` (the trailing
 //!   usage chunk and `[DONE]` do not move it); for a non-streaming request,
 //!   the end of the body.
@@ -95,6 +96,76 @@ impl<'de> Deserialize<'de> for ErrorClass {
     }
 }
 
+/// Which kinds of generated text a reply carried. Every kind is text the
+/// model produced and the user waits for, so each is timed as content:
+/// its chunks are `token_times` (TTFT, ITL, TPOT) and its words count when
+/// tokens are estimated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputKinds {
+    /// `content` (chat), `text` (completions), a TGI token.
+    pub content: bool,
+    /// `reasoning_content` or `reasoning`.
+    pub reasoning: bool,
+    /// A tool call's function name or arguments (`tool_calls`, or the older
+    /// `function_call`).
+    pub tool_calls: bool,
+}
+
+impl OutputKinds {
+    const NAMES: [&'static str; 3] = ["content", "reasoning", "tool_calls"];
+
+    pub fn any(self) -> bool {
+        self.content || self.reasoning || self.tool_calls
+    }
+
+    /// The kinds of either.
+    pub fn union(self, other: Self) -> Self {
+        Self {
+            content: self.content || other.content,
+            reasoning: self.reasoning || other.reasoning,
+            tool_calls: self.tool_calls || other.tool_calls,
+        }
+    }
+
+    fn flags(self) -> [bool; 3] {
+        [self.content, self.reasoning, self.tool_calls]
+    }
+
+    /// The names of the kinds carried (`content`, `reasoning`, `tool_calls`).
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .into_iter()
+            .zip(self.flags())
+            .filter_map(|(name, on)| on.then_some(name))
+    }
+}
+
+// Written as the list of the kinds carried: `["reasoning", "content"]`.
+impl Serialize for OutputKinds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
+impl<'de> Deserialize<'de> for OutputKinds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut kinds = Self::default();
+        for name in Vec::<String>::deserialize(d)? {
+            match name.as_str() {
+                "content" => kinds.content = true,
+                "reasoning" => kinds.reasoning = true,
+                "tool_calls" => kinds.tool_calls = true,
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "unknown output kind `{other}` (expected content, reasoning or tool_calls)"
+                    )))
+                }
+            }
+        }
+        Ok(kinds)
+    }
+}
+
 /// A failed request's class and a one-line message (secrets already redacted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestError {
@@ -118,6 +189,8 @@ pub struct RequestRecord {
     pub input_tokens: u64,
     /// Generated tokens: the server's `usage`, else the count of content chunks.
     pub output_tokens: u64,
+    /// The kinds of generated text the reply carried.
+    pub output_kinds: OutputKinds,
     /// True when the token counts are the client's estimate, not `usage`.
     pub tokens_estimated: bool,
     pub streamed: bool,
@@ -249,6 +322,21 @@ mod tests {
         assert_eq!(rec.ttft(), None);
         assert_eq!(rec.e2e(), None);
         assert_eq!(rec.itls().count(), 0);
+    }
+
+    #[test]
+    fn output_kinds_are_written_as_a_list_of_names() {
+        let kinds = OutputKinds {
+            reasoning: true,
+            tool_calls: true,
+            ..OutputKinds::default()
+        };
+        let text = serde_json::to_string(&kinds).unwrap();
+        assert_eq!(text, r#"["reasoning","tool_calls"]"#);
+        assert_eq!(serde_json::from_str::<OutputKinds>(&text).unwrap(), kinds);
+        assert!(serde_json::from_str::<OutputKinds>(r#"["audio"]"#).is_err());
+        assert!(!OutputKinds::default().any());
+        assert!(kinds.union(OutputKinds { content: true, ..Default::default() }).content);
     }
 
     #[test]

@@ -510,6 +510,7 @@ impl ApiAdapter for HttpJson {
             usage: None,
             images: Some(images),
             empty,
+            ..FullReply::default()
         })
     }
 

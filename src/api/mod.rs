@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use std::time::Duration;
 
+use crate::record::OutputKinds;
 use crate::workload::{WorkItem, WorkloadSpec};
 
 pub mod http;
@@ -116,8 +117,12 @@ pub struct Usage {
 pub struct StreamEvent {
     /// The event carried a non-empty `choices` array (it moves `finished_at`).
     pub has_choices: bool,
-    /// Generated text in this event; empty for role-only or empty deltas.
+    /// Generated text in this event, of every kind (reasoning, content,
+    /// tool-call names and arguments, in that order); empty for role-only
+    /// or empty deltas.
     pub content: String,
+    /// The kinds of generated text in `content`.
+    pub kinds: OutputKinds,
     /// The event carried a `finish_reason`.
     pub finished: bool,
     pub usage: Option<Usage>,
@@ -128,8 +133,11 @@ pub struct StreamEvent {
 /// What a complete (non-streamed) reply carried.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct FullReply {
-    /// Generated text (for image APIs, a short description of the reply).
+    /// Generated text of every kind (for image APIs, a short description
+    /// of the reply).
     pub content: String,
+    /// The kinds of generated text in `content` (none for image APIs).
+    pub kinds: OutputKinds,
     pub usage: Option<Usage>,
     /// Images in the reply; `Some` marks an API whose replies are counted
     /// in images and bytes rather than tokens.

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{error_message, ApiAdapter, FullReply, PayloadError, StreamEvent, Usage};
+use crate::record::OutputKinds;
 use crate::workload::{Prompt, WorkItem, WorkloadSpec};
 
 /// The TGI adapter.
@@ -112,8 +113,9 @@ impl ApiAdapter for Tgi {
             ..StreamEvent::default()
         };
         if let Some(t) = ev.token {
-            if !t.special {
+            if !t.special && !t.text.is_empty() {
                 out.content = t.text;
+                out.kinds.content = true;
             }
         }
         Ok(out)
@@ -139,6 +141,10 @@ impl ApiAdapter for Tgi {
                 .generated_text
                 .is_empty()
                 .then(|| "the reply's generated_text is empty".to_string()),
+            kinds: OutputKinds {
+                content: !g.generated_text.is_empty(),
+                ..OutputKinds::default()
+            },
             content: g.generated_text,
             images: None,
         })

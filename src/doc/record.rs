@@ -15,6 +15,8 @@
 //! (seconds), `ttft_ms`, `tpot_ms`, `e2e_ms`, `queue_delay_ms`,
 //! `input_tokens`, `output_tokens`, `tokens_estimated`, `streamed`,
 //! `status`, `error` (`{class, message}` or null); then, only when present:
+//! `output_kinds` (the kinds of generated text the reply carried, a list of
+//! `content`, `reasoning`, `tool_calls`),
 //! `text` (when the text was captured), `task` and `model` (a scenario's
 //! task mix), `images` and `response_bytes` (image APIs), `submit_latency`
 //! and `queue_wait` (seconds, `http-async`). Lines without the optional
@@ -24,7 +26,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{RequestError, RequestRecord};
+use crate::record::{OutputKinds, RequestError, RequestRecord};
 
 /// One request as a line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +61,8 @@ pub struct RecordLine {
     pub status: Option<u16>,
     #[serde(default)]
     pub error: Option<RequestError>,
+    #[serde(default, skip_serializing_if = "no_kinds")]
+    pub output_kinds: OutputKinds,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +77,10 @@ pub struct RecordLine {
     pub submit_latency: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_wait: Option<f64>,
+}
+
+fn no_kinds(k: &OutputKinds) -> bool {
+    !k.any()
 }
 
 fn secs(d: Duration) -> f64 {
@@ -118,6 +126,7 @@ impl RecordLine {
             streamed: r.streamed,
             status: r.status,
             error: r.error.clone(),
+            output_kinds: r.output_kinds,
             text: r.text.clone(),
             task: r.task.clone(),
             model: r.model.clone(),
@@ -149,6 +158,7 @@ impl RecordLine {
             streamed: self.streamed,
             status: self.status,
             error: self.error,
+            output_kinds: self.output_kinds,
             text: self.text,
             task: self.task,
             model: self.model,

@@ -10,9 +10,10 @@
 //!   delay (`sent_at - scheduled_at`), not the server's.
 //! - each network chunk of the body is stamped right when `Response::chunk`
 //!   returns it, before it is parsed; every SSE event completed by that chunk
-//!   gets that stamp. A content-bearing event appends to `token_times`; any
-//!   event with `choices` moves `finished_at`; the usage chunk and `[DONE]`
-//!   move neither.
+//!   gets that stamp. An event carrying generated text of any kind
+//!   (content, reasoning, a tool call) appends to `token_times`; any event
+//!   with `choices` moves `finished_at`; the usage chunk and `[DONE]` move
+//!   neither.
 //! - `ended_at` is the end of the body, or when a failure was seen.
 //!
 //! A reply with a successful status that carries nothing generated — an
@@ -265,7 +266,10 @@ pub(super) fn apply_reply(rec: &mut RequestRecord, reply: FullReply, body_len: u
             rec.output_tokens = 0;
             rec.tokens_estimated = false;
         }
-        None => apply_usage(rec, reply.usage, crate::workload::tokens::count_tokens(&reply.content)),
+        None => {
+            rec.output_kinds = reply.kinds;
+            apply_usage(rec, reply.usage, crate::workload::tokens::count_tokens(&reply.content));
+        }
     }
     if let Some(t) = text {
         t.push_str(&reply.content);
@@ -388,6 +392,7 @@ impl StreamState {
         }
         if !ev.content.is_empty() {
             rec.token_times.push(now);
+            rec.output_kinds = rec.output_kinds.union(ev.kinds);
             self.chunks += 1;
             if let Some(t) = text {
                 t.push_str(&ev.content);

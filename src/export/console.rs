@@ -8,7 +8,9 @@
 //! undefined otherwise); a figure without samples prints 0.00, as vLLM does.
 //!
 //! Then inferload's own tables: latency percentiles, token statistics,
-//! success rate and errors by class, each error class with one example.
+//! success rate and errors by class, each error class with one example;
+//! and notes on replies that were not what was asked for (generated text
+//! other than content), each printed once, only when it applies.
 
 use std::fmt::Write as _;
 
@@ -100,6 +102,7 @@ pub fn console_summary(report: &RunReport) -> String {
         out.push_str("Interrupted: these figures cover only the requests that finished before the run stopped.\n\n");
     }
     latency_table(&mut out, report);
+    reply_notes(&mut out, s);
     if s.images_total > 0 {
         images_block(&mut out, s);
     }
@@ -192,6 +195,28 @@ fn latency_table(out: &mut String, report: &RunReport) {
         );
     }
     out.push('\n');
+}
+
+/// What the replies carried when it is not what the figures usually mean.
+fn reply_notes(out: &mut String, s: &Summary) {
+    let k = &s.output_kinds;
+    if !k.beyond_content() {
+        return;
+    }
+    let seen: Vec<String> = [
+        ("content", k.content),
+        ("reasoning", k.reasoning),
+        ("tool-call arguments", k.tool_calls),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(name, n)| format!("{name} in {n} {}", if n == 1 { "reply" } else { "replies" }))
+    .collect();
+    let _ = writeln!(
+        out,
+        "Generated text: {}. TTFT, ITL and TPOT time every kind, not only content.\n",
+        seen.join(", ")
+    );
 }
 
 fn token_table(out: &mut String, s: &Summary) {
@@ -389,6 +414,20 @@ mod tests {
         assert!(!text.contains("Mean output speed"), "no token table: {text}");
         assert_eq!(human_bytes(999.0), "999 B");
         assert_eq!(human_bytes(2_500_000_000.0), "2.50 GB");
+    }
+
+    #[test]
+    fn the_kinds_of_generated_text_are_named_unless_only_content() {
+        let mut r = report(|_| {});
+        r.doc.summary.output_kinds.content = 6;
+        assert!(!console_summary(&r).contains("Generated text"));
+        r.doc.summary.output_kinds.reasoning = 6;
+        r.doc.summary.output_kinds.tool_calls = 1;
+        let text = console_summary(&r);
+        assert!(
+            text.contains("Generated text: content in 6 replies, reasoning in 6 replies, tool-call arguments in 1 reply."),
+            "{text}"
+        );
     }
 
     /// The whole console summary of a fixed run, pinned: any change to a

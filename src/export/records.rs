@@ -148,6 +148,11 @@ mod tests {
                 ended_at: finished + ns(333),
                 input_tokens: 17 + i,
                 output_tokens: i % 6 + 1,
+                output_kinds: crate::record::OutputKinds {
+                    content: i % 3 != 0,
+                    reasoning: i % 4 == 0,
+                    tool_calls: i % 9 == 0,
+                },
                 tokens_estimated: i == 5,
                 streamed,
                 status: Some(if i % 10 == 3 { 500 } else { 200 }),

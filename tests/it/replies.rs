@@ -18,7 +18,7 @@ use inferload::api::ApiAdapter;
 use inferload::engine::{self, client, Event, Phase, RequestContext, Signals, Stop};
 use inferload::record::RequestRecord;
 use inferload::schedule::ScheduleSpec;
-use inferload::sim::Fault;
+use inferload::sim::{Fault, OutputKind};
 use inferload::stats::{Summary, SummaryBuilder};
 use inferload::workload::{DatasetSpec, RequestParams, Workload, WorkloadSpec};
 use serde_json::Value;
@@ -278,5 +278,75 @@ async fn empty_replies_are_reported_by_class() {
     assert_eq!(v.pointer("/summary/errors/0/class").unwrap(), "empty_reply");
     assert!(out.stdout.contains("empty_reply"), "{}", out.stdout);
     assert_eq!(schema_errors(&v), Vec::<String>::new());
+    sim.shutdown().await;
+}
+
+// ------------------------------------------- reasoning and tool-call tokens
+
+/// Tokens that arrive as tool-call arguments or as reasoning are generated
+/// text: every chunk is a token time, so TTFT, ITL and TPOT are measured
+/// as for content, and the summary counts which kinds were seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_call_and_reasoning_tokens_are_timed_like_content() {
+    for (output, kind) in [
+        (OutputKind::ToolCalls, "tool_calls"),
+        (OutputKind::Reasoning, "reasoning"),
+        (OutputKind::ReasoningContent, "reasoning"),
+    ] {
+        let sim = start_sim(sim_with(|c| c.output = output)).await;
+        let records = run(&chat(&sim.url(), true), 4).await;
+        assert_eq!(classes(&records), Vec::<String>::new(), "{output:?}: {:?}", messages(&records));
+        for r in &records {
+            assert_eq!(r.token_times.len(), 6, "{output:?}: one token time per chunk");
+            assert!(r.ttft().is_some_and(|t| t >= ms(5)), "{output:?}: {:?}", r.ttft());
+        }
+        let s = summary(&records);
+        assert!(s.ttft_ms.is_some() && s.tpot_ms.is_some(), "{output:?}");
+        assert_eq!(s.itl_ms.as_ref().map(|l| l.count), Some(4 * 5), "{output:?}");
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["output_kinds"][kind], 4, "{output:?}: {}", v["output_kinds"]);
+        let content = if kind == "reasoning" { 4 } else { 0 };
+        assert_eq!(v["output_kinds"]["content"], content, "{output:?}: {}", v["output_kinds"]);
+        // The kinds are saved with each record.
+        let line = serde_json::to_value(inferload::doc::record::RecordLine::of(&records[0])).unwrap();
+        assert!(
+            line["output_kinds"].as_array().is_some_and(|a| a.contains(&Value::from(kind))),
+            "{line}"
+        );
+
+        // Not streamed: the whole message's reasoning or tool calls count.
+        let records = run(&chat(&sim.url(), false), 2).await;
+        assert_eq!(classes(&records), Vec::<String>::new(), "{output:?}: {:?}", messages(&records));
+        assert!(records.iter().all(|r| r.output_tokens == 6 && !r.tokens_estimated));
+        let v = serde_json::to_value(summary(&records)).unwrap();
+        assert_eq!(v["output_kinds"][kind], 2, "{output:?}: {}", v["output_kinds"]);
+        sim.shutdown().await;
+    }
+}
+
+/// The console says which kinds of text were timed when it is not plain
+/// content, and vLLM's block shows real TTFT figures for tool calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_names_the_kinds_of_text_it_timed() {
+    let sim = start_sim(sim_with(|c| c.output = OutputKind::ToolCalls)).await;
+    let (v, out) = run_binary(&sim.url(), args!["-n", 4, "--output-len", 5]).await;
+    assert_eq!(v.pointer("/summary/successful"), Some(&Value::from(4)), "{}", out.all());
+    assert_eq!(v.pointer("/summary/output_kinds/tool_calls"), Some(&Value::from(4)));
+    assert!(out.stdout.contains("tool-call arguments in 4 replies"), "{}", out.stdout);
+    let mean_ttft: f64 = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Mean TTFT (ms):"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("no Mean TTFT line:\n{}", out.stdout));
+    assert!(mean_ttft >= 5.0, "{}", out.stdout);
+    assert_eq!(schema_errors(&v), Vec::<String>::new());
+    sim.shutdown().await;
+
+    // Plain content: no such note.
+    let sim = start_sim(sim_with(|_| {})).await;
+    let (_, out) = run_binary(&sim.url(), args!["-n", 2, "--output-len", 3]).await;
+    assert!(!out.stdout.contains("Generated text"), "{}", out.stdout);
     sim.shutdown().await;
 }
