@@ -193,7 +193,12 @@ pub struct RequestRecord {
     pub output_kinds: OutputKinds,
     /// True when the token counts are the client's estimate, not `usage`.
     pub tokens_estimated: bool,
+    /// The reply was read as a stream (`text/event-stream` to a streamed
+    /// request); false for a whole body.
     pub streamed: bool,
+    /// `stream: true` was asked and the server answered with a whole body
+    /// (measured as not streamed: no TTFT, ITL or TPOT).
+    pub stream_ignored: bool,
     /// HTTP status of the reply, when one arrived.
     pub status: Option<u16>,
     pub error: Option<RequestError>,

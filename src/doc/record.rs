@@ -16,7 +16,8 @@
 //! `input_tokens`, `output_tokens`, `tokens_estimated`, `streamed`,
 //! `status`, `error` (`{class, message}` or null); then, only when present:
 //! `output_kinds` (the kinds of generated text the reply carried, a list of
-//! `content`, `reasoning`, `tool_calls`),
+//! `content`, `reasoning`, `tool_calls`), `stream_ignored` (true: `stream:
+//! true` was asked and a whole body came),
 //! `text` (when the text was captured), `task` and `model` (a scenario's
 //! task mix), `images` and `response_bytes` (image APIs), `submit_latency`
 //! and `queue_wait` (seconds, `http-async`). Lines without the optional
@@ -63,6 +64,8 @@ pub struct RecordLine {
     pub error: Option<RequestError>,
     #[serde(default, skip_serializing_if = "no_kinds")]
     pub output_kinds: OutputKinds,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream_ignored: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +130,7 @@ impl RecordLine {
             status: r.status,
             error: r.error.clone(),
             output_kinds: r.output_kinds,
+            stream_ignored: r.stream_ignored,
             text: r.text.clone(),
             task: r.task.clone(),
             model: r.model.clone(),
@@ -159,6 +163,7 @@ impl RecordLine {
             status: self.status,
             error: self.error,
             output_kinds: self.output_kinds,
+            stream_ignored: self.stream_ignored,
             text: self.text,
             task: self.task,
             model: self.model,

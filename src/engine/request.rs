@@ -196,7 +196,8 @@ async fn read_reply(
         read_stream(ctx, clock, resp, rec, text).await
     } else {
         // A server that ignores `stream: true` answers with one body: it is
-        // measured as what it is, a non-streamed reply.
+        // measured as what it is, a non-streamed reply, and counted.
+        rec.stream_ignored = rec.streamed;
         rec.streamed = false;
         read_whole(ctx, clock, resp, rec, text).await
     }

@@ -199,6 +199,14 @@ fn latency_table(out: &mut String, report: &RunReport) {
 
 /// What the replies carried when it is not what the figures usually mean.
 fn reply_notes(out: &mut String, s: &Summary) {
+    if s.stream_ignored > 0 {
+        let _ = writeln!(
+            out,
+            "{} of {} replies were not streamed although stream: true was asked: \
+             they count in E2E but have no TTFT, ITL or TPOT.\n",
+            s.stream_ignored, s.requests_total
+        );
+    }
     let k = &s.output_kinds;
     if !k.beyond_content() {
         return;
@@ -414,6 +422,17 @@ mod tests {
         assert!(!text.contains("Mean output speed"), "no token table: {text}");
         assert_eq!(human_bytes(999.0), "999 B");
         assert_eq!(human_bytes(2_500_000_000.0), "2.50 GB");
+    }
+
+    #[test]
+    fn replies_not_streamed_as_asked_are_noted_once() {
+        let mut r = report(|_| {});
+        assert!(!console_summary(&r).contains("not streamed"));
+        r.doc.summary.stream_ignored = 3;
+        let text = console_summary(&r);
+        let note = "3 of 8 replies were not streamed although stream: true was asked: \
+                    they count in E2E but have no TTFT, ITL or TPOT.";
+        assert_eq!(text.matches(note).count(), 1, "{text}");
     }
 
     #[test]

@@ -155,6 +155,7 @@ mod tests {
                 },
                 tokens_estimated: i == 5,
                 streamed,
+                stream_ignored: !streamed && i % 2 == 0,
                 status: Some(if i % 10 == 3 { 500 } else { 200 }),
                 error,
                 text: (i < 2).then(|| format!("text \"{i}\"\nwith a newline")),

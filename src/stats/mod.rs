@@ -27,7 +27,9 @@
 //!   per second of that duration; `http-async`'s submit latency and queue
 //!   wait are distributions like the others.
 //! - `output_kinds`: successful requests whose reply carried content,
-//!   reasoning or tool calls (each kind is timed as content).
+//!   reasoning or tool calls (each kind is timed as content);
+//!   `stream_ignored`: requests, failed ones included, that asked for a
+//!   stream and got a whole body.
 //! - `peak_concurrency`: exact sweep line over `[sent_at, ended_at)` of every
 //!   record; a request ending at the instant another starts does not overlap it.
 //!
@@ -166,6 +168,10 @@ pub struct Summary {
     /// carried; TTFT, ITL and TPOT time every kind.
     #[serde(default)]
     pub output_kinds: KindCounts,
+    /// Requests (successful or failed) that asked for a stream and got a
+    /// whole body: measured as not streamed.
+    #[serde(default)]
+    pub stream_ignored: u64,
 }
 
 /// HDR histogram resolution: 3 significant digits.
@@ -323,6 +329,7 @@ pub struct SummaryBuilder {
     submit_latency: Dist,
     queue_wait: Dist,
     output_kinds: KindCounts,
+    stream_ignored: u64,
 }
 
 impl Default for SummaryBuilder {
@@ -361,6 +368,7 @@ impl SummaryBuilder {
             submit_latency: Dist::new(),
             queue_wait: Dist::new(),
             output_kinds: KindCounts::default(),
+            stream_ignored: 0,
         }
     }
 
@@ -388,6 +396,7 @@ impl SummaryBuilder {
         self.last_ended = Some(self.last_ended.map_or(rec.ended_at, |t| t.max(rec.ended_at)));
         self.intervals.push((nanos(rec.sent_at), nanos(rec.ended_at)));
         self.queue_delay.record(rec.queue_delay());
+        self.stream_ignored += u64::from(rec.stream_ignored);
 
         match &rec.error {
             Some(err) => {
@@ -496,6 +505,7 @@ impl SummaryBuilder {
         self.submit_latency.merge(&other.submit_latency);
         self.queue_wait.merge(&other.queue_wait);
         self.output_kinds.merge(&other.output_kinds);
+        self.stream_ignored += other.stream_ignored;
         for (class, acc) in &other.errors {
             match self.errors.get_mut(class) {
                 None => {
@@ -568,6 +578,7 @@ impl SummaryBuilder {
             submit_latency_ms: self.submit_latency.stats(),
             queue_wait_ms: self.queue_wait.stats(),
             output_kinds: self.output_kinds,
+            stream_ignored: self.stream_ignored,
         }
     }
 }
@@ -819,6 +830,7 @@ mod tests {
             r.finished_at = r.token_times.last().copied();
             r.ended_at = r.finished_at.unwrap() + ms(1);
             r.tokens_estimated = i == 41;
+            r.stream_ignored = i % 11 == 0;
             r.output_kinds = OutputKinds {
                 content: i % 3 != 0,
                 reasoning: i % 3 == 1,
@@ -850,6 +862,7 @@ mod tests {
         assert_eq!(three.finish(), whole);
         assert!(whole.tokens_estimated);
         assert!(whole.images_total > 0 && whole.submit_latency_ms.is_some() && whole.queue_wait_ms.is_some());
+        assert_eq!(whole.stream_ignored, 6);
         assert_eq!(
             whole.output_kinds,
             KindCounts {

@@ -350,3 +350,38 @@ async fn the_console_names_the_kinds_of_text_it_timed() {
     assert!(!out.stdout.contains("Generated text"), "{}", out.stdout);
     sim.shutdown().await;
 }
+
+// ------------------------------------------------ servers ignoring stream
+
+/// A server that answers `stream: true` with one whole body is measured as
+/// not streamed (E2E only), counted, and the console says so once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_not_streamed_despite_stream_true_are_counted_and_noted() {
+    let sim = start_sim(sim_with(|c| {
+        c.fault = Some(Fault::IgnoreStream);
+        c.fault_rate = 0.5;
+    }))
+    .await;
+    let records = run(&chat(&sim.url(), true), 8).await;
+    assert_eq!(classes(&records), Vec::<String>::new(), "{:?}", messages(&records));
+    let whole = records.iter().filter(|r| !r.streamed).count() as u64;
+    assert_eq!(whole, sim.stats().faults_injected);
+    assert!(whole > 0 && whole < 8, "{whole} of 8 at 50%");
+    for r in records.iter().filter(|r| !r.streamed) {
+        assert!(r.ttft().is_none() && r.e2e().is_some() && r.output_tokens == 6);
+    }
+    let v = serde_json::to_value(summary(&records)).unwrap();
+    assert_eq!(v["stream_ignored"], whole, "{v}");
+    // A run that asked for no stream has nothing to note.
+    let records = run(&chat(&sim.url(), false), 2).await;
+    assert_eq!(serde_json::to_value(summary(&records)).unwrap()["stream_ignored"], 0);
+    sim.shutdown().await;
+
+    let sim = start_sim(sim_with(|c| c.fault = Some(Fault::IgnoreStream))).await;
+    let (v, out) = run_binary(&sim.url(), args!["-n", 4, "--output-len", 5]).await;
+    assert_eq!(v.pointer("/summary/stream_ignored"), Some(&Value::from(4)), "{}", out.all());
+    let note = "4 of 4 replies were not streamed although stream: true was asked";
+    assert_eq!(out.stdout.matches(note).count(), 1, "{}", out.stdout);
+    assert_eq!(schema_errors(&v), Vec::<String>::new());
+    sim.shutdown().await;
+}
