@@ -193,6 +193,9 @@ pub struct RequestRecord {
     pub output_kinds: OutputKinds,
     /// True when the token counts are the client's estimate, not `usage`.
     pub tokens_estimated: bool,
+    /// The reply carried a `usage` that is not counts (e.g. a negative
+    /// `completion_tokens`): it was ignored and the tokens estimated.
+    pub usage_invalid: bool,
     /// The reply was read as a stream (`text/event-stream` to a streamed
     /// request); false for a whole body.
     pub streamed: bool,

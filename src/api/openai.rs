@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{error_message, ApiAdapter, FullReply, PayloadError, StreamEvent, Usage};
+use super::{error_message, ApiAdapter, FullReply, PayloadError, StreamEvent};
 use crate::record::OutputKinds;
 use crate::workload::{Prompt, WorkItem, WorkloadSpec};
 
@@ -32,21 +32,6 @@ impl OpenAi {
 
     pub fn completions() -> Self {
         Self { chat: false }
-    }
-}
-
-#[derive(Deserialize)]
-struct WireUsage {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-}
-
-impl From<WireUsage> for Usage {
-    fn from(u: WireUsage) -> Self {
-        Usage {
-            prompt_tokens: u.prompt_tokens,
-            completion_tokens: u.completion_tokens,
-        }
     }
 }
 
@@ -135,8 +120,10 @@ struct Choice<'a> {
 struct Reply<'a> {
     #[serde(borrow, default)]
     choices: Option<Vec<Choice<'a>>>,
+    /// Read apart (`super::read_usage`): a usage that is not counts is
+    /// ignored, not a malformed reply.
     #[serde(default)]
-    usage: Option<WireUsage>,
+    usage: Option<Value>,
     #[serde(default)]
     error: Option<Value>,
     #[serde(borrow, default)]
@@ -196,9 +183,11 @@ impl ApiAdapter for OpenAi {
 
     fn parse_event(&self, data: &[u8]) -> Result<StreamEvent, PayloadError> {
         let reply = parse_reply(data)?;
+        let (usage, usage_invalid) = super::read_usage(reply.usage.as_ref());
         let mut ev = StreamEvent {
             error: reply_error(&reply, data),
-            usage: reply.usage.map(Usage::from),
+            usage,
+            usage_invalid,
             ..StreamEvent::default()
         };
         if let Some(choices) = &reply.choices {
@@ -241,10 +230,12 @@ impl ApiAdapter for OpenAi {
         let empty = content
             .is_empty()
             .then(|| "the reply's choices carry no text (no content, reasoning or tool call)".to_string());
+        let (usage, usage_invalid) = super::read_usage(reply.usage.as_ref());
         Ok(FullReply {
             content,
             kinds,
-            usage: reply.usage.map(Usage::from),
+            usage,
+            usage_invalid,
             images: None,
             empty,
         })
@@ -254,6 +245,7 @@ impl ApiAdapter for OpenAi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Usage;
     use crate::workload::{ChatMessage, DatasetSpec};
 
     fn spec(stream: bool) -> WorkloadSpec {
@@ -388,6 +380,18 @@ mod tests {
             .unwrap();
         assert_eq!(r.content, r#"f{"a":1}"#);
         assert!(r.kinds.tool_calls && r.empty.is_none());
+    }
+
+    #[test]
+    fn an_invalid_usage_is_flagged_not_a_malformed_reply() {
+        let ev = OpenAi::chat()
+            .parse_event(br#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":-1}}"#)
+            .unwrap();
+        assert_eq!((ev.usage, ev.usage_invalid), (None, true));
+        let r = OpenAi::completions()
+            .parse_body(br#"{"choices":[{"text":"a b"}],"usage":{"completion_tokens":"2"}}"#)
+            .unwrap();
+        assert_eq!((r.content.as_str(), r.usage, r.usage_invalid), ("a b", None, true));
     }
 
     #[test]

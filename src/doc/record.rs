@@ -17,7 +17,8 @@
 //! `status`, `error` (`{class, message}` or null); then, only when present:
 //! `output_kinds` (the kinds of generated text the reply carried, a list of
 //! `content`, `reasoning`, `tool_calls`), `stream_ignored` (true: `stream:
-//! true` was asked and a whole body came),
+//! true` was asked and a whole body came), `usage_invalid` (true: the
+//! reply's usage was not counts and was ignored),
 //! `text` (when the text was captured), `task` and `model` (a scenario's
 //! task mix), `images` and `response_bytes` (image APIs), `submit_latency`
 //! and `queue_wait` (seconds, `http-async`). Lines without the optional
@@ -66,6 +67,8 @@ pub struct RecordLine {
     pub output_kinds: OutputKinds,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stream_ignored: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usage_invalid: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,6 +134,7 @@ impl RecordLine {
             error: r.error.clone(),
             output_kinds: r.output_kinds,
             stream_ignored: r.stream_ignored,
+            usage_invalid: r.usage_invalid,
             text: r.text.clone(),
             task: r.task.clone(),
             model: r.model.clone(),
@@ -164,6 +168,7 @@ impl RecordLine {
             error: self.error,
             output_kinds: self.output_kinds,
             stream_ignored: self.stream_ignored,
+            usage_invalid: self.usage_invalid,
             text: self.text,
             task: self.task,
             model: self.model,

@@ -16,6 +16,11 @@
 //!   neither.
 //! - `ended_at` is the end of the body, or when a failure was seen.
 //!
+//! A `usage` that is present but not counts (a negative, fractional or
+//! string token count) is ignored, the tokens estimated as without one,
+//! and the record flagged `usage_invalid`: the server's bookkeeping is
+//! wrong, its reply is not.
+//!
 //! A reply with a successful status that carries nothing generated — an
 //! empty body, an event stream without events, a stream that ends properly
 //! without one content-bearing event (only `[DONE]`, say), a whole reply
@@ -269,6 +274,7 @@ pub(super) fn apply_reply(rec: &mut RequestRecord, reply: FullReply, body_len: u
         }
         None => {
             rec.output_kinds = reply.kinds;
+            rec.usage_invalid = reply.usage_invalid;
             apply_usage(rec, reply.usage, crate::workload::tokens::count_tokens(&reply.content));
         }
     }
@@ -322,6 +328,7 @@ async fn read_stream(
             ),
         ));
     }
+    rec.usage_invalid = state.usage_invalid;
     if state.chunks == 0 {
         return Err(fail(ErrorClass::EmptyReply, state.why_empty()));
     }
@@ -339,6 +346,7 @@ struct StreamState {
     finish_seen: bool,
     chunks: u64,
     usage: Option<Usage>,
+    usage_invalid: bool,
     failure: Option<Failure>,
 }
 
@@ -402,8 +410,12 @@ impl StreamState {
         if ev.finished {
             self.finish_seen = true;
         }
-        if ev.usage.is_some() {
+        // The last usage a stream sends is its final count; one that is not
+        // counts replaces any earlier one, so the reply's tokens are then
+        // estimated (and the reply counted as having an invalid usage).
+        if ev.usage.is_some() || ev.usage_invalid {
             self.usage = ev.usage;
+            self.usage_invalid = ev.usage_invalid;
         }
     }
 }

@@ -207,6 +207,14 @@ fn reply_notes(out: &mut String, s: &Summary) {
             s.stream_ignored, s.requests_total
         );
     }
+    if s.usage_invalid > 0 {
+        let _ = writeln!(
+            out,
+            "{} of {} replies carried an invalid usage (token counts that are not counts): \
+             it was ignored and their tokens estimated from the text.\n",
+            s.usage_invalid, s.requests_total
+        );
+    }
     let k = &s.output_kinds;
     if !k.beyond_content() {
         return;
@@ -433,6 +441,15 @@ mod tests {
         let note = "3 of 8 replies were not streamed although stream: true was asked: \
                     they count in E2E but have no TTFT, ITL or TPOT.";
         assert_eq!(text.matches(note).count(), 1, "{text}");
+    }
+
+    #[test]
+    fn invalid_usages_are_noted() {
+        let mut r = report(|_| {});
+        assert!(!console_summary(&r).contains("invalid usage"));
+        r.doc.summary.usage_invalid = 2;
+        let text = console_summary(&r);
+        assert!(text.contains("2 of 8 replies carried an invalid usage"), "{text}");
     }
 
     #[test]

@@ -29,7 +29,8 @@
 //! - `output_kinds`: successful requests whose reply carried content,
 //!   reasoning or tool calls (each kind is timed as content);
 //!   `stream_ignored`: requests, failed ones included, that asked for a
-//!   stream and got a whole body.
+//!   stream and got a whole body; `usage_invalid`: requests, failed ones
+//!   included, whose usage was not counts and was ignored.
 //! - `peak_concurrency`: exact sweep line over `[sent_at, ended_at)` of every
 //!   record; a request ending at the instant another starts does not overlap it.
 //!
@@ -172,6 +173,10 @@ pub struct Summary {
     /// whole body: measured as not streamed.
     #[serde(default)]
     pub stream_ignored: u64,
+    /// Requests (successful or failed) whose reply carried a usage that is
+    /// not counts: ignored, their tokens estimated.
+    #[serde(default)]
+    pub usage_invalid: u64,
 }
 
 /// HDR histogram resolution: 3 significant digits.
@@ -330,6 +335,7 @@ pub struct SummaryBuilder {
     queue_wait: Dist,
     output_kinds: KindCounts,
     stream_ignored: u64,
+    usage_invalid: u64,
 }
 
 impl Default for SummaryBuilder {
@@ -369,6 +375,7 @@ impl SummaryBuilder {
             queue_wait: Dist::new(),
             output_kinds: KindCounts::default(),
             stream_ignored: 0,
+            usage_invalid: 0,
         }
     }
 
@@ -397,6 +404,7 @@ impl SummaryBuilder {
         self.intervals.push((nanos(rec.sent_at), nanos(rec.ended_at)));
         self.queue_delay.record(rec.queue_delay());
         self.stream_ignored += u64::from(rec.stream_ignored);
+        self.usage_invalid += u64::from(rec.usage_invalid);
 
         match &rec.error {
             Some(err) => {
@@ -506,6 +514,7 @@ impl SummaryBuilder {
         self.queue_wait.merge(&other.queue_wait);
         self.output_kinds.merge(&other.output_kinds);
         self.stream_ignored += other.stream_ignored;
+        self.usage_invalid += other.usage_invalid;
         for (class, acc) in &other.errors {
             match self.errors.get_mut(class) {
                 None => {
@@ -579,6 +588,7 @@ impl SummaryBuilder {
             queue_wait_ms: self.queue_wait.stats(),
             output_kinds: self.output_kinds,
             stream_ignored: self.stream_ignored,
+            usage_invalid: self.usage_invalid,
         }
     }
 }
@@ -831,6 +841,7 @@ mod tests {
             r.ended_at = r.finished_at.unwrap() + ms(1);
             r.tokens_estimated = i == 41;
             r.stream_ignored = i % 11 == 0;
+            r.usage_invalid = i % 7 == 3;
             r.output_kinds = OutputKinds {
                 content: i % 3 != 0,
                 reasoning: i % 3 == 1,
@@ -862,7 +873,7 @@ mod tests {
         assert_eq!(three.finish(), whole);
         assert!(whole.tokens_estimated);
         assert!(whole.images_total > 0 && whole.submit_latency_ms.is_some() && whole.queue_wait_ms.is_some());
-        assert_eq!(whole.stream_ignored, 6);
+        assert_eq!((whole.stream_ignored, whole.usage_invalid), (6, 9));
         assert_eq!(
             whole.output_kinds,
             KindCounts {

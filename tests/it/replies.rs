@@ -385,3 +385,38 @@ async fn replies_not_streamed_despite_stream_true_are_counted_and_noted() {
     assert_eq!(schema_errors(&v), Vec::<String>::new());
     sim.shutdown().await;
 }
+
+// ------------------------------------------------------- invalid usage
+
+/// A usage that is present but makes no sense (`completion_tokens: -1`)
+/// is ignored and counted; the reply is still measured, its tokens
+/// estimated from the content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_usage_is_ignored_and_counted_not_a_failure() {
+    let sim = start_sim(sim_with(|c| c.fault = Some(Fault::BadUsage))).await;
+    for stream in [true, false] {
+        let records = run(&chat(&sim.url(), stream), 4).await;
+        assert_eq!(classes(&records), Vec::<String>::new(), "stream {stream}: {:?}", messages(&records));
+        for r in &records {
+            assert_eq!((r.output_tokens, r.tokens_estimated), (6, true), "stream {stream}");
+            assert_eq!(r.input_tokens, 8, "the workload's own count");
+        }
+        let s = summary(&records);
+        assert_eq!(s.ttft_ms.is_some(), stream);
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["usage_invalid"], 4, "stream {stream}: {v}");
+    }
+    sim.shutdown().await;
+
+    let sim = start_sim(sim_with(|c| c.fault = Some(Fault::BadUsage))).await;
+    let (v, out) = run_binary(&sim.url(), args!["-n", 3, "--output-len", 5]).await;
+    assert_eq!(v.pointer("/summary/successful"), Some(&Value::from(3)), "{}", out.all());
+    assert_eq!(v.pointer("/summary/usage_invalid"), Some(&Value::from(3)));
+    assert!(
+        out.stdout.contains("3 of 3 replies carried an invalid usage"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(schema_errors(&v), Vec::<String>::new());
+    sim.shutdown().await;
+}
