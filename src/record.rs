@@ -46,6 +46,9 @@ pub enum ErrorClass {
     /// A successful status with nothing generated: an empty body, a stream
     /// of only `[DONE]` or without any text, an image reply without an image.
     EmptyReply,
+    /// The reply used an HTTP feature inferload does not read: a compressed
+    /// body (`Content-Encoding`).
+    Protocol,
     /// The run was stopped (Ctrl-C) before the request finished.
     Cancelled,
     /// Anything else the HTTP client reported.
@@ -61,6 +64,7 @@ impl ErrorClass {
             "stream_broken" => Self::StreamBroken,
             "bad_payload" => Self::BadPayload,
             "empty_reply" => Self::EmptyReply,
+            "protocol" => Self::Protocol,
             "cancelled" => Self::Cancelled,
             "request" => Self::Request,
             other => Self::Http(other.strip_prefix("http_")?.parse().ok()?),
@@ -77,6 +81,7 @@ impl fmt::Display for ErrorClass {
             Self::StreamBroken => f.write_str("stream_broken"),
             Self::BadPayload => f.write_str("bad_payload"),
             Self::EmptyReply => f.write_str("empty_reply"),
+            Self::Protocol => f.write_str("protocol"),
             Self::Cancelled => f.write_str("cancelled"),
             Self::Request => f.write_str("request"),
         }
@@ -356,6 +361,7 @@ mod tests {
             ErrorClass::StreamBroken,
             ErrorClass::BadPayload,
             ErrorClass::EmptyReply,
+            ErrorClass::Protocol,
             ErrorClass::Cancelled,
             ErrorClass::Request,
         ] {

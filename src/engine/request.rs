@@ -16,6 +16,10 @@
 //!   neither.
 //! - `ended_at` is the end of the body, or when a failure was seen.
 //!
+//! A compressed reply (`Content-Encoding` other than `identity`) fails as
+//! `protocol`, its message naming the encoding: the engine asks for
+//! uncompressed replies and does not decode (see [`refuse_compressed`]).
+//!
 //! A `usage` that is present but not counts (a negative, fractional or
 //! string token count) is ignored, the tokens estimated as without one,
 //! and the record flagged `usage_invalid`: the server's bookkeeping is
@@ -187,8 +191,12 @@ async fn read_reply(
         rec.ended_at = clock.now();
         return Err(fail(
             ErrorClass::Http(status.as_u16()),
-            format!("HTTP {}: {}", status.as_u16(), error_message(&body)),
+            format!("HTTP {}: {}", status.as_u16(), error_text(&resp, &body)),
         ));
+    }
+    if let Some(f) = refuse_compressed(&resp) {
+        rec.ended_at = clock.now();
+        return Err(f);
     }
     if let Some(jobs) = ctx.adapter.jobs() {
         // Submit, then poll: one record from the submit to the result.
@@ -205,6 +213,35 @@ async fn read_reply(
         rec.stream_ignored = rec.streamed;
         rec.streamed = false;
         read_whole(ctx, clock, resp, rec, text).await
+    }
+}
+
+/// A compressed reply, refused by name. Why refused rather than decoded:
+/// the engine stamps every network chunk before parsing it, and a
+/// decompressor between the two could hold text back (a compressed stream
+/// not flushed per event releases several events at once), shifting TTFT
+/// and ITL; and gzip, deflate, br and zstd decoders would add build weight
+/// for replies that `Accept-Encoding: identity` (sent unless the user sets
+/// that header) makes rare. `identity` itself is no compression.
+pub(super) fn refuse_compressed(resp: &Response<'_>) -> Option<Failure> {
+    let encoding = resp
+        .content_encoding()
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))?;
+    Some(fail(
+        ErrorClass::Protocol,
+        format!(
+            "the reply is compressed (Content-Encoding: {encoding}), which inferload does not decode; \
+             it asks for `Accept-Encoding: identity` unless a --header sets Accept-Encoding: \
+             drop that header, or turn compression off in the server or proxy"
+        ),
+    ))
+}
+
+/// The message of an error reply's body, unless the body is compressed.
+pub(super) fn error_text(resp: &Response<'_>, body: &[u8]) -> String {
+    match resp.content_encoding().filter(|e| !e.eq_ignore_ascii_case("identity")) {
+        Some(encoding) => format!("(a body compressed with Content-Encoding: {encoding})"),
+        None => error_message(body),
     }
 }
 

@@ -53,6 +53,16 @@ struct Target {
 }
 
 fn target(url: String, adapter: Box<dyn ApiAdapter>, stream: bool) -> Target {
+    target_with(url, adapter, stream, |_| {})
+}
+
+/// [`target`] with its client's configuration changed by `tweak`.
+fn target_with(
+    url: String,
+    adapter: Box<dyn ApiAdapter>,
+    stream: bool,
+    tweak: impl FnOnce(&mut engine::ClientConfig),
+) -> Target {
     let spec = WorkloadSpec {
         dataset: DatasetSpec::Random {
             input_len: 8,
@@ -66,7 +76,8 @@ fn target(url: String, adapter: Box<dyn ApiAdapter>, stream: bool) -> Target {
         seed: 1,
         params: RequestParams::default(),
     };
-    let config = engine::ClientConfig::new(Duration::from_secs(10));
+    let mut config = engine::ClientConfig::new(Duration::from_secs(10));
+    tweak(&mut config);
     let ctx = RequestContext {
         client: client::build_client(&config, 4).expect("client"),
         url,
@@ -110,7 +121,7 @@ async fn run(t: &Target, requests: u64) -> Vec<RequestRecord> {
         },
         seed: 7,
         first_index: 0,
-        capture_text_below: 0,
+        capture_text_below: requests,
         grace: Duration::from_secs(5),
     };
     let collect = tokio::spawn(async move {
@@ -419,4 +430,38 @@ async fn an_invalid_usage_is_ignored_and_counted_not_a_failure() {
     );
     assert_eq!(schema_errors(&v), Vec::<String>::new());
     sim.shutdown().await;
+}
+
+// ------------------------------------------------------ compressed replies
+
+/// inferload asks for uncompressed replies unless the user's own header
+/// says otherwise, and a compressed reply is refused with a message naming
+/// its encoding (class `protocol`), never read as an empty stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_replies_are_refused_by_name_and_identity_is_asked() {
+    let hostile = format!("http://{}", start_hostile().await);
+    let openai = || Box::new(inferload::api::openai::OpenAi::chat());
+
+    let records = run(&target(format!("{hostile}/echo-headers"), openai(), false), 1).await;
+    assert_eq!(classes(&records), Vec::<String>::new(), "{:?}", messages(&records));
+    assert_eq!(records[0].text.as_deref(), Some("identity"));
+    let asked_gzip = |c: &mut engine::ClientConfig| {
+        c.headers.push(engine::HeaderSpec {
+            name: "Accept-Encoding".into(),
+            value: "gzip".into(),
+            sensitive: false,
+        })
+    };
+    let records = run(&target_with(format!("{hostile}/echo-headers"), openai(), false, asked_gzip), 1).await;
+    assert_eq!(records[0].text.as_deref(), Some("gzip"), "the user's header wins");
+
+    for (path, stream, encoding) in [("/gzip-sse", true, "gzip"), ("/gzip-json", false, "br")] {
+        let records = run(&target(format!("{hostile}{path}"), openai(), stream), 2).await;
+        assert_eq!(classes(&records), vec!["protocol"; 2], "{path}: {:?}", messages(&records));
+        let m = &messages(&records)[0];
+        assert!(
+            m.contains(&format!("Content-Encoding: {encoding}")) && m.contains("Accept-Encoding"),
+            "{path}: {m}"
+        );
+    }
 }
