@@ -349,7 +349,14 @@ mod tests {
         assert_eq!(serde_json::from_str::<OutputKinds>(&text).unwrap(), kinds);
         assert!(serde_json::from_str::<OutputKinds>(r#"["audio"]"#).is_err());
         assert!(!OutputKinds::default().any());
-        assert!(kinds.union(OutputKinds { content: true, ..Default::default() }).content);
+        assert!(
+            kinds
+                .union(OutputKinds {
+                    content: true,
+                    ..Default::default()
+                })
+                .content
+        );
     }
 
     #[test]

@@ -112,20 +112,24 @@ pub struct Usage {
     pub completion_tokens: Option<u64>,
 }
 
+/// A value where a token count belongs that is not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotACount;
+
 /// A token count as a server wrote it: `Ok(None)` when absent or null,
 /// `Err` when it is not a count — negative, fractional, a string — which a
 /// reply's usage must not pass off as a figure. An integral float (`7.0`)
 /// is a count.
-pub fn token_count(v: Option<&Value>) -> Result<Option<u64>, ()> {
+pub fn token_count(v: Option<&Value>) -> Result<Option<u64>, NotACount> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
             (Some(u), _) => Ok(Some(u)),
             // Below 2^53 every integral float is exact.
             (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f < 9_007_199_254_740_992.0 => Ok(Some(f as u64)),
-            _ => Err(()),
+            _ => Err(NotACount),
         },
-        Some(_) => Err(()),
+        Some(_) => Err(NotACount),
     }
 }
 
@@ -139,7 +143,10 @@ pub fn read_usage(v: Option<&Value>) -> (Option<Usage>, bool) {
     let Value::Object(o) = v else {
         return (None, true);
     };
-    match (token_count(o.get("prompt_tokens")), token_count(o.get("completion_tokens"))) {
+    match (
+        token_count(o.get("prompt_tokens")),
+        token_count(o.get("completion_tokens")),
+    ) {
         (Ok(prompt_tokens), Ok(completion_tokens)) => (
             Some(Usage {
                 prompt_tokens,
@@ -335,7 +342,10 @@ mod tests {
                 false,
             )
         };
-        assert_eq!(read(r#"{"prompt_tokens":5,"completion_tokens":7}"#), valid(Some(5), Some(7)));
+        assert_eq!(
+            read(r#"{"prompt_tokens":5,"completion_tokens":7}"#),
+            valid(Some(5), Some(7))
+        );
         assert_eq!(read(r#"{"completion_tokens":7.0}"#), valid(None, Some(7)));
         assert_eq!(read(r#"{"completion_tokens":null}"#), valid(None, None));
         assert_eq!(read("null"), (None, false));

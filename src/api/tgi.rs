@@ -84,7 +84,7 @@ fn usage(details: Option<&Details>) -> (Option<Usage>, bool) {
             }),
             false,
         ),
-        Err(()) => (None, true),
+        Err(super::NotACount) => (None, true),
     }
 }
 

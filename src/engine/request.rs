@@ -18,7 +18,7 @@
 //!
 //! A compressed reply (`Content-Encoding` other than `identity`) fails as
 //! `protocol`, its message naming the encoding: the engine asks for
-//! uncompressed replies and does not decode (see [`refuse_compressed`]).
+//! uncompressed replies and does not decode (see `refuse_compressed`).
 //!
 //! A `usage` that is present but not counts (a negative, fractional or
 //! string token count) is ignored, the tokens estimated as without one,

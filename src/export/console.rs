@@ -461,7 +461,9 @@ mod tests {
         r.doc.summary.output_kinds.tool_calls = 1;
         let text = console_summary(&r);
         assert!(
-            text.contains("Generated text: content in 6 replies, reasoning in 6 replies, tool-call arguments in 1 reply."),
+            text.contains(
+                "Generated text: content in 6 replies, reasoning in 6 replies, tool-call arguments in 1 reply."
+            ),
             "{text}"
         );
     }

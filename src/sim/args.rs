@@ -214,7 +214,10 @@ impl SimArgs {
         }
         let fault = match self.fault {
             None => {
-                for (flag, set) in [("--fault-rate", self.fault_rate.is_some()), ("--stall-after", self.stall_after.is_some())] {
+                for (flag, set) in [
+                    ("--fault-rate", self.fault_rate.is_some()),
+                    ("--stall-after", self.stall_after.is_some()),
+                ] {
                     if set {
                         bail!("{flag} applies to an injected fault; choose one with --fault");
                     }
@@ -364,7 +367,10 @@ mod tests {
         assert_eq!(c.fault, Some(Fault::Stall { after_tokens: 3 }));
         assert_eq!(c.fault_rate, 0.25);
         let (c, _) = parse(&["--fault", "empty", "--output", "tool-calls"]).unwrap();
-        assert_eq!((c.fault, c.fault_rate, c.output), (Some(Fault::Empty), 1.0, OutputKind::ToolCalls));
+        assert_eq!(
+            (c.fault, c.fault_rate, c.output),
+            (Some(Fault::Empty), 1.0, OutputKind::ToolCalls)
+        );
         for (args, flag) in [
             (&["--stall-after", "2"][..], "--stall-after"),
             (&["--fault-rate", "0.5"][..], "--fault-rate"),

@@ -186,9 +186,7 @@ fn schema_errors(doc: &Value) -> Vec<String> {
 /// - `/echo-headers`: a chat reply whose content is the request's
 ///   `accept-encoding` header (or `none`).
 async fn start_hostile() -> SocketAddr {
-    let sse = |body: &'static str| {
-        ([(header::CONTENT_TYPE, "text/event-stream")], Body::from(body)).into_response()
-    };
+    let sse = |body: &'static str| ([(header::CONTENT_TYPE, "text/event-stream")], Body::from(body)).into_response();
     let app = Router::new()
         .route("/empty-sse", post(move || async move { sse("") }))
         .route(
@@ -267,7 +265,12 @@ async fn empty_replies_are_failures_not_zero_token_successes() {
     let openai = || Box::new(inferload::api::openai::OpenAi::chat());
     for path in ["/empty-sse", "/role-only"] {
         let records = run(&target(format!("{hostile}{path}"), openai(), true), 2).await;
-        assert_eq!(classes(&records), vec!["empty_reply"; 2], "{path}: {:?}", messages(&records));
+        assert_eq!(
+            classes(&records),
+            vec!["empty_reply"; 2],
+            "{path}: {:?}",
+            messages(&records)
+        );
     }
     let images = inferload::api::for_api(
         inferload::api::ApiKind::OpenaiImages,
@@ -306,7 +309,12 @@ async fn tool_call_and_reasoning_tokens_are_timed_like_content() {
     ] {
         let sim = start_sim(sim_with(|c| c.output = output)).await;
         let records = run(&chat(&sim.url(), true), 4).await;
-        assert_eq!(classes(&records), Vec::<String>::new(), "{output:?}: {:?}", messages(&records));
+        assert_eq!(
+            classes(&records),
+            Vec::<String>::new(),
+            "{output:?}: {:?}",
+            messages(&records)
+        );
         for r in &records {
             assert_eq!(r.token_times.len(), 6, "{output:?}: one token time per chunk");
             assert!(r.ttft().is_some_and(|t| t >= ms(5)), "{output:?}: {:?}", r.ttft());
@@ -317,17 +325,28 @@ async fn tool_call_and_reasoning_tokens_are_timed_like_content() {
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["output_kinds"][kind], 4, "{output:?}: {}", v["output_kinds"]);
         let content = if kind == "reasoning" { 4 } else { 0 };
-        assert_eq!(v["output_kinds"]["content"], content, "{output:?}: {}", v["output_kinds"]);
+        assert_eq!(
+            v["output_kinds"]["content"], content,
+            "{output:?}: {}",
+            v["output_kinds"]
+        );
         // The kinds are saved with each record.
         let line = serde_json::to_value(inferload::doc::record::RecordLine::of(&records[0])).unwrap();
         assert!(
-            line["output_kinds"].as_array().is_some_and(|a| a.contains(&Value::from(kind))),
+            line["output_kinds"]
+                .as_array()
+                .is_some_and(|a| a.contains(&Value::from(kind))),
             "{line}"
         );
 
         // Not streamed: the whole message's reasoning or tool calls count.
         let records = run(&chat(&sim.url(), false), 2).await;
-        assert_eq!(classes(&records), Vec::<String>::new(), "{output:?}: {:?}", messages(&records));
+        assert_eq!(
+            classes(&records),
+            Vec::<String>::new(),
+            "{output:?}: {:?}",
+            messages(&records)
+        );
         assert!(records.iter().all(|r| r.output_tokens == 6 && !r.tokens_estimated));
         let v = serde_json::to_value(summary(&records)).unwrap();
         assert_eq!(v["output_kinds"][kind], 2, "{output:?}: {}", v["output_kinds"]);
@@ -343,7 +362,11 @@ async fn the_console_names_the_kinds_of_text_it_timed() {
     let (v, out) = run_binary(&sim.url(), args!["-n", 4, "--output-len", 5]).await;
     assert_eq!(v.pointer("/summary/successful"), Some(&Value::from(4)), "{}", out.all());
     assert_eq!(v.pointer("/summary/output_kinds/tool_calls"), Some(&Value::from(4)));
-    assert!(out.stdout.contains("tool-call arguments in 4 replies"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("tool-call arguments in 4 replies"),
+        "{}",
+        out.stdout
+    );
     let mean_ttft: f64 = out
         .stdout
         .lines()
@@ -390,7 +413,12 @@ async fn replies_not_streamed_despite_stream_true_are_counted_and_noted() {
 
     let sim = start_sim(sim_with(|c| c.fault = Some(Fault::IgnoreStream))).await;
     let (v, out) = run_binary(&sim.url(), args!["-n", 4, "--output-len", 5]).await;
-    assert_eq!(v.pointer("/summary/stream_ignored"), Some(&Value::from(4)), "{}", out.all());
+    assert_eq!(
+        v.pointer("/summary/stream_ignored"),
+        Some(&Value::from(4)),
+        "{}",
+        out.all()
+    );
     let note = "4 of 4 replies were not streamed although stream: true was asked";
     assert_eq!(out.stdout.matches(note).count(), 1, "{}", out.stdout);
     assert_eq!(schema_errors(&v), Vec::<String>::new());
@@ -407,7 +435,12 @@ async fn an_invalid_usage_is_ignored_and_counted_not_a_failure() {
     let sim = start_sim(sim_with(|c| c.fault = Some(Fault::BadUsage))).await;
     for stream in [true, false] {
         let records = run(&chat(&sim.url(), stream), 4).await;
-        assert_eq!(classes(&records), Vec::<String>::new(), "stream {stream}: {:?}", messages(&records));
+        assert_eq!(
+            classes(&records),
+            Vec::<String>::new(),
+            "stream {stream}: {:?}",
+            messages(&records)
+        );
         for r in &records {
             assert_eq!((r.output_tokens, r.tokens_estimated), (6, true), "stream {stream}");
             assert_eq!(r.input_tokens, 8, "the workload's own count");
@@ -452,12 +485,21 @@ async fn compressed_replies_are_refused_by_name_and_identity_is_asked() {
             sensitive: false,
         })
     };
-    let records = run(&target_with(format!("{hostile}/echo-headers"), openai(), false, asked_gzip), 1).await;
+    let records = run(
+        &target_with(format!("{hostile}/echo-headers"), openai(), false, asked_gzip),
+        1,
+    )
+    .await;
     assert_eq!(records[0].text.as_deref(), Some("gzip"), "the user's header wins");
 
     for (path, stream, encoding) in [("/gzip-sse", true, "gzip"), ("/gzip-json", false, "br")] {
         let records = run(&target(format!("{hostile}{path}"), openai(), stream), 2).await;
-        assert_eq!(classes(&records), vec!["protocol"; 2], "{path}: {:?}", messages(&records));
+        assert_eq!(
+            classes(&records),
+            vec!["protocol"; 2],
+            "{path}: {:?}",
+            messages(&records)
+        );
         let m = &messages(&records)[0];
         assert!(
             m.contains(&format!("Content-Encoding: {encoding}")) && m.contains("Accept-Encoding"),

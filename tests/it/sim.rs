@@ -829,7 +829,10 @@ async fn chat_tokens_arrive_as_reasoning_or_tool_calls_when_asked() {
     assert_eq!(deltas.len(), 4, "{deltas:?}");
     // The first chunk names the call; every chunk carries one token of arguments.
     let first = &deltas[0]["tool_calls"][0];
-    assert_eq!((&first["type"], &first["function"]["name"]), (&json!("function"), &json!("lookup")));
+    assert_eq!(
+        (&first["type"], &first["function"]["name"]),
+        (&json!("function"), &json!("lookup"))
+    );
     assert!(first["id"].as_str().unwrap().starts_with("call_"), "{first}");
     for d in &deltas {
         assert!(d.get("content").is_none(), "{d}");
@@ -861,7 +864,12 @@ async fn fault_empty_sends_only_done_or_an_empty_body() {
     end.expect("complete stream");
     let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
     assert_eq!(data, ["[DONE]"]);
-    let resp = post(&sim.url(), "/v1/completions", json!({"model": MODEL, "prompt": "a", "max_tokens": 3})).await;
+    let resp = post(
+        &sim.url(),
+        "/v1/completions",
+        json!({"model": MODEL, "prompt": "a", "max_tokens": 3}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert!(resp.bytes().await.expect("body").is_empty());
     let s = sim.stats();
@@ -935,7 +943,11 @@ async fn fault_stall_hangs_until_the_client_goes_away() {
     // The client went away: nothing stays in flight.
     let deadline = Instant::now() + Duration::from_secs(5);
     while sim.stats().in_flight > 0 {
-        assert!(Instant::now() < deadline, "stalled requests still in flight: {:?}", sim.stats());
+        assert!(
+            Instant::now() < deadline,
+            "stalled requests still in flight: {:?}",
+            sim.stats()
+        );
         tokio::time::sleep(ms(10)).await;
     }
     let s = sim.stats();
@@ -952,7 +964,12 @@ async fn the_fault_rate_picks_a_share_of_requests() {
     let sim = start_sim(cfg).await;
     let mut empty = 0;
     for _ in 0..40 {
-        let resp = post(&sim.url(), "/v1/completions", json!({"model": MODEL, "prompt": "a", "max_tokens": 2})).await;
+        let resp = post(
+            &sim.url(),
+            "/v1/completions",
+            json!({"model": MODEL, "prompt": "a", "max_tokens": 2}),
+        )
+        .await;
         assert_eq!(resp.status(), 200);
         empty += usize::from(resp.bytes().await.expect("body").is_empty());
     }
