@@ -507,3 +507,48 @@ async fn compressed_replies_are_refused_by_name_and_identity_is_asked() {
         );
     }
 }
+
+// ---------------------------------------------------------------- stalls
+
+/// The simulator's stalls hang a share of requests until the client gives
+/// up: inferload's `--timeout` ends them (class `timeout`), the others
+/// succeed, and the simulator frees every stalled request once its client
+/// has gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_replies_end_at_the_timeout_and_free_the_server() {
+    let sim = start_sim(sim_with(|c| {
+        c.fault = Some(Fault::Stall { after_tokens: 2 });
+        c.fault_rate = 0.5;
+    }))
+    .await;
+    let short = |c: &mut engine::ClientConfig| c.timeout = ms(400);
+    for stream in [true, false] {
+        let t = target_with(
+            format!("{}/v1/chat/completions", sim.url()),
+            Box::new(inferload::api::openai::OpenAi::chat()),
+            stream,
+            short,
+        );
+        let records = run(&t, 8).await;
+        let timeouts = classes(&records);
+        assert!(timeouts.iter().all(|c| c == "timeout"), "{:?}", messages(&records));
+        let ok = records.iter().filter(|r| r.succeeded()).count();
+        assert_eq!(ok + timeouts.len(), 8);
+        assert!(
+            !timeouts.is_empty() && ok > 0,
+            "stream {stream}: {} stalled of 8 at 50%",
+            timeouts.len()
+        );
+        if stream {
+            // The tokens before the stall were seen.
+            let stalled = records.iter().find(|r| !r.succeeded()).unwrap();
+            assert_eq!(stalled.token_times.len(), 2, "{stalled:?}");
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while sim.stats().in_flight > 0 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", sim.stats());
+        tokio::time::sleep(ms(10)).await;
+    }
+    sim.shutdown().await;
+}
