@@ -340,7 +340,9 @@ async fn read_stream(
             }
         };
         let now = clock.now();
-        state.any_byte |= chunk.iter().any(|b| !b.is_ascii_whitespace());
+        if !state.any_byte {
+            state.any_byte = chunk.iter().any(|b| !b.is_ascii_whitespace());
+        }
         decoder.feed(&chunk, |data| state.on_event(ctx, now, data, rec, text));
         if let Some(f) = state.failure.take() {
             rec.ended_at = now;
