@@ -10,9 +10,10 @@
 //! - `scheduled_at`: when the schedule meant to send the request (open loop);
 //!   equal to `sent_at` in closed loop.
 //! - `sent_at`: just before the request is handed to the HTTP client.
-//! - `token_times`: arrival of every chunk carrying generated content (the
-//!   first of them is `first_token_at`); a role-only or empty delta is not
-//!   content.
+//! - `token_times`: arrival of every chunk carrying generated text —
+//!   content, reasoning or a tool call's name or arguments (see
+//!   [`OutputKinds`]); the first of them is `first_token_at`. A role-only or
+//!   empty delta is not generated text.
 //! - `finished_at`: arrival of the last chunk carrying `choices` (the trailing
 //!   usage chunk and `[DONE]` do not move it); for a non-streaming request,
 //!   the end of the body.
@@ -42,6 +43,12 @@ pub enum ErrorClass {
     StreamBroken,
     /// The reply could not be understood (malformed JSON or SSE, error event).
     BadPayload,
+    /// A successful status with nothing generated: an empty body, a stream
+    /// of only `[DONE]` or without any text, an image reply without an image.
+    EmptyReply,
+    /// The reply used an HTTP feature inferload does not read: a compressed
+    /// body (`Content-Encoding`).
+    Protocol,
     /// Sent, and still running when the run stopped (its `--grace` ran
     /// out, or a second Ctrl-C): a failure like any other, never left out,
     /// so a server that hangs cannot pass.
@@ -58,6 +65,8 @@ impl ErrorClass {
             "connect" => Self::Connect,
             "stream_broken" => Self::StreamBroken,
             "bad_payload" => Self::BadPayload,
+            "empty_reply" => Self::EmptyReply,
+            "protocol" => Self::Protocol,
             // Older records files called it `cancelled`.
             "unfinished" | "cancelled" => Self::Unfinished,
             "request" => Self::Request,
@@ -74,6 +83,8 @@ impl fmt::Display for ErrorClass {
             Self::Http(status) => write!(f, "http_{status}"),
             Self::StreamBroken => f.write_str("stream_broken"),
             Self::BadPayload => f.write_str("bad_payload"),
+            Self::EmptyReply => f.write_str("empty_reply"),
+            Self::Protocol => f.write_str("protocol"),
             Self::Unfinished => f.write_str("unfinished"),
             Self::Request => f.write_str("request"),
         }
@@ -90,6 +101,76 @@ impl<'de> Deserialize<'de> for ErrorClass {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown error class `{s}`")))
+    }
+}
+
+/// Which kinds of generated text a reply carried. Every kind is text the
+/// model produced and the user waits for, so each is timed as content:
+/// its chunks are `token_times` (TTFT, ITL, TPOT) and its words count when
+/// tokens are estimated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputKinds {
+    /// `content` (chat), `text` (completions), a TGI token.
+    pub content: bool,
+    /// `reasoning_content` or `reasoning`.
+    pub reasoning: bool,
+    /// A tool call's function name or arguments (`tool_calls`, or the older
+    /// `function_call`).
+    pub tool_calls: bool,
+}
+
+impl OutputKinds {
+    const NAMES: [&'static str; 3] = ["content", "reasoning", "tool_calls"];
+
+    pub fn any(self) -> bool {
+        self.content || self.reasoning || self.tool_calls
+    }
+
+    /// The kinds of either.
+    pub fn union(self, other: Self) -> Self {
+        Self {
+            content: self.content || other.content,
+            reasoning: self.reasoning || other.reasoning,
+            tool_calls: self.tool_calls || other.tool_calls,
+        }
+    }
+
+    fn flags(self) -> [bool; 3] {
+        [self.content, self.reasoning, self.tool_calls]
+    }
+
+    /// The names of the kinds carried (`content`, `reasoning`, `tool_calls`).
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .into_iter()
+            .zip(self.flags())
+            .filter_map(|(name, on)| on.then_some(name))
+    }
+}
+
+// Written as the list of the kinds carried: `["reasoning", "content"]`.
+impl Serialize for OutputKinds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
+impl<'de> Deserialize<'de> for OutputKinds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut kinds = Self::default();
+        for name in Vec::<String>::deserialize(d)? {
+            match name.as_str() {
+                "content" => kinds.content = true,
+                "reasoning" => kinds.reasoning = true,
+                "tool_calls" => kinds.tool_calls = true,
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "unknown output kind `{other}` (expected content, reasoning or tool_calls)"
+                    )))
+                }
+            }
+        }
+        Ok(kinds)
     }
 }
 
@@ -116,9 +197,19 @@ pub struct RequestRecord {
     pub input_tokens: u64,
     /// Generated tokens: the server's `usage`, else the count of content chunks.
     pub output_tokens: u64,
+    /// The kinds of generated text the reply carried.
+    pub output_kinds: OutputKinds,
     /// True when the token counts are the client's estimate, not `usage`.
     pub tokens_estimated: bool,
+    /// The reply carried a `usage` that is not counts (e.g. a negative
+    /// `completion_tokens`): it was ignored and the tokens estimated.
+    pub usage_invalid: bool,
+    /// The reply was read as a stream (`text/event-stream` to a streamed
+    /// request); false for a whole body.
     pub streamed: bool,
+    /// `stream: true` was asked and the server answered with a whole body
+    /// (measured as not streamed: no TTFT, ITL or TPOT).
+    pub stream_ignored: bool,
     /// HTTP status of the reply, when one arrived.
     pub status: Option<u16>,
     pub error: Option<RequestError>,
@@ -278,6 +369,28 @@ mod tests {
     }
 
     #[test]
+    fn output_kinds_are_written_as_a_list_of_names() {
+        let kinds = OutputKinds {
+            reasoning: true,
+            tool_calls: true,
+            ..OutputKinds::default()
+        };
+        let text = serde_json::to_string(&kinds).unwrap();
+        assert_eq!(text, r#"["reasoning","tool_calls"]"#);
+        assert_eq!(serde_json::from_str::<OutputKinds>(&text).unwrap(), kinds);
+        assert!(serde_json::from_str::<OutputKinds>(r#"["audio"]"#).is_err());
+        assert!(!OutputKinds::default().any());
+        assert!(
+            kinds
+                .union(OutputKinds {
+                    content: true,
+                    ..Default::default()
+                })
+                .content
+        );
+    }
+
+    #[test]
     fn error_class_names_round_trip() {
         for class in [
             ErrorClass::Timeout,
@@ -285,6 +398,8 @@ mod tests {
             ErrorClass::Http(429),
             ErrorClass::StreamBroken,
             ErrorClass::BadPayload,
+            ErrorClass::EmptyReply,
+            ErrorClass::Protocol,
             ErrorClass::Unfinished,
             ErrorClass::Request,
         ] {

@@ -19,7 +19,8 @@
 //! counts its elements, anything else one image) or, without it, at the
 //! first of `/image`, `/images`, `/result/image`, `/result/images`, `/data`
 //! that exists. The default template (the simulator's `/generate` body)
-//! also requires an image in every reply.
+//! and `--images-pointer` also require an image in every reply: one
+//! without is empty ([`FullReply::empty`], an `empty_reply` failure).
 //!
 //! `http-async` adds a [`JobApi`]: the job id is read from the submit reply
 //! at `--job-id-pointer`, the status URL is a template with `{{ job_id }}`
@@ -392,7 +393,9 @@ impl HttpJson {
         Ok(body)
     }
 
-    fn count_images(&self, reply: &Value) -> Result<u64, PayloadError> {
+    /// The images in a reply, and, when it must carry one and has none, why
+    /// it counts as empty.
+    fn count_images(&self, reply: &Value) -> Result<(u64, Option<String>), PayloadError> {
         let count = |v: &Value| match v {
             Value::Array(a) => a.len() as u64,
             Value::Null => 0,
@@ -413,11 +416,10 @@ impl HttpJson {
                 ImagesAt::Pointer(p) => p.clone(),
                 ImagesAt::Auto => AUTO_IMAGE_POINTERS.join(", "),
             };
-            return Err(PayloadError(format!(
-                "the reply carries no image (looked at {at}; set --images-pointer)"
-            )));
+            let why = format!("the reply carries no image (looked at {at}; set --images-pointer)");
+            return Ok((0, Some(why)));
         }
-        Ok(n)
+        Ok((n, None))
     }
 
     /// Renders a job URL template, relative to the origin when it is a path.
@@ -501,12 +503,14 @@ impl ApiAdapter for HttpJson {
         for c in &self.spec.checks {
             c.judge(&reply).map_err(PayloadError)?;
         }
-        let images = self.count_images(&reply)?;
+        let (images, empty) = self.count_images(&reply)?;
         let noun = if images == 1 { "image" } else { "images" };
         Ok(FullReply {
             content: format!("[{images} {noun}, {} bytes]", body.len()),
             usage: None,
             images: Some(images),
+            empty,
+            ..FullReply::default()
         })
     }
 
@@ -692,8 +696,8 @@ mod tests {
         let a = HttpJson::new(HttpSpec::default_http(), "http://h/g").unwrap();
         assert_eq!(a.parse_body(br#"{"image":"iVBOR"}"#).unwrap().images, Some(1));
         assert_eq!(a.parse_body(br#"{"images":["a","b"]}"#).unwrap().images, Some(2));
-        let e = a.parse_body(br#"{"ok":true}"#).unwrap_err();
-        assert!(e.0.contains("no image"), "{}", e.0);
+        let empty = a.parse_body(br#"{"ok":true}"#).unwrap().empty.unwrap();
+        assert!(empty.contains("no image"), "{empty}");
         assert!(a.parse_body(b"<html>").unwrap_err().0.contains("not JSON"));
 
         let spec = HttpSpec {

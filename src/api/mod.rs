@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use std::time::Duration;
 
+use crate::record::OutputKinds;
 use crate::workload::{WorkItem, WorkloadSpec};
 
 pub mod http;
@@ -111,16 +112,68 @@ pub struct Usage {
     pub completion_tokens: Option<u64>,
 }
 
+/// A value where a token count belongs that is not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotACount;
+
+/// A token count as a server wrote it: `Ok(None)` when absent or null,
+/// `Err` when it is not a count — negative, fractional, a string — which a
+/// reply's usage must not pass off as a figure. An integral float (`7.0`)
+/// is a count.
+pub fn token_count(v: Option<&Value>) -> Result<Option<u64>, NotACount> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(u), _) => Ok(Some(u)),
+            // Below 2^53 every integral float is exact.
+            (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f < 9_007_199_254_740_992.0 => Ok(Some(f as u64)),
+            _ => Err(NotACount),
+        },
+        Some(_) => Err(NotACount),
+    }
+}
+
+/// An OpenAI-style `usage` object (`prompt_tokens`, `completion_tokens`):
+/// `(None, false)` when absent or null; `(None, true)` when present but
+/// not an object of counts — ignored as a whole, and counted by the caller.
+pub fn read_usage(v: Option<&Value>) -> (Option<Usage>, bool) {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return (None, false);
+    };
+    let Value::Object(o) = v else {
+        return (None, true);
+    };
+    match (
+        token_count(o.get("prompt_tokens")),
+        token_count(o.get("completion_tokens")),
+    ) {
+        (Ok(prompt_tokens), Ok(completion_tokens)) => (
+            Some(Usage {
+                prompt_tokens,
+                completion_tokens,
+            }),
+            false,
+        ),
+        _ => (None, true),
+    }
+}
+
 /// What one streamed event carried.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct StreamEvent {
     /// The event carried a non-empty `choices` array (it moves `finished_at`).
     pub has_choices: bool,
-    /// Generated text in this event; empty for role-only or empty deltas.
+    /// Generated text in this event, of every kind (reasoning, content,
+    /// tool-call names and arguments, in that order); empty for role-only
+    /// or empty deltas.
     pub content: String,
+    /// The kinds of generated text in `content`.
+    pub kinds: OutputKinds,
     /// The event carried a `finish_reason`.
     pub finished: bool,
     pub usage: Option<Usage>,
+    /// The event carried a usage that is not counts (then `usage` is None).
+    pub usage_invalid: bool,
     /// The server reported an error inside the stream.
     pub error: Option<String>,
 }
@@ -128,12 +181,20 @@ pub struct StreamEvent {
 /// What a complete (non-streamed) reply carried.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct FullReply {
-    /// Generated text (for image APIs, a short description of the reply).
+    /// Generated text of every kind (for image APIs, a short description
+    /// of the reply).
     pub content: String,
+    /// The kinds of generated text in `content` (none for image APIs).
+    pub kinds: OutputKinds,
     pub usage: Option<Usage>,
+    /// The reply carried a usage that is not counts (then `usage` is None).
+    pub usage_invalid: bool,
     /// Images in the reply; `Some` marks an API whose replies are counted
     /// in images and bytes rather than tokens.
     pub images: Option<u64>,
+    /// The reply is well formed but carries nothing of what was asked (no
+    /// text of any kind, no image): why, for an `empty_reply` failure.
+    pub empty: Option<String>,
 }
 
 /// Where a submitted job stands, as its status reply says.
@@ -267,6 +328,39 @@ mod tests {
         assert_eq!(error_message(br#"{"detail":"Not Found"}"#), "Not Found");
         assert_eq!(error_message(b"  Bad Gateway \n"), "Bad Gateway");
         assert_eq!(error_message(b""), "(empty body)");
+    }
+
+    #[test]
+    fn usages_that_are_not_counts_are_invalid() {
+        let read = |t: &str| read_usage(serde_json::from_str::<Value>(t).ok().as_ref());
+        let valid = |p, c| {
+            (
+                Some(Usage {
+                    prompt_tokens: p,
+                    completion_tokens: c,
+                }),
+                false,
+            )
+        };
+        assert_eq!(
+            read(r#"{"prompt_tokens":5,"completion_tokens":7}"#),
+            valid(Some(5), Some(7))
+        );
+        assert_eq!(read(r#"{"completion_tokens":7.0}"#), valid(None, Some(7)));
+        assert_eq!(read(r#"{"completion_tokens":null}"#), valid(None, None));
+        assert_eq!(read("null"), (None, false));
+        assert_eq!(read_usage(None), (None, false));
+        for bad in [
+            r#"{"prompt_tokens":5,"completion_tokens":-1}"#,
+            r#"{"completion_tokens":"7"}"#,
+            r#"{"completion_tokens":2.5}"#,
+            r#"{"prompt_tokens":-3,"completion_tokens":7}"#,
+            r#"{"completion_tokens":1e300}"#,
+            r#""lots""#,
+            "[]",
+        ] {
+            assert_eq!(read(bad), (None, true), "{bad}");
+        }
     }
 
     #[test]

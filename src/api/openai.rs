@@ -3,16 +3,20 @@
 //!
 //! Streamed requests ask for `stream_options.include_usage` so token counts
 //! come from the server. Reasoning text (`reasoning_content`/`reasoning`)
-//! counts as generated content: it is tokens the model produced, and the
-//! user waits for it. A chunk whose delta carries only the role (vLLM sends
-//! one at once, before prefill ends) is not content.
+//! and tool calls (`tool_calls[].function.name` and `.arguments`, or the
+//! older `function_call`) count as generated text like `content`: they are
+//! tokens the model produced, and the user waits for them; which kinds a
+//! reply carried is reported ([`OutputKinds`]). A chunk whose delta carries
+//! only the role (vLLM sends one at once, before prefill ends) is not
+//! generated text.
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{error_message, ApiAdapter, FullReply, PayloadError, StreamEvent, Usage};
+use super::{error_message, ApiAdapter, FullReply, PayloadError, StreamEvent};
+use crate::record::OutputKinds;
 use crate::workload::{Prompt, WorkItem, WorkloadSpec};
 
 /// Chat (`/v1/chat/completions`) or text (`/v1/completions`) completions.
@@ -31,21 +35,6 @@ impl OpenAi {
     }
 }
 
-#[derive(Deserialize)]
-struct WireUsage {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-}
-
-impl From<WireUsage> for Usage {
-    fn from(u: WireUsage) -> Self {
-        Usage {
-            prompt_tokens: u.prompt_tokens,
-            completion_tokens: u.completion_tokens,
-        }
-    }
-}
-
 #[derive(Deserialize, Default)]
 struct Text<'a> {
     #[serde(borrow, default)]
@@ -54,16 +43,64 @@ struct Text<'a> {
     reasoning_content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     reasoning: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ToolCall<'a>>>,
+    #[serde(borrow, default)]
+    function_call: Option<Function<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCall<'a> {
+    #[serde(borrow, default)]
+    function: Option<Function<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Function<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    /// A string of JSON text as OpenAI sends it; some servers send the
+    /// object itself, taken as its JSON text.
+    #[serde(default)]
+    arguments: Option<Value>,
+}
+
+impl Function<'_> {
+    fn append_to(&self, out: &mut String) -> bool {
+        let mut any = false;
+        if let Some(name) = self.name.as_deref().filter(|n| !n.is_empty()) {
+            out.push_str(name);
+            any = true;
+        }
+        match &self.arguments {
+            Some(Value::String(a)) if !a.is_empty() => out.push_str(a),
+            None | Some(Value::Null | Value::String(_)) => return any,
+            Some(other) => out.push_str(&other.to_string()),
+        }
+        true
+    }
 }
 
 impl Text<'_> {
-    fn append_to(&self, out: &mut String) {
-        for part in [&self.reasoning_content, &self.reasoning, &self.content]
-            .into_iter()
-            .flatten()
-        {
-            out.push_str(part);
+    /// Appends every kind of generated text, reasoning first, and says
+    /// which kinds there were.
+    fn append_to(&self, out: &mut String) -> OutputKinds {
+        let mut kinds = OutputKinds::default();
+        for part in [&self.reasoning_content, &self.reasoning].into_iter().flatten() {
+            if !part.is_empty() {
+                out.push_str(part);
+                kinds.reasoning = true;
+            }
         }
+        if let Some(c) = self.content.as_deref().filter(|c| !c.is_empty()) {
+            out.push_str(c);
+            kinds.content = true;
+        }
+        let calls = self.tool_calls.iter().flatten().filter_map(|c| c.function.as_ref());
+        for f in calls.chain(&self.function_call) {
+            kinds.tool_calls |= f.append_to(out);
+        }
+        kinds
     }
 }
 
@@ -83,8 +120,10 @@ struct Choice<'a> {
 struct Reply<'a> {
     #[serde(borrow, default)]
     choices: Option<Vec<Choice<'a>>>,
+    /// Read apart (`super::read_usage`): a usage that is not counts is
+    /// ignored, not a malformed reply.
     #[serde(default)]
-    usage: Option<WireUsage>,
+    usage: Option<Value>,
     #[serde(default)]
     error: Option<Value>,
     #[serde(borrow, default)]
@@ -144,19 +183,22 @@ impl ApiAdapter for OpenAi {
 
     fn parse_event(&self, data: &[u8]) -> Result<StreamEvent, PayloadError> {
         let reply = parse_reply(data)?;
+        let (usage, usage_invalid) = super::read_usage(reply.usage.as_ref());
         let mut ev = StreamEvent {
             error: reply_error(&reply, data),
-            usage: reply.usage.map(Usage::from),
+            usage,
+            usage_invalid,
             ..StreamEvent::default()
         };
         if let Some(choices) = &reply.choices {
             ev.has_choices = !choices.is_empty();
             for c in choices {
                 if let Some(d) = &c.delta {
-                    d.append_to(&mut ev.content);
+                    ev.kinds = ev.kinds.union(d.append_to(&mut ev.content));
                 }
-                if let Some(t) = &c.text {
+                if let Some(t) = c.text.as_deref().filter(|t| !t.is_empty()) {
                     ev.content.push_str(t);
+                    ev.kinds.content = true;
                 }
                 if c.finish_reason.as_ref().is_some_and(|f| !f.is_null()) {
                     ev.finished = true;
@@ -175,18 +217,27 @@ impl ApiAdapter for OpenAi {
             .choices
             .ok_or_else(|| PayloadError("reply has no `choices`".into()))?;
         let mut content = String::new();
+        let mut kinds = OutputKinds::default();
         for c in &choices {
             if let Some(m) = &c.message {
-                m.append_to(&mut content);
+                kinds = kinds.union(m.append_to(&mut content));
             }
-            if let Some(t) = &c.text {
+            if let Some(t) = c.text.as_deref().filter(|t| !t.is_empty()) {
                 content.push_str(t);
+                kinds.content = true;
             }
         }
+        let empty = content
+            .is_empty()
+            .then(|| "the reply's choices carry no text (no content, reasoning or tool call)".to_string());
+        let (usage, usage_invalid) = super::read_usage(reply.usage.as_ref());
         Ok(FullReply {
             content,
-            usage: reply.usage.map(Usage::from),
+            kinds,
+            usage,
+            usage_invalid,
             images: None,
+            empty,
         })
     }
 }
@@ -194,6 +245,7 @@ impl ApiAdapter for OpenAi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Usage;
     use crate::workload::{ChatMessage, DatasetSpec};
 
     fn spec(stream: bool) -> WorkloadSpec {
@@ -285,6 +337,61 @@ mod tests {
             .unwrap();
         assert_eq!(ev.content, "hmm");
         assert!(ev.finished);
+        assert_eq!(
+            ev.kinds,
+            OutputKinds {
+                reasoning: true,
+                ..OutputKinds::default()
+            }
+        );
+        let ev = OpenAi::chat()
+            .parse_event(br#"{"choices":[{"delta":{"reasoning":" so","content":" yes"}}]}"#)
+            .unwrap();
+        assert_eq!(ev.content, " so yes");
+        assert!(ev.kinds.reasoning && ev.kinds.content && !ev.kinds.tool_calls);
+    }
+
+    #[test]
+    fn tool_call_deltas_are_generated_text() {
+        let a = OpenAi::chat();
+        // vLLM's shape: the name first (arguments empty), then arguments.
+        let ev = a
+            .parse_event(br#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}"#)
+            .unwrap();
+        assert_eq!(ev.content, "get_weather");
+        assert!(ev.kinds.tool_calls && !ev.kinds.content);
+        let ev = a
+            .parse_event(br#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\": "}}]},"finish_reason":null}]}"#)
+            .unwrap();
+        assert_eq!(ev.content, r#"{"city": "#);
+        assert!(ev.kinds.tool_calls);
+        // An empty tool-call delta, and the older function_call.
+        let ev = a
+            .parse_event(br#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":""}}]}}]}"#)
+            .unwrap();
+        assert!(ev.content.is_empty() && !ev.kinds.any());
+        let ev = a
+            .parse_event(br#"{"choices":[{"delta":{"function_call":{"arguments":"x"}}}]}"#)
+            .unwrap();
+        assert_eq!((ev.content.as_str(), ev.kinds.tool_calls), ("x", true));
+        // A whole reply: content null beside the calls; arguments as an object.
+        let r = a
+            .parse_body(br#"{"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":{"a":1}}}]}}]}"#)
+            .unwrap();
+        assert_eq!(r.content, r#"f{"a":1}"#);
+        assert!(r.kinds.tool_calls && r.empty.is_none());
+    }
+
+    #[test]
+    fn an_invalid_usage_is_flagged_not_a_malformed_reply() {
+        let ev = OpenAi::chat()
+            .parse_event(br#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":-1}}"#)
+            .unwrap();
+        assert_eq!((ev.usage, ev.usage_invalid), (None, true));
+        let r = OpenAi::completions()
+            .parse_body(br#"{"choices":[{"text":"a b"}],"usage":{"completion_tokens":"2"}}"#)
+            .unwrap();
+        assert_eq!((r.content.as_str(), r.usage, r.usage_invalid), ("a b", None, true));
     }
 
     #[test]
@@ -310,5 +417,10 @@ mod tests {
             .unwrap();
         assert_eq!(r.content, "x y z");
         assert_eq!(r.usage, None);
+        assert_eq!(r.empty, None);
+        let r = OpenAi::chat()
+            .parse_body(br#"{"choices":[{"message":{"role":"assistant","content":""}}],"usage":{"prompt_tokens":1,"completion_tokens":0}}"#)
+            .unwrap();
+        assert!(r.empty.is_some(), "a reply without text is empty");
     }
 }

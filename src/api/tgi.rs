@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{error_message, ApiAdapter, FullReply, PayloadError, StreamEvent, Usage};
+use crate::record::OutputKinds;
 use crate::workload::{Prompt, WorkItem, WorkloadSpec};
 
 /// The TGI adapter.
@@ -35,8 +36,10 @@ struct Token {
 
 #[derive(Deserialize)]
 struct Details {
+    /// Read apart (`super::token_count`): a count that is not one is
+    /// ignored, not a malformed reply.
     #[serde(default)]
-    generated_tokens: Option<u64>,
+    generated_tokens: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -70,12 +73,19 @@ fn malformed(data: &[u8], e: &serde_json::Error) -> PayloadError {
     PayloadError(format!("malformed JSON in reply ({e}): {shown}"))
 }
 
-fn usage(details: Option<&Details>) -> Option<Usage> {
-    let n = details?.generated_tokens?;
-    Some(Usage {
-        prompt_tokens: None,
-        completion_tokens: Some(n),
-    })
+/// The usage in `details`, and whether its count was invalid.
+fn usage(details: Option<&Details>) -> (Option<Usage>, bool) {
+    match super::token_count(details.and_then(|d| d.generated_tokens.as_ref())) {
+        Ok(None) => (None, false),
+        Ok(Some(n)) => (
+            Some(Usage {
+                prompt_tokens: None,
+                completion_tokens: Some(n),
+            }),
+            false,
+        ),
+        Err(super::NotACount) => (None, true),
+    }
 }
 
 impl ApiAdapter for Tgi {
@@ -105,15 +115,18 @@ impl ApiAdapter for Tgi {
                 ..StreamEvent::default()
             });
         }
+        let (usage, usage_invalid) = usage(ev.details.as_ref());
         let mut out = StreamEvent {
             has_choices: ev.token.is_some(),
             finished: ev.generated_text.is_some(),
-            usage: usage(ev.details.as_ref()),
+            usage,
+            usage_invalid,
             ..StreamEvent::default()
         };
         if let Some(t) = ev.token {
-            if !t.special {
+            if !t.special && !t.text.is_empty() {
                 out.content = t.text;
+                out.kinds.content = true;
             }
         }
         Ok(out)
@@ -133,8 +146,18 @@ impl ApiAdapter for Tgi {
                 .next()
                 .ok_or_else(|| PayloadError("the reply is an empty list".into()))?,
         };
+        let (usage, usage_invalid) = usage(g.details.as_ref());
         Ok(FullReply {
-            usage: usage(g.details.as_ref()),
+            usage,
+            usage_invalid,
+            empty: g
+                .generated_text
+                .is_empty()
+                .then(|| "the reply's generated_text is empty".to_string()),
+            kinds: OutputKinds {
+                content: !g.generated_text.is_empty(),
+                ..OutputKinds::default()
+            },
             content: g.generated_text,
             images: None,
         })
@@ -201,7 +224,12 @@ mod tests {
         assert_eq!(r.content, " a b c");
         assert_eq!(r.usage.and_then(|u| u.completion_tokens), Some(3));
         let r = Tgi.parse_body(br#"[{"generated_text":"x"}]"#).unwrap();
-        assert_eq!((r.content.as_str(), r.usage), ("x", None));
+        assert_eq!((r.content.as_str(), r.usage, r.empty), ("x", None, None));
+        assert!(Tgi.parse_body(br#"{"generated_text":""}"#).unwrap().empty.is_some());
+        let r = Tgi
+            .parse_body(br#"{"generated_text":" a","details":{"generated_tokens":-1}}"#)
+            .unwrap();
+        assert_eq!((r.usage, r.usage_invalid), (None, true));
         assert!(Tgi
             .parse_body(br#"{"error":"overloaded"}"#)
             .unwrap_err()

@@ -15,6 +15,10 @@
 //! (seconds), `ttft_ms`, `tpot_ms`, `e2e_ms`, `queue_delay_ms`,
 //! `input_tokens`, `output_tokens`, `tokens_estimated`, `streamed`,
 //! `status`, `error` (`{class, message}` or null); then, only when present:
+//! `output_kinds` (the kinds of generated text the reply carried, a list of
+//! `content`, `reasoning`, `tool_calls`), `stream_ignored` (true: `stream:
+//! true` was asked and a whole body came), `usage_invalid` (true: the
+//! reply's usage was not counts and was ignored),
 //! `text` (when the text was captured), `task` and `model` (a scenario's
 //! task mix), `images` and `response_bytes` (image APIs), `submit_latency`
 //! and `queue_wait` (seconds, `http-async`). Lines without the optional
@@ -24,7 +28,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{RequestError, RequestRecord};
+use crate::record::{OutputKinds, RequestError, RequestRecord};
 
 /// One request as a line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +63,12 @@ pub struct RecordLine {
     pub status: Option<u16>,
     #[serde(default)]
     pub error: Option<RequestError>,
+    #[serde(default, skip_serializing_if = "no_kinds")]
+    pub output_kinds: OutputKinds,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream_ignored: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usage_invalid: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +83,10 @@ pub struct RecordLine {
     pub submit_latency: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_wait: Option<f64>,
+}
+
+fn no_kinds(k: &OutputKinds) -> bool {
+    !k.any()
 }
 
 fn secs(d: Duration) -> f64 {
@@ -118,6 +132,9 @@ impl RecordLine {
             streamed: r.streamed,
             status: r.status,
             error: r.error.clone(),
+            output_kinds: r.output_kinds,
+            stream_ignored: r.stream_ignored,
+            usage_invalid: r.usage_invalid,
             text: r.text.clone(),
             task: r.task.clone(),
             model: r.model.clone(),
@@ -149,6 +166,9 @@ impl RecordLine {
             streamed: self.streamed,
             status: self.status,
             error: self.error,
+            output_kinds: self.output_kinds,
+            stream_ignored: self.stream_ignored,
+            usage_invalid: self.usage_invalid,
             text: self.text,
             task: self.task,
             model: self.model,

@@ -48,7 +48,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use hyper::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, USER_AGENT,
+};
 use hyper::{Method, Request, StatusCode, Uri};
 use thiserror::Error;
 use tokio::time::Sleep;
@@ -202,12 +204,18 @@ pub fn build_client(config: &ClientConfig, pool: usize) -> Result<Client, Client
     })
 }
 
-/// Headers of every request: JSON, the user agent, then the configured
-/// headers (auth and the user's `--header`s).
+/// Headers of every request: JSON, uncompressed replies, the user agent,
+/// then the configured headers (auth and the user's `--header`s, which may
+/// replace any of these).
+///
+/// `Accept-Encoding: identity`: the engine reads bodies as the network
+/// delivers them and does not decompress (a compressed reply is refused by
+/// name, see `request.rs`), so it asks servers and proxies not to compress.
 pub fn request_headers(config: &ClientConfig) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     if let Ok(ua) = HeaderValue::from_str(&config.user_agent) {
         headers.insert(USER_AGENT, ua);
     }
@@ -452,6 +460,7 @@ impl Client {
             Reply::H1 { index, head } => Response {
                 status: StatusCode::from_u16(head.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 content_type: head.content_type,
+                content_encoding: head.content_encoding,
                 deadline,
                 body: Body::H1 {
                     conn: &mut slot.conns[index],
@@ -467,6 +476,10 @@ impl Client {
                         .get(hyper::header::CONTENT_TYPE)
                         .and_then(|v| v.to_str().ok())
                         .map(Box::from),
+                    content_encoding: parts
+                        .headers
+                        .get(hyper::header::CONTENT_ENCODING)
+                        .map(|v| Box::from(String::from_utf8_lossy(v.as_bytes()).trim())),
                     deadline,
                     body: Body::H2 {
                         body,
@@ -786,6 +799,7 @@ impl Drop for StreamGuard {
 pub struct Response<'s> {
     status: StatusCode,
     content_type: Option<Box<str>>,
+    content_encoding: Option<Box<str>>,
     /// The exchange's time limit, started at [`Client::send`].
     deadline: Pin<Box<Sleep>>,
     body: Body<'s>,
@@ -809,6 +823,11 @@ impl Response<'_> {
     /// The reply's `Content-Type`, if it has one.
     pub fn content_type(&self) -> Option<&str> {
         self.content_type.as_deref()
+    }
+
+    /// The reply's `Content-Encoding`, if it has one.
+    pub fn content_encoding(&self) -> Option<&str> {
+        self.content_encoding.as_deref()
     }
 
     /// The next piece of the body as the network delivered it, `None` at
@@ -884,6 +903,13 @@ mod tests {
             !shown.contains("sk-secret") && shown.contains("x-team: blue"),
             "{shown}"
         );
+        assert_eq!(h[ACCEPT_ENCODING], "identity", "no compressed replies unless asked");
+        c.headers.push(HeaderSpec {
+            name: "accept-encoding".into(),
+            value: "gzip".into(),
+            sensitive: false,
+        });
+        assert_eq!(request_headers(&c)[ACCEPT_ENCODING], "gzip", "the user's header wins");
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub(super) struct H1Conn {
 pub(super) struct Head {
     pub status: u16,
     pub content_type: Option<Box<str>>,
+    /// `Content-Encoding`, when the reply has one: the body is then
+    /// compressed, which the engine refuses (see `request.rs`).
+    pub content_encoding: Option<Box<str>>,
     pub framing: Framing,
 }
 
@@ -263,6 +266,7 @@ fn interpret(
             return None;
         }
         let mut content_type = None;
+        let mut content_encoding = None;
         let mut length: Option<u64> = None;
         let mut chunked = false;
         let mut close = http10;
@@ -272,6 +276,8 @@ fn interpret(
             let name = h.name;
             if name.eq_ignore_ascii_case("content-type") {
                 content_type = Some(Box::from(value));
+            } else if name.eq_ignore_ascii_case("content-encoding") {
+                content_encoding = Some(Box::from(value));
             } else if name.eq_ignore_ascii_case("content-length") {
                 match value.parse::<u64>() {
                     Ok(n) if length.is_none_or(|l| l == n) => length = Some(n),
@@ -311,6 +317,7 @@ fn interpret(
         let head = Head {
             status: code,
             content_type,
+            content_encoding,
             framing,
         };
         Some(Ok((head, close || code == 101, keep_alive)))

@@ -22,9 +22,11 @@ use std::time::Duration;
 use hyper::Method;
 
 use super::client::{Outgoing, Response, Slot};
-use super::request::{apply_reply, fail, read_limited, transport_failure, Failure};
+use super::request::{
+    apply_reply, error_text, fail, judge_whole, read_limited, refuse_compressed, transport_failure, Failure,
+};
 use super::{Clock, RequestContext};
-use crate::api::{error_message, JobApi, JobStatus};
+use crate::api::{JobApi, JobStatus};
 use crate::record::{ErrorClass, RequestRecord};
 
 /// Follows a submitted job to its result; `submit` is the submit reply's
@@ -90,10 +92,7 @@ async fn run(
     };
     let end = clock.now();
     rec.ended_at = end;
-    let reply = ctx
-        .adapter
-        .parse_body(&result)
-        .map_err(|e| fail(ErrorClass::BadPayload, e.0))?;
+    let reply = judge_whole(ctx, &result)?;
     rec.finished_at = Some(end);
     apply_reply(rec, reply, result.len(), text);
     Ok(())
@@ -132,8 +131,12 @@ async fn get(
         rec.ended_at = clock.now();
         return Err(fail(
             ErrorClass::Http(status.as_u16()),
-            format!("{what}: HTTP {}: {}", status.as_u16(), error_message(&body)),
+            format!("{what}: HTTP {}: {}", status.as_u16(), error_text(&resp, &body)),
         ));
+    }
+    if let Some(f) = refuse_compressed(&resp) {
+        rec.ended_at = clock.now();
+        return Err(fail(f.class, format!("{what}: {}", f.message)));
     }
     let body = read_all(resp, clock, rec).await?;
     Ok((body, clock.now()))

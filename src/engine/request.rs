@@ -10,10 +10,26 @@
 //!   delay (`sent_at - scheduled_at`), not the server's.
 //! - each network chunk of the body is stamped right when `Response::chunk`
 //!   returns it, before it is parsed; every SSE event completed by that chunk
-//!   gets that stamp. A content-bearing event appends to `token_times`; any
-//!   event with `choices` moves `finished_at`; the usage chunk and `[DONE]`
-//!   move neither.
+//!   gets that stamp. An event carrying generated text of any kind
+//!   (content, reasoning, a tool call) appends to `token_times`; any event
+//!   with `choices` moves `finished_at`; the usage chunk and `[DONE]` move
+//!   neither.
 //! - `ended_at` is the end of the body, or when a failure was seen.
+//!
+//! A compressed reply (`Content-Encoding` other than `identity`) fails as
+//! `protocol`, its message naming the encoding: the engine asks for
+//! uncompressed replies and does not decode (see `refuse_compressed`).
+//!
+//! A `usage` that is present but not counts (a negative, fractional or
+//! string token count) is ignored, the tokens estimated as without one,
+//! and the record flagged `usage_invalid`: the server's bookkeeping is
+//! wrong, its reply is not.
+//!
+//! A reply with a successful status that carries nothing generated — an
+//! empty body, an event stream without events, a stream that ends properly
+//! without one content-bearing event (only `[DONE]`, say), a whole reply
+//! without text, an image reply without an image — is an `empty_reply`
+//! failure, never a success with 0 tokens.
 //!
 //! An API with a job protocol (`http-async`) continues in [`super::poll`]
 //! after the submit reply's status: `sent_at` is still the submit.
@@ -175,8 +191,12 @@ async fn read_reply(
         rec.ended_at = clock.now();
         return Err(fail(
             ErrorClass::Http(status.as_u16()),
-            format!("HTTP {}: {}", status.as_u16(), error_message(&body)),
+            format!("HTTP {}: {}", status.as_u16(), error_text(&resp, &body)),
         ));
+    }
+    if let Some(f) = refuse_compressed(&resp) {
+        rec.ended_at = clock.now();
+        return Err(f);
     }
     if let Some(jobs) = ctx.adapter.jobs() {
         // Submit, then poll: one record from the submit to the result.
@@ -189,9 +209,39 @@ async fn read_reply(
         read_stream(ctx, clock, resp, rec, text).await
     } else {
         // A server that ignores `stream: true` answers with one body: it is
-        // measured as what it is, a non-streamed reply.
+        // measured as what it is, a non-streamed reply, and counted.
+        rec.stream_ignored = rec.streamed;
         rec.streamed = false;
         read_whole(ctx, clock, resp, rec, text).await
+    }
+}
+
+/// A compressed reply, refused by name. Why refused rather than decoded:
+/// the engine stamps every network chunk before parsing it, and a
+/// decompressor between the two could hold text back (a compressed stream
+/// not flushed per event releases several events at once), shifting TTFT
+/// and ITL; and gzip, deflate, br and zstd decoders would add build weight
+/// for replies that `Accept-Encoding: identity` (sent unless the user sets
+/// that header) makes rare. `identity` itself is no compression.
+pub(super) fn refuse_compressed(resp: &Response<'_>) -> Option<Failure> {
+    let encoding = resp
+        .content_encoding()
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))?;
+    Some(fail(
+        ErrorClass::Protocol,
+        format!(
+            "the reply is compressed (Content-Encoding: {encoding}), which inferload does not decode; \
+             it asks for `Accept-Encoding: identity` unless a --header sets Accept-Encoding: \
+             drop that header, or turn compression off in the server or proxy"
+        ),
+    ))
+}
+
+/// The message of an error reply's body, unless the body is compressed.
+pub(super) fn error_text(resp: &Response<'_>, body: &[u8]) -> String {
+    match resp.content_encoding().filter(|e| !e.eq_ignore_ascii_case("identity")) {
+        Some(encoding) => format!("(a body compressed with Content-Encoding: {encoding})"),
+        None => error_message(body),
     }
 }
 
@@ -226,13 +276,27 @@ async fn read_whole(
     }
     let end = clock.now();
     rec.ended_at = end;
-    let reply = ctx
-        .adapter
-        .parse_body(&body)
-        .map_err(|e| fail(ErrorClass::BadPayload, e.0))?;
+    let reply = judge_whole(ctx, &body)?;
     rec.finished_at = Some(end);
     apply_reply(rec, reply, body.len(), text);
     Ok(())
+}
+
+/// A whole body, read to its end, as a reply: an empty body, a reply the
+/// adapter cannot read, and one that carries nothing of what was asked
+/// (no text, no image) are failures.
+pub(super) fn judge_whole(ctx: &RequestContext, body: &[u8]) -> Result<FullReply, Failure> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(fail(ErrorClass::EmptyReply, "the reply's body is empty"));
+    }
+    let reply = ctx
+        .adapter
+        .parse_body(body)
+        .map_err(|e| fail(ErrorClass::BadPayload, e.0))?;
+    if let Some(why) = &reply.empty {
+        return Err(fail(ErrorClass::EmptyReply, why.clone()));
+    }
+    Ok(reply)
 }
 
 /// What a whole reply tells the record: images and bytes for image APIs
@@ -245,7 +309,11 @@ pub(super) fn apply_reply(rec: &mut RequestRecord, reply: FullReply, body_len: u
             rec.output_tokens = 0;
             rec.tokens_estimated = false;
         }
-        None => apply_usage(rec, reply.usage, crate::workload::tokens::count_tokens(&reply.content)),
+        None => {
+            rec.output_kinds = reply.kinds;
+            rec.usage_invalid = reply.usage_invalid;
+            apply_usage(rec, reply.usage, crate::workload::tokens::count_tokens(&reply.content));
+        }
     }
     if let Some(t) = text {
         t.push_str(&reply.content);
@@ -272,6 +340,9 @@ async fn read_stream(
             }
         };
         let now = clock.now();
+        if !state.any_byte {
+            state.any_byte = chunk.iter().any(|b| !b.is_ascii_whitespace());
+        }
         decoder.feed(&chunk, |data| state.on_event(ctx, now, data, rec, text));
         if let Some(f) = state.failure.take() {
             rec.ended_at = now;
@@ -284,6 +355,9 @@ async fn read_stream(
     if let Some(f) = state.failure.take() {
         return Err(f);
     }
+    if !state.any_byte {
+        return Err(fail(ErrorClass::EmptyReply, "the reply's event stream is empty"));
+    }
     if !state.done && !state.finish_seen {
         return Err(fail(
             ErrorClass::StreamBroken,
@@ -293,20 +367,44 @@ async fn read_stream(
             ),
         ));
     }
+    rec.usage_invalid = state.usage_invalid;
+    if state.chunks == 0 {
+        return Err(fail(ErrorClass::EmptyReply, state.why_empty()));
+    }
     apply_usage(rec, state.usage, state.chunks);
     Ok(())
 }
 
 #[derive(Default)]
 struct StreamState {
+    /// The body had a byte that was not white space.
+    any_byte: bool,
+    /// Events other than `[DONE]`.
+    events: u64,
     done: bool,
     finish_seen: bool,
     chunks: u64,
     usage: Option<Usage>,
+    usage_invalid: bool,
     failure: Option<Failure>,
 }
 
 impl StreamState {
+    /// Why a stream that ended properly without any generated text is empty.
+    fn why_empty(&self) -> String {
+        if self.events == 0 {
+            return "the stream carried only [DONE]: no text and no usage".into();
+        }
+        let usage = match self.usage.and_then(|u| u.completion_tokens) {
+            Some(n) => format!("; its usage reports {n} completion tokens"),
+            None => String::new(),
+        };
+        format!(
+            "the stream ended (with {}) without any generated text (content, reasoning or tool-call arguments){usage}",
+            if self.finish_seen { "a finish_reason" } else { "[DONE]" }
+        )
+    }
+
     fn on_event(
         &mut self,
         ctx: &RequestContext,
@@ -322,6 +420,7 @@ impl StreamState {
             self.done = true;
             return;
         }
+        self.events += 1;
         let ev = match ctx.adapter.parse_event(data) {
             Ok(ev) => ev,
             Err(e) => {
@@ -341,6 +440,7 @@ impl StreamState {
         }
         if !ev.content.is_empty() {
             rec.token_times.push(now);
+            rec.output_kinds = rec.output_kinds.union(ev.kinds);
             self.chunks += 1;
             if let Some(t) = text {
                 t.push_str(&ev.content);
@@ -349,8 +449,12 @@ impl StreamState {
         if ev.finished {
             self.finish_seen = true;
         }
-        if ev.usage.is_some() {
+        // The last usage a stream sends is its final count; one that is not
+        // counts replaces any earlier one, so the reply's tokens are then
+        // estimated (and the reply counted as having an invalid usage).
+        if ev.usage.is_some() || ev.usage_invalid {
             self.usage = ev.usage;
+            self.usage_invalid = ev.usage_invalid;
         }
     }
 }

@@ -8,7 +8,9 @@
 //! undefined otherwise); a figure without samples prints 0.00, as vLLM does.
 //!
 //! Then inferload's own tables: latency percentiles, token statistics,
-//! success rate and errors by class, each error class with one example.
+//! success rate and errors by class, each error class with one example;
+//! and notes on replies that were not what was asked for (generated text
+//! other than content), each printed once, only when it applies.
 
 use std::fmt::Write as _;
 
@@ -100,6 +102,7 @@ pub fn console_summary(report: &RunReport) -> String {
         out.push_str("Interrupted: these figures cover only the requests that finished before the run stopped.\n\n");
     }
     latency_table(&mut out, report);
+    reply_notes(&mut out, s);
     if s.images_total > 0 {
         images_block(&mut out, s);
     }
@@ -192,6 +195,44 @@ fn latency_table(out: &mut String, report: &RunReport) {
         );
     }
     out.push('\n');
+}
+
+/// What the replies carried when it is not what the figures usually mean.
+fn reply_notes(out: &mut String, s: &Summary) {
+    if s.stream_ignored > 0 {
+        let _ = writeln!(
+            out,
+            "{} of {} replies were not streamed although stream: true was asked: \
+             they count in E2E but have no TTFT, ITL or TPOT.\n",
+            s.stream_ignored, s.requests_total
+        );
+    }
+    if s.usage_invalid > 0 {
+        let _ = writeln!(
+            out,
+            "{} of {} replies carried an invalid usage (token counts that are not counts): \
+             it was ignored and their tokens estimated from the text.\n",
+            s.usage_invalid, s.requests_total
+        );
+    }
+    let k = &s.output_kinds;
+    if !k.beyond_content() {
+        return;
+    }
+    let seen: Vec<String> = [
+        ("content", k.content),
+        ("reasoning", k.reasoning),
+        ("tool-call arguments", k.tool_calls),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(name, n)| format!("{name} in {n} {}", if n == 1 { "reply" } else { "replies" }))
+    .collect();
+    let _ = writeln!(
+        out,
+        "Generated text: {}. TTFT, ITL and TPOT time every kind, not only content.\n",
+        seen.join(", ")
+    );
 }
 
 fn token_table(out: &mut String, s: &Summary) {
@@ -389,6 +430,42 @@ mod tests {
         assert!(!text.contains("Mean output speed"), "no token table: {text}");
         assert_eq!(human_bytes(999.0), "999 B");
         assert_eq!(human_bytes(2_500_000_000.0), "2.50 GB");
+    }
+
+    #[test]
+    fn replies_not_streamed_as_asked_are_noted_once() {
+        let mut r = report(|_| {});
+        assert!(!console_summary(&r).contains("not streamed"));
+        r.doc.summary.stream_ignored = 3;
+        let text = console_summary(&r);
+        let note = "3 of 8 replies were not streamed although stream: true was asked: \
+                    they count in E2E but have no TTFT, ITL or TPOT.";
+        assert_eq!(text.matches(note).count(), 1, "{text}");
+    }
+
+    #[test]
+    fn invalid_usages_are_noted() {
+        let mut r = report(|_| {});
+        assert!(!console_summary(&r).contains("invalid usage"));
+        r.doc.summary.usage_invalid = 2;
+        let text = console_summary(&r);
+        assert!(text.contains("2 of 8 replies carried an invalid usage"), "{text}");
+    }
+
+    #[test]
+    fn the_kinds_of_generated_text_are_named_unless_only_content() {
+        let mut r = report(|_| {});
+        r.doc.summary.output_kinds.content = 6;
+        assert!(!console_summary(&r).contains("Generated text"));
+        r.doc.summary.output_kinds.reasoning = 6;
+        r.doc.summary.output_kinds.tool_calls = 1;
+        let text = console_summary(&r);
+        assert!(
+            text.contains(
+                "Generated text: content in 6 replies, reasoning in 6 replies, tool-call arguments in 1 reply."
+            ),
+            "{text}"
+        );
     }
 
     /// The whole console summary of a fixed run, pinned: any change to a

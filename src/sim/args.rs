@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::{Args, ValueEnum};
 
-use super::{BatchingProfile, FixedProfile, Profile, SimConfig, DEFAULT_MODEL};
+use super::{BatchingProfile, Fault, FixedProfile, OutputKind, Profile, SimConfig, DEFAULT_MODEL};
 use crate::units::{parse_duration, parse_fraction};
 
 /// A named performance profile.
@@ -37,6 +37,35 @@ impl ProfileName {
             ProfileName::A100 => "a100",
         }
     }
+}
+
+/// What chat replies carry their tokens as (`--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    /// `delta.content`, as every chat model.
+    Content,
+    /// The first half of the tokens as `delta.reasoning` (vLLM's reasoning
+    /// parsers), then content.
+    Reasoning,
+    /// The first half of the tokens as `delta.reasoning_content` (DeepSeek,
+    /// older vLLM), then content.
+    ReasoningContent,
+    /// Every token as `delta.tool_calls[0].function.arguments`.
+    ToolCalls,
+}
+
+/// A misbehaviour to inject (`--fault`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FaultArg {
+    /// A stream of only `data: [DONE]`; without streaming, an empty 200 body.
+    Empty,
+    /// A whole JSON reply although `stream: true` was asked.
+    IgnoreStream,
+    /// Hang until the client goes away: a stream after --stall-after
+    /// tokens, a whole reply right after its headers.
+    Stall,
+    /// A usage with `"completion_tokens": -1`.
+    BadUsage,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -95,6 +124,21 @@ pub struct SimArgs {
     /// it closed; inferload notices and opens a new one.
     #[arg(long, help_heading = "Faults")]
     pub close_after_stream: bool,
+    /// Inject a misbehaviour into a share (--fault-rate) of the generation
+    /// requests not already given an error or a disconnect.
+    #[arg(long, value_name = "KIND", value_enum, help_heading = "Faults")]
+    pub fault: Option<FaultArg>,
+    /// Share of requests given the --fault (e.g. 0.5 or 50%) [default: 1].
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, help_heading = "Faults")]
+    pub fault_rate: Option<f64>,
+    /// `--fault stall`: tokens a stream sends before it hangs (0: right
+    /// after the headers) [default: 0].
+    #[arg(long, value_name = "N", help_heading = "Faults")]
+    pub stall_after: Option<u32>,
+    /// What chat replies carry their generated tokens as (completions
+    /// always use `text`).
+    #[arg(long, value_name = "KIND", value_enum, default_value = "content")]
+    pub output: OutputArg,
     /// Require `Authorization: Bearer KEY` on every /v1 route.
     #[arg(long, value_name = "KEY", env = "INFERLOAD_SIM_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -168,6 +212,38 @@ impl SimArgs {
                 self.disconnect_rate
             );
         }
+        let fault = match self.fault {
+            None => {
+                for (flag, set) in [
+                    ("--fault-rate", self.fault_rate.is_some()),
+                    ("--stall-after", self.stall_after.is_some()),
+                ] {
+                    if set {
+                        bail!("{flag} applies to an injected fault; choose one with --fault");
+                    }
+                }
+                None
+            }
+            Some(f) => {
+                if f != FaultArg::Stall && self.stall_after.is_some() {
+                    bail!("--stall-after applies to --fault stall");
+                }
+                Some(match f {
+                    FaultArg::Empty => Fault::Empty,
+                    FaultArg::IgnoreStream => Fault::IgnoreStream,
+                    FaultArg::Stall => Fault::Stall {
+                        after_tokens: self.stall_after.unwrap_or(0),
+                    },
+                    FaultArg::BadUsage => Fault::BadUsage,
+                })
+            }
+        };
+        let output = match self.output {
+            OutputArg::Content => OutputKind::Content,
+            OutputArg::Reasoning => OutputKind::Reasoning,
+            OutputArg::ReasoningContent => OutputKind::ReasoningContent,
+            OutputArg::ToolCalls => OutputKind::ToolCalls,
+        };
         let models = if self.models.is_empty() {
             vec![DEFAULT_MODEL.to_string()]
         } else {
@@ -193,6 +269,9 @@ impl SimArgs {
             } else {
                 super::ConnectionMode::KeepAlive
             },
+            output,
+            fault,
+            fault_rate: self.fault_rate.unwrap_or(1.0),
             api_key: self.api_key.clone().filter(|k| !k.is_empty()),
             seed: self.seed,
             image: super::image::ImageConfig {
@@ -278,6 +357,29 @@ mod tests {
         assert_eq!(c.connections, super::super::ConnectionMode::KeepAlive);
         let (c, _) = parse(&["--close-after-stream"]).unwrap();
         assert_eq!(c.connections, super::super::ConnectionMode::CloseAfterStream);
+    }
+
+    #[test]
+    fn faults_and_output_kinds() {
+        let (c, _) = parse(&[]).unwrap();
+        assert_eq!((c.fault, c.output), (None, OutputKind::Content));
+        let (c, _) = parse(&["--fault", "stall", "--stall-after", "3", "--fault-rate", "25%"]).unwrap();
+        assert_eq!(c.fault, Some(Fault::Stall { after_tokens: 3 }));
+        assert_eq!(c.fault_rate, 0.25);
+        let (c, _) = parse(&["--fault", "empty", "--output", "tool-calls"]).unwrap();
+        assert_eq!(
+            (c.fault, c.fault_rate, c.output),
+            (Some(Fault::Empty), 1.0, OutputKind::ToolCalls)
+        );
+        for (args, flag) in [
+            (&["--stall-after", "2"][..], "--stall-after"),
+            (&["--fault-rate", "0.5"][..], "--fault-rate"),
+            (&["--fault", "empty", "--stall-after", "2"][..], "--stall-after"),
+        ] {
+            let e = parse(args).unwrap_err().to_string();
+            assert!(e.contains(flag), "{args:?}: {e}");
+        }
+        assert!(parse(&["--fault", "nope"]).is_err());
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct SimStats {
     pub errors_injected: u64,
     /// Requests whose reply was cut on purpose.
     pub disconnects_injected: u64,
+    /// Requests given the configured `--fault` (empty, ignore-stream, stall, bad-usage).
+    #[serde(default)]
+    pub faults_injected: u64,
     /// TCP connections accepted.
     #[serde(default)]
     pub connections_accepted: u64,
@@ -135,6 +138,7 @@ pub struct Counters {
     generation_tokens: AtomicU64,
     errors: AtomicU64,
     disconnects: AtomicU64,
+    faults: AtomicU64,
     connections: AtomicU64,
     truth: Mutex<RequestTruth>,
 }
@@ -172,6 +176,10 @@ impl Counters {
         self.disconnects.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn fault_injected(&self) {
+        self.faults.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A request's complete reply was produced.
     pub fn succeeded(&self, prompt_tokens: u64, completion_tokens: u64, truth: Option<&RequestTruth>) {
         self.succeeded.fetch_add(1, Ordering::Relaxed);
@@ -195,6 +203,7 @@ impl Counters {
             generation_tokens_total: self.generation_tokens.load(Ordering::Relaxed),
             errors_injected: self.errors.load(Ordering::Relaxed),
             disconnects_injected: self.disconnects.load(Ordering::Relaxed),
+            faults_injected: self.faults.load(Ordering::Relaxed),
             connections_accepted: self.connections.load(Ordering::Relaxed),
             ttft_truth_ms: truth.ttft_ms.truth(),
             itl_truth_ms: truth.itl_ms.truth(),

@@ -12,6 +12,9 @@
 //! - `image.rs`: the image-generation service (`/generate`,
 //!   `/batch-generate`, `/async-generate` + `/jobs/{id}`,
 //!   `/v1/images/generations`);
+//! - `faults.rs`: what chat replies carry their tokens as (content,
+//!   reasoning, tool calls) and the injected misbehaviours (empty replies,
+//!   ignoring `stream: true`, stalls, a nonsensical usage);
 //! - `conn.rs`: the accept loop and each connection's life (including
 //!   closing after streamed replies, as llama.cpp's server does);
 //! - `args.rs`: the `inferload sim` flags.
@@ -34,6 +37,7 @@ use tokio::task::JoinHandle;
 
 pub mod args;
 mod conn;
+pub mod faults;
 pub mod image;
 mod metrics;
 pub mod model;
@@ -41,6 +45,7 @@ mod server;
 mod stream;
 
 pub use conn::{ConnectionMode, LLAMA_KEEP_ALIVE};
+pub use faults::{Fault, OutputKind};
 pub use metrics::{SimStats, Truth};
 pub use model::{BatchingProfile, FixedProfile};
 pub use server::{DEFAULT_MAX_TOKENS, MAX_TOKENS_LIMIT};
@@ -101,6 +106,12 @@ pub struct SimConfig {
     pub disconnect_rate: f64,
     /// What happens to a connection after a streamed reply.
     pub connections: ConnectionMode,
+    /// What chat replies carry their tokens as.
+    pub output: OutputKind,
+    /// A misbehaviour given to a share (`fault_rate`) of the generation
+    /// requests not already given an error or a disconnect.
+    pub fault: Option<Fault>,
+    pub fault_rate: f64,
     /// When set, every `/v1/*` route requires `Authorization: Bearer KEY`.
     pub api_key: Option<String>,
     /// Seeds every per-request decision (faults, lengths, words).
@@ -120,6 +131,9 @@ impl fmt::Debug for SimConfig {
             .field("error_rate", &self.error_rate)
             .field("disconnect_rate", &self.disconnect_rate)
             .field("connections", &self.connections)
+            .field("output", &self.output)
+            .field("fault", &self.fault)
+            .field("fault_rate", &self.fault_rate)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("seed", &self.seed)
             .field("image", &self.image)
@@ -152,6 +166,9 @@ impl SimConfig {
             error_rate: 0.0,
             disconnect_rate: 0.0,
             connections: ConnectionMode::KeepAlive,
+            output: OutputKind::Content,
+            fault: None,
+            fault_rate: 1.0,
             api_key: None,
             seed: 0,
             image: image::ImageConfig::default(),
@@ -174,6 +191,7 @@ impl SimConfig {
         for (name, v) in [
             ("error rate", self.error_rate),
             ("disconnect rate", self.disconnect_rate),
+            ("fault rate", self.fault_rate),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("the {name} must be between 0 and 1, not {v}"));
@@ -337,6 +355,21 @@ fn describe(config: &SimConfig, profile_name: &str) -> String {
     }
     if config.connections == ConnectionMode::CloseAfterStream {
         extra.push("connections closed after each streamed reply (as llama-server)".into());
+    }
+    match config.output {
+        OutputKind::Content => {}
+        OutputKind::Reasoning => extra.push("chat tokens: half reasoning (delta.reasoning), then content".into()),
+        OutputKind::ReasoningContent => {
+            extra.push("chat tokens: half reasoning (delta.reasoning_content), then content".into())
+        }
+        OutputKind::ToolCalls => extra.push("chat tokens: tool-call arguments".into()),
+    }
+    if let Some(f) = config.fault {
+        let what = match f {
+            Fault::Stall { after_tokens } => format!("stall after {after_tokens} tokens"),
+            other => other.name().to_string(),
+        };
+        extra.push(format!("fault {what} on {} of requests", config.fault_rate));
     }
     if config.api_key.is_some() {
         extra.push("API key required".into());

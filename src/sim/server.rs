@@ -8,7 +8,10 @@
 //! it in `requests_total` and in flight. It then draws, from the seeded RNG
 //! of its request number, its fault (error or disconnect), its output
 //! length and its words, and is served by its model's profile: a batching
-//! engine loop or the fixed schedule.
+//! engine loop or the fixed schedule. A request given neither an error nor
+//! a disconnect may get the configured `--fault` (`faults.rs`): an empty
+//! reply (never sent to the engine), a whole body despite `stream: true`,
+//! a stall, or a nonsensical usage.
 //!
 //! Output length rule: with `ignore_eos` the reply has exactly `max_tokens`
 //! tokens (`finish_reason` "length"). Without it, the "end of sequence"
@@ -32,6 +35,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::conn::{ConnHandle, ConnectionMode, LLAMA_KEEP_ALIVE};
+use super::faults::{self, Fault};
 use super::metrics::{self, Counters, Metrics};
 use super::model::{EngineSeq, FixedProfile, Seq};
 use super::stream::{splitmix64, Kind, Reply, Ticks, TokenStream};
@@ -405,6 +409,19 @@ async fn generate(
     if disconnect {
         s.counters.disconnect_injected();
     }
+    let fault = s
+        .config
+        .fault
+        .filter(|_| !disconnect && faults::strikes(s.config.seed, number, s.config.fault_rate));
+    if fault.is_some() {
+        s.counters.fault_injected();
+    }
+    let json_type = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    let stream = c.stream.unwrap_or(false) && fault != Some(Fault::IgnoreStream);
+    if fault == Some(Fault::Empty) && !stream {
+        in_flight.release();
+        return Ok((json_type, Body::empty()).into_response());
+    }
     let reply = Reply {
         kind,
         number,
@@ -416,9 +433,13 @@ async fn generate(
         include_usage: c.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
         cut_after: disconnect.then_some(output_tokens / 2),
         word_seed: rng.random(),
+        output: s.config.output,
+        bad_usage: fault == Some(Fault::BadUsage),
     };
 
     let mut ticks = match engine {
+        // Nothing is generated for an empty reply.
+        _ if fault == Some(Fault::Empty) => Ticks::fixed(received, std::time::Duration::ZERO),
         Serving::Engine(queue) => {
             let (tx, rx) = mpsc::unbounded_channel();
             let seq = Seq {
@@ -441,8 +462,13 @@ async fn generate(
     };
     let fixed = matches!(engine, Serving::Fixed(_));
 
-    if c.stream.unwrap_or(false) {
+    if stream {
         let mut stream = TokenStream::new(reply, ticks, received, in_flight, s.counters.clone(), metrics, fixed);
+        match fault {
+            Some(Fault::Empty) => stream = stream.empty(),
+            Some(Fault::Stall { after_tokens }) => stream = stream.stalling(after_tokens),
+            _ => {}
+        }
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -456,13 +482,22 @@ async fn generate(
         return Ok((headers, Body::from_stream(stream)).into_response());
     }
 
+    if let Some(Fault::Stall { .. }) = fault {
+        // The headers, then a body that never comes; the request stays in
+        // flight until the client goes away and hyper drops the body.
+        let mut held = Some(in_flight);
+        let hang = futures_util::stream::poll_fn(move |_| {
+            let _ = &mut held;
+            std::task::Poll::<Option<Result<Bytes, std::io::Error>>>::Pending
+        });
+        return Ok((json_type, Body::from_stream(hang)).into_response());
+    }
     // Not streamed: the reply leaves when its last token is produced.
     let through = reply.cut_after.unwrap_or(output_tokens).max(1) - 1;
     if !ticks.wait_through(through).await {
         return Err(ApiError::unavailable("The simulator stopped while generating."));
     }
     let body = reply.body();
-    let json_type = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
     if reply.cut_after.is_some() {
         // Half the body, then an error: hyper drops the connection.
         let half = body.slice(..body.len() / 2);

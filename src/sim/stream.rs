@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 
 use super::conn::ConnHandle;
+use super::faults::{OutputKind, TokenField, TOOL_NAME};
 use super::metrics::{Counters, InFlight, ModelMetrics, RequestTruth};
 
 /// Which API a reply answers.
@@ -57,6 +58,10 @@ pub struct Reply {
     /// Injected disconnect: cut the reply after this many tokens.
     pub cut_after: Option<u32>,
     pub word_seed: u64,
+    /// What a chat reply carries its tokens as.
+    pub output: OutputKind,
+    /// Injected fault: the usage says `"completion_tokens": -1`.
+    pub bad_usage: bool,
 }
 
 impl Reply {
@@ -69,29 +74,74 @@ impl Reply {
 
     /// The generated text: `output_tokens` words, each with a leading space.
     pub fn text(&self, tokens: u32) -> String {
+        self.words(0..tokens)
+    }
+
+    /// Tokens `range` of the reply, each with a leading space.
+    fn words(&self, range: std::ops::Range<u32>) -> String {
         let words = words();
-        let mut s = String::with_capacity(tokens as usize * 8);
-        for k in 0..tokens {
+        let mut s = String::with_capacity(range.len() * 8);
+        for k in range {
             s.push(' ');
             s.push_str(words.raw[word_index(self.word_seed, k, words.raw.len())]);
         }
         s
     }
 
+    /// `completion_tokens` as the usage reports it (-1 for `bad-usage`).
+    fn reported_completion(&self) -> i64 {
+        if self.bad_usage {
+            -1
+        } else {
+            i64::from(self.output_tokens)
+        }
+    }
+
     /// The complete non-streaming reply body.
     pub fn body(&self) -> Bytes {
-        let text = self.text(self.output_tokens);
-        let completion = u64::from(self.output_tokens);
+        let n = self.output_tokens;
+        let completion = u64::from(n);
+        // Where the chat message's tokens go: reasoning first, then content.
+        let split = (0..n)
+            .position(|k| !matches!(self.output.field(k, n), TokenField::Reasoning(_)))
+            .map_or(n, |k| k as u32);
+        let (reasoning, content) = (self.words(0..split), self.words(split..n));
+        let all = self.text(n);
+        let reasoning_field = match self.output.field(0, n) {
+            TokenField::Reasoning(name) => Some(name),
+            _ => None,
+        };
         let (object, message, text) = match self.kind {
+            Kind::Chat if self.output == OutputKind::ToolCalls => (
+                "chat.completion",
+                Some(Message {
+                    role: "assistant",
+                    content: None,
+                    reasoning: None,
+                    reasoning_content: None,
+                    tool_calls: Some([ToolCall {
+                        id: format!("call_{}", self.number),
+                        kind: "function",
+                        function: Function {
+                            name: TOOL_NAME,
+                            arguments: &all,
+                        },
+                    }]),
+                }),
+                None,
+            ),
             Kind::Chat => (
                 "chat.completion",
                 Some(Message {
                     role: "assistant",
-                    content: &text,
+                    content: Some(&content),
+                    reasoning: (reasoning_field == Some("reasoning")).then_some(reasoning.as_str()),
+                    reasoning_content: (reasoning_field == Some("reasoning_content")).then_some(reasoning.as_str()),
+                    tool_calls: None,
                 }),
                 None,
             ),
-            Kind::Completion => ("text_completion", None, Some(text.as_str())),
+            Kind::Completion => ("text_completion", None, Some(all.as_str())),
         };
         let body = Body {
             id: self.id(),
@@ -108,7 +158,7 @@ impl Reply {
             usage: Usage {
                 prompt_tokens: self.prompt_tokens,
                 total_tokens: self.prompt_tokens + completion,
-                completion_tokens: completion,
+                completion_tokens: self.reported_completion(),
             },
         };
         // Serialising plain structs of strings and numbers cannot fail.
@@ -141,14 +191,35 @@ struct Choice<'a> {
 #[derive(Serialize)]
 struct Message<'a> {
     role: &'static str,
-    content: &'a str,
+    /// `null` beside tool calls, as OpenAI sends it.
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCall<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct ToolCall<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: Function<'a>,
+}
+
+#[derive(Serialize)]
+struct Function<'a> {
+    name: &'static str,
+    arguments: &'a str,
 }
 
 #[derive(Serialize)]
 struct Usage {
     prompt_tokens: u64,
     total_tokens: u64,
-    completion_tokens: u64,
+    completion_tokens: i64,
 }
 
 /// The filler vocabulary, filtered to single tokens and escaped once.
@@ -281,6 +352,8 @@ pub struct TokenStream {
     count_generation: bool,
     /// Closes the connection once the stream is over (llama-server mode).
     close_after: Option<ConnHandle>,
+    /// Injected stall: hang before this token until the client goes away.
+    stall_at: Option<u32>,
 }
 
 impl TokenStream {
@@ -324,7 +397,21 @@ impl TokenStream {
             metrics,
             count_generation,
             close_after: None,
+            stall_at: None,
         }
+    }
+
+    /// This stream hangs after `tokens` tokens (at most all but the last)
+    /// until the client goes away: nothing more is sent, not even `[DONE]`.
+    pub fn stalling(mut self, tokens: u32) -> Self {
+        self.stall_at = Some(tokens.min(self.reply.output_tokens.saturating_sub(1)));
+        self
+    }
+
+    /// This stream carries only `data: [DONE]`: no role, no token, no usage.
+    pub fn empty(mut self) -> Self {
+        self.phase = Phase::Done;
+        self
     }
 
     /// This stream closes its connection when it ends, as llama-server does.
@@ -351,23 +438,44 @@ impl TokenStream {
             (true, "stop") => br#""finish_reason":"stop"}]}"#,
             (true, _) => br#""finish_reason":"length"}]}"#,
         };
-        let open: &[u8] = match self.reply.kind {
-            Kind::Chat => br#""choices":[{"index":0,"delta":{"content":" "#,
-            Kind::Completion => br#""choices":[{"index":0,"text":" "#,
+        let field = match self.reply.kind {
+            Kind::Chat => self.reply.output.field(k, self.reply.output_tokens),
+            Kind::Completion => TokenField::Content,
         };
-        let close: &[u8] = match self.reply.kind {
-            Kind::Chat => br#""},"logprobs":null,"#,
-            Kind::Completion => br#"","logprobs":null,"#,
+        let open: std::borrow::Cow<'static, [u8]> = match (self.reply.kind, field) {
+            (Kind::Completion, _) => br#""choices":[{"index":0,"text":" "#.as_slice().into(),
+            (Kind::Chat, TokenField::Content) => br#""choices":[{"index":0,"delta":{"content":" "#.as_slice().into(),
+            (Kind::Chat, TokenField::Reasoning(name)) => {
+                format!(r#""choices":[{{"index":0,"delta":{{"{name}":" "#).into_bytes().into()
+            }
+            // The first tool-call chunk names the call and its function.
+            (Kind::Chat, TokenField::ToolCall) if k == 0 => format!(
+                r#""choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"call_{}","type":"function","function":{{"name":"{TOOL_NAME}","arguments":" "#,
+                self.reply.number
+            )
+            .into_bytes()
+            .into(),
+            (Kind::Chat, TokenField::ToolCall) => {
+                br#""choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":" "#
+                    .as_slice()
+                    .into()
+            }
         };
-        self.chunk(&[open, word, close, end, b"\n\n"])
+        let close: &[u8] = match (self.reply.kind, field) {
+            (Kind::Completion, _) => br#"","logprobs":null,"#,
+            (Kind::Chat, TokenField::ToolCall) => br#""}}]},"logprobs":null,"#,
+            (Kind::Chat, _) => br#""},"logprobs":null,"#,
+        };
+        self.chunk(&[&open, word, close, end, b"\n\n"])
     }
 
     fn usage_chunk(&self) -> Bytes {
         let p = self.reply.prompt_tokens;
         let c = u64::from(self.reply.output_tokens);
         let usage = format!(
-            r#""choices":[],"usage":{{"prompt_tokens":{p},"total_tokens":{},"completion_tokens":{c}}}}}"#,
-            p + c
+            r#""choices":[],"usage":{{"prompt_tokens":{p},"total_tokens":{},"completion_tokens":{}}}}}"#,
+            p + c,
+            self.reply.reported_completion()
         );
         self.chunk(&[usage.as_bytes(), b"\n\n"])
     }
@@ -393,6 +501,9 @@ impl Stream for TokenStream {
                 let role = br#""choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#;
                 Poll::Ready(Some(Ok(this.chunk(&[role, b"\n\n"]))))
             }
+            // Hung on purpose: no waker is kept, so nothing ever wakes the
+            // stream; hyper drops it when the client closes the connection.
+            Phase::Tokens if this.stall_at == Some(this.next) => Poll::Pending,
             Phase::Tokens => {
                 match this.ticks.poll_token(cx, this.next) {
                     Poll::Pending => Poll::Pending,
@@ -470,6 +581,8 @@ mod tests {
             include_usage: true,
             cut_after: None,
             word_seed: 42,
+            output: OutputKind::Content,
+            bad_usage: false,
         };
         let t = r.text(5);
         assert!(t.starts_with(' '));

@@ -26,6 +26,11 @@
 //! - image APIs: `images_total` and reply bytes of successful requests,
 //!   per second of that duration; `http-async`'s submit latency and queue
 //!   wait are distributions like the others.
+//! - `output_kinds`: successful requests whose reply carried content,
+//!   reasoning or tool calls (each kind is timed as content);
+//!   `stream_ignored`: requests, failed ones included, that asked for a
+//!   stream and got a whole body; `usage_invalid`: requests, failed ones
+//!   included, whose usage was not counts and was ignored.
 //! - `peak_concurrency`: exact sweep line over `[sent_at, ended_at)` of every
 //!   record; a request ending at the instant another starts does not overlap it.
 //!
@@ -41,7 +46,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::record::{ErrorClass, RequestRecord};
+use crate::record::{ErrorClass, OutputKinds, RequestRecord};
 
 pub mod breakdown;
 pub mod errors;
@@ -71,6 +76,38 @@ pub struct ErrorGroup {
     pub count: u64,
     /// The message of the earliest request (lowest index) of this class.
     pub example: String,
+}
+
+/// Successful requests whose reply carried each kind of generated text
+/// (a reply may carry several: reasoning, then content).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindCounts {
+    #[serde(default)]
+    pub content: u64,
+    #[serde(default)]
+    pub reasoning: u64,
+    #[serde(default)]
+    pub tool_calls: u64,
+}
+
+impl KindCounts {
+    fn add(&mut self, k: OutputKinds) {
+        self.content += u64::from(k.content);
+        self.reasoning += u64::from(k.reasoning);
+        self.tool_calls += u64::from(k.tool_calls);
+    }
+
+    fn merge(&mut self, o: &Self) {
+        self.content += o.content;
+        self.reasoning += o.reasoning;
+        self.tool_calls += o.tool_calls;
+    }
+
+    /// Some reply carried reasoning or tool calls: the figures time more
+    /// than plain content.
+    pub fn beyond_content(&self) -> bool {
+        self.reasoning > 0 || self.tool_calls > 0
+    }
 }
 
 /// The figures of one run (or one sweep level).
@@ -130,6 +167,18 @@ pub struct Summary {
     /// `http-async`: submit reply to the first poll that saw the job leave its queue.
     #[serde(default)]
     pub queue_wait_ms: Option<LatencyStats>,
+    /// Successful requests by the kinds of generated text their replies
+    /// carried; TTFT, ITL and TPOT time every kind.
+    #[serde(default)]
+    pub output_kinds: KindCounts,
+    /// Requests (successful or failed) that asked for a stream and got a
+    /// whole body: measured as not streamed.
+    #[serde(default)]
+    pub stream_ignored: u64,
+    /// Requests (successful or failed) whose reply carried a usage that is
+    /// not counts: ignored, their tokens estimated.
+    #[serde(default)]
+    pub usage_invalid: u64,
 }
 
 /// HDR histogram resolution: 3 significant digits.
@@ -286,6 +335,9 @@ pub struct SummaryBuilder {
     response_bytes: u64,
     submit_latency: Dist,
     queue_wait: Dist,
+    output_kinds: KindCounts,
+    stream_ignored: u64,
+    usage_invalid: u64,
 }
 
 impl Default for SummaryBuilder {
@@ -323,6 +375,9 @@ impl SummaryBuilder {
             response_bytes: 0,
             submit_latency: Dist::new(),
             queue_wait: Dist::new(),
+            output_kinds: KindCounts::default(),
+            stream_ignored: 0,
+            usage_invalid: 0,
         }
     }
 
@@ -345,6 +400,8 @@ impl SummaryBuilder {
         self.last_ended = Some(self.last_ended.map_or(rec.ended_at, |t| t.max(rec.ended_at)));
         self.intervals.push((nanos(rec.sent_at), nanos(rec.ended_at)));
         self.queue_delay.record(rec.queue_delay());
+        self.stream_ignored += u64::from(rec.stream_ignored);
+        self.usage_invalid += u64::from(rec.usage_invalid);
 
         match &rec.error {
             Some(err) => {
@@ -393,6 +450,7 @@ impl SummaryBuilder {
                 if let Some(d) = rec.queue_wait {
                     self.queue_wait.record(d);
                 }
+                self.output_kinds.add(rec.output_kinds);
             }
         }
     }
@@ -451,6 +509,9 @@ impl SummaryBuilder {
         self.response_bytes += other.response_bytes;
         self.submit_latency.merge(&other.submit_latency);
         self.queue_wait.merge(&other.queue_wait);
+        self.output_kinds.merge(&other.output_kinds);
+        self.stream_ignored += other.stream_ignored;
+        self.usage_invalid += other.usage_invalid;
         for (class, acc) in &other.errors {
             match self.errors.get_mut(class) {
                 None => {
@@ -522,6 +583,9 @@ impl SummaryBuilder {
             bytes_per_s: per_s(self.response_bytes as f64),
             submit_latency_ms: self.submit_latency.stats(),
             queue_wait_ms: self.queue_wait.stats(),
+            output_kinds: self.output_kinds,
+            stream_ignored: self.stream_ignored,
+            usage_invalid: self.usage_invalid,
         }
     }
 }
@@ -778,6 +842,13 @@ mod tests {
             r.finished_at = r.token_times.last().copied();
             r.ended_at = r.finished_at.unwrap() + ms(1);
             r.tokens_estimated = i == 41;
+            r.stream_ignored = i % 11 == 0;
+            r.usage_invalid = i % 7 == 3;
+            r.output_kinds = OutputKinds {
+                content: i % 3 != 0,
+                reasoning: i % 3 == 1,
+                tool_calls: i % 3 == 0,
+            };
             if i % 4 == 0 {
                 r.images = Some(i % 3 + 1);
                 r.response_bytes = Some(100 * i);
@@ -804,6 +875,15 @@ mod tests {
         assert_eq!(three.finish(), whole);
         assert!(whole.tokens_estimated);
         assert!(whole.images_total > 0 && whole.submit_latency_ms.is_some() && whole.queue_wait_ms.is_some());
+        assert_eq!((whole.stream_ignored, whole.usage_invalid), (6, 9));
+        assert_eq!(
+            whole.output_kinds,
+            KindCounts {
+                content: 40,
+                reasoning: 20,
+                tool_calls: 20
+            }
+        );
         assert_eq!(whole.errors[0].example, "late 60");
         assert_finite(&whole);
     }

@@ -11,6 +11,7 @@ mod files;
 mod history;
 mod monitor;
 mod outage;
+mod replies;
 mod report;
 mod run;
 mod scenarios;

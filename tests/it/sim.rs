@@ -772,3 +772,211 @@ async fn binary_names_the_address_it_cannot_bind() {
     let expected = format!("127.0.0.1:{}", taken.local_addr().unwrap().port());
     assert!(out.stderr.contains(&expected), "{}", out.stderr);
 }
+
+/// A chat request for `n` tokens, streamed or not, usage asked for.
+fn chat_body(n: u64, stream: bool) -> Value {
+    json!({"model": MODEL, "messages": [{"role": "user", "content": "a"}], "max_tokens": n, "ignore_eos": true,
+           "stream": stream, "stream_options": {"include_usage": true}})
+}
+
+/// The deltas of a complete chat stream's token chunks (role and usage
+/// chunks and `[DONE]` left out).
+async fn token_deltas(url: &str, n: u64) -> Vec<Value> {
+    let resp = post(url, "/v1/chat/completions", chat_body(n, true)).await;
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let (events, end) = read_events(resp).await;
+    end.expect("complete stream");
+    assert_eq!(events.last().unwrap().data, "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(parse).collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["usage"]["completion_tokens"], n);
+    chunks[1..chunks.len() - 1]
+        .iter()
+        .map(|c| c["choices"][0]["delta"].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_tokens_arrive_as_reasoning_or_tool_calls_when_asked() {
+    for (output, field) in [
+        (inferload::sim::OutputKind::Reasoning, "reasoning"),
+        (inferload::sim::OutputKind::ReasoningContent, "reasoning_content"),
+    ] {
+        let mut cfg = SimConfig::fixed(ms(2), ms(1));
+        cfg.output = output;
+        let sim = start_sim(cfg).await;
+        // Five tokens: three of reasoning, then two of content, one a chunk.
+        let deltas = token_deltas(&sim.url(), 5).await;
+        assert_eq!(deltas.len(), 5, "{deltas:?}");
+        for d in &deltas[..3] {
+            assert_eq!(count_tokens(d[field].as_str().unwrap()), 1, "{d}");
+            assert!(d.get("content").is_none(), "{d}");
+        }
+        for d in &deltas[3..] {
+            assert_eq!(count_tokens(d["content"].as_str().unwrap()), 1, "{d}");
+        }
+        let v = json_of(post(&sim.url(), "/v1/chat/completions", chat_body(5, false)).await).await;
+        let message = &v["choices"][0]["message"];
+        assert_eq!(count_tokens(message[field].as_str().unwrap()), 3, "{v}");
+        assert_eq!(count_tokens(message["content"].as_str().unwrap()), 2, "{v}");
+        sim.shutdown().await;
+    }
+
+    let mut cfg = SimConfig::fixed(ms(2), ms(1));
+    cfg.output = inferload::sim::OutputKind::ToolCalls;
+    let sim = start_sim(cfg).await;
+    let deltas = token_deltas(&sim.url(), 4).await;
+    assert_eq!(deltas.len(), 4, "{deltas:?}");
+    // The first chunk names the call; every chunk carries one token of arguments.
+    let first = &deltas[0]["tool_calls"][0];
+    assert_eq!(
+        (&first["type"], &first["function"]["name"]),
+        (&json!("function"), &json!("lookup"))
+    );
+    assert!(first["id"].as_str().unwrap().starts_with("call_"), "{first}");
+    for d in &deltas {
+        assert!(d.get("content").is_none(), "{d}");
+        let args = d["tool_calls"][0]["function"]["arguments"].as_str().unwrap();
+        assert_eq!(count_tokens(args), 1, "{d}");
+    }
+    let v = json_of(post(&sim.url(), "/v1/chat/completions", chat_body(4, false)).await).await;
+    let message = &v["choices"][0]["message"];
+    assert!(message["content"].is_null(), "{v}");
+    let args = message["tool_calls"][0]["function"]["arguments"].as_str().unwrap();
+    assert_eq!(count_tokens(args), 4, "{v}");
+    assert_eq!(sim.stats().generation_tokens_total, 8);
+    sim.shutdown().await;
+}
+
+fn faulty(fault: inferload::sim::Fault) -> SimConfig {
+    let mut cfg = SimConfig::fixed(ms(2), ms(1));
+    cfg.fault = Some(fault);
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_empty_sends_only_done_or_an_empty_body() {
+    let sim = start_sim(faulty(inferload::sim::Fault::Empty)).await;
+    let resp = post(&sim.url(), "/v1/chat/completions", chat_body(5, true)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let (events, end) = read_events(resp).await;
+    end.expect("complete stream");
+    let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
+    assert_eq!(data, ["[DONE]"]);
+    let resp = post(
+        &sim.url(),
+        "/v1/completions",
+        json!({"model": MODEL, "prompt": "a", "max_tokens": 3}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.bytes().await.expect("body").is_empty());
+    let s = sim.stats();
+    assert_eq!((s.requests_total, s.faults_injected, s.requests_succeeded), (2, 2, 0));
+    assert_eq!(s.in_flight, 0);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_ignore_stream_answers_with_a_whole_body() {
+    let sim = start_sim(faulty(inferload::sim::Fault::IgnoreStream)).await;
+    let resp = post(&sim.url(), "/v1/chat/completions", chat_body(6, true)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let v = json_of(resp).await;
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(count_tokens(v["choices"][0]["message"]["content"].as_str().unwrap()), 6);
+    assert_eq!(v["usage"]["completion_tokens"], 6);
+    assert_eq!(sim.stats().faults_injected, 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_bad_usage_reports_minus_one_completion_tokens() {
+    let sim = start_sim(faulty(inferload::sim::Fault::BadUsage)).await;
+    let resp = post(&sim.url(), "/v1/chat/completions", chat_body(3, true)).await;
+    let (events, end) = read_events(resp).await;
+    end.expect("complete stream");
+    let usage = parse(&events[events.len() - 2]);
+    assert_eq!(usage["usage"]["completion_tokens"], -1, "{usage}");
+    // The content itself is all there.
+    assert_eq!(events.len(), 1 + 3 + 1 + 1, "{events:?}");
+    let v = json_of(post(&sim.url(), "/v1/chat/completions", chat_body(3, false)).await).await;
+    assert_eq!(v["usage"]["completion_tokens"], -1, "{v}");
+    sim.shutdown().await;
+}
+
+/// A stall sends what it must (headers; the tokens before the stall) and
+/// then nothing while tokens are due every millisecond, and the request
+/// stays in flight until the client goes away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_stall_hangs_until_the_client_goes_away() {
+    let mut cfg = faulty(inferload::sim::Fault::Stall { after_tokens: 2 });
+    cfg.fault_rate = 1.0;
+    let sim = start_sim(cfg).await;
+    let mut resp = post(&sim.url(), "/v1/chat/completions", chat_body(10, true)).await;
+    assert_eq!(resp.status(), 200);
+    let mut text = String::new();
+    // The role chunk and two tokens arrive...
+    while text.matches("\n\n").count() < 3 {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), resp.chunk())
+            .await
+            .expect("the first chunks arrive")
+            .expect("body")
+            .expect("not the end");
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert_eq!(text.matches("\"content\"").count(), 3, "{text}");
+    // ...then nothing, where eight more tokens were due within 10 ms.
+    let more = tokio::time::timeout(ms(300), resp.chunk()).await;
+    assert!(more.is_err(), "the stream should hang: {more:?}");
+    assert_eq!(sim.stats().in_flight, 1);
+    drop(resp);
+
+    // Not streamed: the headers, then nothing.
+    let resp = post(&sim.url(), "/v1/chat/completions", chat_body(3, false)).await;
+    assert_eq!(resp.status(), 200);
+    let body = tokio::time::timeout(ms(300), resp.bytes()).await;
+    assert!(body.is_err(), "the body should hang");
+
+    // The client went away: nothing stays in flight.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sim.stats().in_flight > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "stalled requests still in flight: {:?}",
+            sim.stats()
+        );
+        tokio::time::sleep(ms(10)).await;
+    }
+    let s = sim.stats();
+    assert_eq!((s.faults_injected, s.requests_succeeded), (2, 0));
+    sim.shutdown().await;
+}
+
+/// `--fault-rate` gives the fault to that share of requests and leaves the
+/// others alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fault_rate_picks_a_share_of_requests() {
+    let mut cfg = faulty(inferload::sim::Fault::Empty);
+    cfg.fault_rate = 0.5;
+    let sim = start_sim(cfg).await;
+    let mut empty = 0;
+    for _ in 0..40 {
+        let resp = post(
+            &sim.url(),
+            "/v1/completions",
+            json!({"model": MODEL, "prompt": "a", "max_tokens": 2}),
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+        empty += usize::from(resp.bytes().await.expect("body").is_empty());
+    }
+    let s = sim.stats();
+    assert_eq!(s.faults_injected, empty as u64);
+    assert_eq!(s.requests_succeeded, 40 - empty as u64);
+    assert!((8..=32).contains(&empty), "{empty} of 40 at 50%");
+    sim.shutdown().await;
+}
