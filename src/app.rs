@@ -107,7 +107,7 @@ async fn dispatch(cli: Cli, typed: Typed) -> anyhow::Result<Exit> {
             outcome.map(exit_of)
         }
         Command::Sim(args) => {
-            sim::serve_cli(*args).await?;
+            serve_sim(&args).await?;
             Ok(Exit::Success)
         }
         Command::Report(args) => {
@@ -175,6 +175,30 @@ async fn watch_signals(signals: Signals, grace: Duration) {
         _ = again => {}
     }
     signals.abort.cancel();
+}
+
+/// `inferload sim`: serve until Ctrl-C or SIGTERM, then stop cleanly.
+async fn serve_sim(args: &crate::cli::sim::SimArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let (config, profile_name) = args.to_config()?;
+    let description = sim::describe(&config, profile_name);
+    let handle = sim::start(config).await?;
+    // One write, so a reader that keeps only the first line and closes the
+    // pipe cannot make a later line fail; errors on stdout are not fatal.
+    let text = format!("inferload sim listening on {}\n{description}", handle.url());
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    let _ = writeln!(std::io::stderr(), "inferload sim: shutting down");
+    handle.shutdown().await;
+    Ok(())
 }
 
 /// The exit status of a command's outcome.

@@ -26,7 +26,7 @@
 //! the engines.
 
 use std::fmt;
-use std::io::{self, Write as _};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +35,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub mod args;
 mod conn;
 pub mod faults;
 pub mod image;
@@ -326,26 +325,8 @@ pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
     })
 }
 
-/// `inferload sim`: serve until Ctrl-C or SIGTERM, then stop cleanly.
-pub async fn serve_cli(args: args::SimArgs) -> anyhow::Result<()> {
-    let (config, profile_name) = args.to_config()?;
-    let description = describe(&config, profile_name);
-    let handle = start(config).await?;
-    // One write, so a reader that keeps only the first line and closes the
-    // pipe cannot make a later line fail; errors on stdout are not fatal.
-    let text = format!("inferload sim listening on {}\n{description}", handle.url());
-    {
-        let mut out = io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
-    }
-    wait_for_signal().await?;
-    let _ = writeln!(io::stderr(), "inferload sim: shutting down");
-    handle.shutdown().await;
-    Ok(())
-}
-
-fn describe(config: &SimConfig, profile_name: &str) -> String {
+/// The settings block `inferload sim` prints under its address.
+pub fn describe(config: &SimConfig, profile_name: &str) -> String {
     let mut extra = Vec::new();
     if config.error_rate > 0.0 {
         extra.push(format!("error rate {}", config.error_rate));
@@ -387,19 +368,4 @@ fn describe(config: &SimConfig, profile_name: &str) -> String {
         crate::units::format_duration(im.generation_time(25, 1)),
         im.batch_efficiency
     )
-}
-
-async fn wait_for_signal() -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
 }

@@ -145,3 +145,43 @@ fn the_never_lines_hold() {
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
+/// Clap's types, signal handlers and the process's exit stay at the edge:
+/// only `app` and `cli` name clap, only `app` installs signal handlers.
+#[test]
+fn only_the_edge_uses_clap() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    collect(&src, &mut files);
+    let mut users: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.lines()
+                .map(str::trim)
+                .any(|l| !l.starts_with("//") && (l.contains("clap::") || l.starts_with("use clap")))
+        })
+        .map(|f| f.strip_prefix(&src).unwrap().display().to_string())
+        .collect();
+    users.sort();
+    let allowed = ["app.rs", "cli/mod.rs", "cli/sim.rs"];
+    let others: Vec<&String> = users.iter().filter(|u| !allowed.contains(&u.as_str())).collect();
+    assert!(others.is_empty(), "clap outside the edge: {others:?}");
+}
+
+#[test]
+fn only_app_installs_signal_handlers() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    collect(&src, &mut files);
+    let users: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.lines()
+                .map(str::trim)
+                .any(|l| !l.starts_with("//") && (l.contains("tokio::signal") || l.contains("std::process::exit")))
+        })
+        .map(|f| f.strip_prefix(&src).unwrap().display().to_string())
+        .collect();
+    assert_eq!(users, vec!["app.rs".to_string()], "signals or exit below the edge");
+}

@@ -14,6 +14,8 @@
 //! filled in from its default is left out, so a scenario file can still set
 //! it, and the plan applies the same default when nobody does.
 
+pub mod sim;
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -141,7 +143,7 @@ pub enum Command {
     /// efficiency score and the best strategy.
     Compare(Box<CompareArgs>),
     /// Serve the simulated OpenAI-compatible inference server.
-    Sim(Box<crate::sim::args::SimArgs>),
+    Sim(Box<sim::SimArgs>),
     /// Render a saved run or sweep (JSON or records) as console, HTML, charts, CSV or Markdown.
     Report(Box<ReportCmdArgs>),
     /// List the runs and sweeps recorded in the local history.

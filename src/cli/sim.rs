@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::{Args, ValueEnum};
 
-use super::{BatchingProfile, Fault, FixedProfile, OutputKind, Profile, SimConfig, DEFAULT_MODEL};
+use crate::sim::{BatchingProfile, Fault, FixedProfile, OutputKind, Profile, SimConfig, DEFAULT_MODEL};
 use crate::units::{parse_duration, parse_fraction};
 
 /// A named performance profile.
@@ -265,16 +265,16 @@ impl SimArgs {
             error_rate: self.error_rate,
             disconnect_rate: self.disconnect_rate,
             connections: if self.close_after_stream {
-                super::ConnectionMode::CloseAfterStream
+                crate::sim::ConnectionMode::CloseAfterStream
             } else {
-                super::ConnectionMode::KeepAlive
+                crate::sim::ConnectionMode::KeepAlive
             },
             output,
             fault,
             fault_rate: self.fault_rate.unwrap_or(1.0),
             api_key: self.api_key.clone().filter(|k| !k.is_empty()),
             seed: self.seed,
-            image: super::image::ImageConfig {
+            image: crate::sim::image::ImageConfig {
                 workers: self.image_workers as usize,
                 step_time: self.image_step_time,
                 batch_efficiency: self.batch_efficiency,
@@ -354,9 +354,9 @@ mod tests {
     #[test]
     fn close_after_stream_plays_llama_server() {
         let (c, _) = parse(&[]).unwrap();
-        assert_eq!(c.connections, super::super::ConnectionMode::KeepAlive);
+        assert_eq!(c.connections, crate::sim::ConnectionMode::KeepAlive);
         let (c, _) = parse(&["--close-after-stream"]).unwrap();
-        assert_eq!(c.connections, super::super::ConnectionMode::CloseAfterStream);
+        assert_eq!(c.connections, crate::sim::ConnectionMode::CloseAfterStream);
     }
 
     #[test]
