@@ -70,11 +70,12 @@ pub enum DocumentError {
     /// Not a document inferload writes (maybe a records line).
     #[error("not an inferload document: expected a run, sweep or compare --json document")]
     Unknown,
-    #[error("not a {kind} document: {source}")]
+    /// The parse error is part of the message, not a source (see
+    /// `export::ExportError::Io`).
+    #[error("not a {kind} document: {cause}")]
     Invalid {
         kind: &'static str,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 }
 
@@ -92,7 +93,7 @@ impl AnyDocument {
             _ if v.get("summary").is_some() => "run",
             _ => return Err(DocumentError::Unknown),
         };
-        let invalid = |source| DocumentError::Invalid { kind, source };
+        let invalid = |cause| DocumentError::Invalid { kind, cause };
         Ok(match kind {
             "compare" => Self::Compare(Box::new(serde_json::from_value(v).map_err(invalid)?)),
             "sweep" => Self::Sweep(Box::new(serde_json::from_value(v).map_err(invalid)?)),

@@ -162,8 +162,10 @@ impl std::fmt::Debug for HeaderSpec {
 
 #[derive(Debug, Error)]
 pub enum ClientError {
-    #[error("cannot build the HTTP client: {0}")]
-    Probe(#[from] reqwest::Error),
+    /// The cause is part of the message, not a source: `{:#}` would name
+    /// it twice.
+    #[error("{0}")]
+    Probe(reqwest::Error),
     #[error("the connection ramp must be a positive number of connections per second, not {0}")]
     ConnectRate(f64),
 }
@@ -186,7 +188,8 @@ pub fn build_client(config: &ClientConfig, pool: usize) -> Result<Client, Client
         .tcp_nodelay(true)
         .tls_danger_accept_invalid_certs(config.insecure)
         .user_agent(config.user_agent.clone())
-        .build()?;
+        .build()
+        .map_err(ClientError::Probe)?;
     Ok(Client {
         inner: Arc::new(Inner {
             timeout: config.timeout,

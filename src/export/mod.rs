@@ -86,12 +86,10 @@ impl RunReport {
 
 #[derive(Debug, Error)]
 pub enum ExportError {
-    #[error("cannot write {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The OS cause is part of the message, not a source: a chain printed
+    /// with `{:#}` would name it twice.
+    #[error("cannot write {}: {cause}", path.display())]
+    Io { path: PathBuf, cause: std::io::Error },
     /// A file that was read back is not what was expected.
     #[error("{}:{line}: {message}", path.display())]
     Parse {
@@ -105,7 +103,7 @@ impl ExportError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }
     }
 }

@@ -27,7 +27,7 @@ impl RecordsWriter {
     pub fn create(path: &Path) -> Result<Self, ExportError> {
         let file = File::create(path).map_err(|source| ExportError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -43,7 +43,7 @@ impl RecordsWriter {
     pub fn write(&mut self, rec: &RequestRecord) -> Result<(), ExportError> {
         let io = |source| ExportError::Io {
             path: self.path.clone(),
-            source,
+            cause: source,
         };
         let mut line = serde_json::to_vec(&RecordLine::of(rec)).map_err(|e| io(e.into()))?;
         line.push(b'\n');
@@ -57,7 +57,7 @@ impl RecordsWriter {
 pub fn read_records(path: &Path) -> Result<Vec<RequestRecord>, ExportError> {
     let file = File::open(path).map_err(|source| ExportError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     parse_lines(BufReader::new(file), path)
 }
@@ -108,6 +108,18 @@ pub fn to_jsonl(records: &[RequestRecord], max_bytes: usize) -> (Vec<u8>, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_error_names_the_path_and_the_os_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("r.jsonl");
+        let Err(e) = RecordsWriter::create(&path) else {
+            panic!("created in a missing directory");
+        };
+        let text = format!("{:#}", anyhow::Error::from(e));
+        assert_eq!(text.matches("os error 2").count(), 1, "{text}");
+        assert_eq!(text.matches("r.jsonl").count(), 1, "{text}");
+    }
     use crate::record::{ErrorClass, RequestError};
     use crate::stats::SummaryBuilder;
     use std::time::Duration;

@@ -171,3 +171,20 @@ fn run_console(r: &RunReport) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_that_cannot_be_written_names_its_flag_path_and_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("r.md");
+        let doc = crate::doc::CompareDocument::new(None);
+        let e = render(&Document::Compare(&doc), Format::Markdown, &path).unwrap_err();
+        let text = format!("{e:#}");
+        assert!(text.starts_with("--markdown "), "{text}");
+        assert_eq!(text.matches("r.md").count(), 1, "{text}");
+        assert_eq!(text.matches("os error 2").count(), 1, "{text}");
+    }
+}
