@@ -31,19 +31,6 @@ fn u(v: &Value, ptr: &str) -> u64 {
         .unwrap_or_else(|| panic!("{ptr} missing in {v}"))
 }
 
-/// Errors of a run document against the committed schema.
-fn schema_errors(doc: &Value) -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema/run.schema.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let validator = jsonschema::options()
-        .build(&schema)
-        .expect("the committed schema compiles");
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect()
-}
-
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }

@@ -144,3 +144,17 @@ pub async fn signal_when(child: Child, signal: i32, ready: impl Fn() -> bool + S
 pub fn lines_in(path: &Path) -> usize {
     std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
 }
+
+/// Errors of a run document against the committed schema (formats too).
+pub fn schema_errors(doc: &serde_json::Value) -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema/run.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the committed schema compiles");
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}

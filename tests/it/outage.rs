@@ -13,6 +13,34 @@ use tokio::net::TcpListener;
 use crate::args;
 use crate::common::*;
 
+/// Reads a request's head; false when the client went away first.
+async fn read_head(tcp: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tcp.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(buf)
+}
+
+/// Answers the preflight's `GET /v1/models` with one model; true if that
+/// was the request.
+async fn answer_models(tcp: &mut tokio::net::TcpStream, head: &[u8]) -> bool {
+    if !head.starts_with(b"GET /v1/models") {
+        return false;
+    }
+    let body = r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#;
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tcp.write_all(reply.as_bytes()).await;
+    true
+}
+
 /// Answers `GET /v1/models` (so the preflight passes) and closes every
 /// other request's connection at once, without a byte of reply: the
 /// engine sees a reset or an empty reply every time. Counts the requests.
@@ -25,24 +53,10 @@ async fn resetting_server() -> (String, Arc<AtomicU64>, tokio::task::JoinHandle<
         while let Ok((mut tcp, _)) = listener.accept().await {
             let counted = counted.clone();
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    if buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                    match tcp.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                if buf.starts_with(b"GET /v1/models") {
-                    let body = r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#;
-                    let reply = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = tcp.write_all(reply.as_bytes()).await;
+                let Some(head) = read_head(&mut tcp).await else {
+                    return;
+                };
+                if answer_models(&mut tcp, &head).await {
                     return;
                 }
                 counted.fetch_add(1, Ordering::Relaxed);
@@ -170,23 +184,13 @@ async fn hanging_server(hang_every: u64) -> (String, tokio::task::JoinHandle<()>
         while let Ok((mut tcp, _)) = listener.accept().await {
             let posts = posts.clone();
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tcp.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                if buf.starts_with(b"GET /v1/models") {
-                    let body = r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#;
-                    let reply = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = tcp.write_all(reply.as_bytes()).await;
+                let Some(head) = read_head(&mut tcp).await else {
+                    return;
+                };
+                if answer_models(&mut tcp, &head).await {
                     return;
                 }
+                let mut chunk = [0u8; 64];
                 let n = posts.fetch_add(1, Ordering::Relaxed);
                 let event = |text: &str| {
                     format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n")

@@ -161,19 +161,6 @@ async fn run_binary(url: &str, extra: Vec<String>) -> (Value, Output) {
     (read_json(&json), out)
 }
 
-/// Errors of a run document against the committed schema.
-fn schema_errors(doc: &Value) -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema/run.schema.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let validator = jsonschema::options()
-        .build(&schema)
-        .expect("the committed schema compiles");
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect()
-}
-
 // ------------------------------------------------------- a hostile server
 
 /// What the hostile server answers on each path (any method POST):

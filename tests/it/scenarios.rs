@@ -9,19 +9,6 @@ use serde_json::Value;
 use crate::args;
 use crate::common::*;
 
-fn schema_errors(doc: &Value) -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema/run.schema.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .expect("the committed schema compiles");
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect()
-}
-
 fn fast_sim(models: &[&str]) -> SimConfig {
     let mut c = SimConfig::fixed(Duration::from_millis(5), Duration::from_millis(2));
     c.models = models.iter().map(|m| m.to_string()).collect();
