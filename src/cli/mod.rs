@@ -370,6 +370,17 @@ pub struct LoadArgs {
     /// MIN..MAX (e.g. 1s..3s), or one fixed duration (with --users).
     #[arg(long, value_parser = crate::schedule::parse_think_time, value_name = "MIN..MAX", help_heading = "Load")]
     pub think_time: Option<crate::schedule::ThinkRange>,
+    /// Run as shard K of N (K from 0): this process sends the requests,
+    /// users and arrivals of one run it owns (index mod N = K) and its
+    /// share of the concurrency; each shard's outputs are labelled with it.
+    #[arg(long, value_name = "K/N", help_heading = "Load")]
+    pub shard: Option<String>,
+    /// Run as one of N shards, K taken from JOB_COMPLETION_INDEX (a
+    /// Kubernetes Indexed Job's pod index).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Load")]
+    pub shards: Option<u64>,
+    #[arg(long, env = "JOB_COMPLETION_INDEX", hide = true)]
+    pub shard_index: Option<u64>,
 }
 
 /// What each request asks for.
@@ -765,6 +776,9 @@ impl LoadArgs {
             users: self.users,
             spawn_rate: self.spawn_rate,
             think_time: self.think_time,
+            shard: self.shard.clone(),
+            shards: self.shards,
+            shard_index: self.shard_index,
         }
     }
 }

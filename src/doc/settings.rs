@@ -37,6 +37,9 @@ pub struct RunSettings {
     /// Seconds without a success, while requests fail, before the run
     /// gives up (`--abort-after`); `None`: never.
     pub abort_after: Option<f64>,
+    /// This run's part of a sharded run (`--shard K/N`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::schedule::Shard>,
     pub workload: WorkloadSettings,
     /// Objectives (`--slo`): each judged PASS/FAIL.
     pub slos: Vec<Slo>,
@@ -317,6 +320,7 @@ impl RunSettings {
             seed: plan.seed,
             grace: plan.grace.as_secs_f64(),
             abort_after: plan.abort_after.map(|d| d.as_secs_f64()),
+            shard: plan.shard,
             workload: WorkloadSettings::of(&plan.workload),
             slos: plan.slos.clone(),
             goodput_bounds: plan.goodput_bounds.clone(),

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::ApiAdapter;
 use crate::record::{ErrorClass, RequestRecord};
 use crate::redact::Redactor;
-use crate::schedule::{self, ScheduleSpec};
+use crate::schedule::{self, ScheduleSpec, Shard};
 use crate::workload::{Workload, WorkloadSpec};
 
 pub mod client;
@@ -124,6 +124,9 @@ pub struct Phase {
     /// Stop sending when no request has succeeded for this long (since the
     /// phase began or the last success) and one has just failed.
     pub abort_after: Option<Duration>,
+    /// This process's part of a sharded run: only the indices, users and
+    /// arrivals it owns, and its share of the concurrency (`None`: all).
+    pub shard: Option<Shard>,
 }
 
 /// How the caller stops a phase early.
@@ -241,6 +244,12 @@ impl Shared {
         sent
     }
 
+    /// The request index of the `j`-th request this process sends (a
+    /// shard's own indices; all of them without one).
+    fn index(&self, j: u64) -> u64 {
+        self.phase.shard.map_or(j, |s| s.nth(j))
+    }
+
     /// Notes a finished request for `abort_after` (stopping the phase when
     /// it fires) and tells the pacing whether a reply came.
     fn judge(&self, rec: &RequestRecord) -> Sent {
@@ -321,6 +330,7 @@ pub async fn run_phase(
     match phase.schedule {
         ScheduleSpec::Closed { concurrency } => {
             let next = Arc::new(AtomicU64::new(0));
+            let concurrency = phase.shard.map_or(concurrency, |s| s.share(concurrency));
             let workers = match phase.stop.requests {
                 Some(n) => concurrency.min(usize::try_from(n).unwrap_or(usize::MAX)),
                 None => concurrency,
@@ -335,7 +345,7 @@ pub async fn run_phase(
                         if shared.stop_sending.is_cancelled() {
                             break;
                         }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let i = shared.index(next.fetch_add(1, Ordering::Relaxed));
                         if shared.phase.stop.requests.is_some_and(|n| i >= n) {
                             break;
                         }
@@ -350,13 +360,21 @@ pub async fn run_phase(
             }
         }
         ScheduleSpec::Open { rate, arrival, cap } => {
-            let cap = cap.map(|c| Arc::new(Semaphore::new(c)));
+            let cap = cap
+                .map(|c| phase.shard.map_or(c, |s| s.share(c).max(1)))
+                .map(|c| Arc::new(Semaphore::new(c)));
             let cap_waits = Arc::new(AtomicU64::new(0));
             let mut arrivals = schedule::arrivals(rate, arrival, phase.seed, phase.stop.requests);
             let mut i = 0u64;
             while let Some(offset) = arrivals.next_offset() {
                 if phase.stop.requests.is_some_and(|n| i >= n) || phase.stop.duration.is_some_and(|d| offset >= d) {
                     break;
+                }
+                // A shard keeps the single run's arrival times and sends
+                // only the arrivals it owns.
+                if phase.shard.is_some_and(|s| !s.owns(i)) {
+                    i += 1;
+                    continue;
                 }
                 tokio::select! {
                     biased;
@@ -404,9 +422,15 @@ pub async fn run_phase(
             let next = Arc::new(AtomicU64::new(0));
             let active = Arc::new(AtomicUsize::new(0));
             for k in 0..users {
+                if phase.shard.is_some_and(|s| !s.owns(k as u64)) {
+                    continue;
+                }
                 let start = schedule::user_start(k, spawn_rate);
                 if phase.stop.duration.is_some_and(|d| start >= d)
-                    || phase.stop.requests.is_some_and(|n| next.load(Ordering::Relaxed) >= n)
+                    || phase
+                        .stop
+                        .requests
+                        .is_some_and(|n| shared.index(next.load(Ordering::Relaxed)) >= n)
                 {
                     break;
                 }
@@ -429,7 +453,7 @@ pub async fn run_phase(
                         if shared.stop_sending.is_cancelled() {
                             break;
                         }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let i = shared.index(next.fetch_add(1, Ordering::Relaxed));
                         if shared.phase.stop.requests.is_some_and(|n| i >= n) {
                             break;
                         }

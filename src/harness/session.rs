@@ -53,6 +53,7 @@ pub struct Session {
     pub model: String,
     grace: Duration,
     abort_after: Option<Duration>,
+    shard: Option<crate::schedule::Shard>,
     /// The monitor's interval; `None` with `--no-monitor`.
     monitor_interval: Option<Duration>,
     /// This target's scrapes, between measurements (taken while one runs).
@@ -209,6 +210,7 @@ impl Session {
             model,
             grace: plan.grace,
             abort_after: plan.abort_after,
+            shard: plan.shard,
             monitor_interval: plan.monitor.enabled.then_some(plan.monitor.interval),
             scrapes: std::sync::Mutex::new(scrapes),
             services,
@@ -245,6 +247,7 @@ impl Session {
             capture_text_below: if sinks.capture_all_text { u64::MAX } else { show as u64 },
             grace: self.grace,
             abort_after: self.abort_after,
+            shard: self.shard,
         };
         let started_at = chrono::Local::now();
         let (tx, rx) = mpsc::unbounded_channel::<Event>();
@@ -339,6 +342,7 @@ impl Session {
             capture_text_below: 0,
             grace: self.grace,
             abort_after: self.abort_after,
+            shard: self.shard,
         };
         let drain = tokio::spawn(async move {
             let mut failed = 0u64;

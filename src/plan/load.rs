@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{bad_at, defaults, LoadOptions, PlanError, Stop};
-use crate::schedule::{Arrival, ArrivalKind, ScheduleSpec, ThinkRange};
+use crate::schedule::{Arrival, ArrivalKind, ScheduleSpec, Shard, ThinkRange};
 
 /// The schedule and stop condition, from the load options.
 pub(super) fn resolve(a: &LoadOptions) -> Result<(ScheduleSpec, Stop), PlanError> {
@@ -58,6 +58,32 @@ pub(super) fn resolve(a: &LoadOptions) -> Result<(ScheduleSpec, Stop), PlanError
         }
     }
     Ok((schedule, stop))
+}
+
+/// The shard this process runs: `--shard K/N`, or `--shards N` with K
+/// from the index a Kubernetes Indexed Job gives each pod.
+pub(super) fn resolve_shard(a: &LoadOptions) -> Result<Option<Shard>, PlanError> {
+    match (&a.shard, a.shards) {
+        (Some(_), Some(_)) => Err(bad_at(
+            "load.shards",
+            "give --shard K/N or --shards N (with JOB_COMPLETION_INDEX), not both",
+        )),
+        (Some(s), None) => Shard::parse(s)
+            .map(Some)
+            .map_err(|e| bad_at("load.shard", format!("--shard {s}: {e}"))),
+        (None, Some(n)) => {
+            let k = a.shard_index.ok_or_else(|| {
+                bad_at(
+                    "load.shards",
+                    "--shards N needs this shard's index: --shard K/N, or JOB_COMPLETION_INDEX as a Kubernetes Indexed Job sets it",
+                )
+            })?;
+            Shard::new(k, n)
+                .map(Some)
+                .map_err(|e| bad_at("load.shards", format!("--shards {n}: {e}")))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// The arrival process of open-loop levels (`run --rate`, sweep rate levels).
@@ -148,6 +174,46 @@ mod tests {
 
     fn err(f: impl FnOnce(&mut LoadOptions)) -> PlanError {
         load(f).expect_err("refused")
+    }
+
+    fn shard(f: impl FnOnce(&mut LoadOptions)) -> Result<Option<Shard>, PlanError> {
+        let mut o = LoadOptions::default();
+        f(&mut o);
+        resolve_shard(&o)
+    }
+
+    #[test]
+    fn shards_come_from_the_flag_or_the_pod_index() {
+        assert_eq!(shard(|_| {}).unwrap(), None);
+        assert_eq!(
+            shard(|o| o.shard = Some("2/4".into())).unwrap(),
+            Some(Shard { index: 2, count: 4 })
+        );
+        assert_eq!(
+            shard(|o| {
+                o.shards = Some(3);
+                o.shard_index = Some(1)
+            })
+            .unwrap(),
+            Some(Shard { index: 1, count: 3 })
+        );
+        let e = shard(|o| o.shard = Some("4/4".into())).unwrap_err();
+        assert_eq!(e.key, Some("load.shard"));
+        assert!(e.message.starts_with("--shard 4/4: shard 4 of 4 does not exist"), "{e}");
+        let e = shard(|o| o.shards = Some(3)).unwrap_err();
+        assert!(e.message.contains("JOB_COMPLETION_INDEX"), "{e}");
+        let e = shard(|o| {
+            o.shards = Some(3);
+            o.shard_index = Some(3)
+        })
+        .unwrap_err();
+        assert!(e.message.contains("--shards 3: shard 3 of 3 does not exist"), "{e}");
+        let e = shard(|o| {
+            o.shards = Some(3);
+            o.shard = Some("0/3".into())
+        })
+        .unwrap_err();
+        assert!(e.message.contains("not both"), "{e}");
     }
 
     #[test]

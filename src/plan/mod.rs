@@ -166,6 +166,8 @@ pub struct RunPlan {
     /// (`--abort-after`; `None`: never).
     #[serde(serialize_with = "ser_opt_secs")]
     pub abort_after: Option<Duration>,
+    /// This process's part of a sharded run (`--shard K/N`).
+    pub shard: Option<crate::schedule::Shard>,
     pub workload: WorkloadSpec,
     /// Objectives from `--slo`: each is judged PASS/FAIL, and any failure
     /// makes the exit status 3.
@@ -211,6 +213,7 @@ impl RunPlan {
             warmup: o.load.warmup.unwrap_or(defaults::WARMUP),
             seed: o.workload.seed.unwrap_or(defaults::SEED),
             grace: o.target.grace.unwrap_or(defaults::GRACE),
+            shard: load::resolve_shard(&o.load)?,
             abort_after: Some(o.target.abort_after.unwrap_or(defaults::ABORT_AFTER)).filter(|d| !d.is_zero()),
             workload,
             slos: resolve_slos(o.objectives.slo.as_deref().unwrap_or_default())?,

@@ -100,6 +100,12 @@ options! {
         spawn_rate: f64,
         #[serde(deserialize_with = "de_think", serialize_with = "ser_think")]
         think_time: ThinkRange,
+        /// `K/N`: this process is shard K of N.
+        shard: String,
+        /// N, with K from `shard_index` (a Kubernetes Indexed Job's
+        /// `JOB_COMPLETION_INDEX`).
+        shards: u64,
+        shard_index: u64,
     }
 }
 

@@ -20,6 +20,9 @@
 //! The engine runs the users; this module says when each starts and how long
 //! each thinks.
 
+pub mod shard;
+pub use shard::Shard;
+
 use std::time::Duration;
 
 use rand::rngs::StdRng;

@@ -213,11 +213,17 @@ pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, wo
         (None, Some(d)) => format!("for {}", format_duration(d)),
         (None, None) => "until stopped".to_string(),
     };
-    let warmup = if plan.warmup > 0 {
+    let mut warmup = if plan.warmup > 0 {
         format!(" after {} warm-up requests", plan.warmup)
     } else {
         String::new()
     };
+    if let Some(s) = plan.shard {
+        warmup.push_str(&format!(
+            "; shard {s}: this process sends the indices i with i mod {} = {}",
+            s.count, s.index
+        ));
+    }
     let mode = if plan.workload.stream {
         "streaming"
     } else {

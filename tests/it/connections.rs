@@ -154,6 +154,7 @@ mod engine_phase {
             capture_text_below: 0,
             grace: Duration::from_secs(5),
             abort_after: None,
+            shard: None,
         };
         let collect = tokio::spawn(async move {
             let mut records = Vec::new();

@@ -16,6 +16,7 @@ mod report;
 mod run;
 mod scenarios;
 mod secrets;
+mod shards;
 mod sim;
 mod tui;
 mod workload;

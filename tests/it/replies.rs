@@ -124,6 +124,7 @@ async fn run(t: &Target, requests: u64) -> Vec<RequestRecord> {
         capture_text_below: requests,
         grace: Duration::from_secs(5),
         abort_after: None,
+        shard: None,
     };
     let collect = tokio::spawn(async move {
         let mut records = Vec::new();
