@@ -113,6 +113,7 @@ async fn dispatch(cli: Cli, typed: Typed) -> anyhow::Result<Exit> {
         Command::Report(args) => {
             crate::report::report_command(&args.input, &args.reports.paths(), args.quiet).map(exit_of)
         }
+        Command::Merge(args) => crate::merge::merge(&args.plan()).map(exit_of),
         Command::History(args) => crate::history::history_command(args.db.as_deref(), args.limit).map(exit_of),
         Command::Show(args) => crate::history::show_command(args.db.as_deref(), args.id, args.json).map(exit_of),
         Command::Diff(args) => crate::history::diff_command(&crate::history::DiffOptions {

@@ -23,6 +23,7 @@ pub mod harness;
 pub mod history;
 pub mod limits;
 pub mod live;
+pub mod merge;
 pub mod monitor;
 pub mod outcome;
 pub mod plan;

@@ -55,6 +55,7 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             interrupted: m.interrupted,
             unfinished: m.unfinished,
             stopped_early: m.gave_up.map(crate::harness::session::gave_up_line),
+            summary_state: m.summary_state,
             settings: Some(RunSettings::of(plan)),
             goodput: m.goodput,
             slos: slo_results,

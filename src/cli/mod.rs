@@ -146,6 +146,9 @@ pub enum Command {
     Sim(Box<sim::SimArgs>),
     /// Render a saved run or sweep (JSON or records) as console, HTML, charts, CSV or Markdown.
     Report(Box<ReportCmdArgs>),
+    /// Join the shards of one run (`run --shard K/N --json FILE`) into one
+    /// result: exact counts, percentiles from the merged histograms.
+    Merge(Box<MergeCmdArgs>),
     /// List the runs and sweeps recorded in the local history.
     History(HistoryCmdArgs),
     /// Print one recorded run or sweep.
@@ -555,6 +558,40 @@ pub struct ReportCmdArgs {
     /// Do not print the console summary.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `inferload merge`: the shards of one run joined.
+#[derive(Debug, Clone, Args)]
+pub struct MergeCmdArgs {
+    /// The shards' `--json` documents.
+    #[arg(value_name = "SHARD.json", required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Write the merged run document here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
+    /// Do not print the summary.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl MergeCmdArgs {
+    pub fn plan(&self) -> crate::merge::MergePlan {
+        let history = match self.history.no_history {
+            true => None,
+            false => self.history.db.clone().or_else(crate::files::default_history_db),
+        };
+        crate::merge::MergePlan {
+            inputs: self.inputs.clone(),
+            json: self.json.clone(),
+            reports: self.reports.paths(),
+            history,
+            quiet: self.quiet,
+        }
+    }
 }
 
 /// `inferload history`: list recorded runs and sweeps.

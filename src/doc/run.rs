@@ -76,6 +76,14 @@ pub struct RunDocument {
     /// (`--abort-after`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// A shard's summary in mergeable form (HDR histograms and counters)
+    /// for `inferload merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_state: Option<crate::stats::state::SummaryState>,
+    /// A merged run: the shard documents it was made from, and the shards
+    /// that were missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<Merged>,
     /// What the run was asked to do; `None` from a records file.
     #[serde(default, deserialize_with = "super::lenient")]
     pub settings: Option<RunSettings>,
@@ -119,6 +127,8 @@ impl RunDocument {
             interrupted: false,
             unfinished: 0,
             stopped_early: None,
+            summary_state: None,
+            merged: None,
             settings: None,
             summary,
             goodput: None,
@@ -163,6 +173,16 @@ impl RunDocument {
     pub fn title(&self) -> String {
         super::title("Run", self.target_url.as_deref(), self.model.as_deref())
     }
+}
+
+/// Where a merged run came from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Merged {
+    /// The shard documents merged, as given.
+    pub inputs: Vec<String>,
+    /// Shards of the run that no input held (`K/N`): the result is partial.
+    #[serde(default)]
+    pub missing: Vec<String>,
 }
 
 /// The console's sentence on requests still running at the stop.

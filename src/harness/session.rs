@@ -108,6 +108,8 @@ pub struct Measurement {
     pub interrupted: bool,
     /// Set when the phase gave up after `--abort-after` without a success.
     pub gave_up: Option<Duration>,
+    /// The summary's mergeable form (shards only).
+    pub summary_state: Option<crate::stats::state::SummaryState>,
     /// Wall-clock start of the measured phase.
     pub started_at: chrono::DateTime<chrono::Local>,
     /// Users active over time (users schedule only).
@@ -279,6 +281,8 @@ impl Session {
             sink.flush();
         }
         let summary = collected.summary.finish();
+        // A shard saves its distributions in mergeable form for `merge`.
+        let summary_state = self.shard.map(|_| collected.summary.state());
         let goodput = (!collected.bounds_empty).then(|| Goodput {
             good_requests: collected.good,
             goodput: if summary.duration_s > 0.0 {
@@ -301,6 +305,7 @@ impl Session {
             unfinished: collected.unfinished,
             interrupted: end.interrupted,
             gave_up: end.gave_up,
+            summary_state,
             started_at,
             users: collected.users,
             breakdown: (!collected.breakdown.is_empty()).then(|| collected.breakdown.finish()),

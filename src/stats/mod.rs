@@ -51,6 +51,7 @@ use crate::record::{ErrorClass, OutputKinds, RequestRecord};
 pub mod breakdown;
 pub mod errors;
 pub mod quantile;
+pub mod state;
 
 /// One latency distribution, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -338,6 +339,9 @@ pub struct SummaryBuilder {
     output_kinds: KindCounts,
     stream_ignored: u64,
     usage_invalid: u64,
+    /// Peaks of summaries merged from their saved state, whose intervals
+    /// are not kept: their sum bounds the merged peak from above.
+    merged_peaks: u64,
 }
 
 impl Default for SummaryBuilder {
@@ -378,6 +382,7 @@ impl SummaryBuilder {
             output_kinds: KindCounts::default(),
             stream_ignored: 0,
             usage_invalid: 0,
+            merged_peaks: 0,
         }
     }
 
@@ -512,6 +517,7 @@ impl SummaryBuilder {
         self.output_kinds.merge(&other.output_kinds);
         self.stream_ignored += other.stream_ignored;
         self.usage_invalid += other.usage_invalid;
+        self.merged_peaks += other.merged_peaks;
         for (class, acc) in &other.errors {
             match self.errors.get_mut(class) {
                 None => {
@@ -564,7 +570,7 @@ impl SummaryBuilder {
             output_throughput: per_s(self.output_tokens as f64),
             total_token_throughput: per_s((self.input_tokens + self.output_tokens) as f64),
             peak_output_throughput: self.tokens_per_second.values().copied().max().unwrap_or(0) as f64,
-            peak_concurrency: peak_overlap(&self.intervals),
+            peak_concurrency: peak_overlap(&self.intervals) + self.merged_peaks,
             total_input_tokens: self.input_tokens,
             total_output_tokens: self.output_tokens,
             tokens_estimated: self.tokens_estimated,

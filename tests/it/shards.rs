@@ -72,3 +72,89 @@ async fn shards_partition_the_requests_of_one_run() {
     assert_eq!(sim.stats().requests_total, sent, "the server saw each request once");
     sim.shutdown().await;
 }
+
+/// Four shards run as separate processes against one simulator, then
+/// merged: totals equal one run's, the percentiles equal those of one
+/// histogram of every shard's records, and the server saw each request once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_shards_equal_one_run() {
+    use inferload::stats::SummaryBuilder;
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(3), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n);
+    let mut children = Vec::new();
+    for k in 0..4 {
+        children.push(spawn(&[
+            "run",
+            "--url",
+            &sim.url(),
+            "-n",
+            "80",
+            "-c",
+            "8",
+            "--warmup",
+            "0",
+            "--output-len",
+            "6",
+            "--shard",
+            &format!("{k}/4"),
+            "--records",
+            &d(&format!("s{k}.jsonl")).display().to_string(),
+            "--json",
+            &d(&format!("s{k}.json")).display().to_string(),
+            "--no-monitor",
+            "--no-history",
+            "--quiet",
+        ]));
+    }
+    for c in children {
+        let out = tokio::task::spawn_blocking(move || wait(c, Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert_eq!(out.code, Some(0), "{}", out.all());
+    }
+    let mut argv = args!["merge"];
+    argv.extend((0..4).map(|k| d(&format!("s{k}.json")).display().to_string()));
+    argv.extend(args!["--json", d("total.json").display(), "--no-history", "--quiet"]);
+    let out = run_async(argv).await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let total = read_json(&d("total.json"));
+    assert!(schema_errors(&total).is_empty(), "{:?}", schema_errors(&total));
+    let s = &total["summary"];
+    assert_eq!(s["requests_total"], 80);
+    assert_eq!(s["successful"], 80);
+    assert_eq!(s["total_output_tokens"], 80 * 6);
+    assert_eq!(sim.stats().requests_total, 80);
+
+    // One histogram of all the shards' records gives the same percentiles.
+    let mut records = Vec::new();
+    for k in 0..4 {
+        let text = std::fs::read(d(&format!("s{k}.jsonl"))).unwrap();
+        records.extend(inferload::export::records::parse_records(&text, &d("x")).unwrap());
+    }
+    let one = serde_json::to_value(SummaryBuilder::from_records(&records).finish()).unwrap();
+    for key in ["ttft_ms", "itl_ms", "tpot_ms", "e2e_ms"] {
+        for q in ["p50", "p90", "p99", "min", "max", "mean"] {
+            let (a, b) = (&one[key][q], &s[key][q]);
+            let close = (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-9;
+            assert!(close, "{key}.{q}: one histogram {a}, merged {b}");
+        }
+    }
+    assert_eq!(total["merged"]["missing"], serde_json::json!([]));
+
+    // A missing shard is named and the result called partial.
+    let out = run_async(args![
+        "merge",
+        d("s0.json").display(),
+        d("s2.json").display(),
+        "--no-history",
+        "--quiet"
+    ])
+    .await;
+    assert!(
+        out.stderr.contains("partial") && out.stderr.contains("1/4, 3/4"),
+        "{}",
+        out.all()
+    );
+    sim.shutdown().await;
+}
