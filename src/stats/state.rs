@@ -249,7 +249,7 @@ mod tests {
             input_tokens: 100 + i,
             output_tokens: 5,
             streamed: true,
-            error: (i % 13 == 0).then(|| RequestError {
+            error: i.is_multiple_of(13).then(|| RequestError {
                 class: ErrorClass::Http(503),
                 message: format!("busy {i}"),
             }),
