@@ -384,6 +384,10 @@ pub struct LoadArgs {
     pub shards: Option<u64>,
     #[arg(long, env = "JOB_COMPLETION_INDEX", hide = true)]
     pub shard_index: Option<u64>,
+    /// Start the measured phase at this wall-clock time (RFC 3339, or
+    /// `+30s` from now), so the shards of a run start together.
+    #[arg(long, value_name = "TIME", help_heading = "Load")]
+    pub start_at: Option<String>,
 }
 
 /// What each request asks for.
@@ -816,6 +820,7 @@ impl LoadArgs {
             shard: self.shard.clone(),
             shards: self.shards,
             shard_index: self.shard_index,
+            start_at: self.start_at.clone(),
         }
     }
 }

@@ -54,6 +54,7 @@ pub struct Session {
     grace: Duration,
     abort_after: Option<Duration>,
     shard: Option<crate::schedule::Shard>,
+    start_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The monitor's interval; `None` with `--no-monitor`.
     monitor_interval: Option<Duration>,
     /// This target's scrapes, between measurements (taken while one runs).
@@ -213,6 +214,7 @@ impl Session {
             grace: plan.grace,
             abort_after: plan.abort_after,
             shard: plan.shard,
+            start_at: plan.start_at,
             monitor_interval: plan.monitor.enabled.then_some(plan.monitor.interval),
             scrapes: std::sync::Mutex::new(scrapes),
             services,
@@ -236,6 +238,9 @@ impl Session {
     ) -> anyhow::Result<Measurement> {
         if level.warmup > 0 && !signals.interrupt.is_cancelled() {
             self.warm_up(level, signals).await;
+        }
+        if let Some(at) = self.start_at {
+            wait_until(at, signals).await;
         }
         let show = sinks.show_samples;
         let phase = Phase {
@@ -494,6 +499,23 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
     }
     view.finish();
     out
+}
+
+/// Waits for `--start-at` (the shards of a run start their measured phase
+/// together); an interrupt ends the wait.
+async fn wait_until(at: chrono::DateTime<chrono::Utc>, signals: &Signals) {
+    let Ok(wait) = (at - chrono::Utc::now()).to_std() else {
+        return;
+    };
+    println!(
+        "Waiting {} until {} to start (--start-at)...",
+        crate::units::format_duration(wait),
+        at.to_rfc3339()
+    );
+    tokio::select! {
+        _ = signals.interrupt.cancelled() => {}
+        _ = tokio::time::sleep(wait) => {}
+    }
 }
 
 /// What the run says when it gives up on a dead target.

@@ -86,6 +86,25 @@ pub(super) fn resolve_shard(a: &LoadOptions) -> Result<Option<Shard>, PlanError>
     }
 }
 
+/// `--start-at`: an RFC 3339 time, or `+DURATION` after `now`.
+pub(super) fn resolve_start_at(
+    s: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, PlanError> {
+    let Some(s) = s else {
+        return Ok(None);
+    };
+    let bad = |why: String| bad_at("load.start_at", format!("--start-at {s}: {why}"));
+    if let Some(rest) = s.strip_prefix('+') {
+        let d = crate::units::parse_duration(rest).map_err(bad)?;
+        let d = chrono::Duration::from_std(d).map_err(|e| bad(e.to_string()))?;
+        return Ok(Some(now + d));
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| Some(t.with_timezone(&chrono::Utc)))
+        .map_err(|e| bad(format!("{e}: give an RFC 3339 time (2026-12-01T10:00:00Z) or +30s")))
+}
+
 /// The arrival process of open-loop levels (`run --rate`, sweep rate levels).
 pub fn arrival(kind: Option<ArrivalKind>, burstiness: Option<f64>) -> Result<Arrival, PlanError> {
     if let Some(b) = burstiness {
@@ -180,6 +199,27 @@ mod tests {
         let mut o = LoadOptions::default();
         f(&mut o);
         resolve_shard(&o)
+    }
+
+    #[test]
+    fn the_start_time_is_absolute_or_from_now() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(resolve_start_at(None, now).unwrap(), None);
+        let t = resolve_start_at(Some("+90s"), now).unwrap().unwrap();
+        assert_eq!((t - now).num_seconds(), 90);
+        let t = resolve_start_at(Some("2026-12-01T11:30:00+01:00"), now)
+            .unwrap()
+            .unwrap();
+        assert_eq!((t - now).num_seconds(), 30 * 60);
+        let e = resolve_start_at(Some("soon"), now).unwrap_err();
+        assert_eq!(e.key, Some("load.start_at"));
+        assert!(
+            e.message.starts_with("--start-at soon:") && e.message.contains("RFC 3339"),
+            "{e}"
+        );
+        assert!(resolve_start_at(Some("+later"), now).is_err());
     }
 
     #[test]

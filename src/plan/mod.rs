@@ -168,6 +168,8 @@ pub struct RunPlan {
     pub abort_after: Option<Duration>,
     /// This process's part of a sharded run (`--shard K/N`).
     pub shard: Option<crate::schedule::Shard>,
+    /// When the measured phase starts (`--start-at`).
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
     pub workload: WorkloadSpec,
     /// Objectives from `--slo`: each is judged PASS/FAIL, and any failure
     /// makes the exit status 3.
@@ -214,6 +216,7 @@ impl RunPlan {
             seed: o.workload.seed.unwrap_or(defaults::SEED),
             grace: o.target.grace.unwrap_or(defaults::GRACE),
             shard: load::resolve_shard(&o.load)?,
+            start_at: load::resolve_start_at(o.load.start_at.as_deref(), chrono::Utc::now())?,
             abort_after: Some(o.target.abort_after.unwrap_or(defaults::ABORT_AFTER)).filter(|d| !d.is_zero()),
             workload,
             slos: resolve_slos(o.objectives.slo.as_deref().unwrap_or_default())?,

@@ -106,6 +106,8 @@ options! {
         /// `JOB_COMPLETION_INDEX`).
         shards: u64,
         shard_index: u64,
+        /// When the measured phase starts: RFC 3339, or `+30s` from now.
+        start_at: String,
     }
 }
 

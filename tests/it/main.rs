@@ -5,6 +5,7 @@ mod architecture;
 mod capacity;
 mod common;
 mod connections;
+mod deploy;
 mod documents;
 mod exports;
 mod files;
