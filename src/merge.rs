@@ -26,6 +26,9 @@ use crate::stats::SummaryBuilder;
 #[derive(Debug, Clone, Default)]
 pub struct MergePlan {
     pub inputs: Vec<PathBuf>,
+    /// The shards' records files: with them the merged document gets its
+    /// time series and per-request charts, aligned on the shards' starts.
+    pub records: Vec<PathBuf>,
     pub json: Option<PathBuf>,
     pub reports: ReportPaths,
     pub history: Option<PathBuf>,
@@ -92,11 +95,12 @@ pub fn merge(plan: &MergePlan) -> anyhow::Result<Outcome> {
 
     // Every shard's clock moves onto the earliest start's.
     let origin = parts.iter().map(|p| p.started).min().expect("at least one part");
+    let shift_of = |p: &Part| (p.started - origin).to_std().unwrap_or(Duration::ZERO);
     let mut builder = SummaryBuilder::new();
     let mut good = 0u64;
     let mut has_goodput = false;
     for p in &parts {
-        let shift = (p.started - origin).to_std().unwrap_or(Duration::ZERO);
+        let shift = shift_of(p);
         let state = p.doc.summary_state.as_ref().expect("checked when loaded");
         builder.merge(&SummaryBuilder::from_state(state, shift).with_context(|| format!("{}", p.path.display()))?);
         if let Some(g) = p.doc.goodput {
@@ -143,7 +147,20 @@ pub fn merge(plan: &MergePlan) -> anyhow::Result<Outcome> {
         }),
         ..RunDocument::new(summary)
     };
-    let report = RunReport::new(doc, Vec::new());
+    // The records move onto the merged clock by their shard (index mod N).
+    let mut records = Vec::new();
+    for path in &plan.records {
+        for mut r in crate::export::records::read_records(path)? {
+            let shift = parts
+                .iter()
+                .find(|p| shard_of(p).is_some_and(|s| s.owns(r.index)))
+                .map_or(Duration::ZERO, shift_of);
+            r.shift(shift);
+            records.push(r);
+        }
+    }
+    records.sort_by_key(|r| r.sent_at);
+    let report = RunReport::new(doc, records);
     let doc = &report.doc;
     if !plan.quiet {
         print!("{}", crate::export::console_summary(&report));

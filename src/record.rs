@@ -279,6 +279,19 @@ impl RequestRecord {
         times.windows(2).map(|w| w[1].saturating_sub(w[0]))
     }
 
+    /// Moves every timestamp `by` later (onto another clock's origin).
+    pub fn shift(&mut self, by: Duration) {
+        self.scheduled_at += by;
+        self.sent_at += by;
+        self.ended_at += by;
+        for t in &mut self.token_times {
+            *t += by;
+        }
+        if let Some(f) = self.finished_at.as_mut() {
+            *f += by;
+        }
+    }
+
     /// Client-side backlog: how late the request left against its schedule.
     pub fn queue_delay(&self) -> Duration {
         self.sent_at.saturating_sub(self.scheduled_at)

@@ -573,6 +573,10 @@ pub struct MergeCmdArgs {
     /// Write the merged run document here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// The shards' `--records` files: the merged document then has its
+    /// time series and per-request charts.
+    #[arg(long, value_name = "SHARD.jsonl", num_args = 1..)]
+    pub records: Vec<PathBuf>,
     #[command(flatten)]
     pub reports: ReportArgs,
     #[command(flatten)]
@@ -590,6 +594,7 @@ impl MergeCmdArgs {
         };
         crate::merge::MergePlan {
             inputs: self.inputs.clone(),
+            records: self.records.clone(),
             json: self.json.clone(),
             reports: self.reports.paths(),
             history,

@@ -142,6 +142,17 @@ async fn merged_shards_equal_one_run() {
     }
     assert_eq!(total["merged"]["missing"], serde_json::json!([]));
 
+    // With the records, the merged document has the time series of all.
+    let mut argv = args!["merge"];
+    argv.extend((0..4).map(|k| d(&format!("s{k}.json")).display().to_string()));
+    argv.push("--records".into());
+    argv.extend((0..4).map(|k| d(&format!("s{k}.jsonl")).display().to_string()));
+    argv.extend(args!["--json", d("total2.json").display(), "--no-history", "--quiet"]);
+    let out = run_async(argv).await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let series = &read_json(&d("total2.json"))["series"];
+    assert_eq!(series["points"].as_array().map(Vec::len), Some(80), "{series}");
+
     // A missing shard is named and the result called partial.
     let out = run_async(args![
         "merge",
