@@ -240,6 +240,9 @@ impl Session {
             self.warm_up(level, signals).await;
         }
         if let Some(at) = self.start_at {
+            if let Some(offset) = self.clock_offset().await {
+                println!("{}", offset_line(offset));
+            }
             wait_until(at, signals).await;
         }
         let show = sinks.show_samples;
@@ -317,6 +320,19 @@ impl Session {
             monitor,
             trust,
         })
+    }
+
+    /// How far the target's clock (its `Date` header, to the second) is
+    /// ahead of this machine's: shards started by wall-clock time are only
+    /// as together as their clocks. `None` when the target sends no date.
+    async fn clock_offset(&self) -> Option<f64> {
+        let before = chrono::Utc::now();
+        let resp = self.ctx.client.probe().get(&self.base_url).send().await.ok()?;
+        let after = chrono::Utc::now();
+        let date = resp.headers().get(reqwest::header::DATE)?.to_str().ok()?;
+        let server = chrono::DateTime::parse_from_rfc2822(date).ok()?;
+        let local = before + (after - before) / 2;
+        Some((server.with_timezone(&chrono::Utc) - local).num_milliseconds() as f64 / 1000.0)
     }
 
     /// Starts sampling with the process's samplers (lent; how many is
@@ -499,6 +515,12 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
     }
     view.finish();
     out
+}
+
+/// The console's line on the clock offset (the `Date` header has whole
+/// seconds, so the offset is known to about a second).
+pub fn offset_line(seconds: f64) -> String {
+    format!("Clock:     the target's clock is {seconds:+.1} s from this machine's (its Date header, ±1 s)")
 }
 
 /// Waits for `--start-at` (the shards of a run start their measured phase

@@ -169,3 +169,41 @@ async fn merged_shards_equal_one_run() {
     );
     sim.shutdown().await;
 }
+
+/// `--start-at +1s` waits for the wall-clock time before the measured
+/// phase and says how far the target's clock is from this machine's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_at_waits_for_the_wall_clock() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let before = chrono::Utc::now();
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "-n",
+        4,
+        "--output-len",
+        4,
+        "--start-at",
+        "+1s",
+        "--json",
+        json.display(),
+        "--no-monitor",
+        "--no-history",
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(out.stdout.contains("(--start-at)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Clock:     the target's clock is"),
+        "{}",
+        out.stdout
+    );
+    let started = read_json(&json)["started_at"].as_str().unwrap().to_string();
+    let started = chrono::DateTime::parse_from_rfc3339(&started).unwrap();
+    assert!(started.with_timezone(&chrono::Utc) - before >= chrono::Duration::milliseconds(900));
+    sim.shutdown().await;
+}
