@@ -91,7 +91,9 @@ async fn a_run_reports_one_connection_per_request_against_a_server_closing_them(
     let opened = u(c, "/connections_opened");
     let retries = u(c, "/stale_retries");
     assert!((96..=100 + retries).contains(&opened), "about one per request: {c}");
-    assert_eq!(opened, sim.stats().connections_accepted, "{c}");
+    // Besides the run's, the server accepted the preflight's connection.
+    let accepted = sim.stats().connections_accepted;
+    assert!((opened..=opened + 2).contains(&accepted), "{accepted} accepted: {c}");
     assert!(f(c, "/requests_per_connection") <= 1.05, "{c}");
     assert!(flag(c, "/mostly_new_connections"), "{c}");
     assert!(flag(c, "/reuse_stopped"), "{c}");
