@@ -210,7 +210,14 @@ fn latency_table(out: &mut String, report: &RunReport) {
     let s = &report.doc.summary;
     // Without settings (a records file) the schedule is unknown: show the
     // schedule's own latencies rather than hide a backlog.
-    let open_loop = report.doc.schedule().is_none_or(Schedule::is_open);
+    // A connection ramp makes requests of a closed loop wait too: that wait
+    // is queue delay, shown as in an open loop.
+    let ramped = report
+        .doc
+        .settings
+        .as_ref()
+        .is_some_and(|s| s.target.connect_rate.is_some());
+    let open_loop = ramped || report.doc.schedule().is_none_or(Schedule::is_open);
     let rows: Vec<(&str, &LatencyStats)> = s
         .latencies()
         .into_iter()
@@ -597,6 +604,11 @@ mod tests {
             assert!(text.contains(row), "row {row:?} in\n{text}");
         }
         assert!(!text.contains("\nQueue delay "), "closed loop: no queue delay row");
+        let ramped = console_summary(&report(|s| s.target.connect_rate = Some(5.0)));
+        assert!(
+            ramped.contains("\nQueue delay "),
+            "a ramp's wait is queue delay: {ramped}"
+        );
         assert!(text.contains("token counts are estimated"));
         assert!(text.contains("success rate 75.00%"));
         assert!(text.contains("http_500") && text.contains("internal server error"));

@@ -166,7 +166,9 @@ async fn a_run_with_kept_connections_reports_many_requests_per_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connect_rate_flag_ramps_connections_and_waits_as_queue_delay() {
     let sim = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
-    let v = run_json(&sim, &["-c", "10", "--connect-rate", "40"], 10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (v, out) = run_saved(&sim, &["-c", "10", "--connect-rate", "40"], 10, dir.path()).await;
+    assert!(out.stdout.contains("\nQueue delay "), "{}", out.stdout);
     assert_eq!(u(&v, "/summary/failed"), 0, "{}", v["summary"]["errors"]);
     assert_eq!(f(&v, "/settings/target/connect_rate"), 40.0);
     assert_eq!(u(&v, "/connections/connections_opened"), 10);
