@@ -63,6 +63,7 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             breakdown: m.breakdown,
             monitor: m.monitor,
             trust: Some(m.trust),
+            connections: Some(m.connections),
             ..RunDocument::new(m.summary)
         },
         m.records,

@@ -260,6 +260,11 @@ pub struct TargetArgs {
     /// Accept invalid TLS certificates (verification is on by default).
     #[arg(long, help_heading = "Target")]
     pub insecure: bool,
+    /// Open at most N new connections per second (a ramp for targets that
+    /// refuse a storm of connections). The wait for a connection counts as
+    /// queue delay, never in TTFT [default: as needed].
+    #[arg(long, value_name = "N", help_heading = "Target")]
+    pub connect_rate: Option<f64>,
     /// How long in-flight requests may finish after Ctrl-C or --duration;
     /// those still running then fail as `unfinished`.
     #[arg(long, value_parser = parse_duration, default_value = "30s", help_heading = "Load")]
@@ -792,6 +797,7 @@ impl TargetArgs {
             headers: list(&self.headers),
             timeout: t.value("timeout", &self.timeout),
             insecure: t.flag(self.insecure),
+            connect_rate: self.connect_rate,
             grace: t.value("grace", &self.grace),
             abort_after: t.value("abort_after", &self.abort_after),
             body_template: h.body_template.clone(),

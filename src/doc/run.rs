@@ -12,7 +12,9 @@
 //!   "series": charts' bounded data (only when the run kept its records),
 //!   "users": {peak, final, series: [[t_s, active]]} (`--users` only),
 //!   "breakdown": {by_task, by_model: [{label, summary}]} (task mixes only),
-//!   "monitor": what the monitor saw, "trust": whether the client kept up }
+//!   "monitor": what the monitor saw, "trust": whether the client kept up,
+//!   "connections": connections opened, requests per connection, stale
+//!   retries, connect times }
 //! ```
 //!
 //! The same type is read back from a saved file, and built from a records
@@ -21,6 +23,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::ConnectionStats;
 use crate::monitor::{MonitorReport, TrustVerdict};
 use crate::schedule::UsersActivity;
 use crate::slo::{Goodput, SloResult};
@@ -110,6 +113,10 @@ pub struct RunDocument {
     /// Whether the load generator kept up, with its figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<TrustVerdict>,
+    /// The connections the measured phase opened and used (`None` from a
+    /// records file and from documents written before they were saved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<ConnectionStats>,
 }
 
 impl RunDocument {
@@ -138,6 +145,7 @@ impl RunDocument {
             breakdown: None,
             monitor: None,
             trust: None,
+            connections: None,
         }
     }
 

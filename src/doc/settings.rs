@@ -69,6 +69,10 @@ pub struct TargetSettings {
     /// Seconds.
     pub timeout: f64,
     pub insecure: bool,
+    /// `--connect-rate`: new connections per second at most (absent: as
+    /// many as needed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_rate: Option<f64>,
     /// How `http`, `openai-images` and `http-async` requests are built and
     /// judged (template source, checks, images, job polling), as the API
     /// module describes them.
@@ -308,6 +312,7 @@ impl RunSettings {
                     .collect(),
                 timeout: t.timeout.as_secs_f64(),
                 insecure: t.insecure,
+                connect_rate: t.connect_rate,
                 // Serialized by the API module (its template body is skipped).
                 http: t.http.as_ref().and_then(|h| serde_json::to_value(h).ok()),
             },

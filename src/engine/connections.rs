@@ -16,8 +16,10 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-/// The connection figures of one phase.
+/// The connection figures of one phase (saved in the run document, so a
+/// field added later reads as its default from older files).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ConnectionStats {
     /// Requests handed to the client (a resent request counts once).
     pub requests: u64,
@@ -53,6 +55,7 @@ pub struct ConnectionStats {
 /// Mean, 99th percentile and maximum of the connect times, in ms (all 0
 /// when no connection was opened).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ConnectTimes {
     pub count: u64,
     pub mean: f64,

@@ -15,6 +15,7 @@
 use std::fmt::Write as _;
 
 use crate::doc::settings::Schedule;
+use crate::engine::ConnectionStats;
 use crate::record::ErrorClass;
 use crate::stats::{LatencyStats, Summary};
 
@@ -120,6 +121,54 @@ pub fn console_summary(report: &RunReport) -> String {
         out.push_str(&t.line);
         out.push('\n');
     }
+    if let Some(c) = &report.doc.connections {
+        out.push_str(&connections_block(c));
+    }
+    out
+}
+
+/// The connection figures under the trust line: connections opened,
+/// requests per connection, stale-connection retries and connect times;
+/// and, when most requests opened a connection, that their TTFT includes
+/// the handshake. Empty when no request was sent.
+pub fn connections_block(c: &ConnectionStats) -> String {
+    if c.requests == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "Connections: {} opened for {} requests, {:.2} requests per connection, {} stale-connection {}",
+        c.connections_opened,
+        c.requests,
+        c.requests_per_connection,
+        c.stale_retries,
+        if c.stale_retries == 1 { "retry" } else { "retries" },
+    );
+    if c.connect_ms.count > 0 {
+        let _ = write!(
+            out,
+            "; connect time mean {:.2} ms, p99 {:.2} ms",
+            c.connect_ms.mean, c.connect_ms.p99
+        );
+    }
+    out.push('\n');
+    if c.http2_connections > 0 {
+        let _ = writeln!(out, "  {} of them HTTP/2 (multiplexed).", c.http2_connections);
+    }
+    if c.connect_failures > 0 {
+        let _ = writeln!(out, "  {} connection attempts failed.", c.connect_failures);
+    }
+    if c.reuse_stopped {
+        out.push_str("  The target closed connections after its replies: inferload stopped reusing them.\n");
+    }
+    if c.mostly_new_connections {
+        let _ = writeln!(
+            out,
+            "  Most requests ({} of {}) opened a new connection: their TTFT includes the TCP (and TLS) handshake.",
+            c.requests_on_new_connections, c.requests
+        );
+    }
     out
 }
 
@@ -161,7 +210,14 @@ fn latency_table(out: &mut String, report: &RunReport) {
     let s = &report.doc.summary;
     // Without settings (a records file) the schedule is unknown: show the
     // schedule's own latencies rather than hide a backlog.
-    let open_loop = report.doc.schedule().is_none_or(Schedule::is_open);
+    // A connection ramp makes requests of a closed loop wait too: that wait
+    // is queue delay, shown as in an open loop.
+    let ramped = report
+        .doc
+        .settings
+        .as_ref()
+        .is_some_and(|s| s.target.connect_rate.is_some());
+    let open_loop = ramped || report.doc.schedule().is_none_or(Schedule::is_open);
     let rows: Vec<(&str, &LatencyStats)> = s
         .latencies()
         .into_iter()
@@ -484,6 +540,59 @@ mod tests {
     }
 
     #[test]
+    fn connection_figures_follow_the_trust_line() {
+        let mut r = report(|_| {});
+        assert!(!console_summary(&r).contains("Connections:"), "none recorded");
+        let mut c = ConnectionStats {
+            requests: 200,
+            connections_opened: 4,
+            connections_used: 4,
+            requests_per_connection: 50.0,
+            requests_on_new_connections: 4,
+            ..Default::default()
+        };
+        c.connect_ms.count = 4;
+        c.connect_ms.mean = 0.25;
+        c.connect_ms.p99 = 0.5;
+        r.doc.connections = Some(c.clone());
+        let text = console_summary(&r);
+        assert!(
+            text.contains(
+                "Connections: 4 opened for 200 requests, 50.00 requests per connection, \
+                 0 stale-connection retries; connect time mean 0.25 ms, p99 0.50 ms\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("handshake") && !text.contains("stopped reusing"),
+            "{text}"
+        );
+
+        c.connections_opened = 199;
+        c.connections_used = 199;
+        c.requests_per_connection = 200.0 / 199.0;
+        c.requests_on_new_connections = 196;
+        c.mostly_new_connections = true;
+        c.reuse_stopped = true;
+        c.stale_retries = 1;
+        r.doc.connections = Some(c);
+        let text = console_summary(&r);
+        assert!(
+            text.contains("1.01 requests per connection, 1 stale-connection retry;"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Most requests (196 of 200) opened a new connection: their TTFT includes the TCP (and TLS) handshake."
+            ),
+            "{text}"
+        );
+        assert!(text.contains("stopped reusing them"), "{text}");
+        r.doc.connections = Some(ConnectionStats::default());
+        assert!(!console_summary(&r).contains("Connections:"), "no request, no block");
+    }
+
+    #[test]
     fn own_tables_show_latencies_tokens_and_errors() {
         let mut r = report(|_| {});
         r.doc.interrupted = true;
@@ -495,6 +604,11 @@ mod tests {
             assert!(text.contains(row), "row {row:?} in\n{text}");
         }
         assert!(!text.contains("\nQueue delay "), "closed loop: no queue delay row");
+        let ramped = console_summary(&report(|s| s.target.connect_rate = Some(5.0)));
+        assert!(
+            ramped.contains("\nQueue delay "),
+            "a ramp's wait is queue delay: {ramped}"
+        );
         assert!(text.contains("token counts are estimated"));
         assert!(text.contains("success rate 75.00%"));
         assert!(text.contains("http_500") && text.contains("internal server error"));

@@ -33,6 +33,7 @@ use crate::workload::Workload;
 pub fn client_config(target: &crate::plan::Target) -> engine::ClientConfig {
     let mut config = engine::ClientConfig::new(target.timeout);
     config.insecure = target.insecure;
+    config.connect_rate = target.connect_rate;
     if let Some(key) = &target.api_key {
         config.headers.push(engine::HeaderSpec::bearer(key.expose()));
     }
@@ -121,6 +122,8 @@ pub struct Measurement {
     pub monitor: Option<crate::monitor::MonitorReport>,
     /// Whether the load generator kept up (see `monitor::trust`).
     pub trust: crate::monitor::TrustVerdict,
+    /// The connections the measured phase opened and used.
+    pub connections: engine::ConnectionStats,
 }
 
 impl Measurement {
@@ -319,6 +322,7 @@ impl Session {
             breakdown: (!collected.breakdown.is_empty()).then(|| collected.breakdown.finish()),
             monitor,
             trust,
+            connections: end.connections,
         })
     }
 

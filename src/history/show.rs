@@ -186,6 +186,16 @@ pub(super) fn run(e: &Entry, doc: &RunDocument) -> String {
             &[false, true, false],
         )));
     }
+    if doc.trust.is_some() || doc.connections.is_some() {
+        out.push('\n');
+    }
+    if let Some(t) = &doc.trust {
+        out.push_str(&t.line);
+        out.push('\n');
+    }
+    if let Some(c) = &doc.connections {
+        out.push_str(&crate::export::console::connections_block(c));
+    }
     if !doc.slos.is_empty() {
         out.push_str("\nObjectives:\n");
         let rows: Vec<Vec<String>> = doc

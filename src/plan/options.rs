@@ -62,6 +62,8 @@ options! {
         #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
         timeout: Duration,
         insecure: bool,
+        /// New connections per second at most.
+        connect_rate: f64,
         #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
         grace: Duration,
         #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]

@@ -37,6 +37,9 @@ pub struct Target {
     #[serde(serialize_with = "super::ser_secs")]
     pub timeout: Duration,
     pub insecure: bool,
+    /// Open at most this many connections per second (`None`: as needed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_rate: Option<f64>,
     /// How `http`, `openai-images` and `http-async` requests are built and
     /// judged; `None` for the other APIs.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -205,6 +208,12 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
     if timeout.is_zero() {
         return Err(bad_at("target.timeout", "--timeout must be greater than zero"));
     }
+    if let Some(r) = a.connect_rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        return Err(bad_at(
+            "target.connect_rate",
+            format!("--connect-rate must be a positive number of connections per second, not {r}"),
+        ));
+    }
     let api_key = a.api_key.as_deref().filter(|k| !k.is_empty()).map(Secret::new);
     if let Some(k) = &api_key {
         if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", k.expose())).is_err() {
@@ -225,6 +234,7 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
         headers,
         timeout,
         insecure: a.insecure.unwrap_or(false),
+        connect_rate: a.connect_rate,
         http: resolve_http(a, api, timeout)?,
         template_file: a.body_template.as_deref().and_then(template_file).map(Into::into),
     })
@@ -749,6 +759,20 @@ mod tests {
             err(|o| o.target.timeout = Some(Duration::ZERO)).key,
             Some("target.timeout")
         );
+    }
+
+    #[test]
+    fn the_connection_ramp_is_a_positive_finite_rate() {
+        assert_eq!(ok(|_| {}).target.connect_rate, None);
+        assert_eq!(
+            ok(|o| o.target.connect_rate = Some(50.0)).target.connect_rate,
+            Some(50.0)
+        );
+        for bad in [0.0, -3.0, f64::INFINITY, f64::NAN] {
+            let e = err(|o| o.target.connect_rate = Some(bad));
+            assert_eq!(e.key, Some("target.connect_rate"), "{bad}: {e}");
+            assert!(e.message.contains("--connect-rate must be a positive"), "{e}");
+        }
     }
 
     #[test]

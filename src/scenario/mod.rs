@@ -3,8 +3,8 @@
 //! and the strategies of a comparison.
 //!
 //! ```toml
-//! [target]      # url, api, endpoint, model, timeout, headers, insecure, grace,
-//!               # body_template, check, images_pointer, the http-async keys ...
+//! [target]      # url, api, endpoint, model, timeout, headers, insecure, connect_rate,
+//!               # grace, body_template, check, images_pointer, the http-async keys ...
 //! [load]        # concurrency, rate, arrival, burstiness, requests, duration,
 //!               # warmup, users, spawn_rate, think_time
 //! [workload]    # prompt, dataset, input_len, output_len (max_tokens), range_ratio,

@@ -26,7 +26,14 @@ fn llama_like() -> SimConfig {
 /// Runs `inferload run` against `sim` with `load` and returns its JSON.
 async fn run_json(sim: &SimHandle, load: &[&str], requests: u64) -> Value {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("run.json");
+    run_saved(sim, load, requests, dir.path()).await.0
+}
+
+/// Runs `inferload run` against `sim` with `load`, saving its JSON as
+/// `dir/run.json` and its history in `dir/history.db`; returns the JSON
+/// and what the run printed.
+async fn run_saved(sim: &SimHandle, load: &[&str], requests: u64, dir: &std::path::Path) -> (Value, Output) {
+    let json = dir.join("run.json");
     let mut a = args![
         "run",
         "--url",
@@ -37,13 +44,151 @@ async fn run_json(sim: &SimHandle, load: &[&str], requests: u64) -> Value {
         6,
         "--json",
         json.display(),
+        "--db",
+        dir.join("history.db").display(),
         "--quiet",
         "--no-monitor"
     ];
     a.extend(load.iter().map(|s| s.to_string()));
     let out = run_async(a).await;
     assert_eq!(out.code, Some(0), "{}", out.all());
-    read_json(&json)
+    (read_json(&json), out)
+}
+
+fn f(v: &Value, ptr: &str) -> f64 {
+    v.pointer(ptr)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{ptr} missing in {v}"))
+}
+
+fn flag(v: &Value, ptr: &str) -> bool {
+    v.pointer(ptr)
+        .and_then(Value::as_bool)
+        .unwrap_or_else(|| panic!("{ptr} missing in {v}"))
+}
+
+/// The line of `text` starting with `Connections:`.
+fn connections_line(text: &str) -> &str {
+    text.lines()
+        .find(|l| l.starts_with("Connections:"))
+        .unwrap_or_else(|| panic!("no connection figures in\n{text}"))
+}
+
+const HANDSHAKE_NOTE: &str = "opened a new connection: their TTFT includes the TCP (and TLS) handshake.";
+
+/// Against a server closing after each stream, the run's JSON and console
+/// say that about one connection was opened per request and that TTFT
+/// therefore includes a handshake; `report` and `show` print the same
+/// block from the saved document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_reports_one_connection_per_request_against_a_server_closing_them() {
+    let sim = start_sim(llama_like()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (v, out) = run_saved(&sim, &["-c", "4"], 100, dir.path()).await;
+    assert_eq!(u(&v, "/summary/failed"), 0, "{}", v["summary"]["errors"]);
+    let c = &v["connections"];
+    assert_eq!(u(c, "/requests"), 100, "{c}");
+    let opened = u(c, "/connections_opened");
+    let retries = u(c, "/stale_retries");
+    assert!((96..=100 + retries).contains(&opened), "about one per request: {c}");
+    // Besides the run's, the server accepted the preflight's connection.
+    let accepted = sim.stats().connections_accepted;
+    assert!((opened..=opened + 2).contains(&accepted), "{accepted} accepted: {c}");
+    assert!(f(c, "/requests_per_connection") <= 1.05, "{c}");
+    assert!(flag(c, "/mostly_new_connections"), "{c}");
+    assert!(flag(c, "/reuse_stopped"), "{c}");
+    assert_eq!(u(c, "/connect_ms/count"), opened, "{c}");
+    assert!(f(c, "/connect_ms/mean") > 0.0, "{c}");
+    assert!(f(c, "/connect_ms/p99") > 0.0, "{c}");
+
+    let line = connections_line(&out.stdout);
+    assert!(
+        line.starts_with(&format!("Connections: {opened} opened for 100 requests, ")),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("{retries} stale-connection retr")) && line.contains("connect time mean "),
+        "{line}"
+    );
+    assert!(out.stdout.contains(HANDSHAKE_NOTE), "{}", out.stdout);
+    let trust = out.stdout.find("Result trust:").expect("the trust line");
+    assert!(out.stdout.find("Connections:").unwrap() > trust, "under the trust line");
+
+    let block = |text: &str| -> String {
+        let start = text.find("Connections:").expect("connection figures");
+        text[start..]
+            .lines()
+            .take_while(|l| l.starts_with("Connections:") || l.starts_with("  "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let printed = block(&out.stdout);
+    let json = dir.path().join("run.json");
+    let report = run_async(args!["report", json.display()]).await;
+    assert_eq!(report.code, Some(0), "{}", report.all());
+    assert_eq!(block(&report.stdout), printed, "report prints the saved block");
+    let show = run_async(args!["show", 1, "--db", dir.path().join("history.db").display()]).await;
+    assert_eq!(show.code, Some(0), "{}", show.all());
+    assert_eq!(block(&show.stdout), printed, "show prints the saved block");
+    assert!(show.stdout.contains("Result trust:"), "{}", show.stdout);
+    sim.shutdown().await;
+}
+
+/// With keep-alive, connections carry many requests and the run does not
+/// say that TTFT includes handshakes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_kept_connections_reports_many_requests_per_connection() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (v, out) = run_saved(&sim, &["-c", "4"], 100, dir.path()).await;
+    let c = &v["connections"];
+    assert_eq!(u(c, "/requests"), 100, "{c}");
+    let opened = u(c, "/connections_opened");
+    assert!((1..=4).contains(&opened), "{c}");
+    assert!(f(c, "/requests_per_connection") >= 25.0, "{c}");
+    assert!(!flag(c, "/mostly_new_connections") && !flag(c, "/reuse_stopped"), "{c}");
+    assert_eq!(u(c, "/stale_retries"), 0, "{c}");
+    let line = connections_line(&out.stdout);
+    assert!(
+        line.starts_with(&format!("Connections: {opened} opened for 100 requests, ")),
+        "{line}"
+    );
+    assert!(
+        line.contains(" requests per connection, 0 stale-connection retries"),
+        "{line}"
+    );
+    assert!(!out.stdout.contains(HANDSHAKE_NOTE), "{}", out.stdout);
+    sim.shutdown().await;
+}
+
+/// `--connect-rate`: 10 connections at 40 per second take about 225 ms to
+/// open; the settings carry the rate, and the wait is queue delay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connect_rate_flag_ramps_connections_and_waits_as_queue_delay() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (v, out) = run_saved(&sim, &["-c", "10", "--connect-rate", "40"], 10, dir.path()).await;
+    assert!(out.stdout.contains("\nQueue delay "), "{}", out.stdout);
+    assert_eq!(u(&v, "/summary/failed"), 0, "{}", v["summary"]["errors"]);
+    assert_eq!(f(&v, "/settings/target/connect_rate"), 40.0);
+    assert_eq!(u(&v, "/connections/connections_opened"), 10);
+    let queue_max = f(&v, "/summary/queue_delay_ms/max");
+    assert!(
+        queue_max >= 200.0,
+        "the last connection waited {queue_max} ms as queue delay"
+    );
+    let ttft_max = f(&v, "/summary/ttft_ms/max");
+    assert!(ttft_max < queue_max - 100.0, "TTFT {ttft_max} ms excludes the ramp");
+
+    let out = run_async(args!["run", "--url", sim.url(), "-n", 1, "--connect-rate", 0]).await;
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("--connect-rate must be a positive number of connections per second"),
+        "{}",
+        out.stderr
+    );
+    sim.shutdown().await;
 }
 
 /// Closed loop, 4 in flight, 300 requests: every reply closes its
