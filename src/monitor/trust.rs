@@ -233,8 +233,10 @@ pub fn judge(i: &Inputs) -> TrustVerdict {
     }
 }
 
-/// This process's CPU time so far, user + system, in seconds.
-fn process_cpu_seconds() -> f64 {
+/// This process's CPU time so far, user + system, in seconds: the one
+/// source of the load generator's CPU, for the trust verdict and the
+/// monitor's samples alike.
+pub fn process_cpu_seconds() -> f64 {
     // SAFETY: getrusage on this process with a valid, owned struct.
     unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();

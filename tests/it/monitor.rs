@@ -537,6 +537,40 @@ async fn a_full_cap_is_named_as_the_limit_not_the_client() {
     assert_eq!(client, own, "{t:#}");
 }
 
+/// A run too short for the monitor's samples to show the load generator's
+/// CPU: its figure is the trust verdict's, from one source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_very_short_run_reports_one_client_cpu() {
+    let sim = start_sim(fast()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "-n",
+        4,
+        "--output-len",
+        2,
+        "--json",
+        json.display(),
+        "--quiet",
+        "--no-history"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    let cores = v["trust"]["client_cpu_cores"].as_f64().unwrap();
+    assert!(cores > 0.0, "{:#}", v["trust"]);
+    let monitored = v["monitor"]["summary"]["client_cpu_pct"]["mean"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{:#}", v["monitor"]["summary"]));
+    assert!(
+        (monitored - cores * 100.0).abs() < 1e-9,
+        "monitor {monitored}% of a core, trust {cores} cores"
+    );
+}
+
 /// A KV cache of 4 requests: concurrency 1 and 2 fill a quarter and a half
 /// of it, 8 fills it — the resource rule stops the sweep there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
