@@ -129,9 +129,14 @@ pub struct Level {
     pub concurrency: Option<usize>,
     /// Target rate of an open-loop level.
     pub rate: Option<f64>,
-    /// Completions per second between the first and the last completion:
-    /// the rate the server sustained (open-loop levels).
+    /// Successful completions per second, the slope of their count over
+    /// their times: the rate the server sustained (open-loop levels).
     pub achieved_rate: Option<f64>,
+    /// The rate the level's arrivals were due at (the slope of their count
+    /// over their intended times); a random schedule offers its target
+    /// only approximately (open-loop levels).
+    #[serde(default)]
+    pub offered_rate: Option<f64>,
     pub requests: u64,
     pub success_rate: f64,
     pub request_throughput: f64,

@@ -169,6 +169,10 @@ pub struct DispatchStats {
     pub max_lateness: Duration,
     /// Arrivals that found every slot of the concurrency cap taken.
     pub cap_waits: u64,
+    /// Arrivals that waited for the cap and were never sent: the phase
+    /// stopped sending before a slot freed (part of the offered load the
+    /// cap kept from the server).
+    pub cap_unsent: u64,
 }
 
 struct Shared {
@@ -326,7 +330,7 @@ pub async fn run_phase(
 
     let mut tasks = JoinSet::new();
     let mut dispatch = DispatchStats::default();
-    let mut cap_counter: Option<Arc<AtomicU64>> = None;
+    let mut cap_counter: Option<(Arc<AtomicU64>, Arc<AtomicU64>)> = None;
     match phase.schedule {
         ScheduleSpec::Closed { concurrency } => {
             let next = Arc::new(AtomicU64::new(0));
@@ -364,6 +368,7 @@ pub async fn run_phase(
                 .map(|c| phase.shard.map_or(c, |s| s.share(c).max(1)))
                 .map(|c| Arc::new(Semaphore::new(c)));
             let cap_waits = Arc::new(AtomicU64::new(0));
+            let cap_unsent = Arc::new(AtomicU64::new(0));
             let mut arrivals = schedule::arrivals(rate, arrival, phase.seed, phase.stop.requests);
             let mut i = 0u64;
             while let Some(offset) = arrivals.next_offset() {
@@ -385,23 +390,29 @@ pub async fn run_phase(
                 dispatch.arrivals += 1;
                 dispatch.late_sends += u64::from(late > LATE_SEND);
                 dispatch.max_lateness = dispatch.max_lateness.max(late);
-                let (shared, cap, cap_waits) = (shared.clone(), cap.clone(), cap_waits.clone());
+                let (shared, cap, cap_waits, cap_unsent) =
+                    (shared.clone(), cap.clone(), cap_waits.clone(), cap_unsent.clone());
                 tasks.spawn(async move {
                     // Waiting for a slot under the cap is queue delay, not
                     // service time: `scheduled_at` stays the intended time.
                     if cap.as_ref().is_some_and(|sem| sem.available_permits() == 0) {
                         cap_waits.fetch_add(1, Ordering::Relaxed);
                     }
+                    let unsent = || {
+                        if cap.is_some() {
+                            cap_unsent.fetch_add(1, Ordering::Relaxed);
+                        }
+                    };
                     let _permit = match &cap {
                         Some(sem) => tokio::select! {
                             biased;
-                            _ = shared.stop_sending.cancelled() => return,
-                            p = sem.acquire() => match p { Ok(p) => Some(p), Err(_) => return },
+                            _ = shared.stop_sending.cancelled() => return unsent(),
+                            p = sem.acquire() => match p { Ok(p) => Some(p), Err(_) => return unsent() },
                         },
                         None => None,
                     };
                     if shared.stop_sending.is_cancelled() {
-                        return;
+                        return unsent();
                     }
                     let mut slot = shared.ctx.client.checkout();
                     // The schedule paces an open loop: no backoff.
@@ -412,7 +423,7 @@ pub async fn run_phase(
                 // Reap finished tasks so a long open-loop run stays small.
                 while tasks.try_join_next().is_some() {}
             }
-            cap_counter = Some(cap_waits);
+            cap_counter = Some((cap_waits, cap_unsent));
         }
         ScheduleSpec::Users {
             users,
@@ -496,8 +507,9 @@ pub async fn run_phase(
     if let Some(d) = deadline {
         d.abort();
     }
-    if let Some(c) = cap_counter {
-        dispatch.cap_waits = c.load(Ordering::Relaxed);
+    if let Some((waits, unsent)) = cap_counter {
+        dispatch.cap_waits = waits.load(Ordering::Relaxed);
+        dispatch.cap_unsent = unsent.load(Ordering::Relaxed);
     }
     PhaseEnd {
         clock,

@@ -126,6 +126,7 @@ mod tests {
                 lag: Lag::default(),
                 dispatch: Default::default(),
                 paced: false,
+                cap: Some(4),
             }));
             let doc = serde_json::to_value(&r.doc).unwrap();
             check(&doc);

@@ -125,8 +125,10 @@ fn resource_columns(levels: &[Level], rows: &mut [Vec<String>]) {
     }
 }
 
-/// The verdict, with the lines scripts grep for.
-pub fn verdict_block(v: &Verdict) -> String {
+/// The verdict, with the lines scripts grep for. `rates`: the sweep
+/// searched rates (a rate ladder or `--max-rate-under-slo`), so its answer
+/// is a rate even when no level passed.
+pub fn verdict_block(v: &Verdict, rates: bool) -> String {
     let mut out = String::from("\n");
     let none = "none".to_string();
     if v.required_concurrency.is_some()
@@ -141,7 +143,7 @@ pub fn verdict_block(v: &Verdict) -> String {
                 .map(|c| c.to_string())
                 .unwrap_or_else(|| none.clone())
         ));
-    } else if v.max_stable_rate.is_some() || v.max_rate_under_slo.is_some() || v.recommended_rate.is_some() {
+    } else if rates || v.max_stable_rate.is_some() || v.max_rate_under_slo.is_some() || v.recommended_rate.is_some() {
         if let Some(r) = v.max_rate_under_slo {
             out.push_str(&format!("Maximum rate under SLO: {} req/s\n", fmt_rate(r)));
         }
@@ -182,10 +184,39 @@ pub fn sweep_text(doc: &SweepDocument) -> String {
     out
 }
 
+/// True when the sweep's answer is a rate: its settings say so, or (a
+/// document without settings) every level was a rate level without a cap.
+pub fn searched_rates(doc: &SweepDocument) -> bool {
+    use crate::doc::sweep::SweepMode;
+    match doc.settings.as_ref().map(|s| &s.mode) {
+        Some(SweepMode::Rate { .. } | SweepMode::MaxRateUnderSlo { .. }) => true,
+        Some(_) => false,
+        None => !doc.levels.is_empty() && doc.levels.iter().all(|l| l.rate.is_some() && l.concurrency.is_none()),
+    }
+}
+
 /// The verdict block of a document, or why there is none.
 pub fn verdict_text(doc: &SweepDocument) -> String {
     match &doc.verdict {
-        Some(v) => verdict_block(v),
+        Some(v) => verdict_block(v, searched_rates(doc)),
         None => "\nNo verdict: the sweep was interrupted before it finished.\n".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_ladder_failing_at_once_speaks_of_rates() {
+        let v = Verdict {
+            reason: "The first level, rate 400 req/s, already failed: achieved 150 req/s. Try lower levels.".into(),
+            ..Default::default()
+        };
+        let text = verdict_block(&v, true);
+        assert!(text.starts_with("\nMaximum sustainable rate: none\n"), "{text}");
+        assert!(!text.contains("concurrency"), "{text}");
+        let text = verdict_block(&v, false);
+        assert!(text.contains("Maximum stable concurrency: none"), "{text}");
     }
 }

@@ -280,13 +280,21 @@ impl Session {
         if let Some(d) = end.gave_up {
             eprintln!("{}", gave_up_line(d));
         }
-        let monitor = match sampling {
+        let mut monitor = match sampling {
             Some((running, lent)) => running.finish().await.map(|(m, report)| {
                 self.return_samplers(m, lent);
                 report
             }),
             None => None,
         };
+        // One source for the load generator's CPU: the monitor's mean is the
+        // phase's figure the trust line states (in percent of a core).
+        if let Some(r) = monitor
+            .as_mut()
+            .filter(|r| r.summary.client_cpu_pct.is_some() || r.sources.iter().any(|s| s == "host"))
+        {
+            r.summary.set_client_cpu_mean(trust.client_cpu_cores * 100.0);
+        }
         let collected = collector.await.context("the results collector failed")?;
         for sink in self.services.live_sinks() {
             sink.flush();

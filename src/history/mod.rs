@@ -522,6 +522,7 @@ mod tests {
             concurrency: Some(1),
             rate: None,
             achieved_rate: None,
+            offered_rate: None,
             requests,
             success_rate: 1.0,
             request_throughput: rps,

@@ -3,7 +3,9 @@
 //! process's CPU and resident memory — so a user can see that the client
 //! was not the bottleneck.
 //!
-//! CPU figures are usage since the previous refresh: the sampler refreshes
+//! The client's CPU is this process's CPU time (`getrusage`, the trust
+//! verdict's source too) since the previous sample.
+//! Host CPU figures are usage since the previous refresh: the sampler refreshes
 //! once when created, so the first tick already covers a real interval.
 //! sysinfo reads `/proc`, so each sample runs on a blocking thread.
 
@@ -17,6 +19,10 @@ use super::{Reading, Role, Sampler};
 pub struct HostSampler {
     sys: Arc<Mutex<System>>,
     pid: Option<Pid>,
+    /// The previous sample's wall time and process CPU time: the client's
+    /// CPU is their difference, from the same `getrusage` figure as the
+    /// trust verdict's.
+    cpu_mark: Arc<Mutex<(std::time::Instant, f64)>>,
 }
 
 impl HostSampler {
@@ -29,6 +35,10 @@ impl HostSampler {
         Ok(Self {
             sys: Arc::new(Mutex::new(sys)),
             pid,
+            cpu_mark: Arc::new(Mutex::new((
+                std::time::Instant::now(),
+                super::trust::process_cpu_seconds(),
+            ))),
         })
     }
 }
@@ -45,7 +55,21 @@ fn refresh(sys: &mut System, pid: Option<Pid>) {
     }
 }
 
-fn read(sys: &mut System, pid: Option<Pid>) -> Vec<Reading> {
+/// This process's CPU since the previous sample, percent of a core.
+fn client_cpu_pct(mark: &Mutex<(std::time::Instant, f64)>) -> f64 {
+    let mut m = mark.lock().unwrap_or_else(PoisonError::into_inner);
+    let (now, cpu) = (std::time::Instant::now(), super::trust::process_cpu_seconds());
+    let wall = now.duration_since(m.0).as_secs_f64();
+    let pct = if wall > 0.0 {
+        (cpu - m.1).max(0.0) / wall * 100.0
+    } else {
+        0.0
+    };
+    *m = (now, cpu);
+    pct
+}
+
+fn read(sys: &mut System, pid: Option<Pid>, mark: &Mutex<(std::time::Instant, f64)>) -> Vec<Reading> {
     refresh(sys, pid);
     let mut out = vec![Reading::new(
         "host.cpu",
@@ -77,7 +101,7 @@ fn read(sys: &mut System, pid: Option<Pid>) -> Vec<Reading> {
         out.push(Reading::new(
             "client.cpu",
             "percent",
-            f64::from(p.cpu_usage()),
+            client_cpu_pct(mark),
             Some(Role::ClientCpu),
         ));
         out.push(Reading::new(
@@ -96,11 +120,11 @@ impl Sampler for HostSampler {
     }
 
     fn sample(&mut self) -> BoxFuture<'_, Result<Vec<Reading>, String>> {
-        let (sys, pid) = (self.sys.clone(), self.pid);
+        let (sys, pid, mark) = (self.sys.clone(), self.pid, self.cpu_mark.clone());
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
                 let mut sys = sys.lock().unwrap_or_else(PoisonError::into_inner);
-                read(&mut sys, pid)
+                read(&mut sys, pid, &mark)
             })
             .await
             .map_err(|e| e.to_string())

@@ -127,6 +127,20 @@ pub struct Stat {
     pub peak: f64,
 }
 
+impl MonitorSummary {
+    /// Sets the load generator's mean CPU (percent of a core) to the
+    /// phase's whole figure — the trust verdict's, from the same process
+    /// CPU time — so a run too short for the samples to show it does not
+    /// print 0 % beside a trust line that says otherwise.
+    pub fn set_client_cpu_mean(&mut self, pct_of_a_core: f64) {
+        let peak = self.client_cpu_pct.map_or(pct_of_a_core, |s| s.peak.max(pct_of_a_core));
+        self.client_cpu_pct = Some(Stat {
+            mean: pct_of_a_core,
+            peak,
+        });
+    }
+}
+
 /// The figures the console, the sweep and `compare` read; a field is
 /// `None` when no sampler measured it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -18,8 +18,12 @@
 //!   arrivals that found every slot taken and waited; more than
 //!   [`CAP_SHARE_LIMIT`] of them means the cap, not the rate, set the load.
 //!
-//! Any signal over its limit makes the verdict `WARNING — client-limited`,
-//! with the figures and what to change. `INFERLOAD_TEST_STALL_MS=N` (tests
+//! CPU, lag or late sends over their limit make the verdict `WARNING —
+//! client-limited`: the load generator itself distorted the run. Cap waits
+//! are not the client's fault but the user's own `--concurrency` cap: they
+//! make the verdict `WARNING — offered load limited by --concurrency N`, with
+//! the arrivals that waited and those never sent (`cap_unsent`, also saved
+//! in the result). Each warning says what to change. `INFERLOAD_TEST_STALL_MS=N` (tests
 //! only) makes a task busy-spin N ms at a time on the runtime, to produce a
 //! client-limited run on purpose.
 
@@ -77,6 +81,13 @@ pub struct TrustVerdict {
     pub max_send_lateness_ms: f64,
     /// Open-loop arrivals that waited for the concurrency cap.
     pub cap_waits: u64,
+    /// Of those, the arrivals never sent: the phase ended before a slot
+    /// of the cap freed.
+    #[serde(default)]
+    pub cap_unsent: u64,
+    /// The concurrency cap of an open-loop run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<usize>,
 }
 
 impl TrustVerdict {
@@ -104,6 +115,8 @@ pub struct Inputs {
     pub dispatch: DispatchStats,
     /// Open loop at a finite rate (late sends and cap waits apply).
     pub paced: bool,
+    /// The open loop's concurrency cap (`--concurrency` with `--rate`).
+    pub cap: Option<usize>,
 }
 
 /// Judges the figures.
@@ -138,26 +151,39 @@ pub fn judge(i: &Inputs) -> TrustVerdict {
                 d.max_lateness.as_secs_f64() * 1e3
             ));
         }
-        let capped = d.cap_waits as f64 / d.arrivals as f64;
-        if capped > CAP_SHARE_LIMIT {
-            issues.push(format!(
-                "{} of {} arrivals ({:.1}%) could not be sent on time because the concurrency cap was full",
-                d.cap_waits,
-                d.arrivals,
-                capped * 100.0
-            ));
-        }
     }
-    let verdict = if issues.is_empty() { Trust::Ok } else { Trust::Warning };
-    let advice = (!issues.is_empty()).then(|| {
-        let mut a = String::from(
+    // The cap is the user's setting, not a limit of the load generator:
+    // said apart, so "client-limited" keeps meaning CPU or scheduling lag.
+    let cap_limited = (i.paced && d.arrivals > 0 && d.cap_waits as f64 / d.arrivals as f64 > CAP_SHARE_LIMIT).then(|| {
+        let cap = i.cap.map(|c| format!(" {c}")).unwrap_or_default();
+        let unsent = if d.cap_unsent > 0 {
+            format!(", {} never sent", d.cap_unsent)
+        } else {
+            String::new()
+        };
+        format!(
+            "offered load limited by --concurrency{cap}: {} of {} arrivals waited ({:.1}%) because the concurrency cap was full{unsent}",
+            d.cap_waits,
+            d.arrivals,
+            d.cap_waits as f64 / d.arrivals as f64 * 100.0
+        )
+    });
+    let client_limited = !issues.is_empty();
+    let verdict = if client_limited || cap_limited.is_some() {
+        Trust::Warning
+    } else {
+        Trust::Ok
+    };
+    let mut changes = Vec::new();
+    if client_limited {
+        changes.push(
             "fewer streams per process (split the load over several inferload processes), a lower rate, or more cores",
         );
-        if i.paced && d.cap_waits as f64 > CAP_SHARE_LIMIT * d.arrivals as f64 {
-            a.push_str("; raise --concurrency (the cap) or lower --rate");
-        }
-        a
-    });
+    }
+    if cap_limited.is_some() {
+        changes.push("raise --concurrency (the cap) or lower --rate");
+    }
+    let advice = (!changes.is_empty()).then(|| changes.join("; "));
     let line = match verdict {
         Trust::Ok => {
             let mut s = format!(
@@ -170,12 +196,22 @@ pub fn judge(i: &Inputs) -> TrustVerdict {
             s.push(')');
             s
         }
-        Trust::Warning => format!(
-            "Result trust: WARNING — client-limited: {}. Change: {}.",
-            issues.join("; "),
-            advice.as_deref().unwrap_or_default()
-        ),
+        Trust::Warning => {
+            let mut what = Vec::new();
+            if client_limited {
+                what.push(format!("client-limited: {}", issues.join("; ")));
+            }
+            if let Some(c) = &cap_limited {
+                what.push(c.clone());
+            }
+            format!(
+                "Result trust: WARNING — {}. Change: {}.",
+                what.join("; "),
+                advice.as_deref().unwrap_or_default()
+            )
+        }
     };
+    issues.extend(cap_limited);
     TrustVerdict {
         verdict,
         line,
@@ -192,11 +228,15 @@ pub fn judge(i: &Inputs) -> TrustVerdict {
         late_sends: d.late_sends,
         max_send_lateness_ms: d.max_lateness.as_secs_f64() * 1e3,
         cap_waits: d.cap_waits,
+        cap_unsent: d.cap_unsent,
+        cap: i.cap,
     }
 }
 
-/// This process's CPU time so far, user + system, in seconds.
-fn process_cpu_seconds() -> f64 {
+/// This process's CPU time so far, user + system, in seconds: the one
+/// source of the load generator's CPU, for the trust verdict and the
+/// monitor's samples alike.
+pub fn process_cpu_seconds() -> f64 {
     // SAFETY: getrusage on this process with a valid, owned struct.
     unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
@@ -281,6 +321,10 @@ impl Probe {
         let lag = self.lag.await.unwrap_or_default();
         let workers = tokio::runtime::Handle::current().metrics().num_workers();
         let paced = matches!(schedule, ScheduleSpec::Open { rate, .. } if rate.is_finite());
+        let cap = match schedule {
+            ScheduleSpec::Open { cap, .. } => *cap,
+            _ => None,
+        };
         judge(&Inputs {
             cpu_seconds,
             wall,
@@ -288,6 +332,7 @@ impl Probe {
             lag,
             dispatch,
             paced,
+            cap,
         })
     }
 }
@@ -312,8 +357,10 @@ mod tests {
                 late_sends: 1,
                 max_lateness: Duration::from_millis(12),
                 cap_waits: 0,
+                cap_unsent: 0,
             },
             paced: true,
+            cap: Some(2),
         }
     }
 
@@ -359,6 +406,38 @@ mod tests {
         // Late sends and cap waits do not apply to closed loop or rate inf.
         i.paced = false;
         assert!(judge(&i).is_ok());
+    }
+
+    #[test]
+    fn a_full_cap_is_the_offered_load_not_the_client() {
+        let mut i = inputs();
+        i.dispatch.arrivals = 321;
+        i.dispatch.cap_waits = 307;
+        i.dispatch.cap_unsent = 12;
+        let v = judge(&i);
+        assert!(!v.is_ok());
+        assert!(
+            v.line.starts_with(
+                "Result trust: WARNING — offered load limited by --concurrency 2: 307 of 321 arrivals waited (95.6%)"
+            ),
+            "{}",
+            v.line
+        );
+        assert!(v.line.contains("12 never sent"), "{}", v.line);
+        assert!(!v.line.contains("client-limited"), "{}", v.line);
+        assert!(!v.line.contains("more cores"), "{}", v.line);
+        assert_eq!(v.cap_unsent, 12);
+        assert_eq!(v.cap, Some(2));
+
+        // Both at once: each named for what it is.
+        i.lag.p99_ms = 80.0;
+        let v = judge(&i);
+        assert!(
+            v.line.contains("client-limited: scheduling lag p99 80.0 ms"),
+            "{}",
+            v.line
+        );
+        assert!(v.line.contains("offered load limited by --concurrency 2"), "{}", v.line);
     }
 
     #[test]

@@ -111,7 +111,8 @@ pub async fn run(h: &Harness, plan: &SweepPlan) -> anyhow::Result<Outcome> {
         }
     };
     print!("{}", level_table(&sweep.levels));
-    print!("{}", verdict_block(&verdict));
+    let rates = matches!(plan.mode, Mode::Rate { .. } | Mode::MaxRateUnderSlo { .. });
+    print!("{}", verdict_block(&verdict, rates));
     let document = sweep.document(Some(&verdict));
     let mut files = Vec::new();
     if let Some(path) = &plan.json {
@@ -231,6 +232,10 @@ impl search::MeasureLevel for Sweep<'_> {
 
     fn interrupted(&self) -> bool {
         self.interrupted
+    }
+
+    fn gain_marginal(&self, r: &LevelResult, previous_throughput: Option<f64>) -> bool {
+        previous_throughput.is_some_and(|p| self.plan.rules.gain_is_marginal(p, r.request_throughput))
     }
 }
 

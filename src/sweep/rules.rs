@@ -9,6 +9,12 @@ use crate::monitor::MonitorSummary;
 use crate::slo::{self, Slo, SloResult};
 use crate::stats::Summary;
 
+/// How close to `--min-gain` a measured gain counts as within noise: a
+/// level's throughput varies by a few percent from one measurement to the
+/// next, so a gain this near the threshold says nothing by itself and the
+/// sweep confirms it before stopping (see `search::ladder`).
+pub const GAIN_NOISE: f64 = 0.05;
+
 /// The configured rules.
 #[derive(Debug, Clone, Serialize)]
 pub struct StopRules {
@@ -58,6 +64,19 @@ impl StopRules {
             }
         }
         None
+    }
+
+    /// True when the throughput gain from `previous` to `now` trips the gain
+    /// rule by less than [`GAIN_NOISE`]: a knife edge, to be confirmed by a
+    /// second measurement before it ends the sweep.
+    pub fn gain_is_marginal(&self, previous: f64, now: f64) -> bool {
+        match self.min_gain {
+            Some(min) if previous > 0.0 => {
+                let gain = now / previous - 1.0;
+                gain < min && gain >= min - GAIN_NOISE
+            }
+            _ => false,
+        }
     }
 
     /// Checks one level. `previous_throughput` is the request throughput of
@@ -183,6 +202,20 @@ mod tests {
                 .rule,
             "stop_when"
         );
+    }
+
+    #[test]
+    fn a_gain_just_under_the_threshold_is_marginal() {
+        let r = rules();
+        assert!(r.gain_is_marginal(100.0, 119.9));
+        assert!(r.gain_is_marginal(100.0, 115.5));
+        assert!(!r.gain_is_marginal(100.0, 110.0), "clearly under");
+        assert!(!r.gain_is_marginal(100.0, 125.0), "not tripped");
+        assert!(!StopRules {
+            min_gain: None,
+            ..rules()
+        }
+        .gain_is_marginal(100.0, 119.9));
     }
 
     #[test]

@@ -45,12 +45,22 @@ pub trait MeasureLevel {
 
     /// True once the user interrupted the sweep.
     fn interrupted(&self) -> bool;
+
+    /// True when `r` tripped the throughput-gain rule within noise of its
+    /// threshold (see `rules::GAIN_NOISE`) against `previous_throughput`.
+    fn gain_marginal(&self, r: &LevelResult, previous_throughput: Option<f64>) -> bool;
+}
+
+/// True when `r` stopped on the throughput-gain rule.
+fn gain_trip(r: &LevelResult) -> bool {
+    r.trip.as_ref().is_some_and(|t| t.rule == "throughput_gain")
 }
 
 /// A rate level passes when it trips no rule (objectives, success rate,
 /// mean TTFT, `--stop-when`) and achieves 95 % of its target.
 pub fn reaches(r: &LevelResult, rate: f64) -> bool {
-    r.trip.is_none() && r.achieved_rate.is_some_and(|a| a >= RATE_ATTAINMENT * rate)
+    let due = super::judge::due_rate(rate, r.offered_rate);
+    r.trip.is_none() && r.achieved_rate.is_some_and(|a| a >= RATE_ATTAINMENT * due)
 }
 
 /// Runs levels in order until one trips a rule; the last level before it
@@ -59,10 +69,43 @@ pub async fn ladder(m: &mut impl MeasureLevel, loads: &[Load], headroom: f64) ->
     let mut previous: Option<f64> = None;
     let mut last_good: Option<(Load, LevelResult)> = None;
     for &load in loads {
-        let r = m.measure(load, previous).await?;
+        let mut r = m.measure(load, previous).await?;
+        // A gain trip within noise of its threshold is a knife edge: one
+        // measurement cannot tell a saturated server from a noisy one, so
+        // the level is measured again and stops the sweep only when the
+        // second measurement trips too.
+        if !m.interrupted() && gain_trip(&r) && m.gain_marginal(&r, previous) {
+            let again = m.measure(load, previous).await?;
+            r = match (&r.trip, &again.trip) {
+                (Some(first), Some(second)) if gain_trip(&again) => {
+                    let mut confirmed = again.clone();
+                    confirmed.trip = Some(Trip::new(
+                        "throughput_gain",
+                        format!(
+                            "{} (confirmed by measuring the level again: {})",
+                            first.detail, second.detail
+                        ),
+                    ));
+                    confirmed
+                }
+                _ => again,
+            };
+        }
         if m.interrupted() {
-            let mut v = ladder_verdict(headroom, last_good, None);
-            v.reason = format!("The sweep was interrupted during {}; {}", load.label(), v.reason);
+            let mut v = ladder_verdict(headroom, last_good.clone(), None);
+            // The limit was not looked for above the interrupted level: say
+            // what passed, never that every level did.
+            v.reason = match &last_good {
+                Some((g, _)) => format!(
+                    "The sweep was interrupted during {}; the last level that passed every rule was {}. The limit was not found: run the sweep again to find it.",
+                    load.label(),
+                    g.label()
+                ),
+                None => format!(
+                    "The sweep was interrupted during {}, before any level passed.",
+                    load.label()
+                ),
+            };
             return Ok(v);
         }
         if let Some(trip) = r.trip.clone() {
@@ -266,10 +309,17 @@ pub async fn max_rate(m: &mut impl MeasureLevel, s: RateSearch) -> anyhow::Resul
         (Some((l, r)), None) => {
             v.max_stable_rate = Some(*l);
             v.request_throughput = Some(r.request_throughput);
-            v.reason = format!(
-                "Every rate up to {} req/s met the objectives in {runs} runs; raise --max-runs or the starting --rate.",
-                fmt_rate(*l)
-            );
+            v.reason = if m.interrupted() {
+                format!(
+                    "The sweep was interrupted after {runs} runs; {} req/s met the objectives and the limit was not found.",
+                    fmt_rate(*l)
+                )
+            } else {
+                format!(
+                    "Every rate up to {} req/s met the objectives in {runs} runs; raise --max-runs or the starting --rate.",
+                    fmt_rate(*l)
+                )
+            };
         }
         (None, Some((h, fail))) => {
             v.reason = format!(
@@ -309,6 +359,13 @@ mod tests {
         /// Interrupted after this many levels.
         interrupt_after: Option<usize>,
         measured: Vec<Load>,
+        /// Streams served at once: throughput is flat beyond them.
+        slots: usize,
+        /// The gain rule (`--min-gain`), off by default.
+        min_gain: Option<f64>,
+        /// Measurement noise: each concurrency level's throughput is
+        /// multiplied by the next factor (1 once they run out).
+        noise: std::collections::VecDeque<f64>,
     }
 
     impl Fake {
@@ -319,6 +376,9 @@ mod tests {
                 per_stream: 10.0,
                 interrupt_after: None,
                 measured: Vec::new(),
+                slots: usize::MAX,
+                min_gain: None,
+                noise: Default::default(),
             }
         }
     }
@@ -328,6 +388,7 @@ mod tests {
             concurrency: None,
             rate: None,
             achieved_rate: achieved,
+            offered_rate: None,
             requests: 100,
             success_rate: 1.0,
             request_throughput: throughput,
@@ -343,12 +404,20 @@ mod tests {
     }
 
     impl MeasureLevel for Fake {
-        async fn measure(&mut self, load: Load, _previous: Option<f64>) -> anyhow::Result<LevelResult> {
+        async fn measure(&mut self, load: Load, previous: Option<f64>) -> anyhow::Result<LevelResult> {
             self.measured.push(load);
             Ok(match load {
                 Load::Concurrency(c) => {
-                    let trip = (c > self.max_concurrency).then(|| Trip::new("slo", format!("p99 TTFT over at {c}")));
-                    level(c.min(self.max_concurrency) as f64 * self.per_stream, None, trip)
+                    let factor = self.noise.pop_front().unwrap_or(1.0);
+                    let throughput = c.min(self.max_concurrency).min(self.slots) as f64 * self.per_stream * factor;
+                    let gain = |min: f64, prev: f64| {
+                        let g = throughput / prev - 1.0;
+                        (g < min).then(|| Trip::new("throughput_gain", format!("throughput grew {:+.1}%", g * 100.0)))
+                    };
+                    let trip = (c > self.max_concurrency)
+                        .then(|| Trip::new("slo", format!("p99 TTFT over at {c}")))
+                        .or_else(|| self.min_gain.zip(previous).and_then(|(min, prev)| gain(min, prev)));
+                    level(throughput, None, trip)
                 }
                 Load::Rate { rate, cap } => {
                     let by_cap = cap.map_or(f64::INFINITY, |c| c as f64 * self.per_stream);
@@ -361,6 +430,19 @@ mod tests {
 
         fn interrupted(&self) -> bool {
             self.interrupt_after.is_some_and(|n| self.measured.len() >= n)
+        }
+
+        fn gain_marginal(&self, r: &LevelResult, previous: Option<f64>) -> bool {
+            let rules = super::super::rules::StopRules {
+                min_success_rate: None,
+                max_mean_ttft_ms: None,
+                min_gain: self.min_gain,
+                stop_when: Vec::new(),
+                slos_stop: false,
+                max_gpu_memory: None,
+                max_kv_cache: None,
+            };
+            previous.is_some_and(|p| rules.gain_is_marginal(p, r.request_throughput))
         }
     }
 
@@ -424,6 +506,53 @@ mod tests {
         );
         assert!(
             v.reason.starts_with("The sweep was interrupted during concurrency 2"),
+            "{}",
+            v.reason
+        );
+        assert!(!v.reason.contains("Every level passed"), "{}", v.reason);
+        assert!(!v.reason.contains("Extend the ladder"), "{}", v.reason);
+        assert!(
+            v.reason.contains("last level that passed every rule was concurrency 1"),
+            "{}",
+            v.reason
+        );
+    }
+
+    /// 64 slots at 10 req/s each: throughput doubles up to 64, flat after.
+    fn sixty_four_slots(noise: &[f64]) -> Fake {
+        // No objective fails: only the gain rule can stop the ladder.
+        let mut fake = Fake::new(usize::MAX, 1e9);
+        fake.slots = 64;
+        fake.min_gain = Some(0.2);
+        fake.noise = noise.iter().copied().collect();
+        fake
+    }
+
+    #[test]
+    fn a_knife_edge_gain_trip_is_measured_again_before_it_stops_the_ladder() {
+        // 16 → 160, 32 → 320, then 64 measures +19.9% by noise (a real +100%);
+        // measured again it passes, and 128 (no gain at all) stops at once.
+        let mut fake = sixty_four_slots(&[1.0, 1.0, 1.199 / 2.0]);
+        let v = run(ladder(&mut fake, &conc(&[16, 32, 64, 128]), 0.75)).unwrap();
+        assert_eq!(fake.measured, conc(&[16, 32, 64, 64, 128]));
+        assert_eq!(v.max_stable_concurrency, Some(64), "{}", v.reason);
+        assert_eq!(v.stopped_at.as_deref(), Some("concurrency 128"));
+        assert!(
+            !v.reason.contains("confirmed"),
+            "a clear trip is not re-measured: {}",
+            v.reason
+        );
+    }
+
+    #[test]
+    fn a_knife_edge_gain_trip_seen_twice_stops_the_ladder() {
+        let edge = 1.199 / 2.0;
+        let mut fake = sixty_four_slots(&[1.0, 1.0, edge, edge]);
+        let v = run(ladder(&mut fake, &conc(&[16, 32, 64, 128]), 0.75)).unwrap();
+        assert_eq!(fake.measured, conc(&[16, 32, 64, 64]));
+        assert_eq!(v.max_stable_concurrency, Some(32));
+        assert!(
+            v.reason.contains("confirmed by measuring the level again"),
             "{}",
             v.reason
         );

@@ -372,6 +372,102 @@ async fn an_interrupted_sweep_keeps_its_finished_levels() {
     assert!(levels[0]["trip"].is_null());
     assert_eq!(levels[1]["trip"]["rule"], "interrupted");
     assert!(out.stdout.contains("interrupted"), "{}", out.stdout);
+    // Level 2 was never finished: the limit was not found above it.
+    assert!(!out.stdout.contains("Every level passed"), "{}", out.stdout);
+    assert!(!out.stdout.contains("Extend the ladder"), "{}", out.stdout);
+    sim.shutdown().await;
+}
+
+/// Rate levels bounded by a duration, far below the simulator's capacity,
+/// pass: a Poisson schedule of a few seconds offers its target only within
+/// noise, and the achieved rate is judged against what was offered, over
+/// the window in which the level's requests completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_bounded_rate_levels_below_capacity_pass() {
+    let sim = start_sim(SimConfig::default_loopback()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("sweep.json");
+    let out = run_async(args![
+        "sweep",
+        "--url",
+        sim.url(),
+        "--rate",
+        "10,20",
+        "--output-len",
+        32,
+        "--duration-per-level",
+        "2s",
+        "--json",
+        json.display(),
+        "--no-history",
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    assert_eq!(level_rules(&v), ["", ""], "{}", out.stdout);
+    for l in v["levels"].as_array().unwrap() {
+        let (achieved, offered) = (
+            l["achieved_rate"].as_f64().unwrap(),
+            l["offered_rate"].as_f64().unwrap(),
+        );
+        assert!(achieved >= 0.95 * offered, "achieved {achieved} of {offered} offered");
+    }
+    assert!(
+        out.stdout.contains("Maximum sustainable rate: 20 req/s"),
+        "{}",
+        out.stdout
+    );
+    sim.shutdown().await;
+}
+
+/// A short burst above capacity: 16 slots finish their requests in
+/// batches, and the achieved rate stays at or under what the server can
+/// complete per second; a rate ladder whose first level fails answers in
+/// rates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_never_achieves_more_than_the_server_completes() {
+    let profile = sixteen_slots(10);
+    let capacity = profile.capacity(16, 4, 10);
+    let sim = start_sim(SimConfig::batching(profile)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("sweep.json");
+    let out = run_async(args![
+        "sweep",
+        "--url",
+        sim.url(),
+        "--rate",
+        "400",
+        "--arrival",
+        "constant",
+        "--requests-per-level",
+        40,
+        "--warmup-per-level",
+        0,
+        "--input-len",
+        4,
+        "--output-len",
+        10,
+        "--json",
+        json.display(),
+        "--no-history",
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    let achieved = v["levels"][0]["achieved_rate"].as_f64().unwrap();
+    assert!(
+        achieved <= 1.05 * capacity,
+        "achieved {achieved} req/s; capacity {capacity}"
+    );
+    assert_eq!(level_rules(&v), ["target_rate"]);
+    assert!(
+        out.stdout.contains("Maximum sustainable rate: none\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("concurrency: none"), "{}", out.stdout);
     sim.shutdown().await;
 }
 

@@ -491,6 +491,86 @@ async fn a_client_limited_run_is_flagged() {
     assert!(v["trust"]["lag_p99_ms"].as_f64().unwrap() >= 50.0, "{:#}", v["trust"]);
 }
 
+/// `--rate 20 -c 2` against a server that takes about 200 ms a request:
+/// the user's cap, not the load generator, limits the offered load. The
+/// trust line says so with the arrivals that waited, and the arrivals never
+/// sent are counted in the result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_cap_is_named_as_the_limit_not_the_client() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(5), Duration::from_millis(20))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "--rate",
+        20,
+        "-c",
+        2,
+        "--duration",
+        "2s",
+        "--output-len",
+        10,
+        "--json",
+        json.display(),
+        "--quiet",
+        "--no-history"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(
+        out.stdout.contains("offered load limited by --concurrency 2: "),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("raise --concurrency"), "{}", out.stdout);
+    let v = read_json(&json);
+    let t = &v["trust"];
+    assert_eq!(t["verdict"], "warning");
+    assert_eq!(t["cap"], 2);
+    assert!(t["cap_waits"].as_u64().unwrap() > 4, "{t:#}");
+    assert!(t["cap_unsent"].as_u64().unwrap() > 0, "{t:#}");
+    // "client-limited" only for the client's own CPU or lag.
+    let client = t["line"].as_str().unwrap().contains("client-limited");
+    let own = t["lag_p99_ms"].as_f64().unwrap() >= 50.0 || t["client_cpu_pct"].as_f64().unwrap() >= 90.0;
+    assert_eq!(client, own, "{t:#}");
+}
+
+/// A run too short for the monitor's samples to show the load generator's
+/// CPU: its figure is the trust verdict's, from one source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_very_short_run_reports_one_client_cpu() {
+    let sim = start_sim(fast()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "-n",
+        4,
+        "--output-len",
+        2,
+        "--json",
+        json.display(),
+        "--quiet",
+        "--no-history"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    let cores = v["trust"]["client_cpu_cores"].as_f64().unwrap();
+    assert!(cores > 0.0, "{:#}", v["trust"]);
+    let monitored = v["monitor"]["summary"]["client_cpu_pct"]["mean"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{:#}", v["monitor"]["summary"]));
+    assert!(
+        (monitored - cores * 100.0).abs() < 1e-9,
+        "monitor {monitored}% of a core, trust {cores} cores"
+    );
+}
+
 /// A KV cache of 4 requests: concurrency 1 and 2 fill a quarter and a half
 /// of it, 8 fills it — the resource rule stops the sweep there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
