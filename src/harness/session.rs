@@ -152,6 +152,7 @@ impl Session {
             &headers,
             target.model.as_deref(),
             &redactor,
+            target.readiness(),
         )
         .await?;
         // A scenario's task mix: one context per task, on the same client.

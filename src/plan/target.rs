@@ -45,6 +45,32 @@ pub struct Target {
     /// input no output may overwrite.
     #[serde(skip)]
     pub template_file: Option<std::path::PathBuf>,
+    /// `--ready-check-timeout-sec`: how long to wait for the server to
+    /// become ready before the run (`None`: one check within the timeout).
+    #[serde(serialize_with = "super::ser_opt_secs")]
+    pub ready_check: Option<Duration>,
+    /// `--model` when `--served-model-name` gave the name sent (`model`):
+    /// the model's label in vLLM's result file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_label: Option<String>,
+    /// `--tokenizer` and `--tokenizer-mode`, recorded (not yet used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenizer_mode: Option<String>,
+    /// `--trust-remote-code` was given (it has no effect).
+    #[serde(skip)]
+    pub trust_remote_code: bool,
+}
+
+impl Target {
+    /// How the check before the run waits for the server (for the engine's preflight).
+    pub fn readiness(&self) -> crate::engine::preflight::Readiness {
+        crate::engine::preflight::Readiness {
+            attempt_limit: self.timeout,
+            wait: self.ready_check,
+        }
+    }
 }
 
 /// The query string of the `--url` (without `?`), as the user wrote it
@@ -215,18 +241,42 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
         }
     }
 
+    if a.verify_ssl == Some(true) && a.insecure == Some(true) {
+        return Err(bad_at(
+            "target.verify_ssl",
+            "--verify-ssl and --insecure contradict each other; give one",
+        ));
+    }
+    if a.served_model_name.as_deref().is_some_and(str::is_empty) {
+        return Err(bad_at("target.served_model_name", "--served-model-name must not be empty"));
+    }
+    if let Some(p) = &a.request_id_prefix {
+        if p.is_empty() || reqwest::header::HeaderValue::from_str(p).is_err() {
+            return Err(bad_at(
+                "target.request_id_prefix",
+                "--request-id-prefix must be non-empty text allowed in an HTTP header",
+            ));
+        }
+    }
+    let ready_check = a.ready_check_timeout_sec.map(Duration::from_secs);
     Ok(Target {
         base_url,
         query,
         api,
         endpoint,
-        model: a.model.clone(),
+        // The name sent; --model stays the label (vLLM's --served-model-name).
+        model: a.served_model_name.clone().or_else(|| a.model.clone()),
         api_key,
         headers,
         timeout,
         insecure: a.insecure.unwrap_or(false),
         http: resolve_http(a, api, timeout)?,
         template_file: a.body_template.as_deref().and_then(template_file).map(Into::into),
+        ready_check,
+        model_label: a.served_model_name.as_ref().and(a.model.clone()),
+        tokenizer: a.tokenizer.clone(),
+        tokenizer_mode: a.tokenizer_mode.clone(),
+        trust_remote_code: a.trust_remote_code.unwrap_or(false),
     })
 }
 
@@ -561,6 +611,32 @@ mod tests {
         let mut o = RunOptions::default();
         f(&mut o);
         RunPlan::resolve(&o).expect("the options are valid")
+    }
+
+    #[test]
+    fn vllm_target_flags_resolve_and_their_errors_name_them() {
+        let p = ok(|o| {
+            o.target.model = Some("org/label".into());
+            o.target.served_model_name = Some("served".into());
+            o.target.ready_check_timeout_sec = Some(7);
+            o.target.request_id_prefix = Some("bench".into());
+            o.target.verify_ssl = Some(true)
+        });
+        assert_eq!(p.target.model.as_deref(), Some("served"), "the name sent");
+        assert_eq!(p.target.model_label.as_deref(), Some("org/label"));
+        assert_eq!(p.target.readiness().wait, Some(Duration::from_secs(7)));
+        assert_eq!(p.target.readiness().attempt_limit, defaults::TIMEOUT);
+        assert_eq!(p.workload.request_id_prefix.as_deref(), Some("bench"));
+        let e = err(|o| {
+            o.target.verify_ssl = Some(true);
+            o.target.insecure = Some(true)
+        });
+        assert!(e.message.contains("--verify-ssl and --insecure"), "{e}");
+        let e = err(|o| o.target.served_model_name = Some(String::new()));
+        assert!(e.message.contains("--served-model-name"), "{e}");
+        let e = err(|o| o.target.request_id_prefix = Some("a\nb".into()));
+        assert!(e.message.contains("--request-id-prefix"), "{e}");
+        assert_eq!(e.key, Some("target.request_id_prefix"));
     }
 
     #[test]
