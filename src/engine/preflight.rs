@@ -268,5 +268,41 @@ pub fn root_cause(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         msg = "timed out".into();
     }
-    msg
+    certificate_hint(&msg).unwrap_or(msg)
+}
+
+/// A refused TLS certificate in one line a user can act on, instead of the
+/// TLS library's variant name ("Other(OtherError(CaUsedAsEndEntity))").
+pub fn certificate_hint(cause: &str) -> Option<String> {
+    const SKIP: &str = "--insecure skips the check";
+    let why = if ["UnknownIssuer", "CaUsedAsEndEntity", "SelfSigned"].iter().any(|k| cause.contains(k)) {
+        "the server's TLS certificate is self-signed or from an unknown authority"
+    } else if cause.contains("NotValidForName") {
+        "the server's TLS certificate is for another name"
+    } else if cause.contains("Expired") {
+        "the server's TLS certificate has expired"
+    } else if cause.contains("invalid peer certificate") {
+        "the server's TLS certificate was refused"
+    } else {
+        return None;
+    };
+    Some(format!("{why} ({}); {SKIP}", cause.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_failures_say_why_and_how_to_skip_the_check() {
+        let h = certificate_hint("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))").unwrap();
+        assert!(h.starts_with("the server's TLS certificate is self-signed"), "{h}");
+        assert!(h.ends_with("--insecure skips the check"), "{h}");
+        let h = certificate_hint("invalid peer certificate: NotValidForName").unwrap();
+        assert!(h.contains("for another name"), "{h}");
+        assert!(certificate_hint("invalid peer certificate: UnknownIssuer")
+            .unwrap()
+            .contains("self-signed"));
+        assert!(certificate_hint("Connection refused (os error 111)").is_none());
+    }
 }

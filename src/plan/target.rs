@@ -179,6 +179,7 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
             ))
         }
     };
+    let (base_url, api, url_endpoint) = split_endpoint_url(base_url, api, a);
     let endpoint = match &a.endpoint {
         Some(e) if !e.starts_with('/') => {
             return Err(bad_at(
@@ -187,6 +188,7 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
             ))
         }
         Some(e) => e.clone(),
+        None if url_endpoint.is_some() => url_endpoint.unwrap_or_default(),
         None => match api {
             // The --url is the endpoint; the embedded simulator's otherwise.
             ApiKind::Http if base_url.is_none() => "/generate".into(),
@@ -278,6 +280,36 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
         tokenizer_mode: a.tokenizer_mode.clone(),
         trust_remote_code: a.trust_remote_code.unwrap_or(false),
     })
+}
+
+/// A full endpoint URL given as `--url` (`https://host/v1/chat/completions`)
+/// names the endpoint: the base is what comes before it, and without
+/// `--api`/`--backend` the path chooses chat or completions. Only for the
+/// OpenAI text APIs and without `--endpoint` (an `http` API's URL is its
+/// endpoint already).
+fn split_endpoint_url(
+    base_url: Option<String>,
+    api: ApiKind,
+    a: &TargetOptions,
+) -> (Option<String>, ApiKind, Option<String>) {
+    const ENDPOINTS: [&str; 4] = ["/v1/chat/completions", "/v1/completions", "/chat/completions", "/completions"];
+    let Some(base) = base_url else {
+        return (None, api, None);
+    };
+    let openai_text = matches!(api, ApiKind::OpenaiChat | ApiKind::OpenaiCompletions);
+    let found = ENDPOINTS.iter().find(|e| base.ends_with(*e));
+    match found {
+        Some(e) if openai_text && a.endpoint.is_none() => {
+            let chosen = match (a.api, a.backend) {
+                (None, None) if e.ends_with("/chat/completions") => ApiKind::OpenaiChat,
+                (None, None) => ApiKind::OpenaiCompletions,
+                _ => api,
+            };
+            let root = base[..base.len() - e.len()].to_string();
+            (Some(root), chosen, Some(e.to_string()))
+        }
+        _ => (Some(base), api, None),
+    }
 }
 
 /// The `http` APIs' request and reply settings; options that do not apply
@@ -637,6 +669,28 @@ mod tests {
         let e = err(|o| o.target.request_id_prefix = Some("a\nb".into()));
         assert!(e.message.contains("--request-id-prefix"), "{e}");
         assert_eq!(e.key, Some("target.request_id_prefix"));
+    }
+
+    #[test]
+    fn a_full_endpoint_url_names_the_endpoint() {
+        let p = ok(|o| o.target.url = Some("https://h/v1/chat/completions".into()));
+        assert_eq!(p.target.base_url.as_deref(), Some("https://h"));
+        assert_eq!(p.target.endpoint, "/v1/chat/completions");
+        assert_eq!(p.target.api, ApiKind::OpenaiChat);
+        let p = ok(|o| o.target.url = Some("http://h:8/proxy/v1/completions?k=1".into()));
+        assert_eq!(p.target.base_url.as_deref(), Some("http://h:8/proxy"));
+        assert_eq!(p.target.endpoint, "/v1/completions");
+        assert_eq!(p.target.api, ApiKind::OpenaiCompletions, "the path chooses completions");
+        let p = ok(|o| {
+            o.target.url = Some("http://h/v1/completions".into());
+            o.target.endpoint = Some("/x".into())
+        });
+        assert_eq!(p.target.base_url.as_deref(), Some("http://h/v1/completions"), "--endpoint wins");
+        let p = ok(|o| {
+            o.target.url = Some("http://h/v1/completions".into());
+            o.target.api = Some(ApiKind::Http)
+        });
+        assert_eq!(p.target.base_url.as_deref(), Some("http://h/v1/completions"), "an http API's URL is its endpoint");
     }
 
     #[test]
