@@ -275,7 +275,10 @@ pub fn root_cause(e: &reqwest::Error) -> String {
 /// TLS library's variant name ("Other(OtherError(CaUsedAsEndEntity))").
 pub fn certificate_hint(cause: &str) -> Option<String> {
     const SKIP: &str = "--insecure skips the check";
-    let why = if ["UnknownIssuer", "CaUsedAsEndEntity", "SelfSigned"].iter().any(|k| cause.contains(k)) {
+    let why = if ["UnknownIssuer", "CaUsedAsEndEntity", "SelfSigned"]
+        .iter()
+        .any(|k| cause.contains(k))
+    {
         "the server's TLS certificate is self-signed or from an unknown authority"
     } else if cause.contains("NotValidForName") {
         "the server's TLS certificate is for another name"

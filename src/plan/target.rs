@@ -250,7 +250,10 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
         ));
     }
     if a.served_model_name.as_deref().is_some_and(str::is_empty) {
-        return Err(bad_at("target.served_model_name", "--served-model-name must not be empty"));
+        return Err(bad_at(
+            "target.served_model_name",
+            "--served-model-name must not be empty",
+        ));
     }
     if let Some(p) = &a.request_id_prefix {
         if p.is_empty() || reqwest::header::HeaderValue::from_str(p).is_err() {
@@ -292,7 +295,12 @@ fn split_endpoint_url(
     api: ApiKind,
     a: &TargetOptions,
 ) -> (Option<String>, ApiKind, Option<String>) {
-    const ENDPOINTS: [&str; 4] = ["/v1/chat/completions", "/v1/completions", "/chat/completions", "/completions"];
+    const ENDPOINTS: [&str; 4] = [
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/chat/completions",
+        "/completions",
+    ];
     let Some(base) = base_url else {
         return (None, api, None);
     };
@@ -685,12 +693,20 @@ mod tests {
             o.target.url = Some("http://h/v1/completions".into());
             o.target.endpoint = Some("/x".into())
         });
-        assert_eq!(p.target.base_url.as_deref(), Some("http://h/v1/completions"), "--endpoint wins");
+        assert_eq!(
+            p.target.base_url.as_deref(),
+            Some("http://h/v1/completions"),
+            "--endpoint wins"
+        );
         let p = ok(|o| {
             o.target.url = Some("http://h/v1/completions".into());
             o.target.api = Some(ApiKind::Http)
         });
-        assert_eq!(p.target.base_url.as_deref(), Some("http://h/v1/completions"), "an http API's URL is its endpoint");
+        assert_eq!(
+            p.target.base_url.as_deref(),
+            Some("http://h/v1/completions"),
+            "an http API's URL is its endpoint"
+        );
     }
 
     #[test]

@@ -106,10 +106,30 @@ pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
 /// `--extra-body` also gives keeps the `--extra-body` value (vLLM's order).
 pub(super) fn apply_sampling(a: &WorkloadOptions, api: ApiKind, w: &mut WorkloadSpec) -> Result<(), PlanError> {
     let given: Vec<(&str, &'static str, &'static str, serde_json::Value)> = [
-        ("temperature", "--temperature", "workload.temperature", a.temperature.map(serde_json::Value::from)),
-        ("top_p", "--top-p", "workload.top_p", a.top_p.map(serde_json::Value::from)),
-        ("top_k", "--top-k", "workload.top_k", a.top_k.map(serde_json::Value::from)),
-        ("min_p", "--min-p", "workload.min_p", a.min_p.map(serde_json::Value::from)),
+        (
+            "temperature",
+            "--temperature",
+            "workload.temperature",
+            a.temperature.map(serde_json::Value::from),
+        ),
+        (
+            "top_p",
+            "--top-p",
+            "workload.top_p",
+            a.top_p.map(serde_json::Value::from),
+        ),
+        (
+            "top_k",
+            "--top-k",
+            "workload.top_k",
+            a.top_k.map(serde_json::Value::from),
+        ),
+        (
+            "min_p",
+            "--min-p",
+            "workload.min_p",
+            a.min_p.map(serde_json::Value::from),
+        ),
     ]
     .into_iter()
     .filter_map(|(k, f, key, v)| v.map(|v| (k, f, key, v)))
@@ -130,7 +150,10 @@ pub(super) fn apply_sampling(a: &WorkloadOptions, api: ApiKind, w: &mut Workload
         return Err(bad_at("workload.top_p", "--top-p must be in (0, 1]"));
     }
     if a.top_k.is_some_and(|k| k < -1 || k == 0) {
-        return Err(bad_at("workload.top_k", "--top-k must be -1 (all tokens) or at least 1"));
+        return Err(bad_at(
+            "workload.top_k",
+            "--top-k must be -1 (all tokens) or at least 1",
+        ));
     }
     if a.min_p.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
         return Err(bad_at("workload.min_p", "--min-p must be in [0, 1]"));
@@ -198,7 +221,11 @@ mod tests {
             o.sharegpt_output_len = Some(9)
         })
         .unwrap();
-        assert_eq!(spec.max_tokens, Some(9), "--sharegpt-output-len sets every item's output length");
+        assert_eq!(
+            spec.max_tokens,
+            Some(9),
+            "--sharegpt-output-len sets every item's output length"
+        );
         for (f, text) in [
             (
                 w(|o| {

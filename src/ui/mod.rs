@@ -235,12 +235,18 @@ pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, wo
 fn compat_notes(t: &crate::plan::Target) -> String {
     let mut notes = String::new();
     if let Some(tok) = &t.tokenizer {
-        let mode = t.tokenizer_mode.as_deref().map(|m| format!(" (mode {m})")).unwrap_or_default();
+        let mode = t
+            .tokenizer_mode
+            .as_deref()
+            .map(|m| format!(" (mode {m})"))
+            .unwrap_or_default();
         notes.push_str(&format!(
             "\nNote:      --tokenizer {tok}{mode} is recorded but not yet used; token counts are estimated"
         ));
     } else if let Some(m) = &t.tokenizer_mode {
-        notes.push_str(&format!("\nNote:      --tokenizer-mode {m} is recorded but not yet used"));
+        notes.push_str(&format!(
+            "\nNote:      --tokenizer-mode {m} is recorded but not yet used"
+        ));
     }
     if t.trust_remote_code {
         notes.push_str("\nNote:      --trust-remote-code has no effect (inferload runs no model code)");

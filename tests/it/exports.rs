@@ -334,9 +334,23 @@ async fn vllm_result_file_takes_metadata_and_appends_one_line_per_run() {
     let dir = tempfile::tempdir().unwrap();
     for run in 0..2 {
         let out = run_async(args![
-            "run", "--url", sim.url(), "--num-prompts", 3, "--output-len", 2, "--save-result",
-            "--result-filename", "all.jsonl", "--result-dir", dir.path().display(),
-            "--metadata", "gpu=H100", format!("run={run}"), "--append-result", "--quiet"
+            "run",
+            "--url",
+            sim.url(),
+            "--num-prompts",
+            3,
+            "--output-len",
+            2,
+            "--save-result",
+            "--result-filename",
+            "all.jsonl",
+            "--result-dir",
+            dir.path().display(),
+            "--metadata",
+            "gpu=H100",
+            format!("run={run}"),
+            "--append-result",
+            "--quiet"
         ])
         .await;
         assert_eq!(out.code, Some(0), "{}", out.all());
@@ -350,7 +364,10 @@ async fn vllm_result_file_takes_metadata_and_appends_one_line_per_run() {
         assert_eq!(v["run"], run.to_string());
         assert_eq!(v["completed"], 3);
         let at = |k: &str| line.find(&format!("\"{k}\"")).unwrap();
-        assert!(at("num_prompts") < at("gpu") && at("gpu") < at("request_rate"), "{line}");
+        assert!(
+            at("num_prompts") < at("gpu") && at("gpu") < at("request_rate"),
+            "{line}"
+        );
     }
     sim.shutdown().await;
 }

@@ -660,8 +660,11 @@ fn run_without_a_target_benchmarks_the_embedded_simulator() {
 }
 
 /// What a small OpenAI-shaped server saw: each request's headers' ids and bodies.
+/// One request as seen: its `x-request-id` and its body.
+type SeenRequest = (Option<String>, Value);
+
 #[derive(Clone, Default)]
-struct Seen(std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>);
+struct Seen(std::sync::Arc<std::sync::Mutex<Vec<SeenRequest>>>);
 
 /// A completions server on `listener` that answers without streaming,
 /// lists the model `served`, and keeps what each request carried.
@@ -707,12 +710,41 @@ async fn run_takes_vllms_sampling_model_name_and_request_id_flags() {
     serve_capturing(listener, seen.clone());
     let dir = tempfile::tempdir().unwrap();
     let out = run_async(args![
-        "run", "--backend", "openai", "--base-url", url, "--model", "org/label",
-        "--served-model-name", "served", "--num-prompts", 3, "--max-concurrency", 1,
-        "--temperature", 0.5, "--top-p", 0.9, "--top-k", -1, "--min-p", 0.1,
-        "--request-id-prefix", "bench", "--no-stream", "--disable-tqdm", "--verify-ssl",
-        "--tokenizer", "org/label", "--trust-remote-code", "--save-result",
-        "--result-filename", "r.json", "--result-dir", dir.path().display(), "--no-history"
+        "run",
+        "--backend",
+        "openai",
+        "--base-url",
+        url,
+        "--model",
+        "org/label",
+        "--served-model-name",
+        "served",
+        "--num-prompts",
+        3,
+        "--max-concurrency",
+        1,
+        "--temperature",
+        0.5,
+        "--top-p",
+        0.9,
+        "--top-k",
+        -1,
+        "--min-p",
+        0.1,
+        "--request-id-prefix",
+        "bench",
+        "--no-stream",
+        "--disable-tqdm",
+        "--verify-ssl",
+        "--tokenizer",
+        "org/label",
+        "--trust-remote-code",
+        "--save-result",
+        "--result-filename",
+        "r.json",
+        "--result-dir",
+        dir.path().display(),
+        "--no-history"
     ])
     .await;
     assert_eq!(out.code, Some(0), "{}", out.all());
@@ -728,8 +760,17 @@ async fn run_takes_vllms_sampling_model_name_and_request_id_flags() {
         assert_eq!(body["top_k"], -1, "{body}");
         assert_eq!(body["min_p"], 0.1, "{body}");
     }
-    assert!(out.stdout.contains("--tokenizer org/label is recorded but not yet used"), "{}", out.stdout);
-    assert!(out.stdout.contains("--trust-remote-code has no effect"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("--tokenizer org/label is recorded but not yet used"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("--trust-remote-code has no effect"),
+        "{}",
+        out.stdout
+    );
     let v = read_json(&dir.path().join("r.json"));
     assert_eq!(v["model_id"], "org/label", "--model labels vLLM's file");
 }
@@ -743,7 +784,18 @@ async fn run_waits_for_a_starting_server_with_ready_check_timeout() {
         l.local_addr().unwrap()
     };
     let url = format!("http://{addr}");
-    let no_wait = run_async(args!["run", "--backend", "openai", "--url", url, "-n", 1, "--quiet", "--no-history"]).await;
+    let no_wait = run_async(args![
+        "run",
+        "--backend",
+        "openai",
+        "--url",
+        url,
+        "-n",
+        1,
+        "--quiet",
+        "--no-history"
+    ])
+    .await;
     assert_ne!(no_wait.code, Some(0), "nothing listens yet: {}", no_wait.all());
     assert!(no_wait.all().contains("cannot reach"), "{}", no_wait.all());
     let seen = Seen::default();
@@ -756,8 +808,18 @@ async fn run_waits_for_a_starting_server_with_ready_check_timeout() {
         })
     };
     let out = run_async(args![
-        "run", "--backend", "openai", "--url", url, "-n", 2, "--no-stream", "--quiet", "--no-history",
-        "--ready-check-timeout-sec", 20
+        "run",
+        "--backend",
+        "openai",
+        "--url",
+        url,
+        "-n",
+        2,
+        "--no-stream",
+        "--quiet",
+        "--no-history",
+        "--ready-check-timeout-sec",
+        20
     ])
     .await;
     server.await.unwrap();
