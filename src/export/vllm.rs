@@ -16,6 +16,11 @@
 //!   of a gamma process; vLLM has no constant arrivals), 1.0 for Poisson and
 //!   closed loops.
 //!
+//! As in vLLM, `--metadata KEY=VALUE` pairs follow `num_prompts` as
+//! strings, `model_id` is `--model` when `--served-model-name` named the
+//! model sent, and `--append-result` appends the document as one JSON line
+//! instead of replacing the file.
+//!
 //! As in vLLM, arrays are in request order and a failed request contributes
 //! its prompt length, an output length of 0, a TTFT and latency of 0 and no
 //! ITLs; TTFTs are 0 too when the run did not stream. The aggregate
