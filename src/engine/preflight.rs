@@ -63,6 +63,14 @@ impl Default for Readiness {
     }
 }
 
+impl Readiness {
+    /// Attempts limited by `attempt_limit` (the request timeout), repeated
+    /// for up to `wait` while the server is not ready.
+    pub fn new(attempt_limit: Duration, wait: Option<Duration>) -> Self {
+        Self { attempt_limit, wait }
+    }
+}
+
 /// Time between readiness attempts.
 const READY_RETRY: Duration = Duration::from_millis(500);
 

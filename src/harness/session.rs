@@ -152,7 +152,7 @@ impl Session {
             &headers,
             target.model.as_deref(),
             &redactor,
-            target.readiness(),
+            preflight::Readiness::new(target.timeout, target.ready_check),
         )
         .await?;
         // A scenario's task mix: one context per task, on the same client.

@@ -63,16 +63,6 @@ pub struct Target {
     pub trust_remote_code: bool,
 }
 
-impl Target {
-    /// How the check before the run waits for the server (for the engine's preflight).
-    pub fn readiness(&self) -> crate::engine::preflight::Readiness {
-        crate::engine::preflight::Readiness {
-            attempt_limit: self.timeout,
-            wait: self.ready_check,
-        }
-    }
-}
-
 /// The query string of the `--url` (without `?`), as the user wrote it
 /// (percent-encoded). It prints, serializes and debugs with the values of
 /// credential-named parameters as `***`; [`UrlQuery::expose`] is for
@@ -664,8 +654,7 @@ mod tests {
         });
         assert_eq!(p.target.model.as_deref(), Some("served"), "the name sent");
         assert_eq!(p.target.model_label.as_deref(), Some("org/label"));
-        assert_eq!(p.target.readiness().wait, Some(Duration::from_secs(7)));
-        assert_eq!(p.target.readiness().attempt_limit, defaults::TIMEOUT);
+        assert_eq!(p.target.ready_check, Some(Duration::from_secs(7)));
         assert_eq!(p.workload.request_id_prefix.as_deref(), Some("bench"));
         let e = err(|o| {
             o.target.verify_ssl = Some(true);
