@@ -622,6 +622,8 @@ mod tests {
             ignore_eos: false,
             extra_body: None,
             seed: 1,
+            random_prefix_len: 0,
+            request_id_prefix: None,
             params: RequestParams::default(),
         }
     }

@@ -256,6 +256,8 @@ mod tests {
             ignore_eos: true,
             extra_body: serde_json::from_str(r#"{"temperature":0,"max_tokens":9}"#).ok(),
             seed: 0,
+            random_prefix_len: 0,
+            request_id_prefix: None,
             params: Default::default(),
         }
     }

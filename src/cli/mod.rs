@@ -273,6 +273,32 @@ pub struct TargetArgs {
     /// requests fail (a dead target); 0 never stops.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", help_heading = "Load")]
     pub abort_after: Duration,
+    /// The model name sent in requests (vLLM's `--served-model-name`);
+    /// `--model` then stays the model's label in vLLM's result file.
+    #[arg(long, value_name = "NAME", help_heading = "Target")]
+    pub served_model_name: Option<String>,
+    /// Send `x-request-id: PREFIX-N` with request N (vLLM's `--request-id-prefix`).
+    #[arg(long, value_name = "PREFIX", help_heading = "Target")]
+    pub request_id_prefix: Option<String>,
+    /// Before the run, wait up to this many seconds for the server to become
+    /// ready (answering its model list); 0 checks once. Without it the check
+    /// is made once, within --timeout.
+    #[arg(long, value_name = "SECONDS", help_heading = "Target")]
+    pub ready_check_timeout_sec: Option<u64>,
+    /// Verify TLS certificates (vLLM's flag; verification is already on
+    /// unless --insecure).
+    #[arg(long, help_heading = "Target")]
+    pub verify_ssl: bool,
+    /// Tokenizer (vLLM's `--tokenizer`): recorded, not yet used; token
+    /// counts are estimated.
+    #[arg(long, value_name = "PATH|NAME", help_heading = "Target")]
+    pub tokenizer: Option<String>,
+    /// vLLM's `--tokenizer-mode`: recorded, not yet used.
+    #[arg(long, value_name = "MODE", help_heading = "Target")]
+    pub tokenizer_mode: Option<String>,
+    /// vLLM's `--trust-remote-code`: accepted and ignored (no model code is run).
+    #[arg(long, help_heading = "Target")]
+    pub trust_remote_code: bool,
     #[command(flatten)]
     pub http: HttpApiArgs,
 }
@@ -446,6 +472,26 @@ pub struct WorkloadArgs {
     /// Seed of every random choice (prompts, arrivals).
     #[arg(long, default_value_t = defaults::SEED, help_heading = "Load")]
     pub seed: u64,
+    /// Sampling temperature sent in the request body (OpenAI APIs).
+    #[arg(long, help_heading = "Sampling")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling `top_p` sent in the request body (OpenAI APIs).
+    #[arg(long, help_heading = "Sampling")]
+    pub top_p: Option<f64>,
+    /// `top_k` sent in the request body (OpenAI APIs; -1: all tokens).
+    #[arg(long, allow_negative_numbers = true, help_heading = "Sampling")]
+    pub top_k: Option<i64>,
+    /// `min_p` sent in the request body (OpenAI APIs).
+    #[arg(long, help_heading = "Sampling")]
+    pub min_p: Option<f64>,
+    /// A shared random prefix of N tokens before every random prompt
+    /// (vLLM's `--random-prefix-len`).
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub random_prefix_len: Option<u64>,
+    /// Output length of every ShareGPT request, instead of the
+    /// conversation's reply length (vLLM's `--sharegpt-output-len`).
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub sharegpt_output_len: Option<u64>,
 }
 
 /// Service-level objectives.
@@ -488,6 +534,17 @@ pub struct OutputArgs {
     /// Label in vLLM's result JSON and file name (default: the backend).
     #[arg(long, help_heading = "Output")]
     pub label: Option<String>,
+    /// `KEY=VALUE` written into vLLM's result JSON (repeatable, or several
+    /// after one flag).
+    #[arg(long, value_name = "KEY=VALUE", num_args = 1.., help_heading = "Output")]
+    pub metadata: Vec<String>,
+    /// Append vLLM's result JSON to its file as one line per run, instead
+    /// of replacing the file.
+    #[arg(long, help_heading = "Output")]
+    pub append_result: bool,
+    /// No progress bar (vLLM's `--disable-tqdm`; as --quiet).
+    #[arg(long, help_heading = "Output")]
+    pub disable_tqdm: bool,
     /// Never draw the progress bar.
     #[arg(long, help_heading = "Output")]
     pub quiet: bool,
@@ -811,6 +868,13 @@ impl TargetArgs {
             queued_value: h.queued_value.clone(),
             result_url: h.result_url.clone(),
             poll_interval: h.poll_interval,
+            served_model_name: self.served_model_name.clone(),
+            request_id_prefix: self.request_id_prefix.clone(),
+            ready_check_timeout_sec: self.ready_check_timeout_sec,
+            verify_ssl: t.flag(self.verify_ssl),
+            tokenizer: self.tokenizer.clone(),
+            tokenizer_mode: self.tokenizer_mode.clone(),
+            trust_remote_code: t.flag(self.trust_remote_code),
         }
     }
 }
@@ -859,6 +923,12 @@ impl WorkloadArgs {
             guidance: http.guidance,
             image_n: http.image_n,
             size: http.size.clone(),
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            min_p: self.min_p,
+            random_prefix_len: self.random_prefix_len,
+            sharegpt_output_len: self.sharegpt_output_len,
         }
     }
 }
@@ -926,7 +996,9 @@ impl RunArgs {
             result_dir: a.result_dir.clone(),
             save_detailed: t.flag(a.save_detailed),
             label: a.label.clone(),
-            quiet: t.flag(a.quiet),
+            metadata: list(&a.metadata),
+            append_result: t.flag(a.append_result),
+            quiet: t.flag(a.quiet || a.disable_tqdm),
             tui: match (a.tui, a.no_tui) {
                 (_, true) => Some(false),
                 (true, false) => Some(true),
@@ -1033,6 +1105,60 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// A `vllm bench serve` command line, with `vllm bench serve` replaced
+    /// by `inferload run`, parses and reaches the options.
+    #[test]
+    fn a_vllm_bench_serve_command_line_parses() {
+        let o = run_options([
+            "--backend",
+            "openai",
+            "--base-url",
+            "http://127.0.0.1:8000",
+            "--model",
+            "org/m",
+            "--served-model-name",
+            "m",
+            "--tokenizer",
+            "org/m",
+            "--tokenizer-mode",
+            "auto",
+            "--trust-remote-code",
+            "--disable-tqdm",
+            "--temperature",
+            "0",
+            "--top-p",
+            "0.9",
+            "--top-k",
+            "-1",
+            "--min-p",
+            "0.05",
+            "--metadata",
+            "gpu=H100",
+            "run=3",
+            "--append-result",
+            "--save-result",
+            "--request-id-prefix",
+            "bench",
+            "--ready-check-timeout-sec",
+            "60",
+            "--random-prefix-len",
+            "10",
+            "--verify-ssl",
+            "--num-prompts",
+            "10",
+        ])
+        .unwrap();
+        assert_eq!(o.output.quiet, Some(true), "--disable-tqdm hides the progress bar");
+        assert_eq!(o.workload.top_k, Some(-1));
+        assert_eq!(o.workload.temperature, Some(0.0));
+        assert_eq!(o.output.metadata, Some(vec!["gpu=H100".into(), "run=3".into()]));
+        assert_eq!(o.output.append_result, Some(true));
+        assert_eq!(o.target.served_model_name.as_deref(), Some("m"));
+        assert_eq!(o.target.ready_check_timeout_sec, Some(60));
+        assert_eq!(o.target.trust_remote_code, Some(true));
+        assert_eq!(o.workload.random_prefix_len, Some(10));
     }
 
     /// Reading every field catches a parser whose type does not match its

@@ -78,6 +78,17 @@ pub struct TargetSettings {
     /// module describes them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<serde_json::Value>,
+    /// `--ready-check-timeout-sec`, in seconds (`None`: one check within the timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_check_timeout: Option<f64>,
+    /// `--model` when `--served-model-name` named the model sent (`model`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_label: Option<String>,
+    /// `--tokenizer` and `--tokenizer-mode` as given (not yet used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenizer_mode: Option<String>,
 }
 
 /// One extra header; the value is `"***"` for sensitive headers.
@@ -180,6 +191,16 @@ pub struct WorkloadSettings {
     /// Per-request parameters from the flags (`--steps`, `--width`, ...).
     #[serde(skip_serializing_if = "Params::is_empty")]
     pub params: Params,
+    /// `--random-prefix-len`: words shared by every random prompt.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub random_prefix_len: u64,
+    /// `--request-id-prefix`: requests carried `x-request-id: PREFIX-N`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id_prefix: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Where the prompts came from.
@@ -242,6 +263,15 @@ pub struct VllmResultSettings {
     pub label: String,
     /// vLLM's `--backend` value recorded in the file.
     pub backend: String,
+    /// `--metadata KEY=VALUE`, in the order given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<(String, String)>,
+    /// `--append-result`: one JSON line per run appended to the file.
+    pub append: bool,
+    /// The file's `model_id` when it is not the model sent (`--model` with
+    /// `--served-model-name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
 }
 
 /// The reports asked for: the plan's own type, saved as is.
@@ -315,6 +345,10 @@ impl RunSettings {
                 connect_rate: t.connect_rate,
                 // Serialized by the API module (its template body is skipped).
                 http: t.http.as_ref().and_then(|h| serde_json::to_value(h).ok()),
+                ready_check_timeout: t.ready_check.map(|d| d.as_secs_f64()),
+                model_label: t.model_label.clone(),
+                tokenizer: t.tokenizer.clone(),
+                tokenizer_mode: t.tokenizer_mode.clone(),
             },
             schedule: Schedule::of(&plan.schedule),
             stop: StopSettings {
@@ -339,6 +373,9 @@ impl RunSettings {
                     detailed: v.detailed,
                     label: v.label.clone(),
                     backend: v.backend.clone(),
+                    metadata: v.metadata.clone(),
+                    append: v.append,
+                    model_id: v.model_id.clone(),
                 }),
                 quiet: o.quiet,
                 reports: o.reports.clone(),
@@ -435,6 +472,8 @@ impl WorkloadSettings {
             extra_body: w.extra_body.clone(),
             seed: w.seed,
             params: p.clone(),
+            random_prefix_len: w.random_prefix_len,
+            request_id_prefix: w.request_id_prefix.clone(),
         }
     }
 }

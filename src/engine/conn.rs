@@ -83,9 +83,13 @@ pub(super) async fn open(
         let name = rustls::pki_types::ServerName::try_from(origin.host.to_string())
             .map_err(|e| ConnectError(format!("invalid TLS server name `{}`: {e}", origin.host)))?;
         // Boxed: the TLS state is large and plain connections need none.
-        let stream = Box::pin(tls.connect(name, tcp))
-            .await
-            .map_err(|e| ConnectError(format!("TLS handshake failed: {}", root_cause(&e))))?;
+        let stream = Box::pin(tls.connect(name, tcp)).await.map_err(|e| {
+            let cause = root_cause(&e);
+            match super::preflight::certificate_hint(&cause) {
+                Some(hint) => ConnectError(hint),
+                None => ConnectError(format!("TLS handshake failed: {cause}")),
+            }
+        })?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
         Ok((Stream::Tls(Box::new(stream)), h2))
     };

@@ -71,10 +71,23 @@ pub async fn execute(
         Err(e) => return unsendable(ctx, clock, item, scheduled_at, &e.0),
     };
     let stream = ctx.workload_spec.stream;
+    // `--request-id-prefix`: this request's own id (the plan checked the prefix).
+    let with_id;
+    let headers = match &ctx.workload_spec.request_id_prefix {
+        Some(prefix) => {
+            let mut h = ctx.headers.clone();
+            if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("{prefix}-{}", item.index)) {
+                h.insert("x-request-id", v);
+            }
+            with_id = h;
+            &with_id
+        }
+        None => &ctx.headers,
+    };
     let request = Outgoing {
         method: Method::POST,
         url: &ctx.url,
-        headers: &ctx.headers,
+        headers,
         body,
     };
 

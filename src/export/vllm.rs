@@ -16,6 +16,11 @@
 //!   of a gamma process; vLLM has no constant arrivals), 1.0 for Poisson and
 //!   closed loops.
 //!
+//! As in vLLM, `--metadata KEY=VALUE` pairs follow `num_prompts` as
+//! strings, `model_id` is `--model` when `--served-model-name` named the
+//! model sent, and `--append-result` appends the document as one JSON line
+//! instead of replacing the file.
+//!
 //! As in vLLM, arrays are in request order and a failed request contributes
 //! its prompt length, an output length of 0, a TTFT and latency of 0 and no
 //! ITLs; TTFTs are 0 too when the run did not stream. The aggregate
@@ -55,6 +60,9 @@ pub struct VllmDocument<'a> {
     pub model_id: &'a str,
     pub tokenizer_id: &'a str,
     pub num_prompts: u64,
+    /// `--metadata KEY=VALUE`, each key as a string, after `num_prompts` as in vLLM.
+    #[serde(flatten)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
     pub request_rate: NumOrStr,
     pub burstiness: NumOrStr,
     pub max_concurrency: Option<usize>,
@@ -188,6 +196,8 @@ impl<'a> VllmDocument<'a> {
         let s = &report.doc.summary;
         let schedule = report.doc.schedule();
         let model = report.doc.model.as_deref().unwrap_or_default();
+        // With --served-model-name, vLLM's model_id is --model (the label).
+        let model = v.and_then(|v| v.model_id.as_deref()).unwrap_or(model);
         let recs: &[RequestRecord] = report.records();
         let ok = || recs.iter().filter(|r| r.succeeded());
         let ttft = np_stats(ok().filter_map(|r| r.ttft()).map(ms).collect());
@@ -206,6 +216,14 @@ impl<'a> VllmDocument<'a> {
                 .settings()
                 .and_then(|st| st.stop.requests)
                 .unwrap_or(s.requests_total),
+            metadata: v
+                .map(|v| {
+                    v.metadata
+                        .iter()
+                        .map(|(k, val)| (k.clone(), serde_json::Value::String(val.clone())))
+                        .collect()
+                })
+                .unwrap_or_default(),
             request_rate: request_rate(schedule),
             burstiness: burstiness(schedule),
             max_concurrency: schedule.and_then(Schedule::max_concurrency),
@@ -323,8 +341,29 @@ impl VllmExporter {
 
 impl Exporter for VllmExporter {
     fn export(&self, report: &RunReport) -> Result<(), ExportError> {
+        if vllm_settings(report).is_some_and(|v| v.append) {
+            return append_line(&self.path, &VllmDocument::of(report));
+        }
         write_json(&self.path, &VllmDocument::of(report))
     }
+}
+
+/// `--append-result`: the document as one JSON line at the end of the file
+/// (a newline first if the file's last line is unterminated).
+fn append_line<T: Serialize>(path: &Path, value: &T) -> Result<(), ExportError> {
+    use std::io::Write;
+    let mut line = serde_json::to_vec(value).map_err(|e| ExportError::io(path, e.into()))?;
+    line.push(b'\n');
+    let unterminated = std::fs::read(path).is_ok_and(|b| b.last().is_some_and(|c| *c != b'\n'));
+    if unterminated {
+        line.insert(0, b'\n');
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(&line))
+        .map_err(|e| ExportError::io(path, e))
 }
 
 #[cfg(test)]

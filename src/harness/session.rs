@@ -159,6 +159,7 @@ impl Session {
             &headers,
             target.model.as_deref(),
             &redactor,
+            preflight::Readiness::new(target.timeout, target.ready_check),
         )
         .await?;
         // A scenario's task mix: one context per task, on the same client.

@@ -206,6 +206,8 @@ impl RunPlan {
         let (schedule, stop) = load::resolve(&o.load)?;
         let mut workload = workload::resolve(&o.workload)?;
         target::apply_api(&o.target, &mut target, &o.workload, &mut workload)?;
+        workload::apply_sampling(&o.workload, target.api, &mut workload)?;
+        workload.request_id_prefix.clone_from(&o.target.request_id_prefix);
         let outputs = outputs::resolve(&o.output, &o.target, target.api)?;
         let plan = RunPlan {
             outputs,

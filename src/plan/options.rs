@@ -81,6 +81,13 @@ options! {
         result_url: String,
         #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
         poll_interval: Duration,
+        served_model_name: String,
+        request_id_prefix: String,
+        ready_check_timeout_sec: u64,
+        verify_ssl: bool,
+        tokenizer: String,
+        tokenizer_mode: String,
+        trust_remote_code: bool,
     }
 }
 
@@ -133,6 +140,12 @@ options! {
         guidance: f64,
         image_n: u32,
         size: String,
+        temperature: f64,
+        top_p: f64,
+        top_k: i64,
+        min_p: f64,
+        random_prefix_len: u64,
+        sharegpt_output_len: u64,
     }
 }
 
@@ -155,6 +168,8 @@ options! {
         result_dir: PathBuf,
         save_detailed: bool,
         label: String,
+        metadata: Vec<String>,
+        append_result: bool,
         quiet: bool,
         tui: bool,
         plot: PathBuf,

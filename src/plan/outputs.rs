@@ -60,6 +60,13 @@ pub struct VllmResult {
     pub label: String,
     /// vLLM's `--backend` value recorded in the file.
     pub backend: String,
+    /// `--metadata KEY=VALUE` pairs, in order.
+    pub metadata: Vec<(String, String)>,
+    /// `--append-result`.
+    pub append: bool,
+    /// `--model` when `--served-model-name` names the model sent: the
+    /// file's `model_id`.
+    pub model_id: Option<String>,
 }
 
 /// What the monitor does during a run or sweep (from the monitor options).
@@ -217,6 +224,20 @@ pub(super) fn resolve(a: &OutputOptions, t: &TargetOptions, api: ApiKind) -> Res
         (None, other) => other.name(),
     };
     let quiet = a.quiet.unwrap_or(false);
+    let metadata = resolve_metadata(a.metadata.as_deref().unwrap_or_default())?;
+    if !save_result && !metadata.is_empty() {
+        return Err(bad_at(
+            "output.metadata",
+            "--metadata goes into vLLM's result file; add --save-result",
+        ));
+    }
+    let append = a.append_result.unwrap_or(false);
+    if append && !save_result {
+        return Err(bad_at(
+            "output.append_result",
+            "--append-result appends to vLLM's result file; add --save-result",
+        ));
+    }
     Ok(Outputs {
         show_samples: a.show_samples.unwrap_or(defaults::SHOW_SAMPLES),
         json: a.json.clone(),
@@ -227,6 +248,9 @@ pub(super) fn resolve(a: &OutputOptions, t: &TargetOptions, api: ApiKind) -> Res
             detailed: a.save_detailed.unwrap_or(false),
             label: a.label.clone().unwrap_or_else(|| backend.to_string()),
             backend: backend.to_string(),
+            metadata,
+            append,
+            model_id: t.served_model_name.as_ref().and(t.model.clone()),
         }),
         quiet,
         reports: ReportPaths {
@@ -245,6 +269,61 @@ pub(super) fn resolve(a: &OutputOptions, t: &TargetOptions, api: ApiKind) -> Res
             _ => a.db.clone().or_else(crate::files::default_history_db),
         },
     })
+}
+
+/// `--metadata KEY=VALUE` pairs; a key may not repeat or name one of the
+/// file's own keys.
+fn resolve_metadata(items: &[String]) -> Result<Vec<(String, String)>, PlanError> {
+    /// Keys vLLM's file writes itself: metadata must not shadow them.
+    const OWN: &[&str] = &[
+        "date",
+        "endpoint_type",
+        "backend",
+        "label",
+        "model_id",
+        "tokenizer_id",
+        "num_prompts",
+        "request_rate",
+        "burstiness",
+        "max_concurrency",
+        "duration",
+        "completed",
+        "failed",
+        "total_input_tokens",
+        "total_output_tokens",
+        "request_throughput",
+        "request_goodput",
+        "output_throughput",
+        "total_token_throughput",
+        "max_output_tokens_per_s",
+        "max_concurrent_requests",
+        "input_lens",
+        "output_lens",
+        "ttfts",
+        "itls",
+        "start_times",
+        "latencies",
+        "generated_texts",
+        "errors",
+    ];
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for item in items {
+        let Some((k, v)) = item.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
+            return Err(bad_at(
+                "output.metadata",
+                format!("--metadata `{item}` must look like KEY=VALUE"),
+            ));
+        };
+        let k = k.trim();
+        if OWN.contains(&k) || k.ends_with("_ms") || pairs.iter().any(|(p, _)| p == k) {
+            return Err(bad_at(
+                "output.metadata",
+                format!("--metadata key `{k}` is given twice or is one of the file's own keys"),
+            ));
+        }
+        pairs.push((k.to_string(), v.to_string()));
+    }
+    Ok(pairs)
 }
 
 /// The monitor and live exporters, from the monitor options (run and sweep).
@@ -331,6 +410,60 @@ mod tests {
         let mut o = MonitorOptions::default();
         f(&mut o);
         resolve_monitor(&o)
+    }
+
+    #[test]
+    fn metadata_and_append_go_with_the_vllm_file() {
+        let v = out(|o| {
+            o.save_result = Some(true);
+            o.append_result = Some(true);
+            o.metadata = Some(vec!["gpu=H100".into(), "note=a=b".into()])
+        })
+        .unwrap()
+        .vllm_result
+        .unwrap();
+        assert!(v.append);
+        assert_eq!(
+            v.metadata,
+            vec![("gpu".into(), "H100".into()), ("note".into(), "a=b".into())]
+        );
+        let cases = [
+            (
+                out(|o| o.metadata = Some(vec!["a=1".into()])).unwrap_err(),
+                "--metadata goes into vLLM's result file",
+            ),
+            (
+                out(|o| o.append_result = Some(true)).unwrap_err(),
+                "--append-result appends to vLLM's result file",
+            ),
+            (
+                out(|o| {
+                    o.save_result = Some(true);
+                    o.metadata = Some(vec!["novalue".into()])
+                })
+                .unwrap_err(),
+                "must look like KEY=VALUE",
+            ),
+            (
+                out(|o| {
+                    o.save_result = Some(true);
+                    o.metadata = Some(vec!["duration=1".into()])
+                })
+                .unwrap_err(),
+                "one of the file's own keys",
+            ),
+            (
+                out(|o| {
+                    o.save_result = Some(true);
+                    o.metadata = Some(vec!["a=1".into(), "a=2".into()])
+                })
+                .unwrap_err(),
+                "given twice",
+            ),
+        ];
+        for (e, text) in cases {
+            assert!(e.message.contains(text), "`{e}` should contain `{text}`");
+        }
     }
 
     #[test]

@@ -48,6 +48,22 @@ pub struct Target {
     /// input no output may overwrite.
     #[serde(skip)]
     pub template_file: Option<std::path::PathBuf>,
+    /// `--ready-check-timeout-sec`: how long to wait for the server to
+    /// become ready before the run (`None`: one check within the timeout).
+    #[serde(serialize_with = "super::ser_opt_secs")]
+    pub ready_check: Option<Duration>,
+    /// `--model` when `--served-model-name` gave the name sent (`model`):
+    /// the model's label in vLLM's result file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_label: Option<String>,
+    /// `--tokenizer` and `--tokenizer-mode`, recorded (not yet used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenizer_mode: Option<String>,
+    /// `--trust-remote-code` was given (it has no effect).
+    #[serde(skip)]
+    pub trust_remote_code: bool,
 }
 
 /// The query string of the `--url` (without `?`), as the user wrote it
@@ -156,6 +172,7 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
             ))
         }
     };
+    let (base_url, api, url_endpoint) = split_endpoint_url(base_url, api, a);
     let endpoint = match &a.endpoint {
         Some(e) if !e.starts_with('/') => {
             return Err(bad_at(
@@ -164,6 +181,7 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
             ))
         }
         Some(e) => e.clone(),
+        None if url_endpoint.is_some() => url_endpoint.unwrap_or_default(),
         None => match api {
             // The --url is the endpoint; the embedded simulator's otherwise.
             ApiKind::Http if base_url.is_none() => "/generate".into(),
@@ -224,12 +242,34 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
         }
     }
 
+    if a.verify_ssl == Some(true) && a.insecure == Some(true) {
+        return Err(bad_at(
+            "target.verify_ssl",
+            "--verify-ssl and --insecure contradict each other; give one",
+        ));
+    }
+    if a.served_model_name.as_deref().is_some_and(str::is_empty) {
+        return Err(bad_at(
+            "target.served_model_name",
+            "--served-model-name must not be empty",
+        ));
+    }
+    if let Some(p) = &a.request_id_prefix {
+        if p.is_empty() || reqwest::header::HeaderValue::from_str(p).is_err() {
+            return Err(bad_at(
+                "target.request_id_prefix",
+                "--request-id-prefix must be non-empty text allowed in an HTTP header",
+            ));
+        }
+    }
+    let ready_check = a.ready_check_timeout_sec.map(Duration::from_secs);
     Ok(Target {
         base_url,
         query,
         api,
         endpoint,
-        model: a.model.clone(),
+        // The name sent; --model stays the label (vLLM's --served-model-name).
+        model: a.served_model_name.clone().or_else(|| a.model.clone()),
         api_key,
         headers,
         timeout,
@@ -237,7 +277,47 @@ pub(super) fn resolve(a: &TargetOptions) -> Result<Target, PlanError> {
         connect_rate: a.connect_rate,
         http: resolve_http(a, api, timeout)?,
         template_file: a.body_template.as_deref().and_then(template_file).map(Into::into),
+        ready_check,
+        model_label: a.served_model_name.as_ref().and(a.model.clone()),
+        tokenizer: a.tokenizer.clone(),
+        tokenizer_mode: a.tokenizer_mode.clone(),
+        trust_remote_code: a.trust_remote_code.unwrap_or(false),
     })
+}
+
+/// A full endpoint URL given as `--url` (`https://host/v1/chat/completions`)
+/// names the endpoint: the base is what comes before it, and without
+/// `--api`/`--backend` the path chooses chat or completions. Only for the
+/// OpenAI text APIs and without `--endpoint` (an `http` API's URL is its
+/// endpoint already).
+fn split_endpoint_url(
+    base_url: Option<String>,
+    api: ApiKind,
+    a: &TargetOptions,
+) -> (Option<String>, ApiKind, Option<String>) {
+    const ENDPOINTS: [&str; 4] = [
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/chat/completions",
+        "/completions",
+    ];
+    let Some(base) = base_url else {
+        return (None, api, None);
+    };
+    let openai_text = matches!(api, ApiKind::OpenaiChat | ApiKind::OpenaiCompletions);
+    let found = ENDPOINTS.iter().find(|e| base.ends_with(*e));
+    match found {
+        Some(e) if openai_text && a.endpoint.is_none() => {
+            let chosen = match (a.api, a.backend) {
+                (None, None) if e.ends_with("/chat/completions") => ApiKind::OpenaiChat,
+                (None, None) => ApiKind::OpenaiCompletions,
+                _ => api,
+            };
+            let root = base[..base.len() - e.len()].to_string();
+            (Some(root), chosen, Some(e.to_string()))
+        }
+        _ => (Some(base), api, None),
+    }
 }
 
 /// The `http` APIs' request and reply settings; options that do not apply
@@ -571,6 +651,61 @@ mod tests {
         let mut o = RunOptions::default();
         f(&mut o);
         RunPlan::resolve(&o).expect("the options are valid")
+    }
+
+    #[test]
+    fn vllm_target_flags_resolve_and_their_errors_name_them() {
+        let p = ok(|o| {
+            o.target.model = Some("org/label".into());
+            o.target.served_model_name = Some("served".into());
+            o.target.ready_check_timeout_sec = Some(7);
+            o.target.request_id_prefix = Some("bench".into());
+            o.target.verify_ssl = Some(true)
+        });
+        assert_eq!(p.target.model.as_deref(), Some("served"), "the name sent");
+        assert_eq!(p.target.model_label.as_deref(), Some("org/label"));
+        assert_eq!(p.target.ready_check, Some(Duration::from_secs(7)));
+        assert_eq!(p.workload.request_id_prefix.as_deref(), Some("bench"));
+        let e = err(|o| {
+            o.target.verify_ssl = Some(true);
+            o.target.insecure = Some(true)
+        });
+        assert!(e.message.contains("--verify-ssl and --insecure"), "{e}");
+        let e = err(|o| o.target.served_model_name = Some(String::new()));
+        assert!(e.message.contains("--served-model-name"), "{e}");
+        let e = err(|o| o.target.request_id_prefix = Some("a\nb".into()));
+        assert!(e.message.contains("--request-id-prefix"), "{e}");
+        assert_eq!(e.key, Some("target.request_id_prefix"));
+    }
+
+    #[test]
+    fn a_full_endpoint_url_names_the_endpoint() {
+        let p = ok(|o| o.target.url = Some("https://h/v1/chat/completions".into()));
+        assert_eq!(p.target.base_url.as_deref(), Some("https://h"));
+        assert_eq!(p.target.endpoint, "/v1/chat/completions");
+        assert_eq!(p.target.api, ApiKind::OpenaiChat);
+        let p = ok(|o| o.target.url = Some("http://h:8/proxy/v1/completions?k=1".into()));
+        assert_eq!(p.target.base_url.as_deref(), Some("http://h:8/proxy"));
+        assert_eq!(p.target.endpoint, "/v1/completions");
+        assert_eq!(p.target.api, ApiKind::OpenaiCompletions, "the path chooses completions");
+        let p = ok(|o| {
+            o.target.url = Some("http://h/v1/completions".into());
+            o.target.endpoint = Some("/x".into())
+        });
+        assert_eq!(
+            p.target.base_url.as_deref(),
+            Some("http://h/v1/completions"),
+            "--endpoint wins"
+        );
+        let p = ok(|o| {
+            o.target.url = Some("http://h/v1/completions".into());
+            o.target.api = Some(ApiKind::Http)
+        });
+        assert_eq!(
+            p.target.base_url.as_deref(),
+            Some("http://h/v1/completions"),
+            "an http API's URL is its endpoint"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! a JSONL or ShareGPT file), lengths, streaming, and extra body fields.
 
 use super::{bad, bad_at, defaults, PlanError, WorkloadOptions};
+use crate::api::ApiKind;
 use crate::workload::{DatasetSpec, WorkloadSpec};
 
 pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
@@ -56,15 +57,112 @@ pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
         }
     };
     let ignore_eos = a.ignore_eos.unwrap_or(false) || matches!(dataset, DatasetSpec::Random { .. });
+    let random_prefix_len = a.random_prefix_len.unwrap_or(0);
+    if random_prefix_len > 0 && !matches!(dataset, DatasetSpec::Random { .. }) {
+        return Err(bad_at(
+            "workload.random_prefix_len",
+            "--random-prefix-len applies to the random dataset only",
+        ));
+    }
+    let max_tokens = match a.sharegpt_output_len {
+        Some(0) => {
+            return Err(bad_at(
+                "workload.sharegpt_output_len",
+                "--sharegpt-output-len must be at least 1",
+            ))
+        }
+        Some(n) if matches!(dataset, DatasetSpec::ShareGpt { .. }) => {
+            if a.output_len.is_some_and(|o| o != n) {
+                return Err(bad_at(
+                    "workload.sharegpt_output_len",
+                    "--sharegpt-output-len and --output-len both set the output length; give one",
+                ));
+            }
+            Some(n)
+        }
+        Some(_) => {
+            return Err(bad_at(
+                "workload.sharegpt_output_len",
+                "--sharegpt-output-len applies to the ShareGPT dataset only",
+            ))
+        }
+        None => a.output_len,
+    };
     Ok(WorkloadSpec {
         dataset,
-        max_tokens: a.output_len,
+        max_tokens,
         stream: a.stream.unwrap_or(true),
         ignore_eos,
         extra_body: a.extra_body.clone(),
         seed: a.seed.unwrap_or(defaults::SEED),
         params: crate::workload::RequestParams::default(),
+        random_prefix_len,
+        request_id_prefix: None,
     })
+}
+
+/// The sampling flags (`--temperature`, `--top-p`, `--top-k`, `--min-p`)
+/// go into the body of the OpenAI APIs' requests, as vLLM's do; a key the
+/// `--extra-body` also gives keeps the `--extra-body` value (vLLM's order).
+pub(super) fn apply_sampling(a: &WorkloadOptions, api: ApiKind, w: &mut WorkloadSpec) -> Result<(), PlanError> {
+    let given: Vec<(&str, &'static str, &'static str, serde_json::Value)> = [
+        (
+            "temperature",
+            "--temperature",
+            "workload.temperature",
+            a.temperature.map(serde_json::Value::from),
+        ),
+        (
+            "top_p",
+            "--top-p",
+            "workload.top_p",
+            a.top_p.map(serde_json::Value::from),
+        ),
+        (
+            "top_k",
+            "--top-k",
+            "workload.top_k",
+            a.top_k.map(serde_json::Value::from),
+        ),
+        (
+            "min_p",
+            "--min-p",
+            "workload.min_p",
+            a.min_p.map(serde_json::Value::from),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, f, key, v)| v.map(|v| (k, f, key, v)))
+    .collect();
+    let Some((_, first_flag, first_key, _)) = given.first() else {
+        return Ok(());
+    };
+    if !matches!(api, ApiKind::OpenaiChat | ApiKind::OpenaiCompletions) {
+        return Err(bad_at(
+            first_key,
+            format!("{first_flag} applies to the OpenAI APIs (openai-chat, openai-completions), not {api}"),
+        ));
+    }
+    if a.temperature.is_some_and(|t| !(t >= 0.0 && t.is_finite())) {
+        return Err(bad_at("workload.temperature", "--temperature must be 0 or more"));
+    }
+    if a.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+        return Err(bad_at("workload.top_p", "--top-p must be in (0, 1]"));
+    }
+    if a.top_k.is_some_and(|k| k < -1 || k == 0) {
+        return Err(bad_at(
+            "workload.top_k",
+            "--top-k must be -1 (all tokens) or at least 1",
+        ));
+    }
+    if a.min_p.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
+        return Err(bad_at("workload.min_p", "--min-p must be in [0, 1]"));
+    }
+    let extra = w.extra_body.get_or_insert_with(Default::default);
+    for (k, _, _, v) in given {
+        extra.entry(k).or_insert(v);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -111,6 +209,111 @@ mod tests {
                 sharegpt,
                 "{name:?} {path:?}"
             );
+        }
+    }
+
+    #[test]
+    fn vllm_workload_flags_apply_to_their_datasets() {
+        let spec = w(|o| o.random_prefix_len = Some(5)).unwrap();
+        assert_eq!(spec.random_prefix_len, 5);
+        let spec = w(|o| {
+            o.dataset = Some("sharegpt:a.json".into());
+            o.sharegpt_output_len = Some(9)
+        })
+        .unwrap();
+        assert_eq!(
+            spec.max_tokens,
+            Some(9),
+            "--sharegpt-output-len sets every item's output length"
+        );
+        for (f, text) in [
+            (
+                w(|o| {
+                    o.prompt = Some("p".into());
+                    o.random_prefix_len = Some(3)
+                })
+                .unwrap_err(),
+                "--random-prefix-len applies to the random dataset only",
+            ),
+            (
+                w(|o| o.sharegpt_output_len = Some(9)).unwrap_err(),
+                "--sharegpt-output-len applies to the ShareGPT dataset only",
+            ),
+            (
+                w(|o| {
+                    o.dataset = Some("sharegpt:a.json".into());
+                    o.sharegpt_output_len = Some(0)
+                })
+                .unwrap_err(),
+                "--sharegpt-output-len must be at least 1",
+            ),
+            (
+                w(|o| {
+                    o.dataset = Some("sharegpt:a.json".into());
+                    o.sharegpt_output_len = Some(9);
+                    o.output_len = Some(8)
+                })
+                .unwrap_err(),
+                "give one",
+            ),
+        ] {
+            assert!(f.message.contains(text), "`{f}` should contain `{text}`");
+        }
+    }
+
+    fn sampled(api: ApiKind, f: impl FnOnce(&mut WorkloadOptions)) -> Result<WorkloadSpec, PlanError> {
+        let mut o = WorkloadOptions::default();
+        f(&mut o);
+        let mut spec = resolve(&o)?;
+        apply_sampling(&o, api, &mut spec)?;
+        Ok(spec)
+    }
+
+    #[test]
+    fn sampling_flags_go_into_the_body_and_extra_body_wins() {
+        let spec = sampled(ApiKind::OpenaiCompletions, |o| {
+            o.temperature = Some(0.5);
+            o.top_p = Some(0.9);
+            o.top_k = Some(-1);
+            o.min_p = Some(0.1);
+            o.extra_body = serde_json::from_str(r#"{"top_p": 0.3}"#).ok()
+        })
+        .unwrap();
+        let body = spec.extra_body.unwrap();
+        assert_eq!(body["temperature"], 0.5);
+        assert_eq!(body["top_p"], 0.3, "--extra-body keeps its value, as in vLLM");
+        assert_eq!(body["top_k"], -1);
+        assert_eq!(body["min_p"], 0.1);
+        assert!(sampled(ApiKind::OpenaiChat, |_| {}).unwrap().extra_body.is_none());
+    }
+
+    #[test]
+    fn every_sampling_error_names_its_flag() {
+        let cases: Vec<(PlanError, &str)> = vec![
+            (
+                sampled(ApiKind::Tgi, |o| o.top_k = Some(5)).unwrap_err(),
+                "--top-k applies to the OpenAI APIs",
+            ),
+            (
+                sampled(ApiKind::OpenaiChat, |o| o.temperature = Some(-1.0)).unwrap_err(),
+                "--temperature must be 0 or more",
+            ),
+            (
+                sampled(ApiKind::OpenaiChat, |o| o.top_p = Some(0.0)).unwrap_err(),
+                "--top-p must be in (0, 1]",
+            ),
+            (
+                sampled(ApiKind::OpenaiChat, |o| o.top_k = Some(0)).unwrap_err(),
+                "--top-k must be -1",
+            ),
+            (
+                sampled(ApiKind::OpenaiChat, |o| o.min_p = Some(1.5)).unwrap_err(),
+                "--min-p must be in [0, 1]",
+            ),
+        ];
+        for (e, text) in cases {
+            assert!(e.message.contains(text), "`{e}` should contain `{text}`");
+            assert!(e.key.is_some_and(|k| k.starts_with("workload.")), "{e:?}");
         }
     }
 

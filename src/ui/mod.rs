@@ -229,10 +229,35 @@ pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, wo
     } else {
         "not streaming"
     };
-    format!(
+    let mut block = format!(
         "Target:    {target}\nLoad:      {load}, {stop}{warmup}\nWorkload:  {workload}, {mode}, timeout {}",
         format_duration(t.timeout)
-    )
+    );
+    block.push_str(&compat_notes(t));
+    block
+}
+
+/// One line per vLLM flag accepted without effect, so nobody believes it acted.
+fn compat_notes(t: &crate::plan::Target) -> String {
+    let mut notes = String::new();
+    if let Some(tok) = &t.tokenizer {
+        let mode = t
+            .tokenizer_mode
+            .as_deref()
+            .map(|m| format!(" (mode {m})"))
+            .unwrap_or_default();
+        notes.push_str(&format!(
+            "\nNote:      --tokenizer {tok}{mode} is recorded but not yet used; token counts are estimated"
+        ));
+    } else if let Some(m) = &t.tokenizer_mode {
+        notes.push_str(&format!(
+            "\nNote:      --tokenizer-mode {m} is recorded but not yet used"
+        ));
+    }
+    if t.trust_remote_code {
+        notes.push_str("\nNote:      --trust-remote-code has no effect (inferload runs no model code)");
+    }
+    notes
 }
 
 /// The objectives, each with its measured value and PASS/FAIL, and goodput.

@@ -75,6 +75,17 @@ pub struct WorkloadSpec {
     /// a dataset item's own values win over these.
     #[serde(skip_serializing_if = "RequestParams::is_empty")]
     pub params: RequestParams,
+    /// `--random-prefix-len`: words shared by every random prompt, before
+    /// its own (0: none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub random_prefix_len: u64,
+    /// `--request-id-prefix`: request N is sent with `x-request-id: PREFIX-N`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id_prefix: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Per-request generation parameters of image (and other non-LLM) APIs:
@@ -348,17 +359,18 @@ impl Workload {
                 let mut rng = StdRng::seed_from_u64(mix(self.spec.seed, index));
                 let n_in = spread(&mut rng, *input_len, *range_ratio);
                 let n_out = spread(&mut rng, *output_len, *range_ratio);
-                let mut text = String::with_capacity(n_in as usize * 8);
-                for i in 0..n_in {
-                    if i > 0 {
-                        text.push(' ');
-                    }
-                    text.push_str(words::WORDS[rng.random_range(0..words::WORDS.len())]);
+                let prefix_len = self.spec.random_prefix_len;
+                let mut text = String::with_capacity((prefix_len + n_in) as usize * 8);
+                if prefix_len > 0 {
+                    // The same words for every index: one seed for the run.
+                    let mut shared = StdRng::seed_from_u64(mix(self.spec.seed, u64::MAX));
+                    push_words(&mut text, &mut shared, prefix_len);
                 }
+                push_words(&mut text, &mut rng, n_in);
                 WorkItem {
                     index,
                     prompt: Prompt::Text(text),
-                    input_tokens: n_in,
+                    input_tokens: prefix_len + n_in,
                     max_tokens: Some(n_out),
                     params: self.spec.params.clone(),
                     fields: None,
@@ -423,6 +435,16 @@ impl Workload {
 }
 
 /// A seed per request index, so items do not depend on the order asked.
+/// Appends `n` random words, space-separated, to `text`.
+fn push_words(text: &mut String, rng: &mut StdRng, n: u64) {
+    for _ in 0..n {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(words::WORDS[rng.random_range(0..words::WORDS.len())]);
+    }
+}
+
 fn mix(seed: u64, index: u64) -> u64 {
     // SplitMix64's finaliser: neighbouring indices get unrelated seeds.
     let mut z = seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -611,7 +633,29 @@ mod tests {
             extra_body: None,
             seed: 7,
             params: RequestParams::default(),
+            random_prefix_len: 0,
+            request_id_prefix: None,
         }
+    }
+
+    #[test]
+    fn a_random_prefix_is_shared_by_every_random_prompt() {
+        let mut s = spec(DatasetSpec::Random {
+            input_len: 10,
+            output_len: 5,
+            range_ratio: 0.0,
+        });
+        s.random_prefix_len = 6;
+        let w = Workload::load(&s).unwrap();
+        let words = |i: u64| match w.item(i).prompt {
+            Prompt::Text(t) => t.split(' ').map(str::to_string).collect::<Vec<_>>(),
+            _ => panic!("text prompt"),
+        };
+        let (a, b) = (words(0), words(1));
+        assert_eq!((a.len(), b.len()), (16, 16));
+        assert_eq!(a[..6], b[..6], "the prefix is shared");
+        assert_ne!(a[6..], b[6..], "the rest is each prompt's own");
+        assert_eq!(w.item(0).input_tokens, 16);
     }
 
     #[test]

@@ -312,3 +312,49 @@ async fn a_failing_output_does_not_lose_the_others() {
     let _ = std::fs::remove_file(rescue);
     sim.shutdown().await;
 }
+
+/// `--metadata` lands in vLLM's file after `num_prompts`, and
+/// `--append-result` adds one JSON line per run to the same file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vllm_result_file_takes_metadata_and_appends_one_line_per_run() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    for run in 0..2 {
+        let out = run_async(args![
+            "run",
+            "--url",
+            sim.url(),
+            "--num-prompts",
+            3,
+            "--output-len",
+            2,
+            "--save-result",
+            "--result-filename",
+            "all.jsonl",
+            "--result-dir",
+            dir.path().display(),
+            "--metadata",
+            "gpu=H100",
+            format!("run={run}"),
+            "--append-result",
+            "--quiet"
+        ])
+        .await;
+        assert_eq!(out.code, Some(0), "{}", out.all());
+    }
+    let text = std::fs::read_to_string(dir.path().join("all.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for (run, line) in lines.iter().enumerate() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["gpu"], "H100");
+        assert_eq!(v["run"], run.to_string());
+        assert_eq!(v["completed"], 3);
+        let at = |k: &str| line.find(&format!("\"{k}\"")).unwrap();
+        assert!(
+            at("num_prompts") < at("gpu") && at("gpu") < at("request_rate"),
+            "{line}"
+        );
+    }
+    sim.shutdown().await;
+}

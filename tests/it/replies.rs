@@ -74,6 +74,8 @@ fn target_with(
         ignore_eos: true,
         extra_body: None,
         seed: 1,
+        random_prefix_len: 0,
+        request_id_prefix: None,
         params: RequestParams::default(),
     };
     let mut config = engine::ClientConfig::new(Duration::from_secs(10));

@@ -658,3 +658,171 @@ fn run_without_a_target_benchmarks_the_embedded_simulator() {
         out.stdout
     );
 }
+
+/// What a small OpenAI-shaped server saw: each request's headers' ids and bodies.
+/// One request as seen: its `x-request-id` and its body.
+type SeenRequest = (Option<String>, Value);
+
+#[derive(Clone, Default)]
+struct Seen(std::sync::Arc<std::sync::Mutex<Vec<SeenRequest>>>);
+
+/// A completions server on `listener` that answers without streaming,
+/// lists the model `served`, and keeps what each request carried.
+fn serve_capturing(listener: tokio::net::TcpListener, seen: Seen) {
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    let app = Router::new()
+        .route(
+            "/v1/models",
+            get(|| async { Json(serde_json::json!({"data": [{"id": "served"}]})) }),
+        )
+        .route(
+            "/v1/completions",
+            post(move |headers: axum::http::HeaderMap, Json(body): Json<Value>| {
+                let seen = seen.clone();
+                async move {
+                    let id = headers
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    seen.0.lock().unwrap().push((id, body));
+                    Json(serde_json::json!({
+                        "choices": [{"index": 0, "text": " a b", "finish_reason": "length"}],
+                        "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}
+                    }))
+                }
+            }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+}
+
+/// A `vllm bench serve` command line runs as `inferload run`: the sampling
+/// flags reach the body, the served name is the model sent while `--model`
+/// labels vLLM's file, every request carries its id, and the flags accepted
+/// without effect say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_takes_vllms_sampling_model_name_and_request_id_flags() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Seen::default();
+    serve_capturing(listener, seen.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_async(args![
+        "run",
+        "--backend",
+        "openai",
+        "--base-url",
+        url,
+        "--model",
+        "org/label",
+        "--served-model-name",
+        "served",
+        "--num-prompts",
+        3,
+        "--max-concurrency",
+        1,
+        "--temperature",
+        0.5,
+        "--top-p",
+        0.9,
+        "--top-k",
+        -1,
+        "--min-p",
+        0.1,
+        "--request-id-prefix",
+        "bench",
+        "--no-stream",
+        "--disable-tqdm",
+        "--verify-ssl",
+        "--tokenizer",
+        "org/label",
+        "--trust-remote-code",
+        "--save-result",
+        "--result-filename",
+        "r.json",
+        "--result-dir",
+        dir.path().display(),
+        "--no-history"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let seen = seen.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "{}", out.all());
+    let mut ids: Vec<String> = seen.iter().filter_map(|(id, _)| id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, ["bench-0", "bench-1", "bench-2"]);
+    for (_, body) in &seen {
+        assert_eq!(body["model"], "served", "{body}");
+        assert_eq!(body["temperature"], 0.5, "{body}");
+        assert_eq!(body["top_p"], 0.9, "{body}");
+        assert_eq!(body["top_k"], -1, "{body}");
+        assert_eq!(body["min_p"], 0.1, "{body}");
+    }
+    assert!(
+        out.stdout
+            .contains("--tokenizer org/label is recorded but not yet used"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("--trust-remote-code has no effect"),
+        "{}",
+        out.stdout
+    );
+    let v = read_json(&dir.path().join("r.json"));
+    assert_eq!(v["model_id"], "org/label", "--model labels vLLM's file");
+}
+
+/// `--ready-check-timeout-sec` waits for a server that is not up yet
+/// instead of failing at once; without it the run fails at the check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_waits_for_a_starting_server_with_ready_check_timeout() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let url = format!("http://{addr}");
+    let no_wait = run_async(args![
+        "run",
+        "--backend",
+        "openai",
+        "--url",
+        url,
+        "-n",
+        1,
+        "--quiet",
+        "--no-history"
+    ])
+    .await;
+    assert_ne!(no_wait.code, Some(0), "nothing listens yet: {}", no_wait.all());
+    assert!(no_wait.all().contains("cannot reach"), "{}", no_wait.all());
+    let seen = Seen::default();
+    let server = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+            serve_capturing(listener, seen);
+        })
+    };
+    let out = run_async(args![
+        "run",
+        "--backend",
+        "openai",
+        "--url",
+        url,
+        "-n",
+        2,
+        "--no-stream",
+        "--quiet",
+        "--no-history",
+        "--ready-check-timeout-sec",
+        20
+    ])
+    .await;
+    server.await.unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert_eq!(seen.0.lock().unwrap().len(), 2);
+}

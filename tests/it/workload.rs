@@ -136,3 +136,69 @@ async fn a_fixed_prompt_with_max_tokens_and_extra_body() {
     );
     sim.shutdown().await;
 }
+
+/// `--sharegpt-output-len` replaces the reply's length as the output
+/// length, and `--random-prefix-len` lengthens every random prompt by the
+/// shared prefix, as the server counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vllms_sharegpt_output_len_and_random_prefix_len() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sharegpt.json");
+    std::fs::write(
+        &data,
+        r#"[{"id": "x", "conversations": [
+              {"from": "human", "value": "what is a token"},
+              {"from": "gpt", "value": "a piece of text the model reads or writes"}]}]"#,
+    )
+    .unwrap();
+    let json = dir.path().join("run.json");
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "--ignore-eos",
+        "-c",
+        1,
+        "-n",
+        2,
+        "--json",
+        json.display(),
+        "--quiet",
+        "--dataset-name",
+        "sharegpt",
+        "--dataset-path",
+        data.display(),
+        "--sharegpt-output-len",
+        5
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert_eq!(total(&read_json(&json), "total_output_tokens"), 2 * 5);
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "--api",
+        "openai-completions",
+        "-c",
+        1,
+        "-n",
+        3,
+        "--input-len",
+        8,
+        "--output-len",
+        2,
+        "--random-prefix-len",
+        4,
+        "--json",
+        json.display(),
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    assert_eq!(total(&v, "total_input_tokens"), 3 * (4 + 8), "{v}");
+    assert_eq!(v.pointer("/settings/workload/random_prefix_len"), Some(&Value::from(4)));
+    sim.shutdown().await;
+}
