@@ -155,6 +155,9 @@ pub struct Level {
     /// Whether the load generator kept up during the level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<TrustVerdict>,
+    /// The connections the level opened and used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<crate::engine::ConnectionStats>,
 }
 
 /// Why a level ended the sweep.

@@ -534,6 +534,7 @@ mod tests {
             summary,
             monitor: None,
             trust: None,
+            connections: None,
         };
         let mut sweep = SweepDocument::new(
             SweepTarget {

@@ -64,6 +64,7 @@ pub fn judge(plan: &SweepPlan, load: Load, m: Measurement, previous_throughput: 
         summary,
         monitor: m.monitor.map(|r| r.summary),
         trust: Some(m.trust),
+        connections: Some(m.connections),
     }
 }
 

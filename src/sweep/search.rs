@@ -400,6 +400,7 @@ mod tests {
             summary: Default::default(),
             monitor: None,
             trust: None,
+            connections: None,
         }
     }
 
