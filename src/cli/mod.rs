@@ -492,6 +492,10 @@ pub struct WorkloadArgs {
     /// conversation's reply length (vLLM's `--sharegpt-output-len`).
     #[arg(long, value_name = "N", help_heading = "Workload")]
     pub sharegpt_output_len: Option<u64>,
+    /// Typical lengths and latency objectives of a kind of service
+    /// (table in docs/CAPACITY.md); explicit flags override them.
+    #[arg(long, value_parser = choice::<crate::plan::presets::UseCase>(), help_heading = "Workload")]
+    pub use_case: Option<crate::plan::presets::UseCase>,
 }
 
 /// Service-level objectives.
@@ -929,6 +933,7 @@ impl WorkloadArgs {
             min_p: self.min_p,
             random_prefix_len: self.random_prefix_len,
             sharegpt_output_len: self.sharegpt_output_len,
+            use_case: self.use_case,
         }
     }
 }

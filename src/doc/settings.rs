@@ -40,6 +40,9 @@ pub struct RunSettings {
     /// This run's part of a sharded run (`--shard K/N`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::schedule::Shard>,
+    /// The use-case preset the lengths and objectives came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_case: Option<String>,
     pub workload: WorkloadSettings,
     /// Objectives (`--slo`): each judged PASS/FAIL.
     pub slos: Vec<Slo>,
@@ -360,6 +363,7 @@ impl RunSettings {
             grace: plan.grace.as_secs_f64(),
             abort_after: plan.abort_after.map(|d| d.as_secs_f64()),
             shard: plan.shard,
+            use_case: plan.use_case.map(|u| crate::units::Choice::name(u).to_string()),
             workload: WorkloadSettings::of(&plan.workload),
             slos: plan.slos.clone(),
             goodput_bounds: plan.goodput_bounds.clone(),

@@ -29,6 +29,7 @@ use crate::workload::WorkloadSpec;
 mod load;
 pub mod options;
 mod outputs;
+pub mod presets;
 mod target;
 mod workload;
 
@@ -170,6 +171,9 @@ pub struct RunPlan {
     pub shard: Option<crate::schedule::Shard>,
     /// When the measured phase starts (`--start-at`).
     pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The use-case preset under the options (`--use-case`).
+    #[serde(serialize_with = "crate::units::ser_choice")]
+    pub use_case: Option<presets::UseCase>,
     pub workload: WorkloadSpec,
     /// Objectives from `--slo`: each is judged PASS/FAIL, and any failure
     /// makes the exit status 3.
@@ -202,6 +206,9 @@ impl RunPlan {
     /// The one constructor: options (already layered) with every default
     /// applied and every check made.
     pub fn resolve(o: &RunOptions) -> Result<Self, PlanError> {
+        // A use-case preset goes under everything the user gave.
+        let preset = presets::layered(o);
+        let o = preset.as_ref().unwrap_or(o);
         let mut target = target::resolve(&o.target)?;
         let (schedule, stop) = load::resolve(&o.load)?;
         let mut workload = workload::resolve(&o.workload)?;
@@ -218,6 +225,7 @@ impl RunPlan {
             seed: o.workload.seed.unwrap_or(defaults::SEED),
             grace: o.target.grace.unwrap_or(defaults::GRACE),
             shard: load::resolve_shard(&o.load)?,
+            use_case: o.workload.use_case,
             start_at: load::resolve_start_at(o.load.start_at.as_deref(), chrono::Utc::now())?,
             abort_after: Some(o.target.abort_after.unwrap_or(defaults::ABORT_AFTER)).filter(|d| !d.is_zero()),
             workload,

@@ -146,6 +146,9 @@ options! {
         min_p: f64,
         random_prefix_len: u64,
         sharegpt_output_len: u64,
+        /// A use-case preset under the other options (`--use-case`).
+        #[serde(deserialize_with = "de_choice", serialize_with = "ser_choice")]
+        use_case: super::presets::UseCase,
     }
 }
 

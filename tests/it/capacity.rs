@@ -526,3 +526,37 @@ async fn a_comparison_with_a_dead_strategy_exits_5() {
     );
     assert!(out.stdout.contains("5 failed: http_500 ×5"), "{}", out.stdout);
 }
+
+/// `--use-case chat` sets the lengths and objectives of a chat service;
+/// a typed flag overrides the preset's value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_use_case_sets_lengths_and_objectives() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "--use-case",
+        "chat",
+        "-n",
+        4,
+        "--output-len",
+        8,
+        "--json",
+        json.display(),
+        "--no-monitor",
+        "--no-history"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    let s = &v["settings"];
+    assert_eq!(s["use_case"], "chat");
+    assert_eq!(s["workload"]["dataset"]["input_len"], 512, "{s:#}");
+    assert_eq!(s["workload"]["dataset"]["output_len"], 8, "the typed flag wins");
+    assert_eq!(v["slos"].as_array().map(Vec::len), Some(3), "{:#}", v["slos"]);
+    assert!(out.stdout.contains("ttft_p90"), "{}", out.stdout);
+    sim.shutdown().await;
+}
