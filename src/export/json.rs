@@ -127,6 +127,8 @@ mod tests {
                 dispatch: Default::default(),
                 paced: false,
                 cap: Some(4),
+                latencies: Default::default(),
+                cpu_wait_seconds: Some(0.5),
             }));
             let doc = serde_json::to_value(&r.doc).unwrap();
             check(&doc);

@@ -277,7 +277,7 @@ impl Session {
             collected
         });
         let end = engine::run_phase(self.ctx.clone(), self.workload.clone(), phase, tx, signals).await;
-        let trust = probe.finish(end.dispatch, &level.schedule).await;
+        let readings = probe.finish(end.dispatch, &level.schedule).await;
         if let Some(d) = end.gave_up {
             eprintln!("{}", gave_up_line(d));
         }
@@ -294,13 +294,15 @@ impl Session {
             .as_mut()
             .filter(|r| r.summary.client_cpu_pct.is_some() || r.sources.iter().any(|s| s == "host"))
         {
-            r.summary.set_client_cpu_mean(trust.client_cpu_cores * 100.0);
+            r.summary.set_client_cpu_mean(readings.client_cpu_cores() * 100.0);
         }
         let collected = collector.await.context("the results collector failed")?;
         for sink in self.services.live_sinks() {
             sink.flush();
         }
         let summary = collected.summary.finish();
+        // The load generator's delays are weighed against what it measured.
+        let trust = readings.judge(crate::monitor::trust::Latencies::of(&summary));
         // A shard saves its distributions in mergeable form for `merge`.
         let summary_state = self.shard.map(|_| collected.summary.state());
         let goodput = (!collected.bounds_empty).then(|| Goodput {

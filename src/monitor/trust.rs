@@ -18,7 +18,20 @@
 //!   arrivals that found every slot taken and waited; more than
 //!   [`CAP_SHARE_LIMIT`] of them means the cap, not the rate, set the load.
 //!
-//! CPU, lag or late sends over their limit make the verdict `WARNING —
+//! - **Starvation**: the lag is also weighed against the latencies the run
+//!   reports. Each timestamp is taken when the request's task runs after its
+//!   bytes arrived, so a mean lag of a few milliseconds moves a mean TTFT of
+//!   50 ms by as much, although it is far below [`LAG_LIMIT_MS`] (a client
+//!   sharing its core with CPU-bound processes reads 116 ms against a truth
+//!   of 51 ms at a lag p99 of 25 ms). The mean lag, less half of the timer's
+//!   1 ms tick that I/O wake-ups do not pay, is the estimate of that shift;
+//!   over the figures' precision ([`PRECISION_MS`], or [`PRECISION_SHARE`]
+//!   of the smallest mean latency, whichever is larger) it is a warning
+//!   that says by how much. How long the process's threads waited on the
+//!   kernel's run queue (`/proc/self/task/*/schedstat`) says whether other
+//!   processes took the CPU.
+//!
+//! CPU, lag, starvation or late sends over their limit make the verdict `WARNING —
 //! client-limited`: the load generator itself distorted the run. Cap waits
 //! are not the client's fault but the user's own `--concurrency` cap: they
 //! make the verdict `WARNING — offered load limited by --concurrency N`, with
@@ -43,6 +56,16 @@ pub const LAG_LIMIT_MS: f64 = 50.0;
 pub const LATE_SHARE_LIMIT: f64 = 0.05;
 /// Share of open-loop arrivals that may wait for the concurrency cap.
 pub const CAP_SHARE_LIMIT: f64 = 0.10;
+/// The precision the latency figures claim, in absolute terms...
+pub const PRECISION_MS: f64 = 1.0;
+/// ...and as a share of the smallest mean latency reported.
+pub const PRECISION_SHARE: f64 = 0.02;
+/// Half of tokio's 1 ms timer tick: the probe's sleeps are rounded up to the
+/// tick, I/O wake-ups are not, so this much of the probe's lag is the timer's.
+const TIMER_ROUNDING_MS: f64 = 0.5;
+/// Share of the time waiting for a CPU from which the advice names other
+/// processes as the cause.
+const STARVED_WAIT_PCT: f64 = 20.0;
 /// How often the lag probe wakes.
 pub const PROBE_EVERY: Duration = Duration::from_millis(10);
 /// Shorter phases give too few CPU figures to judge by.
@@ -88,6 +111,18 @@ pub struct TrustVerdict {
     /// The concurrency cap of an open-loop run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap: Option<usize>,
+    /// How far the load generator's own delays may have moved the mean
+    /// latencies (ms): the mean scheduling lag less the timer's rounding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_shift_ms: Option<f64>,
+    /// The precision the latency figures claim (ms), against which the
+    /// shift is judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision_ms: Option<f64>,
+    /// Share of the runtime's worker time its threads spent runnable but
+    /// waiting for a CPU (percent), where the kernel reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_wait_pct: Option<f64>,
 }
 
 impl TrustVerdict {
@@ -105,6 +140,37 @@ pub struct Lag {
     pub max_ms: f64,
 }
 
+/// The mean latencies the run reports (ms), against which the load
+/// generator's own delays are weighed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Latencies {
+    pub ttft_mean_ms: Option<f64>,
+    pub itl_mean_ms: Option<f64>,
+    pub e2e_mean_ms: Option<f64>,
+}
+
+impl Latencies {
+    pub fn of(summary: &crate::stats::Summary) -> Self {
+        Self {
+            ttft_mean_ms: summary.ttft_ms.as_ref().map(|l| l.mean),
+            itl_mean_ms: summary.itl_ms.as_ref().map(|l| l.mean),
+            e2e_mean_ms: summary.e2e_ms.as_ref().map(|l| l.mean),
+        }
+    }
+
+    /// The smallest mean reported, with its name.
+    fn smallest(&self) -> Option<(&'static str, f64)> {
+        [
+            ("TTFT", self.ttft_mean_ms),
+            ("ITL", self.itl_mean_ms),
+            ("end-to-end latency", self.e2e_mean_ms),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.filter(|v| *v > 0.0).map(|v| (name, v)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
 /// What the judgement reads.
 #[derive(Debug, Clone, Copy)]
 pub struct Inputs {
@@ -117,6 +183,11 @@ pub struct Inputs {
     pub paced: bool,
     /// The open loop's concurrency cap (`--concurrency` with `--rate`).
     pub cap: Option<usize>,
+    /// The run's mean latencies.
+    pub latencies: Latencies,
+    /// Time the process's threads waited for a CPU over the phase, seconds
+    /// (`None` where the kernel does not say).
+    pub cpu_wait_seconds: Option<f64>,
 }
 
 /// Judges the figures.
@@ -133,10 +204,32 @@ pub fn judge(i: &Inputs) -> TrustVerdict {
             "load generator CPU {cpu_pct:.0}% of {workers} worker {threads} ({cores:.2} cores)"
         ));
     }
+    let cpu_wait_pct = i
+        .cpu_wait_seconds
+        .map(|w| (w / (wall * workers as f64) * 100.0).clamp(0.0, 100.0));
+    let waited = cpu_wait_pct
+        .filter(|p| *p >= 1.0)
+        .map(|p| format!("; its threads waited for a CPU {p:.0}% of the time, taken by other processes"))
+        .unwrap_or_default();
+    let smallest = i.latencies.smallest();
+    let precision = smallest.map_or(PRECISION_MS, |(_, v)| (v * PRECISION_SHARE).max(PRECISION_MS));
+    let shift = (i.lag.samples > 0).then(|| (i.lag.mean_ms - TIMER_ROUNDING_MS).max(0.0));
+    let starved = shift.filter(|s| *s > precision);
     if i.lag.samples > 0 && i.lag.p99_ms >= LAG_LIMIT_MS {
         issues.push(format!(
-            "scheduling lag p99 {:.1} ms (max {:.1} ms)",
-            i.lag.p99_ms, i.lag.max_ms
+            "scheduling lag p99 {:.1} ms (max {:.1} ms){}",
+            i.lag.p99_ms,
+            i.lag.max_ms,
+            if starved.is_some() { "" } else { waited.as_str() }
+        ));
+    }
+    if let Some(s) = starved {
+        let against = smallest
+            .map(|(name, v)| format!(" against a mean {name} of {v:.1} ms"))
+            .unwrap_or_default();
+        issues.push(format!(
+            "its own delays may have raised the reported latencies by about {s:.1} ms (scheduling lag mean {:.1} ms, p99 {:.1} ms), more than their precision of {precision:.1} ms{against}{waited}",
+            i.lag.mean_ms, i.lag.p99_ms
         ));
     }
     if i.paced && d.arrivals > 0 {
@@ -176,6 +269,9 @@ pub fn judge(i: &Inputs) -> TrustVerdict {
     };
     let mut changes = Vec::new();
     if client_limited {
+        if cpu_wait_pct.is_some_and(|p| p >= STARVED_WAIT_PCT) {
+            changes.push("give the load generator a core of its own (stop or move the processes sharing it)");
+        }
         changes.push(
             "fewer streams per process (split the load over several inferload processes), a lower rate, or more cores",
         );
@@ -230,7 +326,47 @@ pub fn judge(i: &Inputs) -> TrustVerdict {
         cap_waits: d.cap_waits,
         cap_unsent: d.cap_unsent,
         cap: i.cap,
+        latency_shift_ms: shift,
+        precision_ms: shift.map(|_| precision),
+        cpu_wait_pct,
     }
+}
+
+/// Time this process's threads have spent runnable, waiting for a CPU,
+/// per thread id, from `/proc/self/task/*/schedstat` (its second field,
+/// `run_delay` in nanoseconds). Empty where the kernel has no schedstat.
+fn run_queue_waits() -> std::collections::HashMap<u64, u64> {
+    let mut waits = std::collections::HashMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return waits;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<u64>().ok()) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = text.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()) {
+            waits.insert(tid, ns);
+        }
+    }
+    waits
+}
+
+/// The wait accumulated since `before`, seconds: threads born since count
+/// whole, threads gone since are lost (the runtime's workers live through
+/// the phase).
+fn run_queue_wait_since(before: &std::collections::HashMap<u64, u64>) -> Option<f64> {
+    let now = run_queue_waits();
+    if now.is_empty() {
+        return None;
+    }
+    let ns: u64 = now
+        .iter()
+        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    Some(ns as f64 / 1e9)
 }
 
 /// This process's CPU time so far, user + system, in seconds: the one
@@ -252,8 +388,25 @@ pub fn process_cpu_seconds() -> f64 {
 pub struct Probe {
     started: Instant,
     cpu0: f64,
+    waits0: std::collections::HashMap<u64, u64>,
     stop: CancellationToken,
     lag: tokio::task::JoinHandle<Lag>,
+}
+
+/// A stopped probe's figures, judged once the run's latencies are known.
+#[derive(Debug, Clone, Copy)]
+pub struct Readings(Inputs);
+
+impl Readings {
+    /// The load generator's CPU over the phase, in cores.
+    pub fn client_cpu_cores(&self) -> f64 {
+        self.0.cpu_seconds / self.0.wall.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+
+    /// Judges the phase against the latencies it measured.
+    pub fn judge(self, latencies: Latencies) -> TrustVerdict {
+        judge(&Inputs { latencies, ..self.0 })
+    }
 }
 
 impl Probe {
@@ -308,15 +461,17 @@ impl Probe {
         Self {
             started: Instant::now(),
             cpu0: process_cpu_seconds(),
+            waits0: run_queue_waits(),
             stop,
             lag,
         }
     }
 
-    /// Stops the probe and judges the phase.
-    pub async fn finish(self, dispatch: DispatchStats, schedule: &ScheduleSpec) -> TrustVerdict {
+    /// Stops the probe; [`Readings::judge`] gives the verdict.
+    pub async fn finish(self, dispatch: DispatchStats, schedule: &ScheduleSpec) -> Readings {
         let wall = self.started.elapsed();
         let cpu_seconds = (process_cpu_seconds() - self.cpu0).max(0.0);
+        let cpu_wait_seconds = run_queue_wait_since(&self.waits0);
         self.stop.cancel();
         let lag = self.lag.await.unwrap_or_default();
         let workers = tokio::runtime::Handle::current().metrics().num_workers();
@@ -325,7 +480,7 @@ impl Probe {
             ScheduleSpec::Open { cap, .. } => *cap,
             _ => None,
         };
-        judge(&Inputs {
+        Readings(Inputs {
             cpu_seconds,
             wall,
             workers,
@@ -333,6 +488,8 @@ impl Probe {
             dispatch,
             paced,
             cap,
+            latencies: Latencies::default(),
+            cpu_wait_seconds,
         })
     }
 }
@@ -361,6 +518,12 @@ mod tests {
             },
             paced: true,
             cap: Some(2),
+            latencies: Latencies {
+                ttft_mean_ms: Some(51.0),
+                itl_mean_ms: Some(10.0),
+                e2e_mean_ms: Some(200.0),
+            },
+            cpu_wait_seconds: Some(0.01),
         }
     }
 
@@ -440,6 +603,65 @@ mod tests {
         assert!(v.line.contains("offered load limited by --concurrency 2"), "{}", v.line);
     }
 
+    /// A client sharing its core with CPU-bound processes: a lag p99 far
+    /// below the absolute limit, but a mean lag that moves a 51 ms TTFT by
+    /// several milliseconds. Flagged, with by how much and why.
+    #[test]
+    fn a_starved_client_is_flagged_with_the_shift_it_may_have_caused() {
+        let mut i = inputs();
+        i.lag = Lag {
+            samples: 300,
+            mean_ms: 6.5,
+            p99_ms: 25.0,
+            max_ms: 31.0,
+        };
+        i.cpu_wait_seconds = Some(2.8); // of 2 s × 2 workers
+        let v = judge(&i);
+        assert!(!v.is_ok(), "{v:?}");
+        assert!(
+            v.line.contains(
+                "client-limited: its own delays may have raised the reported latencies by about 6.0 ms (scheduling lag mean 6.5 ms, p99 25.0 ms), more than their precision of 1.0 ms against a mean ITL of 10.0 ms; its threads waited for a CPU 70% of the time"
+            ),
+            "{}",
+            v.line
+        );
+        assert!(v.line.contains("a core of its own"), "{}", v.line);
+        assert_eq!(v.latency_shift_ms, Some(6.0));
+        assert_eq!(v.precision_ms, Some(1.0));
+        assert_eq!(v.cpu_wait_pct, Some(70.0));
+    }
+
+    /// The same lag against latencies of seconds is within their precision
+    /// (2 % of the smallest mean); a quiet lag is within 1 ms whatever the
+    /// latencies.
+    #[test]
+    fn the_shift_is_weighed_against_the_latencies_measured() {
+        let mut i = inputs();
+        i.lag.mean_ms = 6.5;
+        i.latencies = Latencies {
+            ttft_mean_ms: Some(2_000.0),
+            itl_mean_ms: None,
+            e2e_mean_ms: Some(9_000.0),
+        };
+        let v = judge(&i);
+        assert!(v.is_ok(), "{}", v.line);
+        assert_eq!(v.precision_ms, Some(40.0));
+
+        let mut i = inputs();
+        i.lag.mean_ms = 1.2;
+        assert!(judge(&i).is_ok());
+        i.lag.mean_ms = 1.6;
+        assert!(!judge(&i).is_ok());
+        // No latency at all (nothing succeeded): the absolute precision.
+        i.latencies = Latencies::default();
+        assert!(
+            judge(&i).issues[0].contains("more than their precision of 1.0 ms;")
+                || judge(&i).issues[0].ends_with("more than their precision of 1.0 ms"),
+            "{:?}",
+            judge(&i).issues
+        );
+    }
+
     #[test]
     fn short_phases_are_not_judged_on_cpu() {
         let mut i = inputs();
@@ -454,8 +676,12 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(120)).await;
         let v = p
             .finish(DispatchStats::default(), &ScheduleSpec::Closed { concurrency: 1 })
-            .await;
+            .await
+            .judge(Latencies::default());
         assert!(v.lag_samples >= 5, "{v:?}");
         assert_eq!(v.runtime_workers, 2);
+        if std::path::Path::new("/proc/self/task").exists() {
+            assert!(v.cpu_wait_pct.is_some(), "{v:?}");
+        }
     }
 }

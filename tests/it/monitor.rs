@@ -447,6 +447,11 @@ async fn a_normal_run_is_trusted() {
     assert_eq!(v["trust"]["arrivals"], 50);
     assert!(v["trust"]["lag_samples"].as_u64().unwrap() > 10);
     assert!(v["trust"]["advice"].is_null());
+    assert!(
+        v["trust"]["latency_shift_ms"].as_f64().unwrap() <= v["trust"]["precision_ms"].as_f64().unwrap(),
+        "{:#}",
+        v["trust"]
+    );
 }
 
 /// One worker thread kept busy on purpose (the test-only stall): the run is
@@ -489,6 +494,118 @@ async fn a_client_limited_run_is_flagged() {
     assert_eq!(v["trust"]["verdict"], "warning");
     assert_eq!(v["trust"]["runtime_workers"], 1);
     assert!(v["trust"]["lag_p99_ms"].as_f64().unwrap() >= 50.0, "{:#}", v["trust"]);
+}
+
+/// Pins the calling thread (or, in `pre_exec`, the child process) to `cpu`.
+fn pin_to(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The last CPU this process may run on.
+fn last_cpu() -> usize {
+    // SAFETY: sched_getaffinity fills the zeroed set it is given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        (0..libc::CPU_SETSIZE as usize)
+            .rev()
+            .find(|c| libc::CPU_ISSET(*c, &set))
+            .unwrap_or(0)
+    }
+}
+
+/// Busy threads pinned to one CPU until dropped (and at most 90 s).
+struct Hogs(Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>);
+
+impl Hogs {
+    fn on(cpu: usize, n: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    pin_to(cpu).expect("pin a hog");
+                    let start = Instant::now();
+                    while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(90) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Self(stop, threads)
+    }
+}
+
+impl Drop for Hogs {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+        for t in self.1.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The load generator shares its one core with three CPU-bound threads
+/// (as under `taskset` beside other work): its lag p99 stays under the
+/// absolute limit, but every timestamp is taken milliseconds late. The
+/// verdict must say so, and by how much, not "OK".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starved_client_is_flagged_with_the_shift() {
+    use std::os::unix::process::CommandExt;
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(50), Duration::from_millis(10))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let cpu = last_cpu();
+    let hogs = Hogs::on(cpu, 3);
+    let mut cmd = bin();
+    cmd.args([
+        "run",
+        "--url",
+        &sim.url(),
+        "-c",
+        "20",
+        "--duration",
+        "3s",
+        "--output-len",
+        "32",
+        "--json",
+        &json.display().to_string(),
+        "--quiet",
+        "--no-history",
+    ]);
+    // SAFETY: sched_setaffinity is async-signal-safe; nothing else runs
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || pin_to(cpu));
+    }
+    let out = tokio::task::spawn_blocking(move || wait(cmd.spawn().expect("spawn inferload"), Duration::from_secs(60)))
+        .await
+        .unwrap();
+    drop(hogs);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(
+        out.stdout.contains("\nResult trust: WARNING — client-limited: ")
+            && out
+                .stdout
+                .contains("its own delays may have raised the reported latencies by about"),
+        "{}",
+        out.stdout
+    );
+    let t = &read_json(&json)["trust"];
+    assert_eq!(t["verdict"], "warning");
+    let shift = t["latency_shift_ms"].as_f64().unwrap();
+    assert!(shift > t["precision_ms"].as_f64().unwrap(), "{t:#}");
+    // The hogs are another process: the kernel shares the core between
+    // the two, so the client waits a good part of the time, not most of it.
+    assert!(t["cpu_wait_pct"].as_f64().unwrap() > 5.0, "{t:#}");
 }
 
 /// `--rate 20 -c 2` against a server that takes about 200 ms a request:
