@@ -98,6 +98,7 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
             keep_records: false,
             quiet: plan.quiet,
             bounds: plan.strategies[i].plan.request_bounds(),
+            percentiles: plan.strategies[i].plan.percentiles(),
         };
         let m = session.measure(level, sinks, signals).await?;
         interrupted |= m.interrupted;
