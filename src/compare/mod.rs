@@ -125,6 +125,7 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
             repeat: k + 1,
             summary: m.summary,
             gpu_util_pct: gpu,
+            connections: Some(m.connections),
         });
         let (best, with_gpu) = judge(&mut results);
         let doc = document::document(plan, started_at, interrupted, &results, best.as_ref(), with_gpu);
