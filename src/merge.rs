@@ -96,7 +96,14 @@ pub fn merge(plan: &MergePlan) -> anyhow::Result<Outcome> {
     // Every shard's clock moves onto the earliest start's.
     let origin = parts.iter().map(|p| p.started).min().expect("at least one part");
     let shift_of = |p: &Part| (p.started - origin).to_std().unwrap_or(Duration::ZERO);
-    let mut builder = SummaryBuilder::new();
+    // The percentiles the runs were asked for (objectives, --metric-percentiles).
+    let asked = parts[0]
+        .doc
+        .settings
+        .as_ref()
+        .map(|s| s.percentiles())
+        .unwrap_or_default();
+    let mut builder = SummaryBuilder::new().with_percentiles(asked);
     let mut good = 0u64;
     let mut has_goodput = false;
     for p in &parts {

@@ -40,6 +40,7 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
         keep_records: plan.outputs.vllm_result.is_some() || crate::report::needs_records(&plan.outputs.reports),
         quiet: plan.outputs.quiet,
         bounds: plan.request_bounds(),
+        percentiles: plan.percentiles(),
     };
     let m = session
         .measure_with(&Level::of_plan(plan), sinks, h.signals(), plan.outputs.tui)

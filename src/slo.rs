@@ -4,8 +4,10 @@
 //! An expression is a metric, an optional statistic, a comparison and a
 //! value with an optional unit. Latency metrics (`ttft`, `tpot`, `itl`,
 //! `e2e`, `queue_delay`, `user_latency`) take a statistic (`mean`, `median`,
-//! `p50`…`p99.9`, `min`, `max`, `stddev`) written after (`ttft_p90`) or before
-//! (`p90_ttft`) the metric; run metrics (`error_rate`, `success_rate`,
+//! any percentile from `p0` to `p100` such as `p90`, `p42` or `p99.9`, `min`,
+//! `max`, `stddev`) written after (`ttft_p90`) or before (`p90_ttft`) the
+//! metric; a percentile is nearest rank over the run's histogram, as every
+//! percentile inferload shows (`stats::quantile`); run metrics (`error_rate`, `success_rate`,
 //! `request_throughput`, `output_throughput`, `total_token_throughput`,
 //! `input_throughput`, `goodput`) take none.
 //!
@@ -24,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::record::RequestRecord;
-use crate::stats::{LatencyStats, Summary};
+use crate::stats::{LatencyStats, Percentile, Summary};
 
 /// A malformed expression: names it and what is wrong.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -96,7 +98,9 @@ impl Latency {
     }
 }
 
-/// A statistic of a latency distribution.
+/// A statistic of a latency distribution. The named percentiles keep
+/// their names in documents (`p90`); any other is `percentile`, its value
+/// in [`Subject::LatencyStat`]'s `percentile`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stat {
@@ -106,53 +110,71 @@ pub enum Stat {
     P95,
     P99,
     P999,
+    /// Any other percentile (`p42`, `p99.99`).
+    Percentile,
     Min,
     Max,
     Stddev,
 }
 
 impl Stat {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "mean" | "avg" => Self::Mean,
-            "median" | "p50" => Self::Median,
-            "p90" => Self::P90,
-            "p95" => Self::P95,
-            "p99" => Self::P99,
-            "p999" | "p99.9" => Self::P999,
-            "min" => Self::Min,
-            "max" => Self::Max,
-            "std" | "stddev" => Self::Stddev,
-            _ => return None,
-        })
+    /// The statistic a name gives, with its percentile for percentiles;
+    /// `Err` for a `p…` that is no percentile, `Ok(None)` for no statistic.
+    fn parse(s: &str) -> Result<Option<(Self, Option<Percentile>)>, String> {
+        let named = |stat, p: f64| Ok(Some((stat, Percentile::new(p).ok())));
+        match s {
+            "mean" | "avg" => return Ok(Some((Self::Mean, None))),
+            "median" | "p50" => return named(Self::Median, 50.0),
+            "p90" => return named(Self::P90, 90.0),
+            "p95" => return named(Self::P95, 95.0),
+            "p99" => return named(Self::P99, 99.0),
+            "p999" | "p99.9" => return named(Self::P999, 99.9),
+            "min" => return Ok(Some((Self::Min, None))),
+            "max" => return Ok(Some((Self::Max, None))),
+            "std" | "stddev" => return Ok(Some((Self::Stddev, None))),
+            _ => {}
+        }
+        let Some(number) = s
+            .strip_prefix('p')
+            .filter(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+        else {
+            return Ok(None);
+        };
+        let p = Percentile::parse(number).map_err(|e| format!("{e} (write e.g. p42 or p99.9)"))?;
+        Ok(Some((Self::Percentile, Some(p))))
     }
 
-    fn name(self) -> &'static str {
-        match self {
-            Self::Mean => "mean",
-            Self::Median => "p50",
-            Self::P90 => "p90",
-            Self::P95 => "p95",
-            Self::P99 => "p99",
-            Self::P999 => "p99.9",
-            Self::Min => "min",
-            Self::Max => "max",
-            Self::Stddev => "stddev",
+    fn name(self, p: Option<Percentile>) -> String {
+        match (self, p) {
+            (Self::Mean, _) => "mean".into(),
+            (Self::Median, _) => "p50".into(),
+            (Self::P90, _) => "p90".into(),
+            (Self::P95, _) => "p95".into(),
+            (Self::P99, _) => "p99".into(),
+            (Self::P999, _) => "p99.9".into(),
+            (Self::Percentile, Some(p)) => format!("p{}", p.word()),
+            (Self::Percentile, None) => "percentile".into(),
+            (Self::Min, _) => "min".into(),
+            (Self::Max, _) => "max".into(),
+            (Self::Stddev, _) => "stddev".into(),
         }
     }
 
-    fn of(self, s: &LatencyStats) -> f64 {
-        match self {
+    /// The statistic of a distribution; `None` for a percentile the
+    /// summary was not asked to compute.
+    fn of(self, p: Option<Percentile>, s: &LatencyStats) -> Option<f64> {
+        Some(match self {
             Self::Mean => s.mean,
             Self::Median => s.p50,
             Self::P90 => s.p90,
             Self::P95 => s.p95,
             Self::P99 => s.p99,
             Self::P999 => s.p999,
+            Self::Percentile => return s.percentile(p?),
             Self::Min => s.min,
             Self::Max => s.max,
             Self::Stddev => s.stddev,
-        }
+        })
     }
 }
 
@@ -236,8 +258,14 @@ impl Cmp {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Subject {
-    /// A statistic of a latency over the run (`ttft_p90`).
-    LatencyStat { latency: Latency, stat: Stat },
+    /// A statistic of a latency over the run (`ttft_p90`); a percentile
+    /// statistic carries its value, 0 to 100 (`ttft_p42`: 42).
+    LatencyStat {
+        latency: Latency,
+        stat: Stat,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        percentile: Option<Percentile>,
+    },
     /// A bound every request must meet to count as good (`e2e<2s`).
     PerRequest { latency: Latency },
     /// A run-level rate or ratio.
@@ -315,9 +343,9 @@ pub fn parse(expr: &str) -> Result<Slo, SloError> {
     if value.is_empty() {
         return Err(err("no value after the comparison"));
     }
-    let subject = parse_subject(&lhs).ok_or_else(|| {
+    let subject = parse_subject(&lhs).map_err(|p| err(&p))?.ok_or_else(|| {
         err(&format!(
-            "unknown metric `{lhs}`: use a latency (ttft, tpot, itl, e2e, queue_delay, user_latency) with an optional statistic (mean, median, p90, p95, p99, p99.9, min, max), or error_rate, success_rate, request_throughput, output_throughput, total_token_throughput, goodput"
+            "unknown metric `{lhs}`: use a latency (ttft, tpot, itl, e2e, queue_delay, user_latency) with an optional statistic (mean, median, any percentile p0 to p100 such as p90 or p99.9, min, max), or error_rate, success_rate, request_throughput, output_throughput, total_token_throughput, goodput"
         ))
     })?;
     let value = match subject {
@@ -333,24 +361,32 @@ pub fn parse(expr: &str) -> Result<Slo, SloError> {
     })
 }
 
-fn parse_subject(lhs: &str) -> Option<Subject> {
+/// The subject an expression's left side names; `Ok(None)` for none,
+/// `Err` for a latency with a percentile that is none (`ttft_p101`).
+fn parse_subject(lhs: &str) -> Result<Option<Subject>, String> {
     if let Some(metric) = RunMetric::parse(lhs) {
-        return Some(Subject::Run { metric });
+        return Ok(Some(Subject::Run { metric }));
     }
     if let Some(latency) = Latency::parse(lhs) {
-        return Some(Subject::PerRequest { latency });
+        return Ok(Some(Subject::PerRequest { latency }));
     }
     // `ttft_p90` or `p90_ttft`; the metric itself may contain `_`.
     for (i, _) in lhs.match_indices('_') {
         let (a, b) = (&lhs[..i], &lhs[i + 1..]);
-        if let (Some(latency), Some(stat)) = (Latency::parse(a), Stat::parse(b)) {
-            return Some(Subject::LatencyStat { latency, stat });
-        }
-        if let (Some(stat), Some(latency)) = (Stat::parse(a), Latency::parse(b)) {
-            return Some(Subject::LatencyStat { latency, stat });
+        let found = match (Latency::parse(a), Latency::parse(b)) {
+            (Some(latency), _) => Stat::parse(b)?.map(|s| (latency, s)),
+            (None, Some(latency)) => Stat::parse(a)?.map(|s| (latency, s)),
+            (None, None) => None,
+        };
+        if let Some((latency, (stat, percentile))) = found {
+            return Ok(Some(Subject::LatencyStat {
+                latency,
+                stat,
+                percentile,
+            }));
         }
     }
-    None
+    Ok(None)
 }
 
 /// A latency in milliseconds: `500ms`, `1.5s`, `2m`, `250us`; a bare number is ms.
@@ -497,7 +533,11 @@ pub fn evaluate(slos: &[Slo], summary: &Summary, goodput: Option<Goodput>) -> Ve
     slos.iter()
         .map(|slo| {
             let measured = match slo.subject {
-                Subject::LatencyStat { latency, stat } => latency.stats(summary).map(|s| stat.of(s)),
+                Subject::LatencyStat {
+                    latency,
+                    stat,
+                    percentile,
+                } => latency.stats(summary).and_then(|s| stat.of(percentile, s)),
                 Subject::PerRequest { .. } => goodput.map(|g| g.good_share),
                 Subject::Run { metric } => Some(match metric {
                     RunMetric::ErrorRate => {
@@ -533,10 +573,25 @@ pub fn evaluate(slos: &[Slo], summary: &Summary, goodput: Option<Goodput>) -> Ve
 /// Short name of an objective's subject (`ttft_p90`, `goodput`).
 pub fn subject_name(s: &Subject) -> String {
     match s {
-        Subject::LatencyStat { latency, stat } => format!("{}_{}", latency.name(), stat.name()),
+        Subject::LatencyStat {
+            latency,
+            stat,
+            percentile,
+        } => format!("{}_{}", latency.name(), stat.name(*percentile)),
         Subject::PerRequest { latency } => latency.name().to_string(),
         Subject::Run { metric } => metric.name().to_string(),
     }
+}
+
+/// The percentiles the objectives name (`ttft_p42` names 42): a summary
+/// judged against them must compute these.
+pub fn percentiles(slos: &[Slo]) -> Vec<Percentile> {
+    slos.iter()
+        .filter_map(|s| match s.subject {
+            Subject::LatencyStat { percentile, .. } => percentile,
+            _ => None,
+        })
+        .collect()
 }
 
 /// The comparison symbol of an objective.
@@ -555,7 +610,8 @@ mod tests {
             s.subject,
             Subject::LatencyStat {
                 latency: Latency::Ttft,
-                stat: Stat::P90
+                stat: Stat::P90,
+                percentile: Percentile::new(90.0).ok(),
             }
         );
         assert_eq!((s.cmp, s.value), (Cmp::Lt, 500.0));
@@ -573,13 +629,84 @@ mod tests {
             parse("queue_delay_p99.9<20ms").unwrap().subject,
             Subject::LatencyStat {
                 latency: Latency::QueueDelay,
-                stat: Stat::P999
+                stat: Stat::P999,
+                percentile: Percentile::new(99.9).ok(),
             }
         );
         assert_eq!(
             parse("e2e<2s").unwrap().subject,
             Subject::PerRequest { latency: Latency::E2e }
         );
+    }
+
+    #[test]
+    fn any_percentile_is_an_objective() {
+        let p = |v: f64| Percentile::new(v).ok();
+        let s = parse("ttft_p42<1s").unwrap();
+        assert_eq!(
+            s.subject,
+            Subject::LatencyStat {
+                latency: Latency::Ttft,
+                stat: Stat::Percentile,
+                percentile: p(42.0),
+            }
+        );
+        assert_eq!(s.value, 1000.0);
+        assert_eq!(subject_name(&s.subject), "ttft_p42");
+        let s = parse("itl_p99.99<50ms").unwrap();
+        assert_eq!(subject_name(&s.subject), "itl_p99.99");
+        assert_eq!(
+            parse("p0.5_e2e<1s").unwrap().subject,
+            parse("e2e_p0.5<1s").unwrap().subject
+        );
+        assert_eq!(subject_name(&parse("e2e_p100<9s").unwrap().subject), "e2e_p100");
+        // The document says which percentile, in numbers.
+        let json = serde_json::to_value(parse("ttft_p42<1s").unwrap()).unwrap();
+        assert_eq!(json["stat"], "percentile");
+        assert_eq!(json["percentile"], 42.0);
+        assert_eq!(
+            serde_json::to_value(parse("ttft_p90<1s").unwrap()).unwrap()["percentile"],
+            90.0
+        );
+        // Documents written before percentiles were carried still read.
+        let old: Slo = serde_json::from_str(
+            r#"{"expr":"ttft_p90<1s","kind":"latency_stat","latency":"ttft","stat":"p90","cmp":"<","value":1000.0}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            old.subject,
+            Subject::LatencyStat {
+                stat: Stat::P90,
+                percentile: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn percentiles_outside_the_range_are_refused() {
+        let e = parse("ttft_p101<1s").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "SLO `ttft_p101<1s`: percentile `101` is outside 0..100 (write e.g. p42 or p99.9)"
+        );
+        assert!(parse("p100.5_itl<1s").unwrap_err().problem.contains("outside 0..100"));
+        assert!(parse("ttft_pxx<1s").unwrap_err().problem.contains("unknown metric"));
+    }
+
+    #[test]
+    fn arbitrary_percentiles_are_judged_from_the_summary() {
+        let mut summary = summary();
+        let stats = summary.ttft_ms.as_mut().unwrap();
+        stats.percentiles.insert("p42".into(), 300.0);
+        let r = evaluate(
+            &parse_all(&["ttft_p42<250ms,ttft_p42<350ms,ttft_p43<1s".into()]).unwrap(),
+            &summary,
+            None,
+        );
+        assert!(!r[0].passed && r[0].measured == Some(300.0));
+        assert!(r[1].passed);
+        assert!(!r[2].passed && r[2].measured.is_none(), "not computed: n/a fails");
     }
 
     #[test]

@@ -558,6 +558,24 @@ pub struct OutputArgs {
     /// Never show the live dashboard.
     #[arg(long, help_heading = "Output")]
     pub no_tui: bool,
+    /// Latencies in vLLM's console block and result file, comma-separated:
+    /// ttft, tpot, itl, e2el, client_queue_time, e2el_including_client_queue
+    /// (default, as vLLM: ttft,tpot,itl; e2el when the run did not stream).
+    #[arg(long, value_name = "LIST", help_heading = "Output")]
+    pub percentile_metrics: Option<String>,
+    /// Percentiles of those latencies, comma-separated, 0 to 100 (default,
+    /// as vLLM: 99); also added to inferload's own latency table.
+    #[arg(long, value_name = "LIST", help_heading = "Output")]
+    pub metric_percentiles: Option<String>,
+    /// Bounds of the mean-TTFT rating line: excellent,good,acceptable
+    /// (above the last: slow).
+    #[arg(
+        long,
+        value_name = "D1,D2,D3",
+        default_value = "200ms,500ms,1s",
+        help_heading = "Output"
+    )]
+    pub ttft_rating: String,
 }
 
 /// Reports rendered from the results (run and sweep alike; `inferload
@@ -1009,6 +1027,9 @@ impl RunArgs {
                 (true, false) => Some(true),
                 (false, false) => None,
             },
+            percentile_metrics: a.percentile_metrics.clone(),
+            metric_percentiles: a.metric_percentiles.clone(),
+            ttft_rating: t.value("ttft_rating", &a.ttft_rating),
             ..OutputOptions::default()
         };
         self.reports.fill(&mut output);

@@ -98,6 +98,7 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
             keep_records: false,
             quiet: plan.quiet,
             bounds: plan.strategies[i].plan.request_bounds(),
+            percentiles: plan.strategies[i].plan.percentiles(),
         };
         let m = session.measure(level, sinks, signals).await?;
         interrupted |= m.interrupted;
@@ -124,6 +125,7 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
             repeat: k + 1,
             summary: m.summary,
             gpu_util_pct: gpu,
+            connections: Some(m.connections),
         });
         let (best, with_gpu) = judge(&mut results);
         let doc = document::document(plan, started_at, interrupted, &results, best.as_ref(), with_gpu);

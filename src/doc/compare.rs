@@ -104,6 +104,47 @@ pub struct RunResult {
     pub repeat: u32,
     pub summary: Summary,
     pub gpu_util_pct: Option<f64>,
+    /// The connections the run opened and used, as a run document has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<crate::engine::ConnectionStats>,
+}
+
+/// A strategy's connection figures over all its runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StrategyConnections {
+    /// Connections opened, summed over the runs.
+    pub opened: u64,
+    /// Requests over the connections that carried them, all runs together.
+    pub requests_per_connection: f64,
+    /// Requests resent on a fresh connection because the server had closed
+    /// the kept one, summed over the runs.
+    pub stale_retries: u64,
+    /// Mean time to open a connection (TCP and TLS), ms, over every
+    /// connection opened; `None` when none was.
+    pub connect_mean_ms: Option<f64>,
+}
+
+impl StrategyConnections {
+    /// The figures of these runs together; `None` when none recorded any.
+    pub fn of<'a>(runs: impl IntoIterator<Item = &'a crate::engine::ConnectionStats>) -> Option<Self> {
+        let mut any = false;
+        let (mut opened, mut used, mut requests, mut stale, mut n, mut sum) = (0u64, 0u64, 0u64, 0u64, 0u64, 0.0);
+        for c in runs {
+            any = true;
+            opened += c.connections_opened;
+            used += c.connections_used;
+            requests += c.requests;
+            stale += c.stale_retries;
+            n += c.connect_ms.count;
+            sum += c.connect_ms.mean * c.connect_ms.count as f64;
+        }
+        any.then(|| Self {
+            opened,
+            requests_per_connection: if used > 0 { requests as f64 / used as f64 } else { 0.0 },
+            stale_retries: stale,
+            connect_mean_ms: (n > 0).then(|| sum / n as f64),
+        })
+    }
 }
 
 /// A strategy's figures: the mean over its runs.
@@ -133,6 +174,9 @@ pub struct StrategyResult {
     /// Change against the first strategy, in percent.
     pub throughput_change_pct: Option<f64>,
     pub latency_change_pct: Option<f64>,
+    /// Connections over the runs (absent in documents written before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<StrategyConnections>,
 }
 
 impl StrategyResult {
@@ -180,5 +224,40 @@ impl CompareDocument {
     /// True when the scores used GPU utilisation.
     pub fn with_gpu(&self) -> bool {
         self.score.gpu
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ConnectionStats;
+
+    #[test]
+    fn a_strategys_connections_add_up_over_its_runs() {
+        assert_eq!(StrategyConnections::of([]), None);
+        let mut one = ConnectionStats {
+            requests: 100,
+            connections_opened: 4,
+            connections_used: 4,
+            stale_retries: 1,
+            ..Default::default()
+        };
+        one.connect_ms.count = 4;
+        one.connect_ms.mean = 1.0;
+        // A second run reuses two kept connections and opens two more.
+        let mut two = ConnectionStats {
+            requests: 100,
+            connections_opened: 2,
+            connections_used: 4,
+            ..Default::default()
+        };
+        two.connect_ms.count = 2;
+        two.connect_ms.mean = 4.0;
+        let c = StrategyConnections::of([&one, &two]).unwrap();
+        assert_eq!((c.opened, c.stale_retries), (6, 1));
+        assert_eq!(c.requests_per_connection, 25.0);
+        assert_eq!(c.connect_mean_ms, Some(2.0), "weighted by connections opened");
+        let none = StrategyConnections::of([&ConnectionStats::default()]).unwrap();
+        assert_eq!((none.requests_per_connection, none.connect_mean_ms), (0.0, None));
     }
 }

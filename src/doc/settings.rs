@@ -16,8 +16,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::RunPlan;
+use crate::plan::{RunPlan, TtftRating, VllmMetric};
 use crate::slo::Slo;
+use crate::stats::Percentile;
 
 /// What a secret is written as.
 pub const MASK: &str = "***";
@@ -252,6 +253,26 @@ pub struct OutputSettings {
     pub tui: String,
     /// The history database the run was recorded in.
     pub history: Option<PathBuf>,
+    /// `--percentile-metrics` as given (absent: vLLM's default for the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percentile_metrics: Option<Vec<VllmMetric>>,
+    /// `--metric-percentiles` as given (absent: vLLM's default, 99).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric_percentiles: Option<Vec<Percentile>>,
+    /// The bounds of the mean-TTFT rating line, in milliseconds (absent in
+    /// documents from before the rating: the default bounds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_rating: Option<TtftRating>,
+}
+
+impl OutputSettings {
+    /// The percentiles of vLLM's block and file: as given, else vLLM's 99.
+    pub fn vllm_percentiles(&self) -> Vec<Percentile> {
+        match &self.metric_percentiles {
+            Some(ps) => ps.clone(),
+            None => Percentile::new(99.0).into_iter().collect(),
+        }
+    }
 }
 
 /// vLLM's result file: where, and what it says it is.
@@ -320,6 +341,14 @@ fn name_of<T: Serialize>(v: &T) -> String {
 impl RunSettings {
     /// The settings of a plan: the one place a document reads a
     /// [`RunPlan`]. Secrets become [`MASK`].
+    /// The percentiles beyond the fixed ones a summary of this run
+    /// computes: those the objectives name and `--metric-percentiles`.
+    pub fn percentiles(&self) -> Vec<Percentile> {
+        let mut ps = crate::slo::percentiles(&self.slos);
+        ps.extend(self.outputs.metric_percentiles.iter().flatten().copied());
+        ps
+    }
+
     pub fn of(plan: &RunPlan) -> Self {
         use crate::plan::HeaderValue;
         let t = &plan.target;
@@ -385,6 +414,9 @@ impl RunSettings {
                 reports: o.reports.clone(),
                 tui: name_of(&o.tui),
                 history: o.history.clone(),
+                percentile_metrics: o.percentile_metrics.clone(),
+                metric_percentiles: o.metric_percentiles.clone(),
+                ttft_rating: Some(o.ttft_rating),
             },
             monitor: MonitorSettings {
                 enabled: m.enabled,

@@ -27,6 +27,10 @@ pub fn table(results: &[StrategyResult], best: Option<&Best>, with_gpu: bool) ->
         header.push("submit ms");
     }
     header.extend(["GPU %", "score", "throughput Δ", "latency Δ"]);
+    let conns = results.iter().any(|r| r.connections.is_some());
+    if conns {
+        header.extend(["conns", "req/conn", "stale", "connect ms"]);
+    }
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in results {
         let mut row = vec![
@@ -52,6 +56,17 @@ pub fn table(results: &[StrategyResult], best: Option<&Best>, with_gpu: bool) ->
             r.throughput_change_pct.map_or_else(|| "-".into(), signed),
             r.latency_change_pct.map_or_else(|| "-".into(), signed),
         ]);
+        if conns {
+            match &r.connections {
+                Some(c) => row.extend([
+                    c.opened.to_string(),
+                    format!("{:.2}", c.requests_per_connection),
+                    c.stale_retries.to_string(),
+                    opt(c.connect_mean_ms, 2),
+                ]),
+                None => row.extend(std::iter::repeat_n("-".to_string(), 4)),
+            }
+        }
         rows.push(row);
     }
     let widths: Vec<usize> = (0..rows[0].len())
@@ -86,6 +101,11 @@ pub fn table(results: &[StrategyResult], best: Option<&Best>, with_gpu: bool) ->
             ));
         }
     }
+    if conns {
+        out.push_str(
+            "Connections over every run: opened, requests per connection, stale-connection retries, mean connect time.\n",
+        );
+    }
     if with_gpu {
         out.push_str(
             "Score = 0.5 × throughput/best + 0.3 × fastest/response time + 0.2 × GPU utilisation (docs/COMPARE.md).\n",
@@ -103,4 +123,38 @@ pub fn table(results: &[StrategyResult], best: Option<&Best>, with_gpu: bool) ->
 /// The table of a comparison document.
 pub fn compare_text(doc: &CompareDocument) -> String {
     table(&doc.strategies, doc.best.as_ref(), doc.with_gpu())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::compare::StrategyConnections;
+
+    #[test]
+    fn connection_figures_are_columns_when_recorded() {
+        let mut a = StrategyResult {
+            name: "a".into(),
+            ..Default::default()
+        };
+        let text = table(std::slice::from_ref(&a), None, false);
+        assert!(!text.contains("req/conn"), "none recorded: {text}");
+        a.connections = Some(StrategyConnections {
+            opened: 4,
+            requests_per_connection: 25.0,
+            stale_retries: 1,
+            connect_mean_ms: Some(0.5),
+        });
+        let b = StrategyResult {
+            name: "b".into(),
+            ..Default::default()
+        };
+        let text = table(&[a, b], None, false);
+        let lines: Vec<&str> = text.lines().collect();
+        let head = lines.iter().find(|l| l.starts_with("strategy")).unwrap();
+        assert!(head.ends_with("conns  req/conn  stale  connect ms"), "{head}");
+        let row = lines.iter().find(|l| l.starts_with("a ")).unwrap();
+        assert!(row.ends_with("4     25.00      1        0.50"), "`{row}`");
+        let row = lines.iter().find(|l| l.starts_with("b ")).unwrap();
+        assert!(row.ends_with("-         -      -           -"), "`{row}`");
+    }
 }

@@ -4,8 +4,15 @@
 //! order and formats (`{:<40} {:<10}` for integers, `{:<40} {:<10.2}` for
 //! decimals, trailing spaces kept, section titles centred in 50 columns), so
 //! scripts that `grep … | awk '{print $4}'` vLLM's output keep working.
-//! The TTFT, TPOT and ITL sections appear when the run streamed (they are
-//! undefined otherwise); a figure without samples prints 0.00, as vLLM does.
+//! The sections are those `--percentile-metrics` selects (vLLM's default:
+//! TTFT, TPOT and ITL; E2EL for a run that did not stream), each with Mean,
+//! Median and a `P{p}` line per `--metric-percentiles` value (`P99`,
+//! `P99.9`, as vLLM labels them), in vLLM's order. The TTFT, TPOT and ITL
+//! sections appear only when the run streamed (they are undefined
+//! otherwise); a figure without samples prints 0.00, as vLLM does. The
+//! figures are inferload's (HDR nearest rank, `stats::quantile`); the
+//! client-queue sections show the queue delay and the user latency.
+//! Under the block, one line rates the mean TTFT (`--ttft-rating`).
 //!
 //! Then inferload's own tables: latency percentiles, token statistics,
 //! success rate and errors by class, each error class with one example;
@@ -16,7 +23,9 @@ use std::fmt::Write as _;
 
 use crate::doc::settings::Schedule;
 use crate::engine::ConnectionStats;
+use crate::plan::VllmMetric;
 use crate::record::ErrorClass;
+use crate::stats::Percentile;
 use crate::stats::{LatencyStats, Summary};
 
 use super::RunReport;
@@ -76,19 +85,39 @@ pub fn vllm_block(report: &RunReport) -> String {
     );
     dec(&mut out, "Peak concurrent requests:", s.peak_concurrency as f64);
     dec(&mut out, "Total token throughput (tok/s):", s.total_token_throughput);
-    let mut section = |stats: &Option<LatencyStats>, name: &str, title: &str| {
-        let (mean, median, p99) = stats.as_ref().map_or((0.0, 0.0, 0.0), |l| (l.mean, l.p50, l.p99));
+    let percentiles = super::vllm::selected_percentiles(report);
+    let selected = super::vllm::selected_metrics(report);
+    // vLLM's order, whatever the order selected.
+    for m in VllmMetric::ALL {
+        if !selected.contains(&m) || !super::vllm::applies(m, schedule) {
+            continue;
+        }
+        // TTFT, TPOT and ITL are undefined for a run that did not stream.
+        let timed = matches!(m, VllmMetric::Ttft | VllmMetric::Tpot | VllmMetric::Itl);
+        if timed && !report.streamed() {
+            continue;
+        }
+        let (name, title, stats) = match m {
+            VllmMetric::Ttft => ("TTFT", "Time to First Token", &s.ttft_ms),
+            VllmMetric::Tpot => ("TPOT", "Time per Output Token (excl. 1st token)", &s.tpot_ms),
+            VllmMetric::Itl => ("ITL", "Inter-token Latency", &s.itl_ms),
+            VllmMetric::E2el => ("E2EL", "End-to-end Latency", &s.e2e_ms),
+            VllmMetric::ClientQueueTime => ("Client Queue Time", "Client-side Queueing", &s.queue_delay_ms),
+            VllmMetric::E2elIncludingClientQueue => (
+                "E2EL incl. Client Queue",
+                "Queue-inclusive End-to-end Latency",
+                &s.user_latency_ms,
+            ),
+        };
+        let stats = stats.as_ref();
         header(&mut out, title, '-');
-        dec(&mut out, &format!("Mean {name} (ms):"), mean);
-        dec(&mut out, &format!("Median {name} (ms):"), median);
-        dec(&mut out, &format!("P99 {name} (ms):"), p99);
-    };
-    if report.streamed() {
-        section(&s.ttft_ms, "TTFT", "Time to First Token");
-        section(&s.tpot_ms, "TPOT", "Time per Output Token (excl. 1st token)");
-        section(&s.itl_ms, "ITL", "Inter-token Latency");
+        dec(&mut out, &format!("Mean {name} (ms):"), stats.map_or(0.0, |l| l.mean));
+        dec(&mut out, &format!("Median {name} (ms):"), stats.map_or(0.0, |l| l.p50));
+        for &p in &percentiles {
+            let v = stats.and_then(|l| l.percentile(p)).unwrap_or(0.0);
+            dec(&mut out, &format!("P{} {name} (ms):", p.word()), v);
+        }
     }
-    section(&s.e2e_ms, "E2EL", "End-to-end Latency");
     let _ = writeln!(out, "{}", "=".repeat(WIDTH));
     out
 }
@@ -97,6 +126,9 @@ pub fn vllm_block(report: &RunReport) -> String {
 pub fn console_summary(report: &RunReport) -> String {
     let mut out = String::from("\n");
     out.push_str(&vllm_block(report));
+    if let Some(line) = ttft_rating_line(report) {
+        out.push_str(&line);
+    }
     out.push('\n');
     let s = &report.doc.summary;
     if report.doc.interrupted {
@@ -125,6 +157,24 @@ pub fn console_summary(report: &RunReport) -> String {
         out.push_str(&connections_block(c));
     }
     out
+}
+
+/// One line rating the mean TTFT against the run's `--ttft-rating`
+/// bounds (default 200 ms, 500 ms, 1 s); `None` without a TTFT (a run
+/// that did not stream).
+pub fn ttft_rating_line(report: &RunReport) -> Option<String> {
+    let mean = report.doc.summary.ttft_ms.as_ref()?.mean;
+    let r = report
+        .settings()
+        .and_then(|s| s.outputs.ttft_rating)
+        .unwrap_or_default();
+    Some(format!(
+        "TTFT rating: {} (mean {mean:.2} ms; excellent under {} ms, good under {} ms, acceptable under {} ms, else slow)\n",
+        r.rate(mean),
+        r.excellent_ms,
+        r.good_ms,
+        r.acceptable_ms,
+    ))
 }
 
 /// The connection figures under the trust line: connections opened,
@@ -227,17 +277,22 @@ fn latency_table(out: &mut String, report: &RunReport) {
     if rows.is_empty() {
         return;
     }
-    let _ = writeln!(
-        out,
-        "{:<14}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
-        "Latency (ms)", "mean", "p50", "p90", "p95", "p99", "min", "max"
-    );
+    let columns = table_percentiles(report);
+    let _ = write!(out, "{:<14}{:>10}", "Latency (ms)", "mean");
+    for p in &columns {
+        let _ = write!(out, "{:>10}", format!("p{}", p.word()));
+    }
+    let _ = writeln!(out, "{:>10}{:>10}", "min", "max");
     for (name, l) in rows {
-        let _ = writeln!(
-            out,
-            "{:<14}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}",
-            name, l.mean, l.p50, l.p90, l.p95, l.p99, l.min, l.max
-        );
+        let _ = write!(out, "{name:<14}{:>10.2}", l.mean);
+        for &p in &columns {
+            match l.percentile(p) {
+                Some(v) => write!(out, "{v:>10.2}"),
+                None => write!(out, "{:>10}", "n/a"),
+            }
+            .unwrap_or(());
+        }
+        let _ = writeln!(out, "{:>10.2}{:>10.2}", l.min, l.max);
     }
     if open_loop {
         out.push_str(
@@ -251,6 +306,24 @@ fn latency_table(out: &mut String, report: &RunReport) {
         );
     }
     out.push('\n');
+}
+
+/// The percentile columns of inferload's latency table: p50, p90, p95 and
+/// p99, and any other `--metric-percentiles` asked for, in order (p0 and
+/// p100 are the min and max columns already).
+fn table_percentiles(report: &RunReport) -> Vec<Percentile> {
+    let mut ps: Vec<Percentile> = [50.0, 90.0, 95.0, 99.0]
+        .into_iter()
+        .filter_map(|p| Percentile::new(p).ok())
+        .collect();
+    let asked = report.settings().and_then(|s| s.outputs.metric_percentiles.clone());
+    for p in asked.into_iter().flatten() {
+        if !ps.contains(&p) && p.value() > 0.0 && p.value() < 100.0 {
+            ps.push(p);
+        }
+    }
+    ps.sort_by(|a, b| a.value().total_cmp(&b.value()));
+    ps
 }
 
 /// What the replies carried when it is not what the figures usually mean.
@@ -420,10 +493,8 @@ mod tests {
                 "Mean ITL (ms):",
                 "Median ITL (ms):",
                 "P99 ITL (ms):",
-                "Mean E2EL (ms):",
-                "Median E2EL (ms):",
-                "P99 E2EL (ms):",
-            ]
+            ],
+            "vLLM's default metrics: ttft,tpot,itl"
         );
         assert_eq!(
             lines.last(),
@@ -458,6 +529,100 @@ mod tests {
         assert!(!block.contains("Request rate configured"));
         assert!(block.contains("Maximum request concurrency:             7 "));
         assert!(!block.contains("goodput"));
+    }
+
+    #[test]
+    fn selected_metrics_and_percentiles_print_vllms_lines() {
+        let ps = Percentile::parse_list("25,50,90,99,99.9").unwrap();
+        let r = report(|s| {
+            s.schedule = closed(3);
+            s.outputs.percentile_metrics = Some(vec![VllmMetric::E2el, VllmMetric::Ttft]);
+            s.outputs.metric_percentiles = Some(ps);
+        });
+        let block = vllm_block(&r);
+        let labels: Vec<&str> = block
+            .lines()
+            .filter(|l| l.contains("(ms):"))
+            .map(|l| l[..40].trim_end())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "Mean TTFT (ms):",
+                "Median TTFT (ms):",
+                "P25 TTFT (ms):",
+                "P50 TTFT (ms):",
+                "P90 TTFT (ms):",
+                "P99 TTFT (ms):",
+                "P99.9 TTFT (ms):",
+                "Mean E2EL (ms):",
+                "Median E2EL (ms):",
+                "P25 E2EL (ms):",
+                "P50 E2EL (ms):",
+                "P90 E2EL (ms):",
+                "P99 E2EL (ms):",
+                "P99.9 E2EL (ms):",
+            ],
+            "{block}"
+        );
+        assert!(!block.contains("TPOT"), "not selected: {block}");
+        let line = block.lines().find(|l| l.starts_with("P99.9 E2EL")).unwrap();
+        assert_eq!(line.len(), 51, "`{line}`");
+        // Own table: the extra percentiles as columns, in order.
+        let text = console_summary(&r);
+        let head = text.lines().find(|l| l.starts_with("Latency (ms)")).unwrap();
+        let cols: Vec<&str> = head.split_whitespace().skip(2).collect();
+        assert_eq!(cols, ["mean", "p25", "p50", "p90", "p95", "p99", "p99.9", "min", "max"]);
+        assert!(!text.contains("n/a"), "every column computed: {text}");
+    }
+
+    #[test]
+    fn the_client_queue_sections_need_a_concurrency_limit() {
+        let all = |schedule| {
+            vllm_block(&report(|s| {
+                s.schedule = schedule;
+                s.outputs.percentile_metrics = Some(VllmMetric::ALL.to_vec());
+            }))
+        };
+        let block = all(open(Some(20.0), Some(4)));
+        assert!(
+            block.contains("---------------Client-side Queueing---------------\n"),
+            "{block}"
+        );
+        assert!(
+            block.contains("--------Queue-inclusive End-to-end Latency--------\n"),
+            "{block}"
+        );
+        assert!(block.contains("Mean Client Queue Time (ms):"), "{block}");
+        assert!(block.contains("P99 E2EL incl. Client Queue (ms):"), "{block}");
+        let block = all(open(None, Some(4)));
+        assert!(
+            block.contains("Client-side Queueing") && !block.contains("Queue-inclusive"),
+            "{block}"
+        );
+        let block = all(open(Some(20.0), None));
+        assert!(!block.contains("Client"), "{block}");
+    }
+
+    #[test]
+    fn the_mean_ttft_is_rated() {
+        let mut r = report(|_| {});
+        let mean = r.doc.summary.ttft_ms.as_ref().unwrap().mean;
+        assert_eq!(mean, 100.0);
+        assert_eq!(
+            ttft_rating_line(&r).unwrap(),
+            "TTFT rating: excellent (mean 100.00 ms; excellent under 200 ms, good under 500 ms, \
+             acceptable under 1000 ms, else slow)\n"
+        );
+        assert!(console_summary(&r).contains("TTFT rating: excellent"));
+        let strict = crate::plan::TtftRating::parse("10ms,50ms,90ms").unwrap();
+        r.doc.settings.as_mut().unwrap().outputs.ttft_rating = Some(strict);
+        assert!(ttft_rating_line(&r)
+            .unwrap()
+            .starts_with("TTFT rating: slow (mean 100.00 ms; excellent under 10 ms"));
+        r.doc.summary.ttft_ms = None;
+        assert_eq!(ttft_rating_line(&r), None, "no TTFT, no rating");
+        assert!(!console_summary(&r).contains("TTFT rating"));
     }
 
     #[test]

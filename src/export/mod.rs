@@ -245,7 +245,9 @@ pub(crate) mod testing {
     /// five good requests when there are latency bounds).
     pub fn report_with(settings: RunSettings) -> RunReport {
         let records = records();
-        let summary = SummaryBuilder::from_records(&records).finish();
+        let summary = SummaryBuilder::from_records(&records)
+            .with_percentiles(settings.percentiles())
+            .finish();
         let all: Vec<Slo> = settings.slos.iter().chain(&settings.goodput_bounds).cloned().collect();
         let goodput = (!crate::slo::RequestBounds::new(&all).is_empty()).then_some(Goodput {
             good_requests: 5,

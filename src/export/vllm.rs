@@ -5,13 +5,24 @@
 //! Keys come in vLLM's insertion order (a derived `Serialize` struct keeps
 //! field order). Differences from vLLM, by design:
 //! - the per-request arrays (`input_lens`, `output_lens`, `ttfts`, `itls`,
-//!   `start_times`, `latencies`) are always written (vLLM keeps them only
-//!   with `--save-detailed`); `generated_texts` and `errors` need
-//!   `--save-detailed`, as in vLLM;
-//! - the `*_e2el_ms` statistics are always written (vLLM only when `e2el` is
-//!   among `--percentile-metrics`); percentiles are `p99` only;
+//!   `start_times`) are always written (vLLM keeps them only with
+//!   `--save-detailed`; `latencies` and `queue_times` it always keeps);
+//!   `generated_texts` and `errors` need `--save-detailed`, as in vLLM;
 //! - `start_times` are seconds since the run clock's zero (vLLM: an
 //!   arbitrary `perf_counter` origin);
+//! - `queue_times` are each request's queue delay (`sent_at −
+//!   scheduled_at`, seconds): vLLM's `client_queue_time`, the wait for a
+//!   concurrency slot, which a closed loop never has (0);
+//! - `rtfx` is 0.0: vLLM computes it for speech-recognition runs only.
+//!
+//! The statistics follow `--percentile-metrics` and `--metric-percentiles`
+//! as in vLLM: per selected metric `mean_{m}_ms`, `median_{m}_ms`,
+//! `std_{m}_ms` and `p{P}_{m}_ms` for each percentile, `P` written as vLLM
+//! writes it (`p99`, `p99.9`, `p0.5`); by default `ttft,tpot,itl` and `99`
+//! (`e2el` for a run that did not stream, as vLLM's default for pooling
+//! backends). `client_queue_time` and `e2el_including_client_queue` are
+//! written only when vLLM writes them: with a concurrency limit, the second
+//! also only with a finite request rate.
 //! - `burstiness` is the string `"inf"` for `--arrival constant` (the limit
 //!   of a gamma process; vLLM has no constant arrivals), 1.0 for Poisson and
 //!   closed loops.
@@ -38,7 +49,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::doc::settings::{Arrival, Schedule, VllmResultSettings};
+use crate::plan::VllmMetric;
 use crate::record::RequestRecord;
+use crate::stats::Percentile;
 
 use super::{write_json, ExportError, Exporter, RunReport};
 
@@ -75,44 +88,50 @@ pub struct VllmDocument<'a> {
     pub request_goodput: Option<f64>,
     pub output_throughput: f64,
     pub total_token_throughput: f64,
-    pub max_output_tokens_per_s: f64,
-    pub max_concurrent_requests: u64,
     pub input_lens: Vec<u64>,
     pub output_lens: Vec<u64>,
     pub ttfts: Vec<f64>,
     pub itls: Vec<Vec<f64>>,
-    pub start_times: Vec<f64>,
     pub latencies: Vec<f64>,
+    pub start_times: Vec<f64>,
+    pub queue_times: Vec<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generated_texts: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<String>>,
-    pub mean_ttft_ms: f64,
-    pub median_ttft_ms: f64,
-    pub std_ttft_ms: f64,
-    pub p99_ttft_ms: f64,
-    pub mean_tpot_ms: f64,
-    pub median_tpot_ms: f64,
-    pub std_tpot_ms: f64,
-    pub p99_tpot_ms: f64,
-    pub mean_itl_ms: f64,
-    pub median_itl_ms: f64,
-    pub std_itl_ms: f64,
-    pub p99_itl_ms: f64,
-    pub mean_e2el_ms: f64,
-    pub median_e2el_ms: f64,
-    pub std_e2el_ms: f64,
-    pub p99_e2el_ms: f64,
+    pub max_output_tokens_per_s: f64,
+    pub max_concurrent_requests: u64,
+    pub rtfx: f64,
+    /// `mean_ttft_ms`, `median_ttft_ms`, `std_ttft_ms`, `p99_ttft_ms`, ...
+    /// for the selected metrics and percentiles, in vLLM's order.
+    #[serde(flatten)]
+    pub stats: MetricStats,
 }
 
-/// mean, median, population std and p99 of milliseconds, NumPy's way;
-/// zeros without samples.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+/// Keys and values in the order they were added, written as JSON object
+/// members (a map would sort them).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct MetricStats(pub Vec<(String, f64)>);
+
+impl Serialize for MetricStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// mean, median, population std and the asked percentiles of
+/// milliseconds, NumPy's way; zeros without samples.
+#[derive(Debug, Default, Clone, PartialEq)]
 struct NpStats {
     mean: f64,
     median: f64,
     std: f64,
-    p99: f64,
+    percentiles: Vec<(Percentile, f64)>,
 }
 
 /// `np.percentile(sorted, p)`: linear interpolation, as vLLM computes it
@@ -121,9 +140,12 @@ fn np_percentile(sorted: &[f64], p: f64) -> f64 {
     crate::stats::quantile::numpy_linear(sorted, p)
 }
 
-fn np_stats(mut ms: Vec<f64>) -> NpStats {
+fn np_stats(mut ms: Vec<f64>, percentiles: &[Percentile]) -> NpStats {
     if ms.is_empty() {
-        return NpStats::default();
+        return NpStats {
+            percentiles: percentiles.iter().map(|&p| (p, 0.0)).collect(),
+            ..NpStats::default()
+        };
     }
     ms.sort_by(f64::total_cmp);
     let n = ms.len() as f64;
@@ -133,8 +155,77 @@ fn np_stats(mut ms: Vec<f64>) -> NpStats {
         mean,
         median: np_percentile(&ms, 50.0),
         std: var.sqrt(),
-        p99: np_percentile(&ms, 99.0),
+        percentiles: percentiles
+            .iter()
+            .map(|&p| (p, np_percentile(&ms, p.value())))
+            .collect(),
     }
+}
+
+/// The metrics vLLM's block and file show for this run: as selected, else
+/// vLLM's default for a run that did (not) stream.
+pub fn selected_metrics(report: &RunReport) -> Vec<VllmMetric> {
+    report
+        .settings()
+        .and_then(|s| s.outputs.percentile_metrics.clone())
+        .unwrap_or_else(|| VllmMetric::defaults(report.streamed()))
+}
+
+/// The percentiles vLLM's block and file show: as selected, else 99.
+pub fn selected_percentiles(report: &RunReport) -> Vec<Percentile> {
+    match report.settings() {
+        Some(s) => s.outputs.vllm_percentiles(),
+        None => Percentile::new(99.0).into_iter().collect(),
+    }
+}
+
+/// Whether vLLM reports a metric for this run: the client-queue metrics
+/// only with a concurrency limit, the queue-inclusive E2EL also only with
+/// a finite request rate.
+pub fn applies(metric: VllmMetric, schedule: Option<&Schedule>) -> bool {
+    let capped = schedule.and_then(Schedule::max_concurrency).is_some();
+    match metric {
+        VllmMetric::ClientQueueTime => capped,
+        VllmMetric::E2elIncludingClientQueue => capped && schedule.and_then(Schedule::finite_rate).is_some(),
+        _ => true,
+    }
+}
+
+/// The samples (milliseconds) of one metric, over successful requests as
+/// vLLM computes them.
+fn samples(metric: VllmMetric, recs: &[RequestRecord]) -> Vec<f64> {
+    let ok = || recs.iter().filter(|r| r.succeeded());
+    match metric {
+        VllmMetric::Ttft => ok().filter_map(|r| r.ttft()).map(ms).collect(),
+        VllmMetric::Tpot => ok().filter_map(|r| r.tpot()).map(ms).collect(),
+        VllmMetric::Itl => ok().flat_map(|r| r.itls()).map(ms).collect(),
+        VllmMetric::E2el => ok().filter_map(|r| r.e2e()).map(ms).collect(),
+        VllmMetric::ClientQueueTime => ok().map(|r| ms(r.queue_delay())).collect(),
+        VllmMetric::E2elIncludingClientQueue => ok().filter_map(|r| r.e2e().map(|e| ms(e + r.queue_delay()))).collect(),
+    }
+}
+
+/// The statistics keys of the selected metrics, in vLLM's order.
+fn metric_stats(report: &RunReport) -> MetricStats {
+    let schedule = report.doc.schedule();
+    let percentiles = selected_percentiles(report);
+    let selected = selected_metrics(report);
+    let mut out = Vec::new();
+    // vLLM's order is its own, whatever the order selected.
+    for m in VllmMetric::ALL {
+        if !selected.contains(&m) || !applies(m, schedule) {
+            continue;
+        }
+        let st = np_stats(samples(m, report.records()), &percentiles);
+        let name = m.name();
+        out.push((format!("mean_{name}_ms"), st.mean));
+        out.push((format!("median_{name}_ms"), st.median));
+        out.push((format!("std_{name}_ms"), st.std));
+        for (p, v) in st.percentiles {
+            out.push((format!("p{}_{name}_ms", p.word()), v));
+        }
+    }
+    MetricStats(out)
 }
 
 fn ms(d: std::time::Duration) -> f64 {
@@ -199,11 +290,6 @@ impl<'a> VllmDocument<'a> {
         // With --served-model-name, vLLM's model_id is --model (the label).
         let model = v.and_then(|v| v.model_id.as_deref()).unwrap_or(model);
         let recs: &[RequestRecord] = report.records();
-        let ok = || recs.iter().filter(|r| r.succeeded());
-        let ttft = np_stats(ok().filter_map(|r| r.ttft()).map(ms).collect());
-        let tpot = np_stats(ok().filter_map(|r| r.tpot()).map(ms).collect());
-        let itl = np_stats(ok().flat_map(|r| r.itls()).map(ms).collect());
-        let e2el = np_stats(ok().filter_map(|r| r.e2e()).map(ms).collect());
         let secs = |d: Option<std::time::Duration>| d.map_or(0.0, |d| d.as_secs_f64());
         Self {
             date: date(report),
@@ -236,8 +322,6 @@ impl<'a> VllmDocument<'a> {
             request_goodput: report.doc.goodput.map(|g| g.goodput),
             output_throughput: s.output_throughput,
             total_token_throughput: s.total_token_throughput,
-            max_output_tokens_per_s: s.peak_output_throughput,
-            max_concurrent_requests: s.peak_concurrency,
             input_lens: recs.iter().map(|r| r.input_tokens).collect(),
             output_lens: recs
                 .iter()
@@ -248,8 +332,9 @@ impl<'a> VllmDocument<'a> {
                 .iter()
                 .map(|r| r.itls().map(|d| d.as_secs_f64()).collect())
                 .collect(),
-            start_times: recs.iter().map(|r| r.sent_at.as_secs_f64()).collect(),
             latencies: recs.iter().map(|r| secs(r.e2e())).collect(),
+            start_times: recs.iter().map(|r| r.sent_at.as_secs_f64()).collect(),
+            queue_times: recs.iter().map(|r| r.queue_delay().as_secs_f64()).collect(),
             generated_texts: detailed.then(|| {
                 recs.iter()
                     .map(|r| {
@@ -270,22 +355,10 @@ impl<'a> VllmDocument<'a> {
                     })
                     .collect()
             }),
-            mean_ttft_ms: ttft.mean,
-            median_ttft_ms: ttft.median,
-            std_ttft_ms: ttft.std,
-            p99_ttft_ms: ttft.p99,
-            mean_tpot_ms: tpot.mean,
-            median_tpot_ms: tpot.median,
-            std_tpot_ms: tpot.std,
-            p99_tpot_ms: tpot.p99,
-            mean_itl_ms: itl.mean,
-            median_itl_ms: itl.median,
-            std_itl_ms: itl.std,
-            p99_itl_ms: itl.p99,
-            mean_e2el_ms: e2el.mean,
-            median_e2el_ms: e2el.median,
-            std_e2el_ms: e2el.std,
-            p99_e2el_ms: e2el.p99,
+            max_output_tokens_per_s: s.peak_output_throughput,
+            max_concurrent_requests: s.peak_concurrency,
+            rtfx: 0.0,
+            stats: metric_stats(report),
         }
     }
 }
@@ -378,10 +451,12 @@ mod tests {
         assert_eq!(np_percentile(&[1.0, 2.0], 50.0), 1.5);
         // np.percentile([1, 2, 3, 4], 99) = 3.97
         assert!((np_percentile(&[1.0, 2.0, 3.0, 4.0], 99.0) - 3.97).abs() < 1e-12);
-        let s = np_stats(vec![4.0, 1.0, 3.0, 2.0]);
+        let p99 = Percentile::new(99.0).unwrap();
+        let s = np_stats(vec![4.0, 1.0, 3.0, 2.0], &[p99]);
         assert_eq!((s.mean, s.median), (2.5, 2.5));
         assert!((s.std - 1.25f64.sqrt()).abs() < 1e-12, "population std");
-        assert_eq!(np_stats(Vec::new()), NpStats::default());
+        assert!((s.percentiles[0].1 - 3.97).abs() < 1e-12);
+        assert_eq!(np_stats(Vec::new(), &[p99]).percentiles, [(p99, 0.0)]);
     }
 
     #[test]
@@ -423,14 +498,16 @@ mod tests {
             "\"request_goodput\"",
             "\"output_throughput\"",
             "\"total_token_throughput\"",
-            "\"max_output_tokens_per_s\"",
-            "\"max_concurrent_requests\"",
             "\"input_lens\"",
             "\"output_lens\"",
             "\"ttfts\"",
             "\"itls\"",
-            "\"start_times\"",
             "\"latencies\"",
+            "\"start_times\"",
+            "\"queue_times\"",
+            "\"max_output_tokens_per_s\"",
+            "\"max_concurrent_requests\"",
+            "\"rtfx\"",
             "\"mean_ttft_ms\"",
             "\"median_ttft_ms\"",
             "\"std_ttft_ms\"",
@@ -439,8 +516,6 @@ mod tests {
             "\"p99_tpot_ms\"",
             "\"mean_itl_ms\"",
             "\"p99_itl_ms\"",
-            "\"mean_e2el_ms\"",
-            "\"p99_e2el_ms\"",
         ];
         let positions: Vec<usize> = order
             .iter()
@@ -463,6 +538,87 @@ mod tests {
         assert_eq!(v["mean_itl_ms"], 40.0 + 2.5 / 2.0);
         assert!(v.get("generated_texts").is_none() && v.get("errors").is_none());
         assert!(v["date"].as_str().unwrap().len() == 15);
+        assert_eq!(v["rtfx"], 0.0);
+        assert_eq!(v["queue_times"].as_array().unwrap().len(), 8);
+        assert!(
+            v.get("mean_e2el_ms").is_none(),
+            "e2el is not among vLLM's default metrics"
+        );
+        assert!(v.get("mean_client_queue_time_ms").is_none());
+    }
+
+    #[test]
+    fn selected_metrics_and_percentiles_make_vllms_keys() {
+        let r = report(|s| {
+            s.schedule = Schedule::Open {
+                rate: Some(20.0),
+                arrival: Arrival::Poisson,
+                cap: Some(3),
+            };
+            s.outputs.vllm_result = Some(save_result());
+            // Selected out of vLLM's order: written in vLLM's.
+            s.outputs.percentile_metrics = Some(VllmMetric::ALL.into_iter().rev().collect());
+            s.outputs.metric_percentiles = Some(Percentile::parse_list("25,50,90,99,99.9,0.5").unwrap());
+        });
+        let text = serde_json::to_string(&VllmDocument::of(&r)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut expected = Vec::new();
+        for m in [
+            "ttft",
+            "tpot",
+            "itl",
+            "e2el",
+            "client_queue_time",
+            "e2el_including_client_queue",
+        ] {
+            for stat in ["mean", "median", "std", "p25", "p50", "p90", "p99", "p99.9", "p0.5"] {
+                expected.push(format!("{stat}_{m}_ms"));
+            }
+        }
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        let stats: Vec<&String> = keys.iter().copied().filter(|k| k.ends_with("_ms")).collect();
+        let mut sorted_expected = expected.clone();
+        sorted_expected.sort();
+        let mut sorted_stats: Vec<String> = stats.iter().map(|s| s.to_string()).collect();
+        sorted_stats.sort();
+        assert_eq!(sorted_stats, sorted_expected);
+        let positions: Vec<usize> = expected
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\"")).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "vLLM's order: {text}");
+        // np.percentile over the six successful E2ELs, and p50 == median.
+        assert_eq!(v["p50_e2el_ms"], v["median_e2el_ms"]);
+        let at = |k: &str| v[k].as_f64().unwrap();
+        let ladder = ["p0.5", "p25", "p50", "p90", "p99", "p99.9"].map(|p| at(&format!("{p}_itl_ms")));
+        assert!(ladder.windows(2).all(|w| w[0] <= w[1]), "{ladder:?}");
+        assert!(ladder[0] < ladder[5], "ITL gaps differ: {ladder:?}");
+
+        // Without a concurrency limit vLLM writes neither client-queue metric;
+        // without a finite rate, not the queue-inclusive E2EL.
+        let keys_of = |schedule: Schedule| {
+            let r = report(|s| {
+                s.schedule = schedule;
+                s.outputs.vllm_result = Some(save_result());
+                s.outputs.percentile_metrics = Some(VllmMetric::ALL.to_vec());
+            });
+            serde_json::to_value(VllmDocument::of(&r)).unwrap()
+        };
+        let v = keys_of(open(Some(20.0), None));
+        assert!(v.get("mean_client_queue_time_ms").is_none() && v.get("mean_e2el_ms").is_some());
+        let v = keys_of(closed(3));
+        assert!(v.get("mean_client_queue_time_ms").is_some());
+        assert!(v.get("mean_e2el_including_client_queue_ms").is_none());
+    }
+
+    #[test]
+    fn a_run_without_a_stream_defaults_to_e2el() {
+        let r = report(|s| {
+            s.workload.stream = false;
+            s.outputs.vllm_result = Some(save_result());
+        });
+        let v = serde_json::to_value(VllmDocument::of(&r)).unwrap();
+        assert!(v.get("p99_e2el_ms").is_some() && v.get("p99_ttft_ms").is_none(), "{v}");
     }
 
     #[test]

@@ -96,6 +96,9 @@ pub struct Sinks {
     pub quiet: bool,
     /// Per-request latency bounds deciding which requests are good.
     pub bounds: RequestBounds,
+    /// Percentiles the summary computes beyond the fixed ones
+    /// (`RunPlan::percentiles`).
+    pub percentiles: Vec<crate::stats::Percentile>,
 }
 
 /// The outcome of one measurement.
@@ -473,7 +476,7 @@ impl Drop for StopIfCollectorDies {
 /// records-file writes stay off the runtime's workers.
 fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: Box<dyn RunView>) -> Collected {
     let mut out = Collected {
-        summary: SummaryBuilder::new(),
+        summary: SummaryBuilder::new().with_percentiles(sinks.percentiles.iter().copied()),
         kept: Vec::new(),
         unfinished: 0,
         good: 0,

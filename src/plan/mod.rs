@@ -37,7 +37,9 @@ pub use load::arrival;
 pub use options::{
     LoadOptions, MonitorOptions, ObjectiveOptions, OutputOptions, RunOptions, TargetOptions, WorkloadOptions,
 };
-pub use outputs::{check_paths, MonitorPlan, OutputPath, Outputs, PathRole, ReportPaths, TuiMode, VllmResult};
+pub use outputs::{
+    check_paths, MonitorPlan, OutputPath, Outputs, PathRole, ReportPaths, TtftRating, TuiMode, VllmMetric, VllmResult,
+};
 pub use target::{join_url, Header, HeaderValue, Target, UrlQuery};
 
 /// The defaults of every setting, in one place: `cli` shows them in the
@@ -236,6 +238,14 @@ impl RunPlan {
         };
         check_paths(&plan.written_paths(), &plan.read_paths())?;
         Ok(plan)
+    }
+
+    /// The percentiles beyond the fixed ones the run's summary computes:
+    /// those `--slo` names (`ttft_p42`) and `--metric-percentiles`.
+    pub fn percentiles(&self) -> Vec<crate::stats::Percentile> {
+        let mut ps = crate::slo::percentiles(&self.slos);
+        ps.extend(self.outputs.metric_percentiles.iter().flatten().copied());
+        ps
     }
 
     /// The plan of a run with a weighted task mix. Each task is resolved

@@ -181,6 +181,9 @@ options! {
         markdown: PathBuf,
         db: PathBuf,
         no_history: bool,
+        percentile_metrics: String,
+        metric_percentiles: String,
+        ttft_rating: String,
     }
 }
 

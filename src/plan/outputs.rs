@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{bad_at, defaults, Backend, MonitorOptions, OutputOptions, PlanError, TargetOptions};
 use crate::api::ApiKind;
+use crate::stats::Percentile;
 
 /// Where results go besides the console.
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +29,151 @@ pub struct Outputs {
     pub tui: TuiMode,
     /// The history database to record the run in; `None` with `--no-history`.
     pub history: Option<PathBuf>,
+    /// `--percentile-metrics`: the latencies of vLLM's console block and
+    /// result file; `None`: vLLM's default for the run (see [`VllmMetric::defaults`]).
+    pub percentile_metrics: Option<Vec<VllmMetric>>,
+    /// `--metric-percentiles`: the percentiles of those latencies, also
+    /// added to inferload's own latency table when given.
+    pub metric_percentiles: Option<Vec<Percentile>>,
+    /// `--ttft-rating`: the bounds of the mean-TTFT rating line.
+    pub ttft_rating: TtftRating,
+}
+
+/// A latency `vllm bench serve --percentile-metrics` can select, named as
+/// vLLM names it (its keys are `mean_{name}_ms`, `p99_{name}_ms`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VllmMetric {
+    Ttft,
+    Tpot,
+    Itl,
+    E2el,
+    /// Time a request waited for a concurrency slot in the client
+    /// (inferload's queue delay: `sent_at − scheduled_at`).
+    ClientQueueTime,
+    /// E2EL plus that wait.
+    E2elIncludingClientQueue,
+}
+
+impl VllmMetric {
+    pub const ALL: [Self; 6] = [
+        Self::Ttft,
+        Self::Tpot,
+        Self::Itl,
+        Self::E2el,
+        Self::ClientQueueTime,
+        Self::E2elIncludingClientQueue,
+    ];
+
+    /// vLLM's name: `ttft`, `client_queue_time`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ttft => "ttft",
+            Self::Tpot => "tpot",
+            Self::Itl => "itl",
+            Self::E2el => "e2el",
+            Self::ClientQueueTime => "client_queue_time",
+            Self::E2elIncludingClientQueue => "e2el_including_client_queue",
+        }
+    }
+
+    /// vLLM's default selection: `ttft,tpot,itl` for generation; `e2el`
+    /// where there is no first token to time (a run that did not stream,
+    /// as vLLM's default for its pooling backends).
+    pub fn defaults(streamed: bool) -> Vec<Self> {
+        if streamed {
+            vec![Self::Ttft, Self::Tpot, Self::Itl]
+        } else {
+            vec![Self::E2el]
+        }
+    }
+
+    /// A comma-separated list (`ttft,tpot,itl,e2el`), repeats dropped.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, String> {
+        let mut out = Vec::new();
+        for item in text.split(',').map(str::trim) {
+            if item.is_empty() {
+                return Err("lists no metric: name some of ttft, tpot, itl, e2el, client_queue_time, e2el_including_client_queue".into());
+            }
+            let m = Self::ALL.into_iter().find(|m| m.name() == item).ok_or_else(|| {
+                format!("unknown metric `{item}` (use ttft, tpot, itl, e2el, client_queue_time or e2el_including_client_queue)")
+            })?;
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The bounds of the rating of the mean TTFT printed after a run: under
+/// `excellent` it is excellent, under `good` good, under `acceptable`
+/// acceptable, else slow. Milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TtftRating {
+    pub excellent_ms: f64,
+    pub good_ms: f64,
+    pub acceptable_ms: f64,
+}
+
+impl Default for TtftRating {
+    /// What endpoint benchmarks commonly read as excellent (< 200 ms),
+    /// good (< 500 ms) and acceptable (< 1 s) for an interactive reply.
+    fn default() -> Self {
+        Self {
+            excellent_ms: 200.0,
+            good_ms: 500.0,
+            acceptable_ms: 1000.0,
+        }
+    }
+}
+
+impl TtftRating {
+    /// Three increasing durations: `200ms,500ms,1s` (a bare number is milliseconds).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+        if parts.len() != 3 {
+            return Err(format!(
+                "`{text}` must be three durations, excellent,good,acceptable, e.g. 200ms,500ms,1s"
+            ));
+        }
+        let mut ms = [0.0; 3];
+        for (slot, part) in ms.iter_mut().zip(&parts) {
+            let d = if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                part.parse::<f64>()
+                    .ok()
+                    .map(|v| v / 1e3)
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            } else {
+                crate::units::parse_duration(part).ok()
+            };
+            let d = d.ok_or_else(|| format!("`{part}` is not a duration (e.g. 200ms, 1s)"))?;
+            *slot = d.as_secs_f64() * 1e3;
+        }
+        if !(0.0 < ms[0] && ms[0] < ms[1] && ms[1] < ms[2]) {
+            return Err(format!(
+                "`{text}`: the three bounds must be above zero and increasing (excellent < good < acceptable)"
+            ));
+        }
+        Ok(Self {
+            excellent_ms: ms[0],
+            good_ms: ms[1],
+            acceptable_ms: ms[2],
+        })
+    }
+
+    /// The rating of a mean TTFT in milliseconds.
+    pub fn rate(&self, mean_ms: f64) -> &'static str {
+        if mean_ms < self.excellent_ms {
+            "excellent"
+        } else if mean_ms < self.good_ms {
+            "good"
+        } else if mean_ms < self.acceptable_ms {
+            "acceptable"
+        } else {
+            "slow"
+        }
+    }
 }
 
 /// The reports to render (`--plot DIR`, `--html`, `--csv`, `--markdown`);
@@ -238,7 +384,29 @@ pub(super) fn resolve(a: &OutputOptions, t: &TargetOptions, api: ApiKind) -> Res
             "--append-result appends to vLLM's result file; add --save-result",
         ));
     }
+    let percentile_metrics = a
+        .percentile_metrics
+        .as_deref()
+        .map(VllmMetric::parse_list)
+        .transpose()
+        .map_err(|e| bad_at("output.percentile_metrics", format!("--percentile-metrics {e}")))?;
+    let metric_percentiles = a
+        .metric_percentiles
+        .as_deref()
+        .map(Percentile::parse_list)
+        .transpose()
+        .map_err(|e| bad_at("output.metric_percentiles", format!("--metric-percentiles: {e}")))?;
+    let ttft_rating = a
+        .ttft_rating
+        .as_deref()
+        .map(TtftRating::parse)
+        .transpose()
+        .map_err(|e| bad_at("output.ttft_rating", format!("--ttft-rating {e}")))?
+        .unwrap_or_default();
     Ok(Outputs {
+        percentile_metrics,
+        metric_percentiles,
+        ttft_rating,
         show_samples: a.show_samples.unwrap_or(defaults::SHOW_SAMPLES),
         json: a.json.clone(),
         records: a.records.clone(),
@@ -303,8 +471,10 @@ fn resolve_metadata(items: &[String]) -> Result<Vec<(String, String)>, PlanError
         "itls",
         "start_times",
         "latencies",
+        "queue_times",
         "generated_texts",
         "errors",
+        "rtfx",
     ];
     let mut pairs: Vec<(String, String)> = Vec::new();
     for item in items {
@@ -410,6 +580,75 @@ mod tests {
         let mut o = MonitorOptions::default();
         f(&mut o);
         resolve_monitor(&o)
+    }
+
+    #[test]
+    fn percentile_metrics_and_percentiles_resolve() {
+        let o = out(|_| {}).unwrap();
+        assert_eq!(
+            (o.percentile_metrics, o.metric_percentiles),
+            (None, None),
+            "vLLM's defaults, chosen by the run"
+        );
+        assert_eq!(
+            VllmMetric::defaults(true),
+            [VllmMetric::Ttft, VllmMetric::Tpot, VllmMetric::Itl]
+        );
+        assert_eq!(VllmMetric::defaults(false), [VllmMetric::E2el]);
+        let o = out(|o| {
+            o.percentile_metrics = Some("ttft,tpot,itl,e2el,client_queue_time,e2el_including_client_queue".into());
+            o.metric_percentiles = Some("25,50,90,99,99.9".into());
+        })
+        .unwrap();
+        assert_eq!(o.percentile_metrics.unwrap(), VllmMetric::ALL);
+        let words: Vec<String> = o.metric_percentiles.unwrap().iter().map(|p| p.word()).collect();
+        assert_eq!(words, ["25", "50", "90", "99", "99.9"]);
+    }
+
+    #[test]
+    fn bad_percentile_flags_name_the_flag() {
+        let err = |f: fn(&mut OutputOptions)| out(f).unwrap_err();
+        let e = err(|o| o.percentile_metrics = Some("ttft,ttfb".into()));
+        assert_eq!(e.key, Some("output.percentile_metrics"));
+        assert!(e.message.contains("--percentile-metrics unknown metric `ttfb`"), "{e}");
+        let e = err(|o| o.percentile_metrics = Some(String::new()));
+        assert!(e.message.contains("lists no metric"), "{e}");
+        let e = err(|o| o.metric_percentiles = Some("50,101".into()));
+        assert_eq!(e.key, Some("output.metric_percentiles"));
+        assert_eq!(e.message, "--metric-percentiles: percentile `101` is outside 0..100");
+        let e = err(|o| o.metric_percentiles = Some("-5".into()));
+        assert!(e.message.contains("outside 0..100"), "{e}");
+        let e = err(|o| o.metric_percentiles = Some(String::new()));
+        assert!(e.message.contains("no percentile given"), "{e}");
+        let e = err(|o| o.metric_percentiles = Some("p99".into()));
+        assert!(e.message.contains("`p99` is not a number"), "{e}");
+    }
+
+    #[test]
+    fn ttft_rating_bounds_resolve_and_rate() {
+        let r = out(|_| {}).unwrap().ttft_rating;
+        assert_eq!(r, TtftRating::default());
+        assert_eq!((r.excellent_ms, r.good_ms, r.acceptable_ms), (200.0, 500.0, 1000.0));
+        assert_eq!(r.rate(199.9), "excellent");
+        assert_eq!(r.rate(200.0), "good");
+        assert_eq!(r.rate(499.0), "good");
+        assert_eq!(r.rate(999.0), "acceptable");
+        assert_eq!(r.rate(1000.0), "slow");
+        let r = out(|o| o.ttft_rating = Some("100ms, 0.3s,800".into()))
+            .unwrap()
+            .ttft_rating;
+        assert_eq!((r.excellent_ms, r.good_ms, r.acceptable_ms), (100.0, 300.0, 800.0));
+        let err = |v: &str| {
+            let v = v.to_string();
+            let e = out(move |o| o.ttft_rating = Some(v)).unwrap_err();
+            assert_eq!(e.key, Some("output.ttft_rating"));
+            e.message
+        };
+        assert!(err("200ms,500ms").contains("must be three durations"));
+        assert!(err("200ms,500ms,1s,2s").contains("must be three durations"));
+        assert!(err("200ms,fast,1s").contains("`fast` is not a duration"));
+        assert!(err("500ms,200ms,1s").contains("increasing"));
+        assert!(err("0ms,200ms,1s").contains("above zero"));
     }
 
     #[test]

@@ -401,6 +401,10 @@ pub fn compare_rows(d: &CompareDocument) -> (Vec<String>, Vec<Vec<String>>) {
         "score",
         "throughput_change_pct",
         "latency_change_pct",
+        "connections_opened",
+        "requests_per_connection",
+        "stale_retries",
+        "connect_mean_ms",
     ]
     .map(String::from)
     .to_vec();
@@ -423,6 +427,10 @@ pub fn compare_rows(d: &CompareDocument) -> (Vec<String>, Vec<Vec<String>>) {
                 format!("{:.4}", s.score),
                 opt(s.throughput_change_pct, 1),
                 opt(s.latency_change_pct, 1),
+                s.connections.map_or_else(String::new, |c| c.opened.to_string()),
+                opt(s.connections.map(|c| c.requests_per_connection), 2),
+                s.connections.map_or_else(String::new, |c| c.stale_retries.to_string()),
+                opt(s.connections.and_then(|c| c.connect_mean_ms), 2),
             ]
         })
         .collect();

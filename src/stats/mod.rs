@@ -47,6 +47,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::record::{ErrorClass, OutputKinds, RequestRecord};
+pub use quantile::Percentile;
 
 pub mod breakdown;
 pub mod errors;
@@ -68,6 +69,45 @@ pub struct LatencyStats {
     pub p99: f64,
     pub p999: f64,
     pub max: f64,
+    /// Percentiles asked for beyond the fixed ones (`--metric-percentiles`,
+    /// objectives such as `ttft_p42<1s`), by name: `p42`, `p99.99`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub percentiles: BTreeMap<String, f64>,
+}
+
+/// The fixed percentiles every distribution carries, by value.
+const FIXED: [f64; 5] = [50.0, 90.0, 95.0, 99.0, 99.9];
+
+impl LatencyStats {
+    /// The `p`-th percentile, nearest rank (`stats::quantile`): p0 is the
+    /// minimum, p100 the maximum; `None` for a percentile this summary
+    /// was not asked to compute.
+    pub fn percentile(&self, p: Percentile) -> Option<f64> {
+        let fixed = [
+            (0.0, self.min),
+            (50.0, self.p50),
+            (90.0, self.p90),
+            (95.0, self.p95),
+            (99.0, self.p99),
+            (99.9, self.p999),
+            (100.0, self.max),
+        ];
+        match fixed.iter().find(|(v, _)| *v == p.value()) {
+            Some(&(_, x)) => Some(x),
+            None => self.percentiles.get(&percentile_key(p)).copied(),
+        }
+    }
+}
+
+/// The key of an extra percentile in [`LatencyStats::percentiles`]: `p42`.
+pub fn percentile_key(p: Percentile) -> String {
+    format!("p{}", p.word())
+}
+
+/// Whether a percentile needs computing beyond the fixed fields.
+fn is_extra(p: Percentile) -> bool {
+    let v = p.value();
+    v != 0.0 && v != 100.0 && !FIXED.contains(&v)
 }
 
 /// Failed requests of one class.
@@ -245,7 +285,7 @@ impl Dist {
         self.max_ns = self.max_ns.max(other.max_ns);
     }
 
-    fn stats(&self) -> Option<LatencyStats> {
+    fn stats(&self, extra: &[Percentile]) -> Option<LatencyStats> {
         if self.count == 0 {
             return None;
         }
@@ -273,6 +313,7 @@ impl Dist {
             p99: pct(0.99),
             p999: pct(0.999),
             max,
+            percentiles: extra.iter().map(|&p| (percentile_key(p), pct(p.quantile()))).collect(),
         })
     }
 }
@@ -342,6 +383,8 @@ pub struct SummaryBuilder {
     /// Peaks of summaries merged from their saved state, whose intervals
     /// are not kept: their sum bounds the merged peak from above.
     merged_peaks: u64,
+    /// Percentiles each distribution computes beyond the fixed ones.
+    extra_percentiles: Vec<Percentile>,
 }
 
 impl Default for SummaryBuilder {
@@ -383,6 +426,22 @@ impl SummaryBuilder {
             stream_ignored: 0,
             usage_invalid: 0,
             merged_peaks: 0,
+            extra_percentiles: Vec::new(),
+        }
+    }
+
+    /// Also computes these percentiles of every distribution (into
+    /// [`LatencyStats::percentiles`]; the fixed ones are always there).
+    pub fn with_percentiles(mut self, ps: impl IntoIterator<Item = Percentile>) -> Self {
+        self.add_percentiles(ps);
+        self
+    }
+
+    fn add_percentiles(&mut self, ps: impl IntoIterator<Item = Percentile>) {
+        for p in ps {
+            if is_extra(p) && !self.extra_percentiles.contains(&p) {
+                self.extra_percentiles.push(p);
+            }
         }
     }
 
@@ -518,6 +577,7 @@ impl SummaryBuilder {
         self.stream_ignored += other.stream_ignored;
         self.usage_invalid += other.usage_invalid;
         self.merged_peaks += other.merged_peaks;
+        self.add_percentiles(other.extra_percentiles.iter().copied());
         for (class, acc) in &other.errors {
             match self.errors.get_mut(class) {
                 None => {
@@ -559,6 +619,7 @@ impl SummaryBuilder {
             .collect();
         // Stable: equal counts stay in class order.
         errors.sort_by_key(|e| std::cmp::Reverse(e.count));
+        let x = &self.extra_percentiles;
         Summary {
             duration_s,
             requests_total: total,
@@ -577,18 +638,18 @@ impl SummaryBuilder {
             mean_input_tokens: ratio(self.input_tokens as f64, self.successful),
             mean_output_tokens: ratio(self.output_tokens as f64, self.successful),
             mean_output_speed: ratio(self.speed_sum as f64 / SPEED_SCALE, self.speed_count),
-            ttft_ms: self.ttft.stats(),
-            tpot_ms: self.tpot.stats(),
-            itl_ms: self.itl.stats(),
-            e2e_ms: self.e2e.stats(),
-            queue_delay_ms: self.queue_delay.stats(),
-            user_latency_ms: self.user_latency.stats(),
+            ttft_ms: self.ttft.stats(x),
+            tpot_ms: self.tpot.stats(x),
+            itl_ms: self.itl.stats(x),
+            e2e_ms: self.e2e.stats(x),
+            queue_delay_ms: self.queue_delay.stats(x),
+            user_latency_ms: self.user_latency.stats(x),
             errors,
             images_total: self.images,
             images_per_s: per_s(self.images as f64),
             bytes_per_s: per_s(self.response_bytes as f64),
-            submit_latency_ms: self.submit_latency.stats(),
-            queue_wait_ms: self.queue_wait.stats(),
+            submit_latency_ms: self.submit_latency.stats(x),
+            queue_wait_ms: self.queue_wait.stats(x),
             output_kinds: self.output_kinds,
             stream_ignored: self.stream_ignored,
             usage_invalid: self.usage_invalid,

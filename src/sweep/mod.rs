@@ -211,6 +211,12 @@ impl search::MeasureLevel for Sweep<'_> {
             keep_records: matches!(load, Load::Rate { .. }),
             quiet: plan.quiet,
             bounds: plan.base.request_bounds(),
+            percentiles: plan
+                .base
+                .percentiles()
+                .into_iter()
+                .chain(crate::slo::percentiles(&plan.rules.stop_when))
+                .collect(),
         };
         println!("Level {n}: {} ...", load.label());
         let m = self.session.measure(&level, sinks, self.harness.signals()).await?;

@@ -170,9 +170,20 @@ async fn compare_documents_match_their_schema_and_read_back() {
     let doc: CompareDocument = round_trips(&v);
     assert_eq!(doc.strategies.len(), 2);
     assert_eq!(doc.best.as_ref().map(|b| b.name.as_str()), Some("fast"));
+    // Each strategy carries the connection figures of its runs: two
+    // workers, 8 requests, kept-alive connections to a local simulator.
+    for s in &doc.strategies {
+        let run = s.runs[0].connections.as_ref().expect("the run's connections");
+        assert_eq!(run.requests, 8, "{run:?}");
+        let c = s.connections.expect("the strategy's connections");
+        assert!((1..=8).contains(&c.opened), "{c:?}");
+        assert!(c.requests_per_connection >= 1.0, "{c:?}");
+    }
+    assert!(out.stdout.contains("req/conn"), "{}", out.stdout);
     let again = run_async(args!["report", json.display()]).await;
     assert_eq!(again.code, Some(0), "{}", again.all());
     assert!(again.stdout.contains("Best strategy: fast\n"), "{}", again.stdout);
+    assert!(again.stdout.contains("req/conn"), "{}", again.stdout);
     slow.shutdown().await;
     fast.shutdown().await;
 }

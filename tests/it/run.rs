@@ -319,7 +319,6 @@ async fn records_have_one_line_per_request_and_vllm_json_its_keys() {
         "p99_ttft_ms",
         "mean_tpot_ms",
         "p99_itl_ms",
-        "mean_e2el_ms",
         "input_lens",
         "output_lens",
         "ttfts",
@@ -331,6 +330,8 @@ async fn records_have_one_line_per_request_and_vllm_json_its_keys() {
     assert_eq!(v["request_rate"], "inf");
     assert_eq!(v["max_concurrency"], 3);
     assert_eq!(v["output_lens"].as_array().map(Vec::len), Some(17));
+    assert_eq!(v["queue_times"].as_array().map(Vec::len), Some(17));
+    assert!(v.get("mean_e2el_ms").is_none(), "vLLM's default metrics: ttft,tpot,itl");
     sim.shutdown().await;
 }
 
