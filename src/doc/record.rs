@@ -163,6 +163,8 @@ impl RecordLine {
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
             tokens_estimated: self.tokens_estimated,
+            sent_input_tokens: self.input_tokens,
+            output_from_usage: !self.tokens_estimated,
             streamed: self.streamed,
             status: self.status,
             error: self.error,

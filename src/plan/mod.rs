@@ -215,6 +215,19 @@ impl RunPlan {
         target::apply_api(&o.target, &mut target, &o.workload, &mut workload)?;
         workload::apply_sampling(&o.workload, target.api, &mut workload)?;
         workload.request_id_prefix.clone_from(&o.target.request_id_prefix);
+        // vLLM's default tokenizer is the model's: its name is tried in the
+        // local cache (only `--tokenizer` may download or fail the run).
+        workload.tokenizer = match (&o.target.tokenizer, &o.target.model) {
+            (Some(t), _) => Some(crate::workload::TokenizerChoice {
+                name: t.clone(),
+                explicit: true,
+            }),
+            (None, Some(m)) => Some(crate::workload::TokenizerChoice {
+                name: m.clone(),
+                explicit: false,
+            }),
+            (None, None) => None,
+        };
         let outputs = outputs::resolve(&o.output, &o.target, target.api)?;
         let plan = RunPlan {
             outputs,
