@@ -199,7 +199,8 @@ pub struct RequestRecord {
     pub output_tokens: u64,
     /// The kinds of generated text the reply carried.
     pub output_kinds: OutputKinds,
-    /// True when the token counts are the client's estimate, not `usage`.
+    /// True when the token counts are the client's estimate: neither
+    /// `usage` nor the tokenizer's (the collector clears it when it counts).
     pub tokens_estimated: bool,
     /// The client's count of the prompt sent (the workload's), kept when
     /// the server's `usage` replaces `input_tokens`. Not saved.

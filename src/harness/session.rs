@@ -562,14 +562,19 @@ fn collect(
 /// A successful text reply whose server gave no `usage.completion_tokens`
 /// is counted by the tokenizer, over the whole text (a chunk may split a
 /// token, so chunks are not counted one by one). Here, in the collector,
-/// not on the request path.
+/// not on the request path. Counts that are the server's or the
+/// tokenizer's are not estimates: the record is no longer flagged so.
 pub fn count_reply(tok: &crate::workload::Tokenizer, rec: &mut RequestRecord) {
-    if rec.output_from_usage || !rec.succeeded() || rec.images.is_some() {
+    if !rec.succeeded() || rec.images.is_some() {
         return;
     }
-    if let Some(text) = &rec.text {
+    if !rec.output_from_usage {
+        let Some(text) = &rec.text else {
+            return;
+        };
         rec.output_tokens = tok.count(text);
     }
+    rec.tokens_estimated = false;
 }
 
 /// The console's line on the clock offset (the `Date` header has whole

@@ -6,9 +6,10 @@
 //! the engine can ask for any item from any task without shared state.
 //!
 //! Sources:
-//! - `random` (vLLM's random dataset): prompts of `input_len` words drawn
-//!   from the built-in list, output lengths `output_len`, both spread
-//!   uniformly over `[len·(1−r), len·(1+r)]`; a fresh draw per index;
+//! - `random` (vLLM's random dataset): prompts of `input_len` tokens —
+//!   words drawn from the built-in list without a tokenizer, random token
+//!   ids with one — output lengths `output_len`, both spread uniformly over
+//!   `[len·(1−r), len·(1+r)]`; a fresh draw per index;
 //! - a fixed `--prompt`;
 //! - a JSONL file: one object per line with `prompt` (text) or `messages`
 //!   (chat turns), an optional `max_tokens` and optional per-request
@@ -115,8 +116,8 @@ pub struct WorkloadSpec {
     /// a dataset item's own values win over these.
     #[serde(skip_serializing_if = "RequestParams::is_empty")]
     pub params: RequestParams,
-    /// `--random-prefix-len`: words shared by every random prompt, before
-    /// its own (0: none).
+    /// `--random-prefix-len`: tokens (words without a tokenizer) shared by
+    /// every random prompt, before its own (0: none).
     #[serde(skip_serializing_if = "is_zero")]
     pub random_prefix_len: u64,
     /// `--request-id-prefix`: request N is sent with `x-request-id: PREFIX-N`.

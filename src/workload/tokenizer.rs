@@ -197,28 +197,33 @@ impl Tokenizer {
     /// closest seen, still counted exactly).
     pub fn random_text(&self, rng: &mut StdRng, lead: &str, lead_tokens: u64, want: u64) -> (String, u64) {
         let sep = if lead.is_empty() { "" } else { " " };
-        let measure = |piece: &str| -> u64 {
-            if lead.is_empty() {
-                self.count(piece)
-            } else {
-                self.count(&format!("{lead}{sep}{piece}")).saturating_sub(lead_tokens)
-            }
-        };
+        // After a lead, the tokens it adds where it joins the lead.
+        let measure = |piece: &str| self.count(&format!("{lead}{sep}{piece}")).saturating_sub(lead_tokens);
         let mut ids = Vec::with_capacity(want as usize + 8);
         self.draw(rng, want as usize, &mut ids);
         let mut best: Option<(u64, String, u64)> = None;
         for _ in 0..MAX_ROUNDS {
             let piece = self.decode(&ids);
-            let got = measure(&piece);
+            // One encoding serves both the count (alone) and the next ids.
+            let mut next = self.ids(&piece);
+            let got = if lead.is_empty() {
+                next.len() as u64
+            } else {
+                measure(&piece)
+            };
             if got == want {
                 return (format!("{sep}{piece}"), got);
             }
             let miss = got.abs_diff(want);
-            let mut next = self.ids(&piece);
             if got > want {
                 next.truncate(next.len().saturating_sub((got - want) as usize));
             } else {
-                self.draw(rng, (want - got) as usize, &mut next);
+                // Drawn ids merge when re-encoded (a text of N random ids is
+                // fewer tokens): top up by the shrink this round saw, so the
+                // length lands in about two rounds, not one per shrink.
+                let kept = (next.len() as f64 / ids.len().max(1) as f64).clamp(0.25, 1.0);
+                let more = ((want - got) as f64 / kept).ceil() as usize;
+                self.draw(rng, more, &mut next);
             }
             if best.as_ref().is_none_or(|(m, _, _)| miss < *m) {
                 best = Some((miss, piece, got));
@@ -425,15 +430,13 @@ pub mod testing {
             .build()
             .expect("a BPE tokenizer");
         let words = super::super::words::WORDS;
-        // Word pairs and glued words, so merges go past single words.
-        let lines: Vec<String> = (0..words.len())
+        let n = words.len();
+        // Words, glued pairs and triples, punctuation and numbers: enough
+        // distinct pieces (two lines a token) for merges up to `vocab`.
+        let lines: Vec<String> = (0..(2 * vocab).max(n))
             .map(|i| {
-                let (a, b, c) = (
-                    words[i],
-                    words[(i * 7 + 3) % words.len()],
-                    words[(i * 13 + 5) % words.len()],
-                );
-                format!("{a} {b}, {c}{a}. {b}-{c}? {a}{b}{c} 42 {i}")
+                let (a, b, c) = (words[i % n], words[(i * 7 + i / n + 3) % n], words[(i * 13 + 5) % n]);
+                format!("{a} {b}, {c}{a}. {b}-{c}? {a}{b}{c} {i}")
             })
             .collect();
         tk.train(&mut trainer, lines.iter()).expect("training");

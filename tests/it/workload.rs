@@ -402,10 +402,13 @@ async fn replies_without_usage_are_counted_by_the_tokenizer() {
         ])
         .await;
         assert_eq!(out.code, Some(0), "{}", out.all());
-        let counts: Vec<u64> = record_lines(&records)
-            .iter()
-            .map(|r| r["output_tokens"].as_u64().unwrap())
-            .collect();
+        let lines = record_lines(&records);
+        let counts: Vec<u64> = lines.iter().map(|r| r["output_tokens"].as_u64().unwrap()).collect();
+        assert!(
+            lines.iter().all(|r| r["tokens_estimated"] == false),
+            "the tokenizer's counts are not estimates"
+        );
+        assert!(!out.stdout.contains("(estimated)"), "{}", out.stdout);
         outputs.push(counts);
         let notes = out.stdout.matches("Note:      the server counts").count();
         if model == "usage" {
