@@ -199,8 +199,16 @@ pub struct RequestRecord {
     pub output_tokens: u64,
     /// The kinds of generated text the reply carried.
     pub output_kinds: OutputKinds,
-    /// True when the token counts are the client's estimate, not `usage`.
+    /// True when the token counts are the client's estimate: neither
+    /// `usage` nor the tokenizer's (the collector clears it when it counts).
     pub tokens_estimated: bool,
+    /// The client's count of the prompt sent (the workload's), kept when
+    /// the server's `usage` replaces `input_tokens`. Not saved.
+    pub sent_input_tokens: u64,
+    /// `output_tokens` is the server's `usage.completion_tokens` (else the
+    /// client counted it: content chunks, words, or the tokenizer's count
+    /// of the text, made by the collector). Not saved.
+    pub output_from_usage: bool,
     /// The reply carried a `usage` that is not counts (e.g. a negative
     /// `completion_tokens`): it was ignored and the tokens estimated.
     pub usage_invalid: bool,

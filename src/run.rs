@@ -57,7 +57,7 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             unfinished: m.unfinished,
             stopped_early: m.gave_up.map(crate::harness::session::gave_up_line),
             summary_state: m.summary_state,
-            settings: Some(RunSettings::of(plan)),
+            settings: Some(RunSettings::of(plan).counted_by(session.workload.counter().tokenizer().map(|t| &**t))),
             goodput: m.goodput,
             slos: slo_results,
             users: m.users,

@@ -624,6 +624,7 @@ mod tests {
             seed: 1,
             random_prefix_len: 0,
             request_id_prefix: None,
+            tokenizer: None,
             params: RequestParams::default(),
         }
     }

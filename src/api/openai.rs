@@ -258,6 +258,7 @@ mod tests {
             seed: 0,
             random_prefix_len: 0,
             request_id_prefix: None,
+            tokenizer: None,
             params: Default::default(),
         }
     }

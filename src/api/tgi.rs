@@ -180,6 +180,7 @@ mod tests {
             seed: 0,
             random_prefix_len: 0,
             request_id_prefix: None,
+            tokenizer: None,
             params: RequestParams::default(),
         };
         let item = WorkItem {

@@ -289,11 +289,15 @@ pub struct TargetArgs {
     /// unless --insecure).
     #[arg(long, help_heading = "Target")]
     pub verify_ssl: bool,
-    /// Tokenizer (vLLM's `--tokenizer`): recorded, not yet used; token
-    /// counts are estimated.
+    /// The model's tokenizer, for token-exact prompts and counts: a
+    /// tokenizer.json, a model directory holding one, or a Hugging Face
+    /// model id (the local cache, else downloaded; HF_TOKEN is sent).
+    /// Default: --model's name if in the local cache, else one word is
+    /// counted as one token.
     #[arg(long, value_name = "PATH|NAME", help_heading = "Target")]
     pub tokenizer: Option<String>,
-    /// vLLM's `--tokenizer-mode`: recorded, not yet used.
+    /// vLLM's `--tokenizer-mode`: accepted for compatibility (the
+    /// tokenizer.json decides).
     #[arg(long, value_name = "MODE", help_heading = "Target")]
     pub tokenizer_mode: Option<String>,
     /// vLLM's `--trust-remote-code`: accepted and ignored (no model code is run).

@@ -163,6 +163,9 @@ impl RecordLine {
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
             tokens_estimated: self.tokens_estimated,
+            // Not saved: used by the collector only, while the run goes.
+            sent_input_tokens: 0,
+            output_from_usage: false,
             streamed: self.streamed,
             status: self.status,
             error: self.error,

@@ -88,7 +88,8 @@ pub struct TargetSettings {
     /// `--model` when `--served-model-name` named the model sent (`model`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_label: Option<String>,
-    /// `--tokenizer` and `--tokenizer-mode` as given (not yet used).
+    /// `--tokenizer` and `--tokenizer-mode` as given (the file used is
+    /// [`WorkloadSettings::tokenizer`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,9 +196,17 @@ pub struct WorkloadSettings {
     /// Per-request parameters from the flags (`--steps`, `--width`, ...).
     #[serde(skip_serializing_if = "Params::is_empty")]
     pub params: Params,
-    /// `--random-prefix-len`: words shared by every random prompt.
+    /// `--random-prefix-len`: tokens (words without a tokenizer) shared
+    /// by every random prompt.
     #[serde(skip_serializing_if = "is_zero")]
     pub random_prefix_len: u64,
+    /// The `tokenizer.json` the client counted with (none: one word one token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
+    /// The client's token counts were the tokenizer's: random prompts had
+    /// exactly their lengths, and replies without `usage` were counted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tokens_exact: bool,
     /// `--request-id-prefix`: requests carried `x-request-id: PREFIX-N`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id_prefix: Option<String>,
@@ -510,7 +519,21 @@ impl WorkloadSettings {
             params: p.clone(),
             random_prefix_len: w.random_prefix_len,
             request_id_prefix: w.request_id_prefix.clone(),
+            tokenizer: None,
+            tokens_exact: false,
         }
+    }
+}
+
+impl RunSettings {
+    /// These settings with the tokenizer the workload counted with (found
+    /// when the run connected, so not in the plan).
+    pub fn counted_by(mut self, tokenizer: Option<&crate::workload::Tokenizer>) -> Self {
+        if let Some(t) = tokenizer {
+            self.workload.tokenizer = Some(t.source().to_string());
+            self.workload.tokens_exact = true;
+        }
+        self
     }
 }
 

@@ -97,6 +97,7 @@ pub async fn execute(
         scheduled_at: scheduled_at.min(sent_at),
         sent_at,
         input_tokens: item.input_tokens,
+        sent_input_tokens: item.input_tokens,
         streamed: stream,
         tokens_estimated: true,
         ..RequestRecord::default()
@@ -481,5 +482,6 @@ fn apply_usage(rec: &mut RequestRecord, usage: Option<Usage>, estimated_output: 
         rec.input_tokens = p;
     }
     rec.output_tokens = usage.completion_tokens.unwrap_or(estimated_output);
+    rec.output_from_usage = usage.completion_tokens.is_some();
     rec.tokens_estimated = !exact;
 }

@@ -177,6 +177,28 @@ pub fn ttft_rating_line(report: &RunReport) -> Option<String> {
     ))
 }
 
+/// Past this share, the server's count of a prompt differs from the
+/// tokenizer's by more than counting noise.
+const PROMPT_MISMATCH: f64 = 0.05;
+
+/// One note when the server's `usage.prompt_tokens` differs from the
+/// tokenizer's count of the prompt sent by more than [`PROMPT_MISMATCH`]:
+/// a chat template and the special tokens around a prompt are the server's
+/// and count there, so "1,024 input tokens" can reach the model as more.
+pub fn prompt_mismatch_note(sent: u64, server: u64) -> Option<String> {
+    if sent == 0 || server == sent {
+        return None;
+    }
+    let off = (server as f64 - sent as f64) / sent as f64;
+    (off.abs() > PROMPT_MISMATCH).then(|| {
+        format!(
+            "Note:      the server counts {server} prompt tokens where the tokenizer counted {sent} ({:+.0}%): \
+             its chat template and special tokens are counted there; input figures are the server's",
+            off * 100.0
+        )
+    })
+}
+
 /// The connection figures under the trust line: connections opened,
 /// requests per connection, stale-connection retries and connect times;
 /// and, when most requests opened a connection, that their TTFT includes

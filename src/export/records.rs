@@ -166,6 +166,9 @@ mod tests {
                     tool_calls: i % 9 == 0,
                 },
                 tokens_estimated: i == 5 || i % 13 == 4,
+                // Not saved: read back as their defaults.
+                sent_input_tokens: 0,
+                output_from_usage: false,
                 usage_invalid: i % 13 == 4,
                 streamed,
                 stream_ignored: !streamed && i % 2 == 0,

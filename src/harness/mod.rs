@@ -62,7 +62,21 @@ impl Harness {
         // Before any file or socket: every pooled connection is a descriptor.
         let pooled = self.pooled.fetch_add(pool as u64, std::sync::atomic::Ordering::Relaxed) + pool as u64;
         crate::limits::check_open_files(pooled)?;
-        let workload = Arc::new(crate::scenario::load_workload(plan)?);
+        let counter = open_tokenizer(plan).await?;
+        let tokenizer = counter.tokenizer().map(|t| t.source().to_string());
+        let started = std::time::Instant::now();
+        // Making token-exact prompts takes the cores for a while: off the runtime.
+        let copy = plan.clone();
+        let workload = tokio::task::spawn_blocking(move || crate::scenario::load_workload(&copy, counter))
+            .await
+            .context("cannot prepare the workload")??;
+        if let Some(source) = tokenizer {
+            println!(
+                "Tokenizer: {source} (token-exact prompts and counts; prepared in {:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        let workload = Arc::new(workload);
         let (base_url, embedded) = match &plan.target.base_url {
             Some(url) => (url.clone(), false),
             None => {
@@ -87,4 +101,19 @@ impl Harness {
             h.shutdown().await;
         }
     }
+}
+
+/// The plan's tokenizer (`--tokenizer`, else `--model`'s name in the local
+/// cache), as the workload's counter; none found for `--model` means one
+/// word one token, as without.
+async fn open_tokenizer(plan: &RunPlan) -> anyhow::Result<crate::workload::Counter> {
+    use crate::workload::{tokenizer, Counter};
+    let Some(choice) = &plan.workload.tokenizer else {
+        return Ok(Counter::Words);
+    };
+    let hub = tokenizer::Hub::from_env();
+    Ok(match tokenizer::open(choice, &hub).await? {
+        Some(t) => Counter::Tokenizer(Arc::new(t)),
+        None => Counter::Words,
+    })
 }

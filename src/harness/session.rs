@@ -261,7 +261,13 @@ impl Session {
             },
             seed: level.seed,
             first_index: level.warmup,
-            capture_text_below: if sinks.capture_all_text { u64::MAX } else { show as u64 },
+            // With a tokenizer every reply's text is kept until the
+            // collector has counted it (and dropped it past the samples).
+            capture_text_below: if sinks.capture_all_text || self.workload.counter().tokenizer().is_some() {
+                u64::MAX
+            } else {
+                show as u64
+            },
             grace: self.grace,
             abort_after: self.abort_after,
             shard: self.shard,
@@ -273,9 +279,10 @@ impl Session {
         let probe = crate::monitor::trust::Probe::start();
         let sampling = self.start_monitor();
         let guard = StopIfCollectorDies(Some(signals.clone()));
+        let counter = self.workload.counter().clone();
         let collector = tokio::task::spawn_blocking(move || {
             let mut guard = guard;
-            let collected = collect(rx, sinks, view);
+            let collected = collect(rx, sinks, view, &counter);
             guard.0 = None;
             collected
         });
@@ -474,7 +481,12 @@ impl Drop for StopIfCollectorDies {
 
 /// The one consumer of a phase's events. It runs on a blocking thread so
 /// records-file writes stay off the runtime's workers.
-fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: Box<dyn RunView>) -> Collected {
+fn collect(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    mut sinks: Sinks,
+    mut view: Box<dyn RunView>,
+    counter: &crate::workload::Counter,
+) -> Collected {
     let mut out = Collected {
         summary: SummaryBuilder::new().with_percentiles(sinks.percentiles.iter().copied()),
         kept: Vec::new(),
@@ -486,6 +498,7 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
     };
     let mut active_users = 0usize;
     let mut samples = 0usize;
+    let mut mismatch_said = false;
     while let Some(ev) = rx.blocking_recv() {
         match ev {
             Event::Sent { .. } => {
@@ -499,6 +512,22 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
                 out.users.get_or_insert_with(Default::default).change(at, active);
             }
             Event::Finished(mut rec) => {
+                if let Some(tok) = counter.tokenizer() {
+                    count_reply(tok, &mut rec);
+                    // Kept for counting only: the records and the samples
+                    // get the text as without a tokenizer.
+                    if !sinks.capture_all_text && rec.index >= sinks.show_samples as u64 {
+                        rec.text = None;
+                    }
+                    if !mismatch_said && rec.succeeded() {
+                        if let Some(line) =
+                            crate::export::console::prompt_mismatch_note(rec.sent_input_tokens, rec.input_tokens)
+                        {
+                            view.println(&line);
+                            mismatch_said = true;
+                        }
+                    }
+                }
                 view.on_finished(&rec);
                 if let Some(w) = sinks.records.as_mut() {
                     if let Err(e) = w.write(&rec) {
@@ -533,6 +562,24 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
     }
     view.finish();
     out
+}
+
+/// A successful text reply whose server gave no `usage.completion_tokens`
+/// is counted by the tokenizer, over the whole text (a chunk may split a
+/// token, so chunks are not counted one by one). Here, in the collector,
+/// not on the request path. Counts that are the server's or the
+/// tokenizer's are not estimates: the record is no longer flagged so.
+pub fn count_reply(tok: &crate::workload::Tokenizer, rec: &mut RequestRecord) {
+    if !rec.succeeded() || rec.images.is_some() {
+        return;
+    }
+    if !rec.output_from_usage {
+        let Some(text) = &rec.text else {
+            return;
+        };
+        rec.output_tokens = tok.count(text);
+    }
+    rec.tokens_estimated = false;
 }
 
 /// The console's line on the clock offset (the `Date` header has whole

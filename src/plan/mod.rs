@@ -217,6 +217,25 @@ impl RunPlan {
         target::apply_api(&o.target, &mut target, &o.workload, &mut workload)?;
         workload::apply_sampling(&o.workload, target.api, &mut workload)?;
         workload.request_id_prefix.clone_from(&o.target.request_id_prefix);
+        // vLLM's default tokenizer is the model's: its name is tried in the
+        // local cache (only `--tokenizer` may download or fail the run).
+        workload.tokenizer = match (&o.target.tokenizer, &o.target.model) {
+            (Some(t), _) if t.trim().is_empty() => {
+                return Err(bad_at(
+                    "target.tokenizer",
+                    "--tokenizer must name a tokenizer.json, a model directory or a model id",
+                ))
+            }
+            (Some(t), _) => Some(crate::workload::TokenizerChoice {
+                name: t.clone(),
+                explicit: true,
+            }),
+            (None, Some(m)) => Some(crate::workload::TokenizerChoice {
+                name: m.clone(),
+                explicit: false,
+            }),
+            (None, None) => None,
+        };
         let outputs = outputs::resolve(&o.output, &o.target, target.api)?;
         let plan = RunPlan {
             outputs,
@@ -420,6 +439,28 @@ mod tests {
             p.redactor().redact("GET ?access_token=tk-98765"),
             "GET ?access_token=***"
         );
+    }
+
+    #[test]
+    fn the_tokenizer_is_the_flags_else_the_models_to_try() {
+        let p = RunPlan::resolve(&opts(|o| {
+            o.target.model = Some("org/m".into());
+            o.target.tokenizer = Some("tok.json".into())
+        }))
+        .unwrap();
+        let t = p.workload.tokenizer.unwrap();
+        assert_eq!((t.name.as_str(), t.explicit), ("tok.json", true));
+        let p = RunPlan::resolve(&opts(|o| o.target.model = Some("org/m".into()))).unwrap();
+        let t = p.workload.tokenizer.unwrap();
+        assert_eq!((t.name.as_str(), t.explicit), ("org/m", false), "--model is only tried");
+        assert!(RunPlan::resolve(&RunOptions::default())
+            .unwrap()
+            .workload
+            .tokenizer
+            .is_none());
+        let e = RunPlan::resolve(&opts(|o| o.target.tokenizer = Some(" ".into()))).unwrap_err();
+        assert!(e.message.starts_with("--tokenizer must name"), "{e}");
+        assert_eq!(e.key, Some("target.tokenizer"));
     }
 
     #[test]

@@ -56,7 +56,8 @@ pub struct Target {
     /// the model's label in vLLM's result file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_label: Option<String>,
-    /// `--tokenizer` and `--tokenizer-mode`, recorded (not yet used).
+    /// `--tokenizer` and `--tokenizer-mode` as given (the workload's
+    /// `tokenizer` is what is opened).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

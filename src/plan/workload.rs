@@ -98,6 +98,7 @@ pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
         params: crate::workload::RequestParams::default(),
         random_prefix_len,
         request_id_prefix: None,
+        tokenizer: None,
     })
 }
 

@@ -610,17 +610,23 @@ impl Scenario {
     }
 }
 
-/// The workload of a plan: its dataset, or its task mix.
-pub fn load_workload(plan: &RunPlan) -> anyhow::Result<crate::workload::Workload> {
+/// The workload of a plan: its dataset, or its task mix, counted by
+/// `counter`; random prompts made with a tokenizer are made for the plan's
+/// warm-up and requests (or [`crate::workload::MAX_PREPARED`] for a timed run).
+pub fn load_workload(plan: &RunPlan, counter: crate::workload::Counter) -> anyhow::Result<crate::workload::Workload> {
     use crate::workload::Workload;
+    let requests = plan
+        .stop
+        .requests
+        .map_or(crate::workload::MAX_PREPARED, |n| n.saturating_add(plan.warmup));
     if plan.tasks.is_empty() {
-        return Ok(Workload::load(&plan.workload)?);
+        return Ok(Workload::prepare(&plan.workload, counter, requests)?);
     }
     let mut tasks = Vec::new();
     for t in &plan.tasks {
         let w = match &t.prompts {
-            Some(p) => Workload::from_prompts(p.clone(), &t.workload),
-            None => Workload::load(&t.workload)?,
+            Some(p) => Workload::from_prompts_counted(p.clone(), &t.workload, counter.clone()),
+            None => Workload::prepare(&t.workload, counter.clone(), requests)?,
         };
         tasks.push((t.name.clone(), t.weight, w));
     }

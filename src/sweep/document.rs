@@ -28,15 +28,15 @@ pub fn document(
         interrupted,
         levels: levels.to_vec(),
         verdict: verdict.cloned(),
-        ..SweepDocument::new(target, Some(settings_of(plan)))
+        ..SweepDocument::new(target, Some(settings_of(plan, session)))
     }
 }
 
 /// The sweep's settings as its document records them.
-fn settings_of(plan: &SweepPlan) -> SweepSettings {
+fn settings_of(plan: &SweepPlan, session: &Session) -> SweepSettings {
     let r = &plan.rules;
     SweepSettings {
-        base: crate::doc::RunSettings::of(&plan.base),
+        base: crate::doc::RunSettings::of(&plan.base).counted_by(session.workload.counter().tokenizer().map(|t| &**t)),
         mode: match &plan.mode {
             Mode::Concurrency { levels } => SweepMode::Concurrency { levels: levels.clone() },
             Mode::Rate { rates, cap } => SweepMode::Rate {

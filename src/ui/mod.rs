@@ -240,18 +240,9 @@ pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, wo
 /// One line per vLLM flag accepted without effect, so nobody believes it acted.
 fn compat_notes(t: &crate::plan::Target) -> String {
     let mut notes = String::new();
-    if let Some(tok) = &t.tokenizer {
-        let mode = t
-            .tokenizer_mode
-            .as_deref()
-            .map(|m| format!(" (mode {m})"))
-            .unwrap_or_default();
+    if let Some(m) = &t.tokenizer_mode {
         notes.push_str(&format!(
-            "\nNote:      --tokenizer {tok}{mode} is recorded but not yet used; token counts are estimated"
-        ));
-    } else if let Some(m) = &t.tokenizer_mode {
-        notes.push_str(&format!(
-            "\nNote:      --tokenizer-mode {m} is recorded but not yet used"
+            "\nNote:      --tokenizer-mode {m} is accepted for compatibility; the tokenizer.json decides how text is split"
         ));
     }
     if t.trust_remote_code {

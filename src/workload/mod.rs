@@ -6,9 +6,10 @@
 //! the engine can ask for any item from any task without shared state.
 //!
 //! Sources:
-//! - `random` (vLLM's random dataset): prompts of `input_len` words drawn
-//!   from the built-in list, output lengths `output_len`, both spread
-//!   uniformly over `[len·(1−r), len·(1+r)]`; a fresh draw per index;
+//! - `random` (vLLM's random dataset): prompts of `input_len` tokens —
+//!   words drawn from the built-in list without a tokenizer, random token
+//!   ids with one — output lengths `output_len`, both spread uniformly over
+//!   `[len·(1−r), len·(1+r)]`; a fresh draw per index;
 //! - a fixed `--prompt`;
 //! - a JSONL file: one object per line with `prompt` (text) or `messages`
 //!   (chat turns), an optional `max_tokens` and optional per-request
@@ -21,6 +22,13 @@
 //! File items are used in order and wrap around when the run asks for more
 //! requests than the file holds. Bad files fail at load time, before any
 //! traffic, with the file and line named.
+//!
+//! Token counts are a [`Counter`]'s: one word one token without a
+//! tokenizer, the model's own tokens with one ([`tokenizer`]). With a
+//! tokenizer, random prompts are made before the load starts
+//! ([`Workload::prepare`]): one per request up to [`MAX_PREPARED`], which
+//! later indices reuse in turn, so no tokenizer work happens on the request
+//! path.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,10 +40,43 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
+pub mod tokenizer;
 pub mod tokens;
 pub mod words;
 
+pub use tokenizer::{Tokenizer, TokenizerChoice};
+
 use tokens::count_tokens;
+
+/// Random prompts made ahead at most (with a tokenizer): about 10 MB of
+/// text at 1,024 tokens each; a longer run reuses them in turn.
+pub const MAX_PREPARED: u64 = 10_000;
+
+/// How prompt and reply lengths are counted.
+#[derive(Debug, Clone, Default)]
+pub enum Counter {
+    /// One whitespace-separated word, one token ([`tokens::count_tokens`]).
+    #[default]
+    Words,
+    /// The model's tokenizer.
+    Tokenizer(Arc<Tokenizer>),
+}
+
+impl Counter {
+    pub fn count(&self, text: &str) -> u64 {
+        match self {
+            Counter::Words => count_tokens(text),
+            Counter::Tokenizer(t) => t.count(text),
+        }
+    }
+
+    pub fn tokenizer(&self) -> Option<&Arc<Tokenizer>> {
+        match self {
+            Counter::Words => None,
+            Counter::Tokenizer(t) => Some(t),
+        }
+    }
+}
 
 /// Output length of a fixed prompt or a file item that names none (vLLM's
 /// default for custom datasets).
@@ -75,13 +116,17 @@ pub struct WorkloadSpec {
     /// a dataset item's own values win over these.
     #[serde(skip_serializing_if = "RequestParams::is_empty")]
     pub params: RequestParams,
-    /// `--random-prefix-len`: words shared by every random prompt, before
-    /// its own (0: none).
+    /// `--random-prefix-len`: tokens (words without a tokenizer) shared by
+    /// every random prompt, before its own (0: none).
     #[serde(skip_serializing_if = "is_zero")]
     pub random_prefix_len: u64,
     /// `--request-id-prefix`: request N is sent with `x-request-id: PREFIX-N`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id_prefix: Option<String>,
+    /// `--tokenizer`, else `--model`'s name to try in the local cache
+    /// (found and read by [`tokenizer::open`] before the run).
+    #[serde(skip)]
+    pub tokenizer: Option<TokenizerChoice>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -145,9 +190,15 @@ pub enum Prompt {
 impl Prompt {
     /// Prompt tokens by the shared counting rule (chat: over every turn).
     pub fn tokens(&self) -> u64 {
+        self.tokens_by(&Counter::Words)
+    }
+
+    /// Prompt tokens by `counter` (chat: the turns' contents, without the
+    /// tokens a chat template adds around them).
+    pub fn tokens_by(&self, counter: &Counter) -> u64 {
         match self {
-            Prompt::Text(t) => count_tokens(t),
-            Prompt::Chat(m) => m.iter().map(|m| count_tokens(&m.content)).sum(),
+            Prompt::Text(t) => counter.count(t),
+            Prompt::Chat(m) => m.iter().map(|m| counter.count(&m.content)).sum(),
         }
     }
 }
@@ -157,7 +208,7 @@ impl Prompt {
 pub struct WorkItem {
     pub index: u64,
     pub prompt: Prompt,
-    /// The client's estimate of the prompt's tokens ([`tokens::count_tokens`]).
+    /// The client's count of the prompt's tokens (by the workload's [`Counter`]).
     pub input_tokens: u64,
     pub max_tokens: Option<u64>,
     /// Per-request parameters: the dataset item's, else the flags'.
@@ -199,6 +250,13 @@ enum Source {
         output_len: u64,
         range_ratio: f64,
     },
+    /// Random prompts made ahead with a tokenizer, reused in turn past the end.
+    Prepared {
+        items: Vec<Prepared>,
+        input_len: u64,
+        output_len: u64,
+        range_ratio: f64,
+    },
     Entries {
         entries: Vec<Entry>,
         what: String,
@@ -206,6 +264,14 @@ enum Source {
     /// A scenario's weighted task mix: each index picks a task from the
     /// seed, then takes that task's own item.
     Mix(TaskMix),
+}
+
+/// A random prompt made ahead: its text and exact lengths.
+#[derive(Debug, Clone)]
+struct Prepared {
+    text: String,
+    input_tokens: u64,
+    output_tokens: u64,
 }
 
 /// Weighted tasks, each with its own workload.
@@ -248,21 +314,28 @@ impl Workload {
             mix.names.push(name);
             mix.tasks.push(w);
         }
+        let counter = mix.tasks.first().map(|w| w.counter.clone()).unwrap_or_default();
         Self {
             source: Source::Mix(mix),
             spec,
+            counter,
         }
     }
 
     /// A list of prompts sent in turn (a scenario task's `prompts`), with
     /// `spec`'s output length (else [`DEFAULT_MAX_TOKENS`]).
     pub fn from_prompts(texts: Vec<String>, spec: &WorkloadSpec) -> Self {
+        Self::from_prompts_counted(texts, spec, Counter::Words)
+    }
+
+    /// [`Workload::from_prompts`] counted by `counter`.
+    pub fn from_prompts_counted(texts: Vec<String>, spec: &WorkloadSpec, counter: Counter) -> Self {
         let entries: Vec<Entry> = texts
             .into_iter()
             .map(|t| {
                 let prompt = Prompt::Text(t);
                 Entry {
-                    input_tokens: prompt.tokens(),
+                    input_tokens: prompt.tokens_by(&counter),
                     prompt,
                     max_tokens: None,
                     params: RequestParams::default(),
@@ -276,6 +349,7 @@ impl Workload {
                 entries,
             },
             spec: spec.clone(),
+            counter,
         }
     }
 
@@ -292,27 +366,45 @@ impl Workload {
 pub struct Workload {
     source: Source,
     spec: WorkloadSpec,
+    counter: Counter,
 }
 
 impl Workload {
-    /// Reads and checks the dataset; every file error surfaces here.
+    /// Reads and checks the dataset, counting one word as one token; every
+    /// file error surfaces here.
     pub fn load(spec: &WorkloadSpec) -> Result<Self, WorkloadError> {
+        Self::prepare(spec, Counter::Words, 0)
+    }
+
+    /// Reads and checks the dataset, counting tokens by `counter`; with a
+    /// tokenizer, makes `requests` random prompts (at most
+    /// [`MAX_PREPARED`], at least one) ahead, on every core.
+    pub fn prepare(spec: &WorkloadSpec, counter: Counter, requests: u64) -> Result<Self, WorkloadError> {
         let source = match &spec.dataset {
             DatasetSpec::Random {
                 input_len,
                 output_len,
                 range_ratio,
-            } => Source::Random {
-                input_len: *input_len,
-                output_len: *output_len,
-                range_ratio: *range_ratio,
+            } => match counter.tokenizer() {
+                None => Source::Random {
+                    input_len: *input_len,
+                    output_len: *output_len,
+                    range_ratio: *range_ratio,
+                },
+                Some(tok) => Source::Prepared {
+                    items: prepare_random(tok, spec, requests.clamp(1, MAX_PREPARED)),
+                    input_len: *input_len,
+                    output_len: *output_len,
+                    range_ratio: *range_ratio,
+                },
             },
             DatasetSpec::Prompt { text } => {
                 let prompt = Prompt::Text(text.clone());
+                let input_tokens = prompt.tokens_by(&counter);
                 Source::Entries {
-                    what: format!("fixed prompt ({} tokens)", prompt.tokens()),
+                    what: format!("fixed prompt ({input_tokens} tokens)"),
                     entries: vec![Entry {
-                        input_tokens: prompt.tokens(),
+                        input_tokens,
                         prompt,
                         max_tokens: None,
                         params: RequestParams::default(),
@@ -321,14 +413,14 @@ impl Workload {
                 }
             }
             DatasetSpec::Jsonl { path } => {
-                let entries = load_jsonl(path)?;
+                let entries = load_jsonl(path, &counter)?;
                 Source::Entries {
                     what: format!("{} ({} prompts)", path.display(), entries.len()),
                     entries,
                 }
             }
             DatasetSpec::ShareGpt { path } => {
-                let mut entries = load_sharegpt(path)?;
+                let mut entries = load_sharegpt(path, &counter)?;
                 entries.shuffle(&mut StdRng::seed_from_u64(spec.seed));
                 Source::Entries {
                     what: format!("ShareGPT {} ({} conversations)", path.display(), entries.len()),
@@ -339,7 +431,13 @@ impl Workload {
         Ok(Self {
             source,
             spec: spec.clone(),
+            counter,
         })
+    }
+
+    /// How this workload counts tokens.
+    pub fn counter(&self) -> &Counter {
+        &self.counter
     }
 
     /// The item sent as request `index` (a pure function of index and seed).
@@ -377,6 +475,18 @@ impl Workload {
                     task: None,
                 }
             }
+            Source::Prepared { items, .. } => {
+                let p = &items[(index % items.len() as u64) as usize];
+                WorkItem {
+                    index,
+                    prompt: Prompt::Text(p.text.clone()),
+                    input_tokens: p.input_tokens,
+                    max_tokens: Some(p.output_tokens),
+                    params: self.spec.params.clone(),
+                    fields: None,
+                    task: None,
+                }
+            }
             Source::Entries { entries, .. } => {
                 let e = &entries[(index % entries.len() as u64) as usize];
                 WorkItem {
@@ -399,13 +509,23 @@ impl Workload {
                 input_len,
                 output_len,
                 range_ratio,
+            }
+            | Source::Prepared {
+                input_len,
+                output_len,
+                range_ratio,
+                ..
             } => {
                 let spread = if *range_ratio > 0.0 {
                     format!(" (±{:.0}%)", range_ratio * 100.0)
                 } else {
                     String::new()
                 };
-                format!("random prompts, {input_len} input and {output_len} output tokens{spread}")
+                let exact = match &self.source {
+                    Source::Prepared { items, .. } => format!(", token-exact ({} prepared)", items.len()),
+                    _ => String::new(),
+                };
+                format!("random prompts, {input_len} input and {output_len} output tokens{spread}{exact}")
             }
             Source::Mix(m) => {
                 let total = m.cumulative.last().copied().unwrap_or(0.0).max(f64::MIN_POSITIVE);
@@ -432,6 +552,53 @@ impl Workload {
             }
         }
     }
+}
+
+/// Random prompts `0..n` made with the tokenizer, each from its own seed
+/// (so the same as asked one by one), split over the machine's cores. The
+/// lengths are drawn as without a tokenizer, then met in tokens; the
+/// `--random-prefix-len` prefix is made once and starts every prompt.
+fn prepare_random(tok: &Tokenizer, spec: &WorkloadSpec, n: u64) -> Vec<Prepared> {
+    let DatasetSpec::Random {
+        input_len,
+        output_len,
+        range_ratio,
+    } = spec.dataset
+    else {
+        return Vec::new();
+    };
+    let prefix_len = spec.random_prefix_len;
+    let (prefix, prefix_tokens) = if prefix_len > 0 {
+        let mut shared = StdRng::seed_from_u64(mix(spec.seed, u64::MAX));
+        tok.random_text(&mut shared, "", 0, prefix_len)
+    } else {
+        (String::new(), 0)
+    };
+    let one = |index: u64| {
+        let mut rng = StdRng::seed_from_u64(mix(spec.seed, index));
+        let n_in = spread(&mut rng, input_len, range_ratio);
+        let n_out = spread(&mut rng, output_len, range_ratio);
+        let (own, got) = tok.random_text(&mut rng, &prefix, prefix_tokens, n_in);
+        Prepared {
+            text: format!("{prefix}{own}"),
+            input_tokens: prefix_tokens + got,
+            output_tokens: n_out,
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(n as usize)
+        .max(1);
+    let per = n.div_ceil(threads as u64);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = (0..threads as u64)
+            .map(|t| {
+                let one = &one;
+                s.spawn(move || (t * per..((t + 1) * per).min(n)).map(one).collect::<Vec<_>>())
+            })
+            .collect();
+        parts.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
 }
 
 /// A seed per request index, so items do not depend on the order asked.
@@ -470,7 +637,7 @@ fn read(path: &Path) -> Result<String, WorkloadError> {
     })
 }
 
-fn load_jsonl(path: &Path) -> Result<Vec<Entry>, WorkloadError> {
+fn load_jsonl(path: &Path, counter: &Counter) -> Result<Vec<Entry>, WorkloadError> {
     let text = read(path)?;
     let mut entries = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -511,7 +678,7 @@ fn load_jsonl(path: &Path) -> Result<Vec<Entry>, WorkloadError> {
         };
         let params = item_params(obj).map_err(bad)?;
         entries.push(Entry {
-            input_tokens: prompt.tokens(),
+            input_tokens: prompt.tokens_by(counter),
             prompt,
             max_tokens,
             params,
@@ -583,7 +750,7 @@ struct Turn {
     value: String,
 }
 
-fn load_sharegpt(path: &Path) -> Result<Vec<Entry>, WorkloadError> {
+fn load_sharegpt(path: &Path, counter: &Counter) -> Result<Vec<Entry>, WorkloadError> {
     let text = read(path)?;
     let conversations: Vec<Conversation> = serde_json::from_str(&text).map_err(|e| WorkloadError::Line {
         path: path.to_path_buf(),
@@ -596,7 +763,7 @@ fn load_sharegpt(path: &Path) -> Result<Vec<Entry>, WorkloadError> {
             let first = c.conversations.iter().position(|t| is_human(&t.from))?;
             let reply = c.conversations.get(first + 1)?;
             let prompt = Prompt::Text(c.conversations[first].value.clone());
-            let (input_tokens, output_tokens) = (prompt.tokens(), count_tokens(&reply.value));
+            let (input_tokens, output_tokens) = (prompt.tokens_by(counter), counter.count(&reply.value));
             // Empty turns say nothing about lengths (vLLM drops them too).
             (input_tokens > 0 && output_tokens > 0).then_some(Entry {
                 prompt,
@@ -635,6 +802,7 @@ mod tests {
             params: RequestParams::default(),
             random_prefix_len: 0,
             request_id_prefix: None,
+            tokenizer: None,
         }
     }
 
@@ -859,6 +1027,118 @@ mod tests {
         }));
         assert_eq!(w.task_names(), ["a".to_string(), "b".to_string()]);
         assert!(w.describe().contains("a 50%"), "{}", w.describe());
+    }
+
+    fn bpe() -> Counter {
+        static BPE: std::sync::OnceLock<Arc<Tokenizer>> = std::sync::OnceLock::new();
+        Counter::Tokenizer(
+            BPE.get_or_init(|| {
+                Arc::new(Tokenizer::new(tokenizer::testing::byte_level_bpe(2_000), "test-bpe").unwrap())
+            })
+            .clone(),
+        )
+    }
+
+    fn text(item: &WorkItem) -> &str {
+        match &item.prompt {
+            Prompt::Text(t) => t,
+            Prompt::Chat(_) => panic!("text prompt"),
+        }
+    }
+
+    #[test]
+    fn with_a_tokenizer_random_prompts_have_exactly_their_tokens() {
+        let counter = bpe();
+        let tok = counter.tokenizer().unwrap().clone();
+        for (input_len, ratio) in [(1, 0.0), (64, 0.0), (256, 0.0), (100, 0.5), (1024, 0.25)] {
+            let s = spec(DatasetSpec::Random {
+                input_len,
+                output_len: 20,
+                range_ratio: ratio,
+            });
+            let w = Workload::prepare(&s, counter.clone(), 40).unwrap();
+            let mut lens = std::collections::BTreeSet::new();
+            for i in 0..40 {
+                let item = w.item(i);
+                assert_eq!(tok.count(text(&item)), item.input_tokens, "{input_len} #{i}");
+                let lo = ((input_len as f64) * (1.0 - ratio)).floor().max(1.0) as u64;
+                let hi = ((input_len as f64) * (1.0 + ratio)).floor() as u64;
+                assert!(
+                    (lo..=hi).contains(&item.input_tokens),
+                    "{} not in {lo}..={hi}",
+                    item.input_tokens
+                );
+                lens.insert(item.input_tokens);
+            }
+            if ratio == 0.0 {
+                assert_eq!(lens.into_iter().collect::<Vec<_>>(), vec![input_len], "exact");
+            } else {
+                assert!(lens.len() > 10, "spread over the range: {lens:?}");
+            }
+            assert!(w.describe().contains("token-exact (40 prepared)"), "{}", w.describe());
+            // Past the prepared prompts, they are reused in turn.
+            assert_eq!(w.item(40).prompt, w.item(0).prompt);
+            // The same prompts as made one by one elsewhere.
+            let again = Workload::prepare(&s, counter.clone(), 40).unwrap();
+            assert_eq!(again.item(7), w.item(7));
+        }
+    }
+
+    #[test]
+    fn with_a_tokenizer_the_random_prefix_is_shared_and_counted_in_tokens() {
+        let counter = bpe();
+        let tok = counter.tokenizer().unwrap().clone();
+        let mut s = spec(DatasetSpec::Random {
+            input_len: 50,
+            output_len: 5,
+            range_ratio: 0.0,
+        });
+        s.random_prefix_len = 30;
+        let w = Workload::prepare(&s, counter, 8).unwrap();
+        let (a, b) = (w.item(0), w.item(1));
+        assert_eq!((a.input_tokens, b.input_tokens), (80, 80));
+        assert_eq!(tok.count(text(&a)), 80);
+        let common = text(&a)
+            .chars()
+            .zip(text(&b).chars())
+            .take_while(|(x, y)| x == y)
+            .count();
+        let prefix: String = text(&a).chars().take(common).collect();
+        assert!(tok.count(&prefix) >= 29, "the prefix is shared: {prefix:?}");
+    }
+
+    #[test]
+    fn with_a_tokenizer_files_are_counted_in_its_tokens() {
+        let counter = bpe();
+        let tok = counter.tokenizer().unwrap().clone();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.jsonl");
+        let prompt = "Explain, in detail: how does a KV-cache work?";
+        std::fs::write(&path, format!("{{\"prompt\": \"{prompt}\"}}\n")).unwrap();
+        let w = Workload::prepare(&spec(DatasetSpec::Jsonl { path }), counter.clone(), 1).unwrap();
+        assert_eq!(w.item(0).input_tokens, tok.count(prompt));
+        assert_ne!(
+            tok.count(prompt),
+            count_tokens(prompt),
+            "the test tells the two counts apart"
+        );
+
+        let path = dir.path().join("sg.json");
+        let reply = "Keys and values of earlier tokens, kept so they're not recomputed!";
+        std::fs::write(
+            &path,
+            format!(
+                r#"[{{"conversations": [{{"from": "human", "value": "{prompt}"}}, {{"from": "gpt", "value": "{reply}"}}]}}]"#
+            ),
+        )
+        .unwrap();
+        let mut s = spec(DatasetSpec::ShareGpt { path });
+        let w = Workload::prepare(&s, counter.clone(), 1).unwrap();
+        assert_eq!(w.item(0).input_tokens, tok.count(prompt));
+        assert_eq!(w.item(0).max_tokens, Some(tok.count(reply)));
+        // --sharegpt-output-len overrides the reply's length.
+        s.max_tokens = Some(33);
+        assert_eq!(Workload::prepare(&s, counter, 1).unwrap().item(0).max_tokens, Some(33));
     }
 
     #[test]

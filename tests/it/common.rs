@@ -47,6 +47,16 @@ pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_inferload"));
     // Tests choose their own key; never inherit one.
     cmd.env_remove("OPENAI_API_KEY");
+    // Nor a Hugging Face cache, token or hub: a test's tokenizer is a file
+    // it made, and no test downloads.
+    cmd.env("HF_HUB_OFFLINE", "1");
+    cmd.env(
+        "HF_HUB_CACHE",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("it-empty-hf-cache"),
+    );
+    cmd.env_remove("HF_TOKEN");
+    cmd.env_remove("HF_ENDPOINT");
+    cmd.env_remove("HF_HOME");
     cmd.env("INFERLOAD_DB", test_db());
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd

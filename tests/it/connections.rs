@@ -253,6 +253,7 @@ mod engine_phase {
             seed: 1,
             random_prefix_len: 0,
             request_id_prefix: None,
+            tokenizer: None,
             params: RequestParams::default(),
         };
         let mut config = engine::ClientConfig::new(Duration::from_secs(20));

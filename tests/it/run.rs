@@ -701,8 +701,8 @@ fn serve_capturing(listener: tokio::net::TcpListener, seen: Seen) {
 
 /// A `vllm bench serve` command line runs as `inferload run`: the sampling
 /// flags reach the body, the served name is the model sent while `--model`
-/// labels vLLM's file, every request carries its id, and the flags accepted
-/// without effect say so.
+/// labels vLLM's file, every request carries its id, the tokenizer is
+/// used, and the flags accepted without effect say so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_takes_vllms_sampling_model_name_and_request_id_flags() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -710,6 +710,10 @@ async fn run_takes_vllms_sampling_model_name_and_request_id_flags() {
     let seen = Seen::default();
     serve_capturing(listener, seen.clone());
     let dir = tempfile::tempdir().unwrap();
+    let tokenizer = dir.path().join("tokenizer.json");
+    inferload::workload::tokenizer::testing::word_level(inferload::workload::words::WORDS)
+        .save(&tokenizer, false)
+        .unwrap();
     let out = run_async(args![
         "run",
         "--backend",
@@ -738,7 +742,9 @@ async fn run_takes_vllms_sampling_model_name_and_request_id_flags() {
         "--disable-tqdm",
         "--verify-ssl",
         "--tokenizer",
-        "org/label",
+        tokenizer.display(),
+        "--tokenizer-mode",
+        "auto",
         "--trust-remote-code",
         "--save-result",
         "--result-filename",
@@ -762,8 +768,13 @@ async fn run_takes_vllms_sampling_model_name_and_request_id_flags() {
         assert_eq!(body["min_p"], 0.1, "{body}");
     }
     assert!(
+        out.stdout.contains(&format!("Tokenizer: {}", tokenizer.display())),
+        "{}",
         out.stdout
-            .contains("--tokenizer org/label is recorded but not yet used"),
+    );
+    assert!(
+        out.stdout
+            .contains("--tokenizer-mode auto is accepted for compatibility"),
         "{}",
         out.stdout
     );
