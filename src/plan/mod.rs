@@ -57,6 +57,11 @@ pub mod defaults {
     pub const INPUT_LEN: u64 = 256;
     pub const OUTPUT_LEN: u64 = 128;
     pub const RANGE_RATIO: f64 = 0.0;
+    /// vLLM's `prefix_repetition` defaults.
+    pub const PREFIX_REPETITION_PREFIX_LEN: u64 = 256;
+    pub const PREFIX_REPETITION_SUFFIX_LEN: u64 = 256;
+    pub const PREFIX_REPETITION_NUM_PREFIXES: u64 = 10;
+    pub const PREFIX_REPETITION_OUTPUT_LEN: u64 = 128;
     pub const SEED: u64 = 0;
     pub const WARMUP: u64 = 0;
     pub const SHOW_SAMPLES: usize = 3;
@@ -214,6 +219,7 @@ impl RunPlan {
         let mut workload = workload::resolve(&o.workload)?;
         target::apply_api(&o.target, &mut target, &o.workload, &mut workload)?;
         workload::apply_sampling(&o.workload, target.api, &mut workload)?;
+        workload::apply_system_prompt(&o.workload, target.api, &mut workload)?;
         workload.request_id_prefix.clone_from(&o.target.request_id_prefix);
         let outputs = outputs::resolve(&o.output, &o.target, target.api)?;
         let plan = RunPlan {
@@ -365,6 +371,13 @@ impl RunPlan {
                 &w.dataset
             {
                 read.push(("--dataset", path.clone()));
+            }
+            if let Some(crate::workload::SystemPromptSpec {
+                source: crate::workload::SystemSource::File { path },
+                ..
+            }) = &w.system_prompt
+            {
+                read.push(("--system-prompt", path.clone()));
             }
         }
         read.extend(self.target.template_file.clone().map(|p| ("--body-template", p)));

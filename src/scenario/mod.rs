@@ -619,7 +619,7 @@ pub fn load_workload(plan: &RunPlan) -> anyhow::Result<crate::workload::Workload
     let mut tasks = Vec::new();
     for t in &plan.tasks {
         let w = match &t.prompts {
-            Some(p) => Workload::from_prompts(p.clone(), &t.workload),
+            Some(p) => Workload::from_prompts(p.clone(), &t.workload)?,
             None => Workload::load(&t.workload)?,
         };
         tasks.push((t.name.clone(), t.weight, w));
