@@ -24,9 +24,10 @@
 //! scrape reports how many prompt tokens the server looked up in its prefix
 //! cache, and found there, since the previous scrape of the same
 //! measurement ([`Role::PrefixCacheQueries`], [`Role::PrefixCacheHits`]);
-//! the first scrape is the baseline and a last one is taken when the
-//! measurement ends, so the summary's hit rate covers the whole measured
-//! phase, not a warm-up or the previous sweep level.
+//! a baseline scrape is taken before the measured phase sends anything
+//! ([`Running::ready`]) and a last one when it ends, so the summary's hit
+//! rate covers exactly the measured phase, not a warm-up or the previous
+//! sweep level.
 //!
 //! Invariants: a sampler that fails is reported once (a note) and sampled
 //! again at the next tick, never fatal to the run; every series keeps at
@@ -132,8 +133,11 @@ pub trait Sampler: Send {
     /// Where the readings come from (`host`, `gpu (nvidia-smi)`, a URL).
     fn source(&self) -> String;
     fn sample(&mut self) -> BoxFuture<'_, Result<Vec<Reading>, String>>;
-    /// A measurement starts: totals are counted from its first sample.
-    fn begin(&mut self) {}
+    /// A measurement is about to start: totals count from now (a scrape
+    /// takes its baseline; most samplers have nothing to do).
+    fn begin(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
     /// The measurement ends: the totals since the last sample (only
     /// [`Role::PrefixCacheQueries`]/[`Role::PrefixCacheHits`] readings
     /// count). Most samplers have none.
@@ -509,16 +513,21 @@ impl Monitor {
     pub fn start(mut self) -> Running {
         let stop = CancellationToken::new();
         let token = stop.clone();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
+            let limit = self.interval.max(Duration::from_millis(500));
+            futures_util::future::join_all(
+                self.samplers
+                    .iter_mut()
+                    .map(|s| async move { tokio::time::timeout(limit, s.begin()).await }),
+            )
+            .await;
+            let _ = ready_tx.send(());
             let started = Instant::now();
             let mut rec = Recorder::default();
-            for s in &mut self.samplers {
-                s.begin();
-            }
             let mut notes = self.setup_notes.clone();
             let mut tick = tokio::time::interval(self.interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            let limit = self.interval.max(Duration::from_millis(500));
             loop {
                 tokio::select! {
                     biased;
@@ -572,7 +581,11 @@ impl Monitor {
             let report = rec.report(self.interval, sources, notes, shown);
             (self, report)
         });
-        Running { stop, task }
+        Running {
+            stop,
+            task,
+            ready: Some(ready),
+        }
     }
 }
 
@@ -580,9 +593,19 @@ impl Monitor {
 pub struct Running {
     stop: CancellationToken,
     task: tokio::task::JoinHandle<(Monitor, MonitorReport)>,
+    ready: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl Running {
+    /// Returns once the samplers have taken their baselines (a scrape
+    /// each, bounded by the interval's timeout), so what the measurement
+    /// sends after this is counted in the totals.
+    pub async fn ready(&mut self) {
+        if let Some(r) = self.ready.take() {
+            let _ = r.await;
+        }
+    }
+
     /// Stops sampling; the monitor comes back for the next measurement.
     pub async fn finish(self) -> Option<(Monitor, MonitorReport)> {
         self.stop.cancel();

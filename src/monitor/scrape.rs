@@ -457,8 +457,14 @@ impl Sampler for ScrapeSampler {
         })
     }
 
-    fn begin(&mut self) {
-        self.prefix_prev = None;
+    fn begin(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.prefix_prev = None;
+            // The baseline; if this scrape fails, the first tick's is.
+            if let Ok(samples) = self.scrape().await {
+                self.prefix_totals(&samples);
+            }
+        })
     }
 
     fn last(&mut self) -> BoxFuture<'_, Result<Vec<Reading>, String>> {
@@ -599,8 +605,9 @@ vllm:num_requests_waiting 99\n";
                 (Some(Role::PrefixCacheHits), 54.0)
             ]
         );
-        // A new measurement starts from a new baseline.
-        sampler.begin();
+        // A new measurement starts from a new baseline (`begin` forgets
+        // the old one; here no scrape answers, so the next reading is it).
+        sampler.prefix_prev = None;
         assert!(totals(sampler.readings(&parse(&text(20, 8)), t0)).is_empty());
         // Only the older names: read those.
         let old = "vllm:gpu_prefix_cache_queries_total 5\nvllm:gpu_prefix_cache_hits_total 1\n";

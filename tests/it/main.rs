@@ -12,6 +12,7 @@ mod files;
 mod history;
 mod monitor;
 mod outage;
+mod prefix;
 mod replies;
 mod report;
 mod run;
