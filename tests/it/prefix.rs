@@ -33,11 +33,11 @@ fn prefix_totals(doc: &Value) -> (u64, u64) {
     (n("prefix_cache_queries"), n("prefix_cache_hits"))
 }
 
-async fn run_json(sim: &SimHandle, extra: &[String]) -> (Output, Value) {
+async fn run_json(sim: &SimHandle, extra: Vec<String>) -> (Output, Value) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
     let mut a = args!["run", "--url", sim.url(), "--json", json.display()];
-    a.extend(extra.iter().cloned());
+    a.extend(extra);
     let out = run_async(a).await;
     assert_eq!(out.code, Some(0), "{}", out.all());
     let doc = read_json(&json);
@@ -60,7 +60,7 @@ async fn ttft_falls_as_the_shared_prefix_grows() {
     for prefix in [0u64, 512, 2048] {
         let (_, doc) = run_json(
             &sim,
-            &args![
+            args![
                 "--quiet",
                 "-c",
                 1,
@@ -93,7 +93,7 @@ async fn ttft_falls_as_the_shared_prefix_grows() {
     let sim = start_sim(off).await;
     let (_, doc) = run_json(
         &sim,
-        &args![
+        args![
             "--quiet",
             "-c",
             1,
@@ -129,7 +129,7 @@ async fn the_hit_rate_is_what_the_workload_implies() {
     let (n, prefix, suffix, block) = (40u64, 512u64, 64u64, 16u64);
     let (out, doc) = run_json(
         &sim,
-        &args![
+        args![
             "-c",
             4,
             "-n",
@@ -190,7 +190,7 @@ async fn without_the_prefix_cache_nothing_hits() {
     let sim = start_sim(config).await;
     let (out, doc) = run_json(
         &sim,
-        &args![
+        args![
             "-c",
             2,
             "-n",
@@ -278,7 +278,7 @@ async fn a_small_cache_evicts_the_other_prefix() {
     ];
     for (kv, hits) in [(100_000, seen_before * prefix), (276, same_as_last * prefix)] {
         let sim = start_sim(SimConfig::batching(profile(kv, Duration::from_micros(2)))).await;
-        let (_, doc) = run_json(&sim, &flags).await;
+        let (_, doc) = run_json(&sim, flags.clone()).await;
         assert_eq!(
             prefix_totals(&doc),
             (n * (prefix + suffix), hits),
@@ -297,7 +297,7 @@ async fn a_shared_system_prompt_is_cached() {
     let sim = start_sim(SimConfig::batching(profile(100_000, Duration::from_micros(2)))).await;
     let (_, doc) = run_json(
         &sim,
-        &args![
+        args![
             "--quiet",
             "-c",
             2,
