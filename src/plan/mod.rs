@@ -395,6 +395,37 @@ mod tests {
         o
     }
 
+    /// A scenario file's `[workload]` table takes the prefix-sharing keys
+    /// by the flags' names; a system prompt file is one the plan reads.
+    #[test]
+    fn a_scenario_table_shares_prefixes_like_the_flags() {
+        let o: RunOptions = toml::from_str(
+            "[workload]\ndataset = \"prefix_repetition\"\nprefix_repetition_prefix_len = 512\n\
+             prefix_repetition_suffix_len = 64\nprefix_repetition_num_prefixes = 1\n\
+             prefix_repetition_output_len = 8\nsystem_prompt = \"@sys.txt\"\n",
+        )
+        .unwrap();
+        let p = RunPlan::resolve(&o).unwrap();
+        assert!(matches!(
+            p.workload.dataset,
+            crate::workload::DatasetSpec::PrefixRepetition {
+                prefix_len: 512,
+                suffix_len: 64,
+                num_prefixes: 1,
+                output_len: 8
+            }
+        ));
+        assert!(p.workload.system_prompt.as_ref().is_some_and(|s| s.as_message));
+        assert!(p.read_paths().contains(&("--system-prompt", PathBuf::from("sys.txt"))));
+        let e = RunPlan::resolve(&opts(|o| {
+            o.target.api = Some(ApiKind::Http);
+            o.target.url = Some("http://127.0.0.1:1/generate".into());
+            o.workload.system_prompt_len = Some(5)
+        }))
+        .unwrap_err();
+        assert_eq!(e.key, Some("workload.system_prompt_len"), "{e}");
+    }
+
     #[test]
     fn empty_options_give_the_documented_defaults() {
         let p = RunPlan::resolve(&RunOptions::default()).unwrap();
