@@ -91,6 +91,7 @@ fn aggregate(r: &mut StrategyResult) {
             .filter_map(|x| x.summary.submit_latency_ms.as_ref().map(|l| l.mean)),
     );
     r.gpu_util_pct = mean(runs.iter().filter_map(|x| x.gpu_util_pct));
+    r.prefix_cache_hit_pct = mean(runs.iter().filter_map(|x| x.prefix_cache_hit_pct));
 }
 
 /// Scores, changes against the first, and the best strategy.
@@ -227,6 +228,7 @@ mod tests {
                 ..Default::default()
             },
             gpu_util_pct: None,
+            prefix_cache_hit_pct: None,
         };
         let mut rs = vec![
             StrategyResult {

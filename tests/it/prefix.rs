@@ -348,3 +348,58 @@ async fn a_bad_system_prompt_is_one_line() {
     assert_eq!(sim.stats().requests_total, 0);
     sim.shutdown().await;
 }
+
+/// `compare` of a server with its prefix cache and one without: the first
+/// strategy's hit rate is what the workload implies, the second has none,
+/// and the cached server is faster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comparison_shows_each_strategys_hit_rate() {
+    let p = profile(100_000, Duration::from_micros(50));
+    let cached = start_sim(SimConfig::batching(p)).await;
+    let mut off = SimConfig::batching(p);
+    off.prefix_cache = false;
+    let uncached = start_sim(off).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("compare.json");
+    let n = 12u64;
+    let out = run_async(args![
+        "compare",
+        format!("cache={}", cached.url()),
+        format!("nocache={}", uncached.url()),
+        "-c",
+        2,
+        "-n",
+        n,
+        "--json",
+        json.display(),
+        "--dataset-name",
+        "prefix_repetition",
+        "--prefix-repetition-prefix-len",
+        512,
+        "--prefix-repetition-suffix-len",
+        64,
+        "--prefix-repetition-num-prefixes",
+        1,
+        "--output-len",
+        2
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(out.stdout.contains("prefix hit %"), "{}", out.stdout);
+    let doc = read_json(&json);
+    let s = doc["strategies"].as_array().unwrap();
+    let want = ((n - 1) * 512) as f64 / (n * 576) as f64 * 100.0;
+    let got = s[0]["prefix_cache_hit_pct"].as_f64().unwrap();
+    assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+    assert!(
+        s[1].get("prefix_cache_hit_pct").is_none(),
+        "nothing looked up: {}",
+        s[1]
+    );
+    assert!(
+        s[0]["latency_mean_ms"].as_f64().unwrap() < s[1]["latency_mean_ms"].as_f64().unwrap(),
+        "{doc}"
+    );
+    cached.shutdown().await;
+    uncached.shutdown().await;
+}
