@@ -257,6 +257,7 @@ mod tests {
             extra_body: serde_json::from_str(r#"{"temperature":0,"max_tokens":9}"#).ok(),
             seed: 0,
             random_prefix_len: 0,
+            system_prompt: None,
             request_id_prefix: None,
             tokenizer: None,
             params: Default::default(),

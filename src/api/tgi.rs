@@ -179,6 +179,7 @@ mod tests {
             extra_body: serde_json::from_str(r#"{"temperature":0.5}"#).ok(),
             seed: 0,
             random_prefix_len: 0,
+            system_prompt: None,
             request_id_prefix: None,
             tokenizer: None,
             params: RequestParams::default(),

@@ -431,11 +431,11 @@ pub struct WorkloadArgs {
     /// Send this prompt in every request.
     #[arg(long, help_heading = "Workload")]
     pub prompt: Option<String>,
-    /// `random` (default), a JSONL file, or `sharegpt:FILE.json`.
+    /// `random` (default), `prefix_repetition`, a JSONL file, or `sharegpt:FILE.json`.
     #[arg(
         long,
         visible_alias = "dataset-name",
-        value_name = "random|FILE.jsonl|sharegpt:FILE",
+        value_name = "random|prefix_repetition|FILE.jsonl|sharegpt:FILE",
         help_heading = "Workload"
     )]
     pub dataset: Option<String>,
@@ -496,6 +496,27 @@ pub struct WorkloadArgs {
     /// conversation's reply length (vLLM's `--sharegpt-output-len`).
     #[arg(long, value_name = "N", help_heading = "Workload")]
     pub sharegpt_output_len: Option<u64>,
+    /// `prefix_repetition`: tokens of each shared prefix [default: 256].
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub prefix_repetition_prefix_len: Option<u64>,
+    /// `prefix_repetition`: tokens of each request's own suffix [default: 256].
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub prefix_repetition_suffix_len: Option<u64>,
+    /// `prefix_repetition`: distinct prefixes [default: 10].
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub prefix_repetition_num_prefixes: Option<u64>,
+    /// `prefix_repetition`: output tokens of every request [default: 128].
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub prefix_repetition_output_len: Option<u64>,
+    /// A system prompt before every request (chat: a `system` message;
+    /// completions and TGI: text on its own line before the prompt);
+    /// `@FILE` reads it from a file.
+    #[arg(long, value_name = "TEXT|@FILE", help_heading = "Workload")]
+    pub system_prompt: Option<String>,
+    /// A random system prompt of N tokens, the same for every request
+    /// (from the seed).
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub system_prompt_len: Option<u64>,
     /// Typical lengths and latency objectives of a kind of service
     /// (table in docs/CAPACITY.md); explicit flags override them.
     #[arg(long, value_parser = choice::<crate::plan::presets::UseCase>(), help_heading = "Workload")]
@@ -955,6 +976,12 @@ impl WorkloadArgs {
             min_p: self.min_p,
             random_prefix_len: self.random_prefix_len,
             sharegpt_output_len: self.sharegpt_output_len,
+            prefix_repetition_prefix_len: self.prefix_repetition_prefix_len,
+            prefix_repetition_suffix_len: self.prefix_repetition_suffix_len,
+            prefix_repetition_num_prefixes: self.prefix_repetition_num_prefixes,
+            prefix_repetition_output_len: self.prefix_repetition_output_len,
+            system_prompt: self.system_prompt.clone(),
+            system_prompt_len: self.system_prompt_len,
             use_case: self.use_case,
         }
     }

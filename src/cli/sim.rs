@@ -107,6 +107,14 @@ pub struct SimArgs {
     /// Step cost per running sequence (batching profiles).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Performance model")]
     pub decode_per_seq: Option<Duration>,
+    /// Turn the prefix cache off (batching profiles keep one by default,
+    /// as vLLM does: prompt blocks computed before and still resident
+    /// are not prefilled again).
+    #[arg(long, help_heading = "Performance model")]
+    pub no_prefix_cache: bool,
+    /// Tokens per prefix-cache block (batching profiles) [default: 16].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Performance model")]
+    pub prefix_block_size: Option<u32>,
     /// Model name to serve; repeat to serve several, each with its own
     /// engine [default: inferload-sim].
     #[arg(long = "model", value_name = "NAME")]
@@ -168,6 +176,8 @@ impl SimArgs {
             ("--prefill-per-token", self.prefill_per_token.is_some()),
             ("--decode-base", self.decode_base.is_some()),
             ("--decode-per-seq", self.decode_per_seq.is_some()),
+            ("--no-prefix-cache", self.no_prefix_cache),
+            ("--prefix-block-size", self.prefix_block_size.is_some()),
         ];
         let profile = match self.profile {
             ProfileName::Fixed => {
@@ -274,6 +284,8 @@ impl SimArgs {
             fault_rate: self.fault_rate.unwrap_or(1.0),
             api_key: self.api_key.clone().filter(|k| !k.is_empty()),
             seed: self.seed,
+            prefix_cache: !self.no_prefix_cache,
+            prefix_block_size: self.prefix_block_size.unwrap_or(crate::sim::prefix::DEFAULT_BLOCK_SIZE),
             image: crate::sim::image::ImageConfig {
                 workers: self.image_workers as usize,
                 step_time: self.image_step_time,
@@ -336,6 +348,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--max-num-seqs"), "{e}");
+        let e = parse(&["--profile", "fixed", "--no-prefix-cache"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--no-prefix-cache"), "{e}");
+    }
+
+    #[test]
+    fn the_prefix_cache_is_on_by_default_with_16_token_blocks() {
+        let (c, _) = parse(&[]).unwrap();
+        assert_eq!(c.prefix_blocks(), Some(16));
+        let (c, _) = parse(&["--prefix-block-size", "32"]).unwrap();
+        assert_eq!(c.prefix_blocks(), Some(32));
+        let (c, _) = parse(&["--no-prefix-cache"]).unwrap();
+        assert_eq!(c.prefix_blocks(), None);
+        assert!(parse(&["--prefix-block-size", "0"]).is_err());
+        let (c, _) = parse(&["--profile", "fixed"]).unwrap();
+        assert_eq!(c.prefix_blocks(), None, "the fixed profile keeps no prefix cache");
     }
 
     #[test]

@@ -103,6 +103,7 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
         let m = session.measure(level, sinks, signals).await?;
         interrupted |= m.interrupted;
         let gpu = m.mean_gpu_utilization();
+        let hit = m.monitor.as_ref().and_then(|r| r.summary.prefix_cache_hit_pct());
         let s = &m.summary;
         println!(
             "  {} requests, {:.1}% ok, {:.3} req/s{}, E2E mean {}",
@@ -126,6 +127,7 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
             summary: m.summary,
             gpu_util_pct: gpu,
             connections: Some(m.connections),
+            prefix_cache_hit_pct: hit,
         });
         let (best, with_gpu) = judge(&mut results);
         let doc = document::document(plan, started_at, interrupted, &results, best.as_ref(), with_gpu);

@@ -92,6 +92,7 @@ fn aggregate(r: &mut StrategyResult) {
     );
     r.gpu_util_pct = mean(runs.iter().filter_map(|x| x.gpu_util_pct));
     r.connections = crate::doc::compare::StrategyConnections::of(runs.iter().filter_map(|x| x.connections.as_ref()));
+    r.prefix_cache_hit_pct = mean(runs.iter().filter_map(|x| x.prefix_cache_hit_pct));
 }
 
 /// Scores, changes against the first, and the best strategy.
@@ -229,6 +230,7 @@ mod tests {
             },
             gpu_util_pct: None,
             connections: None,
+            prefix_cache_hit_pct: None,
         };
         let mut rs = vec![
             StrategyResult {

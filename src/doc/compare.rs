@@ -107,6 +107,10 @@ pub struct RunResult {
     /// The connections the run opened and used, as a run document has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections: Option<crate::engine::ConnectionStats>,
+    /// The server's prefix-cache hit rate over the run, percent of the
+    /// prompt tokens it looked up (when it exports vLLM's counters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache_hit_pct: Option<f64>,
 }
 
 /// A strategy's connection figures over all its runs.
@@ -170,6 +174,9 @@ pub struct StrategyResult {
     /// waits before it can move on.
     pub submit_mean_ms: Option<f64>,
     pub gpu_util_pct: Option<f64>,
+    /// Mean over the runs of the server's prefix-cache hit rate (percent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache_hit_pct: Option<f64>,
     pub score: f64,
     /// Change against the first strategy, in percent.
     pub throughput_change_pct: Option<f64>,

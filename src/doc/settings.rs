@@ -210,6 +210,25 @@ pub struct WorkloadSettings {
     /// `--request-id-prefix`: requests carried `x-request-id: PREFIX-N`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id_prefix: Option<String>,
+    /// `--system-prompt`/`--system-prompt-len`: shared by every request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<SystemPrompt>,
+}
+
+/// The system prompt before every request; its text is not kept (it may
+/// be a long file), only where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemPrompt {
+    /// `text`, `file` or `random`.
+    pub source: String,
+    /// The file it was read from (`--system-prompt @FILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// The random prompt's length (`--system-prompt-len`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    /// Sent as a `system` message (chat), else as text before the prompt.
+    pub as_message: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -233,6 +252,13 @@ pub enum Dataset {
     },
     ShareGpt {
         path: PathBuf,
+    },
+    /// vLLM's `prefix_repetition`.
+    PrefixRepetition {
+        prefix_len: u64,
+        suffix_len: u64,
+        num_prefixes: u64,
+        output_len: u64,
     },
 }
 
@@ -510,6 +536,17 @@ impl WorkloadSettings {
                 DatasetSpec::Prompt { text } => Dataset::Prompt { text: text.clone() },
                 DatasetSpec::Jsonl { path } => Dataset::Jsonl { path: path.clone() },
                 DatasetSpec::ShareGpt { path } => Dataset::ShareGpt { path: path.clone() },
+                DatasetSpec::PrefixRepetition {
+                    prefix_len,
+                    suffix_len,
+                    num_prefixes,
+                    output_len,
+                } => Dataset::PrefixRepetition {
+                    prefix_len: *prefix_len,
+                    suffix_len: *suffix_len,
+                    num_prefixes: *num_prefixes,
+                    output_len: *output_len,
+                },
             },
             max_tokens: w.max_tokens,
             stream: w.stream,
@@ -521,6 +558,20 @@ impl WorkloadSettings {
             request_id_prefix: w.request_id_prefix.clone(),
             tokenizer: None,
             tokens_exact: false,
+            system_prompt: w.system_prompt.as_ref().map(|sp| {
+                use crate::workload::SystemSource;
+                let (source, path, tokens) = match &sp.source {
+                    SystemSource::Text { .. } => ("text", None, None),
+                    SystemSource::File { path } => ("file", Some(path.clone()), None),
+                    SystemSource::Random { tokens } => ("random", None, Some(*tokens)),
+                };
+                SystemPrompt {
+                    source: source.into(),
+                    path,
+                    tokens,
+                    as_message: sp.as_message,
+                }
+            }),
         }
     }
 }

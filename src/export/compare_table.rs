@@ -18,6 +18,7 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 pub fn table(results: &[StrategyResult], best: Option<&Best>, with_gpu: bool) -> String {
     let images = results.iter().any(|r| r.images_per_s.is_some());
     let submit = results.iter().any(|r| r.submit_mean_ms.is_some());
+    let prefix = results.iter().any(|r| r.prefix_cache_hit_pct.is_some());
     let mut header: Vec<&str> = vec!["strategy", "requests", "success", "req/s"];
     if images {
         header.push("images/s");
@@ -25,6 +26,9 @@ pub fn table(results: &[StrategyResult], best: Option<&Best>, with_gpu: bool) ->
     header.extend(["mean ms", "p95 ms", "p99 ms"]);
     if submit {
         header.push("submit ms");
+    }
+    if prefix {
+        header.push("prefix hit %");
     }
     header.extend(["GPU %", "score", "throughput Δ", "latency Δ"]);
     let conns = results.iter().any(|r| r.connections.is_some());
@@ -49,6 +53,9 @@ pub fn table(results: &[StrategyResult], best: Option<&Best>, with_gpu: bool) ->
         ]);
         if submit {
             row.push(opt(r.submit_mean_ms, 1));
+        }
+        if prefix {
+            row.push(opt(r.prefix_cache_hit_pct, 1));
         }
         row.extend([
             opt(r.gpu_util_pct, 1),

@@ -102,16 +102,17 @@ pub fn level_table(levels: &[Level]) -> String {
 
 /// Per-level resource columns, before "stopped by", for the figures any
 /// level has: mean GPU utilisation, peak GPU memory, peak KV cache, peak
-/// server queue, mean host CPU.
+/// server queue, mean host CPU, the server's prefix-cache hit rate.
 fn resource_columns(levels: &[Level], rows: &mut [Vec<String>]) {
     use crate::monitor::MonitorSummary;
     type Pick = fn(&MonitorSummary) -> Option<String>;
-    let columns: [(&str, Pick); 5] = [
+    let columns: [(&str, Pick); 6] = [
         ("GPU util", |m| m.gpu_util_pct.map(|s| format!("{:.1}%", s.mean))),
         ("GPU mem max", |m| m.gpu_memory_pct.map(|s| format!("{:.1}%", s.peak))),
         ("KV max", |m| m.kv_cache_pct.map(|s| format!("{:.1}%", s.peak))),
         ("queue max", |m| m.server_waiting.map(|s| format!("{:.0}", s.peak))),
         ("host CPU", |m| m.host_cpu_pct.map(|s| format!("{:.1}%", s.mean))),
+        ("prefix hit", |m| m.prefix_cache_hit_pct().map(|p| format!("{p:.1}%"))),
     ];
     for (title, pick) in columns {
         if !levels.iter().any(|l| l.monitor.as_ref().and_then(pick).is_some()) {

@@ -277,7 +277,11 @@ impl Session {
         let view = ui::open_view(tui, &level.stop, &level.schedule, sinks.quiet, signals, self.grace);
         let view = LiveFanout::wrap(view, self.services.live_sinks(), &self.model);
         let probe = crate::monitor::trust::Probe::start();
-        let sampling = self.start_monitor();
+        let mut sampling = self.start_monitor();
+        if let Some((running, _)) = sampling.as_mut() {
+            // The server's counters' baseline comes before the first request.
+            running.ready().await;
+        }
         let guard = StopIfCollectorDies(Some(signals.clone()));
         let counter = self.workload.counter().clone();
         let collector = tokio::task::spawn_blocking(move || {

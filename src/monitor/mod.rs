@@ -20,6 +20,15 @@
 //! the throughput buckets of `doc::series`) share an origin to within
 //! microseconds. Warm-up is not monitored.
 //!
+//! The server's prefix-cache counters are totals, not samples: each
+//! scrape reports how many prompt tokens the server looked up in its prefix
+//! cache, and found there, since the previous scrape of the same
+//! measurement ([`Role::PrefixCacheQueries`], [`Role::PrefixCacheHits`]);
+//! a baseline scrape is taken before the measured phase sends anything
+//! ([`Running::ready`]) and a last one when it ends, so the summary's hit
+//! rate covers exactly the measured phase, not a warm-up or the previous
+//! sweep level.
+//!
 //! Invariants: a sampler that fails is reported once (a note) and sampled
 //! again at the next tick, never fatal to the run; every series keeps at
 //! most [`MAX_POINTS`] points (neighbours are averaged when it would grow
@@ -71,6 +80,11 @@ pub enum Role {
     ServerWaiting,
     /// KV-cache use, percent (the fullest cache).
     KvCache,
+    /// Prompt tokens looked up in the server's prefix cache since the
+    /// previous scrape (a total, not a sample: see the module docs).
+    PrefixCacheQueries,
+    /// Of those, tokens found in the cache.
+    PrefixCacheHits,
 }
 
 enum Combine {
@@ -86,6 +100,7 @@ impl Role {
             Role::GpuMemory | Role::KvCache | Role::HostCpu | Role::HostMemory => Combine::Max,
             Role::ClientCpu | Role::ClientRss => Combine::Max,
             Role::GpuMemoryUsed | Role::ServerRunning | Role::ServerWaiting => Combine::Sum,
+            Role::PrefixCacheQueries | Role::PrefixCacheHits => Combine::Sum,
         }
     }
 }
@@ -118,6 +133,17 @@ pub trait Sampler: Send {
     /// Where the readings come from (`host`, `gpu (nvidia-smi)`, a URL).
     fn source(&self) -> String;
     fn sample(&mut self) -> BoxFuture<'_, Result<Vec<Reading>, String>>;
+    /// A measurement is about to start: totals count from now (a scrape
+    /// takes its baseline; most samplers have nothing to do).
+    fn begin(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+    /// The measurement ends: the totals since the last sample (only
+    /// [`Role::PrefixCacheQueries`]/[`Role::PrefixCacheHits`] readings
+    /// count). Most samplers have none.
+    fn last(&mut self) -> BoxFuture<'_, Result<Vec<Reading>, String>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// Mean and peak of one figure over the run.
@@ -159,11 +185,29 @@ pub struct MonitorSummary {
     pub server_running: Option<Stat>,
     pub server_waiting: Option<Stat>,
     pub kv_cache_pct: Option<Stat>,
+    /// Prompt tokens the server looked up in its prefix cache during the
+    /// measurement (vLLM's `prefix_cache_queries` counter), and those it
+    /// found there (`prefix_cache_hits`); `None` when it exports neither.
+    #[serde(default)]
+    pub prefix_cache_queries: Option<f64>,
+    #[serde(default)]
+    pub prefix_cache_hits: Option<f64>,
 }
 
 impl MonitorSummary {
-    fn slot(&mut self, role: Role) -> &mut Option<Stat> {
-        match role {
+    /// Hits over queries, percent; `None` when nothing was looked up.
+    pub fn prefix_cache_hit_pct(&self) -> Option<f64> {
+        match (self.prefix_cache_queries, self.prefix_cache_hits) {
+            (Some(q), Some(h)) if q > 0.0 => Some(h / q * 100.0),
+            _ => None,
+        }
+    }
+}
+
+impl MonitorSummary {
+    /// The mean/peak figure of a sampled role (`None` for totals).
+    fn slot(&mut self, role: Role) -> Option<&mut Option<Stat>> {
+        Some(match role {
             Role::GpuUtil => &mut self.gpu_util_pct,
             Role::GpuMemory => &mut self.gpu_memory_pct,
             Role::GpuMemoryUsed => &mut self.gpu_memory_used_bytes,
@@ -174,7 +218,8 @@ impl MonitorSummary {
             Role::ServerRunning => &mut self.server_running,
             Role::ServerWaiting => &mut self.server_waiting,
             Role::KvCache => &mut self.kv_cache_pct,
-        }
+            Role::PrefixCacheQueries | Role::PrefixCacheHits => return None,
+        })
     }
 }
 
@@ -278,16 +323,38 @@ struct Recorder {
     roles: BTreeMap<Role, Acc>,
     gpus: u32,
     samples: u64,
+    prefix_queries: Option<f64>,
+    prefix_hits: Option<f64>,
 }
 
 impl Recorder {
+    /// Adds a total reading (module docs); false for any other.
+    fn total(&mut self, r: &Reading) -> bool {
+        let sum = match r.role {
+            Some(Role::PrefixCacheQueries) => &mut self.prefix_queries,
+            Some(Role::PrefixCacheHits) => &mut self.prefix_hits,
+            _ => return false,
+        };
+        *sum.get_or_insert(0.0) += r.value;
+        true
+    }
+
+    /// The totals a measurement's end brought; nothing else is recorded.
+    fn last(&mut self, batches: Vec<(String, Vec<Reading>)>) {
+        for r in batches.iter().flat_map(|(_, rs)| rs) {
+            if r.value.is_finite() {
+                self.total(r);
+            }
+        }
+    }
+
     fn tick(&mut self, t: f64, batches: Vec<(String, Vec<Reading>)>) {
         self.samples += 1;
         let mut per_role: BTreeMap<Role, (f64, f64, u32)> = BTreeMap::new();
         let mut gpus = 0u32;
         for (source, readings) in batches {
             for r in readings {
-                if !r.value.is_finite() {
+                if !r.value.is_finite() || self.total(&r) {
                     continue;
                 }
                 if let Some(role) = r.role {
@@ -328,10 +395,14 @@ impl Recorder {
         let mut summary = MonitorSummary {
             samples: self.samples,
             gpus: self.gpus,
+            prefix_cache_queries: self.prefix_queries,
+            prefix_cache_hits: self.prefix_hits,
             ..Default::default()
         };
         for (role, acc) in &self.roles {
-            *summary.slot(*role) = acc.stat();
+            if let Some(slot) = summary.slot(*role) {
+                *slot = acc.stat();
+            }
         }
         let mut series = Vec::with_capacity(self.order.len());
         let mut bufs = self.series;
@@ -442,13 +513,21 @@ impl Monitor {
     pub fn start(mut self) -> Running {
         let stop = CancellationToken::new();
         let token = stop.clone();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
+            let limit = self.interval.max(Duration::from_millis(500));
+            futures_util::future::join_all(
+                self.samplers
+                    .iter_mut()
+                    .map(|s| async move { tokio::time::timeout(limit, s.begin()).await }),
+            )
+            .await;
+            let _ = ready_tx.send(());
             let started = Instant::now();
             let mut rec = Recorder::default();
             let mut notes = self.setup_notes.clone();
             let mut tick = tokio::time::interval(self.interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            let limit = self.interval.max(Duration::from_millis(500));
             loop {
                 tokio::select! {
                     biased;
@@ -478,12 +557,35 @@ impl Monitor {
                 }
                 rec.tick(t, batches);
             }
+            // The totals since the last tick (a source that failed this
+            // measurement is not asked again).
+            let failed = &self.failed;
+            let last =
+                futures_util::future::join_all(self.samplers.iter_mut().filter(|s| !failed.contains(&s.source())).map(
+                    |s| async move {
+                        let source = s.source();
+                        (source, tokio::time::timeout(limit, s.last()).await)
+                    },
+                ))
+                .await;
+            rec.last(
+                last.into_iter()
+                    .filter_map(|(source, r)| match r {
+                        Ok(Ok(readings)) => Some((source, readings)),
+                        _ => None,
+                    })
+                    .collect(),
+            );
             let sources = self.sources();
             let shown = self.setup_notes.len();
             let report = rec.report(self.interval, sources, notes, shown);
             (self, report)
         });
-        Running { stop, task }
+        Running {
+            stop,
+            task,
+            ready: Some(ready),
+        }
     }
 }
 
@@ -491,9 +593,19 @@ impl Monitor {
 pub struct Running {
     stop: CancellationToken,
     task: tokio::task::JoinHandle<(Monitor, MonitorReport)>,
+    ready: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl Running {
+    /// Returns once the samplers have taken their baselines (a scrape
+    /// each, bounded by the interval's timeout), so what the measurement
+    /// sends after this is counted in the totals.
+    pub async fn ready(&mut self) {
+        if let Some(r) = self.ready.take() {
+            let _ = r.await;
+        }
+    }
+
     /// Stops sampling; the monitor comes back for the next measurement.
     pub async fn finish(self) -> Option<(Monitor, MonitorReport)> {
         self.stop.cancel();
@@ -552,6 +664,13 @@ pub fn summary_rows(r: &MonitorReport) -> Vec<(String, String)> {
     }
     if let Some(v) = mp(&s.kv_cache_pct, &pct) {
         line("KV cache use, mean / peak:", v);
+    }
+    if let (Some(q), Some(h)) = (s.prefix_cache_queries, s.prefix_cache_hits) {
+        let v = match s.prefix_cache_hit_pct() {
+            Some(p) => format!("{} ({h:.0} of {q:.0} prompt tokens)", pct(p)),
+            None => "no prompt tokens looked up".to_string(),
+        };
+        line("Prefix cache hit rate:", v);
     }
     if let Some(v) = mp(&s.host_cpu_pct, &pct) {
         line("Host CPU, mean / peak:", v);
@@ -642,6 +761,53 @@ pub(crate) fn example_report() -> MonitorReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_cache_totals_add_up_to_the_hit_rate_and_stay_out_of_the_series() {
+        let totals = |q: f64, h: f64| {
+            vec![(
+                "http://x/metrics".to_string(),
+                vec![
+                    Reading::new("prefix_cache.queries", "tokens", q, Some(Role::PrefixCacheQueries)),
+                    Reading::new("prefix_cache.hits", "tokens", h, Some(Role::PrefixCacheHits)),
+                ],
+            )]
+        };
+        let mut rec = Recorder::default();
+        rec.tick(0.0, vec![]);
+        rec.tick(1.0, totals(1152.0, 512.0));
+        rec.last(totals(576.0, 512.0));
+        let r = rec.report(Duration::from_secs(1), vec![], vec![], 0);
+        assert_eq!(r.summary.samples, 2, "the last totals are not a sample");
+        assert!(r.series.is_empty());
+        assert_eq!(
+            (r.summary.prefix_cache_queries, r.summary.prefix_cache_hits),
+            (Some(1728.0), Some(1024.0))
+        );
+        let pct = r.summary.prefix_cache_hit_pct().unwrap();
+        assert!((pct - 1024.0 / 1728.0 * 100.0).abs() < 1e-9);
+        let rows = summary_rows(&r);
+        assert!(
+            rows.contains(&(
+                "Prefix cache hit rate:".to_string(),
+                "59.3% (1024 of 1728 prompt tokens)".to_string()
+            )),
+            "{rows:?}"
+        );
+        // Counters present but nothing looked up (prefix caching off).
+        let mut rec = Recorder::default();
+        rec.tick(0.0, totals(0.0, 0.0));
+        let r = rec.report(Duration::from_secs(1), vec![], vec![], 0);
+        assert_eq!(r.summary.prefix_cache_hit_pct(), None);
+        assert!(summary_rows(&r).contains(&(
+            "Prefix cache hit rate:".to_string(),
+            "no prompt tokens looked up".to_string()
+        )));
+        // No counters at all: no row.
+        assert!(!summary_rows(&example_report())
+            .iter()
+            .any(|(k, _)| k.contains("Prefix")));
+    }
 
     #[test]
     fn roles_combine_per_tick_then_summarise() {

@@ -5,7 +5,9 @@
 //! of remote GPU hosts) plus any `--scrape-metric`. Counters become rates
 //! (per second, between two scrapes; a counter that goes down was reset and
 //! starts over). Usage ratios (`vllm:kv_cache_usage_perc` is 0–1) become
-//! percentages.
+//! percentages. vLLM's prefix-cache counters (`vllm:prefix_cache_queries`
+//! and `_hits`, in prompt tokens; before them `vllm:gpu_prefix_cache_*`)
+//! also become totals over the measurement ([`PREFIX_CACHE`]).
 //!
 //! The parser is written here rather than taken from a crate: the small
 //! `prometheus-parse` matches metric names with `\w+`, so it cannot read
@@ -55,6 +57,10 @@ pub const KNOWN: &[Known] = &[
     k("vllm:generation_tokens_total", None, 1.0, ""),
     k("vllm:request_success_total", None, 1.0, ""),
     k("vllm:num_preemptions_total", None, 1.0, ""),
+    k("vllm:prefix_cache_queries_total", None, 1.0, ""),
+    k("vllm:prefix_cache_hits_total", None, 1.0, ""),
+    k("vllm:gpu_prefix_cache_queries_total", None, 1.0, ""),
+    k("vllm:gpu_prefix_cache_hits_total", None, 1.0, ""),
     // TGI
     k("tgi_queue_size", Some(Role::ServerWaiting), 1.0, ""),
     k("tgi_batch_current_size", Some(Role::ServerRunning), 1.0, ""),
@@ -90,6 +96,17 @@ pub const KNOWN: &[Known] = &[
     k("node_memory_MemTotal_bytes", None, 1.0, "bytes"),
     k("node_memory_MemAvailable_bytes", None, 1.0, "bytes"),
     k("node_cpu_seconds_total", None, 1.0, ""),
+];
+
+/// The prefix-cache counters (queries, hits), in order of preference: a
+/// server exporting both vLLM's current names and the older `gpu_` ones
+/// (some versions do) is read by the current ones only, never twice.
+pub const PREFIX_CACHE: [(&str, &str); 2] = [
+    ("vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total"),
+    (
+        "vllm:gpu_prefix_cache_queries_total",
+        "vllm:gpu_prefix_cache_hits_total",
+    ),
 ];
 
 /// Metric type from a `# TYPE` line.
@@ -266,6 +283,9 @@ pub struct ScrapeSampler {
     timeout: Duration,
     /// Last value and time of every counter series, for rates.
     counters: HashMap<String, (Instant, f64)>,
+    /// The prefix-cache counters (queries, hits; summed over models) at
+    /// the previous scrape of this measurement.
+    prefix_prev: Option<(f64, f64)>,
 }
 
 impl ScrapeSampler {
@@ -276,12 +296,62 @@ impl ScrapeSampler {
             extra,
             timeout: interval.max(Duration::from_millis(500)),
             counters: HashMap::new(),
+            prefix_prev: None,
         }
+    }
+
+    /// The prefix-cache queries and hits since the previous scrape of this
+    /// measurement, as total readings (none at the first: the baseline). A
+    /// counter that went down was reset and counts from zero.
+    fn prefix_totals(&mut self, samples: &[Sample]) -> Vec<Reading> {
+        let sum = |name: &str| {
+            let mut found = samples.iter().filter(|s| s.name == name).peekable();
+            found.peek().is_some().then(|| found.map(|s| s.value).sum::<f64>())
+        };
+        let Some(now) = PREFIX_CACHE
+            .iter()
+            .find_map(|(q, h)| sum(q).map(|q| (q, sum(h).unwrap_or(0.0))))
+        else {
+            return Vec::new();
+        };
+        let Some(prev) = self.prefix_prev.replace(now) else {
+            return Vec::new();
+        };
+        let grown = |v: f64, p: f64| if v >= p { v - p } else { v };
+        vec![
+            Reading::new(
+                "prefix_cache.queries",
+                "tokens",
+                grown(now.0, prev.0),
+                Some(Role::PrefixCacheQueries),
+            ),
+            Reading::new(
+                "prefix_cache.hits",
+                "tokens",
+                grown(now.1, prev.1),
+                Some(Role::PrefixCacheHits),
+            ),
+        ]
+    }
+
+    async fn scrape(&self) -> Result<Vec<Sample>, String> {
+        let resp = self
+            .client
+            .get(&self.url)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| format!("cannot scrape: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("answered HTTP {}", resp.status().as_u16()));
+        }
+        let text = resp.text().await.map_err(|e| format!("cannot read the metrics: {e}"))?;
+        Ok(parse(&text))
     }
 
     /// The readings of one scrape taken at `now`.
     pub fn readings(&mut self, samples: &[Sample], now: Instant) -> Vec<Reading> {
-        let mut out = Vec::new();
+        let mut out = self.prefix_totals(samples);
         let mut fb: HashMap<String, (Option<f64>, Option<f64>)> = HashMap::new();
         let mut node_idle: HashMap<String, f64> = HashMap::new();
         let mut node_cpus = 0usize;
@@ -382,20 +452,25 @@ impl Sampler for ScrapeSampler {
 
     fn sample(&mut self) -> BoxFuture<'_, Result<Vec<Reading>, String>> {
         Box::pin(async move {
-            let resp = self
-                .client
-                .get(&self.url)
-                .timeout(self.timeout)
-                .send()
-                .await
-                .map_err(|e| format!("cannot scrape: {e}"))?;
-            if !resp.status().is_success() {
-                return Err(format!("answered HTTP {}", resp.status().as_u16()));
+            let samples = self.scrape().await?;
+            Ok(self.readings(&samples, Instant::now()))
+        })
+    }
+
+    fn begin(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.prefix_prev = None;
+            // The baseline; if this scrape fails, the first tick's is.
+            if let Ok(samples) = self.scrape().await {
+                self.prefix_totals(&samples);
             }
-            let text = resp.text().await.map_err(|e| format!("cannot read the metrics: {e}"))?;
-            let now = Instant::now();
-            let samples = parse(&text);
-            Ok(self.readings(&samples, now))
+        })
+    }
+
+    fn last(&mut self) -> BoxFuture<'_, Result<Vec<Reading>, String>> {
+        Box::pin(async move {
+            let samples = self.scrape().await?;
+            Ok(self.prefix_totals(&samples))
         })
     }
 }
@@ -477,6 +552,80 @@ vllm:num_requests_waiting 99\n";
         assert!(!third.iter().any(|r| r.unit == "/s"));
         let fourth = sampler.readings(&parse(&text(20)), t0 + Duration::from_secs(2));
         assert_eq!(fourth.iter().find(|r| r.unit == "/s").unwrap().value, 10.0);
+    }
+
+    #[test]
+    fn prefix_cache_counters_become_totals_from_the_first_scrape() {
+        crate::engine::client::install_crypto_provider();
+        let mut sampler = ScrapeSampler::new(
+            reqwest::Client::new(),
+            "http://x/metrics".into(),
+            Vec::new(),
+            Duration::from_secs(1),
+        );
+        let t0 = Instant::now();
+        // Two models, and the older names beside the current ones (read once).
+        let text = |q: u64, h: u64| {
+            format!(
+                "# TYPE vllm:prefix_cache_queries counter\n\
+                 vllm:prefix_cache_queries_total{{model_name=\"a\"}} {q}\n\
+                 vllm:prefix_cache_queries_total{{model_name=\"b\"}} 100\n\
+                 # TYPE vllm:prefix_cache_hits counter\n\
+                 vllm:prefix_cache_hits_total{{model_name=\"a\"}} {h}\n\
+                 vllm:prefix_cache_hits_total{{model_name=\"b\"}} 50\n\
+                 # TYPE vllm:gpu_prefix_cache_queries counter\n\
+                 vllm:gpu_prefix_cache_queries_total {q}\n\
+                 # TYPE vllm:gpu_prefix_cache_hits counter\n\
+                 vllm:gpu_prefix_cache_hits_total {h}\n"
+            )
+        };
+        let totals = |rs: Vec<Reading>| -> Vec<(Option<Role>, f64)> {
+            rs.into_iter()
+                .filter(|r| matches!(r.role, Some(Role::PrefixCacheQueries | Role::PrefixCacheHits)))
+                .map(|r| (r.role, r.value))
+                .collect()
+        };
+        assert!(
+            totals(sampler.readings(&parse(&text(1000, 400)), t0)).is_empty(),
+            "the baseline"
+        );
+        assert_eq!(
+            totals(sampler.readings(&parse(&text(1576, 912)), t0)),
+            vec![
+                (Some(Role::PrefixCacheQueries), 576.0),
+                (Some(Role::PrefixCacheHits), 512.0)
+            ]
+        );
+        // A reset (the sum went down: a restarted server) counts from zero,
+        // so all it counts now is new.
+        assert_eq!(
+            totals(sampler.readings(&parse(&text(10, 4)), t0)),
+            vec![
+                (Some(Role::PrefixCacheQueries), 110.0),
+                (Some(Role::PrefixCacheHits), 54.0)
+            ]
+        );
+        // A new measurement starts from a new baseline (`begin` forgets
+        // the old one; here no scrape answers, so the next reading is it).
+        sampler.prefix_prev = None;
+        assert!(totals(sampler.readings(&parse(&text(20, 8)), t0)).is_empty());
+        // Only the older names: read those.
+        let old = "vllm:gpu_prefix_cache_queries_total 5\nvllm:gpu_prefix_cache_hits_total 1\n";
+        let mut s2 = ScrapeSampler::new(
+            reqwest::Client::new(),
+            "http://x/metrics".into(),
+            Vec::new(),
+            Duration::from_secs(1),
+        );
+        s2.readings(&parse(old), t0);
+        let later = "vllm:gpu_prefix_cache_queries_total 25\nvllm:gpu_prefix_cache_hits_total 11\n";
+        assert_eq!(
+            totals(s2.readings(&parse(later), t0)),
+            vec![
+                (Some(Role::PrefixCacheQueries), 20.0),
+                (Some(Role::PrefixCacheHits), 10.0)
+            ]
+        );
     }
 
     #[test]

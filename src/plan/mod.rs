@@ -59,6 +59,11 @@ pub mod defaults {
     pub const INPUT_LEN: u64 = 256;
     pub const OUTPUT_LEN: u64 = 128;
     pub const RANGE_RATIO: f64 = 0.0;
+    /// vLLM's `prefix_repetition` defaults.
+    pub const PREFIX_REPETITION_PREFIX_LEN: u64 = 256;
+    pub const PREFIX_REPETITION_SUFFIX_LEN: u64 = 256;
+    pub const PREFIX_REPETITION_NUM_PREFIXES: u64 = 10;
+    pub const PREFIX_REPETITION_OUTPUT_LEN: u64 = 128;
     pub const SEED: u64 = 0;
     pub const WARMUP: u64 = 0;
     pub const SHOW_SAMPLES: usize = 3;
@@ -216,6 +221,7 @@ impl RunPlan {
         let mut workload = workload::resolve(&o.workload)?;
         target::apply_api(&o.target, &mut target, &o.workload, &mut workload)?;
         workload::apply_sampling(&o.workload, target.api, &mut workload)?;
+        workload::apply_system_prompt(&o.workload, target.api, &mut workload)?;
         workload.request_id_prefix.clone_from(&o.target.request_id_prefix);
         // vLLM's default tokenizer is the model's: its name is tried in the
         // local cache (only `--tokenizer` may download or fail the run).
@@ -395,6 +401,13 @@ impl RunPlan {
             {
                 read.push(("--dataset", path.clone()));
             }
+            if let Some(crate::workload::SystemPromptSpec {
+                source: crate::workload::SystemSource::File { path },
+                ..
+            }) = &w.system_prompt
+            {
+                read.push(("--system-prompt", path.clone()));
+            }
         }
         read.extend(self.target.template_file.clone().map(|p| ("--body-template", p)));
         read
@@ -409,6 +422,37 @@ mod tests {
         let mut o = RunOptions::default();
         f(&mut o);
         o
+    }
+
+    /// A scenario file's `[workload]` table takes the prefix-sharing keys
+    /// by the flags' names; a system prompt file is one the plan reads.
+    #[test]
+    fn a_scenario_table_shares_prefixes_like_the_flags() {
+        let o: RunOptions = toml::from_str(
+            "[workload]\ndataset = \"prefix_repetition\"\nprefix_repetition_prefix_len = 512\n\
+             prefix_repetition_suffix_len = 64\nprefix_repetition_num_prefixes = 1\n\
+             prefix_repetition_output_len = 8\nsystem_prompt = \"@sys.txt\"\n",
+        )
+        .unwrap();
+        let p = RunPlan::resolve(&o).unwrap();
+        assert!(matches!(
+            p.workload.dataset,
+            crate::workload::DatasetSpec::PrefixRepetition {
+                prefix_len: 512,
+                suffix_len: 64,
+                num_prefixes: 1,
+                output_len: 8
+            }
+        ));
+        assert!(p.workload.system_prompt.as_ref().is_some_and(|s| s.as_message));
+        assert!(p.read_paths().contains(&("--system-prompt", PathBuf::from("sys.txt"))));
+        let e = RunPlan::resolve(&opts(|o| {
+            o.target.api = Some(ApiKind::Http);
+            o.target.url = Some("http://127.0.0.1:1/generate".into());
+            o.workload.system_prompt_len = Some(5)
+        }))
+        .unwrap_err();
+        assert_eq!(e.key, Some("workload.system_prompt_len"), "{e}");
     }
 
     #[test]

@@ -146,6 +146,14 @@ options! {
         min_p: f64,
         random_prefix_len: u64,
         sharegpt_output_len: u64,
+        prefix_repetition_prefix_len: u64,
+        prefix_repetition_suffix_len: u64,
+        prefix_repetition_num_prefixes: u64,
+        prefix_repetition_output_len: u64,
+        /// A system prompt before every request: text, or `@FILE`.
+        system_prompt: String,
+        /// A random system prompt of N tokens shared by every request.
+        system_prompt_len: u64,
         /// A use-case preset under the other options (`--use-case`).
         #[serde(deserialize_with = "de_choice", serialize_with = "ser_choice")]
         use_case: super::presets::UseCase,

@@ -1,9 +1,10 @@
 //! What each request asks for: the prompt source (random, a fixed prompt,
-//! a JSONL or ShareGPT file), lengths, streaming, and extra body fields.
+//! a JSONL or ShareGPT file, vLLM's `prefix_repetition`), lengths,
+//! streaming, a shared system prompt, and extra body fields.
 
 use super::{bad, bad_at, defaults, PlanError, WorkloadOptions};
 use crate::api::ApiKind;
-use crate::workload::{DatasetSpec, WorkloadSpec};
+use crate::workload::{DatasetSpec, SystemPromptSpec, SystemSource, WorkloadSpec};
 
 pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
     let range_ratio = a.range_ratio.unwrap_or(defaults::RANGE_RATIO);
@@ -36,6 +37,13 @@ pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
                 "--dataset-path does not apply to the random dataset",
             ))
         }
+        (None, Some("prefix_repetition" | "prefix-repetition"), None) => prefix_repetition(a)?,
+        (None, Some("prefix_repetition" | "prefix-repetition"), Some(_)) => {
+            return Err(bad_at(
+                "workload.dataset_path",
+                "--dataset-path does not apply to the prefix_repetition dataset",
+            ))
+        }
         (None, Some("sharegpt"), Some(p)) => DatasetSpec::ShareGpt { path: p.clone() },
         (None, Some("sharegpt"), None) => {
             return Err(bad_at(
@@ -56,7 +64,43 @@ pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
             )))
         }
     };
-    let ignore_eos = a.ignore_eos.unwrap_or(false) || matches!(dataset, DatasetSpec::Random { .. });
+    if !matches!(dataset, DatasetSpec::PrefixRepetition { .. }) {
+        for (set, key, flag) in [
+            (
+                a.prefix_repetition_prefix_len.is_some(),
+                "workload.prefix_repetition_prefix_len",
+                "--prefix-repetition-prefix-len",
+            ),
+            (
+                a.prefix_repetition_suffix_len.is_some(),
+                "workload.prefix_repetition_suffix_len",
+                "--prefix-repetition-suffix-len",
+            ),
+            (
+                a.prefix_repetition_num_prefixes.is_some(),
+                "workload.prefix_repetition_num_prefixes",
+                "--prefix-repetition-num-prefixes",
+            ),
+            (
+                a.prefix_repetition_output_len.is_some(),
+                "workload.prefix_repetition_output_len",
+                "--prefix-repetition-output-len",
+            ),
+        ] {
+            if set {
+                return Err(bad_at(
+                    key,
+                    format!("{flag} applies to --dataset prefix_repetition only"),
+                ));
+            }
+        }
+    }
+    // Synthetic prompts ask for their exact output length, as vLLM's do.
+    let ignore_eos = a.ignore_eos.unwrap_or(false)
+        || matches!(
+            dataset,
+            DatasetSpec::Random { .. } | DatasetSpec::PrefixRepetition { .. }
+        );
     let random_prefix_len = a.random_prefix_len.unwrap_or(0);
     if random_prefix_len > 0 && !matches!(dataset, DatasetSpec::Random { .. }) {
         return Err(bad_at(
@@ -99,7 +143,111 @@ pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
         random_prefix_len,
         request_id_prefix: None,
         tokenizer: None,
+        system_prompt: None,
     })
+}
+
+/// vLLM's `prefix_repetition` dataset from its four flags (vLLM's
+/// defaults); `--output-len` may give the output length too.
+fn prefix_repetition(a: &WorkloadOptions) -> Result<DatasetSpec, PlanError> {
+    let prefix_len = a
+        .prefix_repetition_prefix_len
+        .unwrap_or(defaults::PREFIX_REPETITION_PREFIX_LEN);
+    let suffix_len = a
+        .prefix_repetition_suffix_len
+        .unwrap_or(defaults::PREFIX_REPETITION_SUFFIX_LEN);
+    let num_prefixes = a
+        .prefix_repetition_num_prefixes
+        .unwrap_or(defaults::PREFIX_REPETITION_NUM_PREFIXES);
+    if num_prefixes == 0 {
+        return Err(bad_at(
+            "workload.prefix_repetition_num_prefixes",
+            "--prefix-repetition-num-prefixes must be at least 1",
+        ));
+    }
+    if prefix_len + suffix_len == 0 {
+        return Err(bad_at(
+            "workload.prefix_repetition_prefix_len",
+            "--prefix-repetition-prefix-len and --prefix-repetition-suffix-len are both 0: the prompts would be empty",
+        ));
+    }
+    let output_len = match (a.prefix_repetition_output_len, a.output_len) {
+        (Some(0), _) => {
+            return Err(bad_at(
+                "workload.prefix_repetition_output_len",
+                "--prefix-repetition-output-len must be at least 1",
+            ))
+        }
+        (Some(n), Some(o)) if n != o => {
+            return Err(bad_at(
+                "workload.prefix_repetition_output_len",
+                "--prefix-repetition-output-len and --output-len both set the output length; give one",
+            ))
+        }
+        (Some(n), _) | (None, Some(n)) => n,
+        (None, None) => defaults::PREFIX_REPETITION_OUTPUT_LEN,
+    };
+    Ok(DatasetSpec::PrefixRepetition {
+        prefix_len,
+        suffix_len,
+        num_prefixes,
+        output_len,
+    })
+}
+
+/// `--system-prompt TEXT|@FILE` or `--system-prompt-len N`: a `system`
+/// message on the chat API, text before the prompt on the text APIs
+/// (completions, TGI); the other APIs have no place for it.
+pub(super) fn apply_system_prompt(a: &WorkloadOptions, api: ApiKind, w: &mut WorkloadSpec) -> Result<(), PlanError> {
+    let source = match (&a.system_prompt, a.system_prompt_len) {
+        (None, None) => return Ok(()),
+        (Some(_), Some(_)) => {
+            return Err(bad_at(
+                "workload.system_prompt",
+                "--system-prompt and --system-prompt-len both choose the system prompt; give one",
+            ))
+        }
+        (Some(t), None) => match t.strip_prefix('@') {
+            Some("") => {
+                return Err(bad_at(
+                    "workload.system_prompt",
+                    "--system-prompt @FILE needs a file name after the @",
+                ))
+            }
+            Some(path) => SystemSource::File { path: path.into() },
+            None if t.trim().is_empty() => return Err(bad_at("workload.system_prompt", "--system-prompt is empty")),
+            None => SystemSource::Text { text: t.clone() },
+        },
+        (None, Some(0)) => {
+            return Err(bad_at(
+                "workload.system_prompt_len",
+                "--system-prompt-len must be at least 1",
+            ))
+        }
+        (None, Some(n)) => SystemSource::Random { tokens: n },
+    };
+    let flag = if a.system_prompt.is_some() {
+        "--system-prompt"
+    } else {
+        "--system-prompt-len"
+    };
+    let key = if a.system_prompt.is_some() {
+        "workload.system_prompt"
+    } else {
+        "workload.system_prompt_len"
+    };
+    let as_message = match api {
+        ApiKind::OpenaiChat => true,
+        ApiKind::OpenaiCompletions | ApiKind::Tgi => false,
+        other => {
+            return Err(bad_at(
+                key,
+                format!("{flag} applies to openai-chat (a system message), openai-completions and tgi (text before the prompt), not {other}"),
+            ))
+        }
+    };
+    w.system_prompt = Some(SystemPromptSpec { source, as_message });
+    Ok(())
 }
 
 /// The sampling flags (`--temperature`, `--top-p`, `--top-k`, `--min-p`)
@@ -315,6 +463,173 @@ mod tests {
         for (e, text) in cases {
             assert!(e.message.contains(text), "`{e}` should contain `{text}`");
             assert!(e.key.is_some_and(|k| k.starts_with("workload.")), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn prefix_repetition_by_name_with_vllms_defaults() {
+        let spec = w(|o| o.dataset = Some("prefix_repetition".into())).unwrap();
+        assert!(matches!(
+            spec.dataset,
+            DatasetSpec::PrefixRepetition {
+                prefix_len: 256,
+                suffix_len: 256,
+                num_prefixes: 10,
+                output_len: 128
+            }
+        ));
+        assert!(spec.ignore_eos);
+        let spec = w(|o| {
+            o.dataset = Some("prefix-repetition".into());
+            o.prefix_repetition_prefix_len = Some(512);
+            o.prefix_repetition_suffix_len = Some(64);
+            o.prefix_repetition_num_prefixes = Some(1);
+            o.output_len = Some(8)
+        })
+        .unwrap();
+        assert!(matches!(
+            spec.dataset,
+            DatasetSpec::PrefixRepetition {
+                prefix_len: 512,
+                suffix_len: 64,
+                num_prefixes: 1,
+                output_len: 8
+            }
+        ));
+        let pr = |f: &dyn Fn(&mut WorkloadOptions)| {
+            w(|o| {
+                o.dataset = Some("prefix_repetition".into());
+                f(o)
+            })
+            .unwrap_err()
+        };
+        for (e, key, text) in [
+            (
+                w(|o| o.prefix_repetition_suffix_len = Some(3)).unwrap_err(),
+                "workload.prefix_repetition_suffix_len",
+                "--prefix-repetition-suffix-len applies to --dataset prefix_repetition only",
+            ),
+            (
+                pr(&|o| o.prefix_repetition_num_prefixes = Some(0)),
+                "workload.prefix_repetition_num_prefixes",
+                "must be at least 1",
+            ),
+            (
+                pr(&|o| {
+                    o.prefix_repetition_prefix_len = Some(0);
+                    o.prefix_repetition_suffix_len = Some(0)
+                }),
+                "workload.prefix_repetition_prefix_len",
+                "the prompts would be empty",
+            ),
+            (
+                pr(&|o| o.prefix_repetition_output_len = Some(0)),
+                "workload.prefix_repetition_output_len",
+                "must be at least 1",
+            ),
+            (
+                pr(&|o| {
+                    o.prefix_repetition_output_len = Some(5);
+                    o.output_len = Some(6)
+                }),
+                "workload.prefix_repetition_output_len",
+                "give one",
+            ),
+            (
+                pr(&|o| o.dataset_path = Some("x".into())),
+                "workload.dataset_path",
+                "does not apply to the prefix_repetition dataset",
+            ),
+            (
+                pr(&|o| o.random_prefix_len = Some(4)),
+                "workload.random_prefix_len",
+                "applies to the random dataset only",
+            ),
+        ] {
+            assert!(e.message.contains(text), "`{e}` should contain `{text}`");
+            assert_eq!(e.key, Some(key), "{e}");
+        }
+    }
+
+    fn system(api: ApiKind, f: impl FnOnce(&mut WorkloadOptions)) -> Result<WorkloadSpec, PlanError> {
+        let mut o = WorkloadOptions::default();
+        f(&mut o);
+        let mut spec = resolve(&o)?;
+        apply_system_prompt(&o, api, &mut spec)?;
+        Ok(spec)
+    }
+
+    #[test]
+    fn a_system_prompt_is_a_message_on_chat_and_text_elsewhere() {
+        let spec = system(ApiKind::OpenaiChat, |o| o.system_prompt = Some("Be brief.".into())).unwrap();
+        assert_eq!(
+            spec.system_prompt,
+            Some(SystemPromptSpec {
+                source: SystemSource::Text {
+                    text: "Be brief.".into()
+                },
+                as_message: true
+            })
+        );
+        let spec = system(ApiKind::OpenaiCompletions, |o| {
+            o.system_prompt = Some("@sys.txt".into())
+        })
+        .unwrap();
+        assert_eq!(
+            spec.system_prompt,
+            Some(SystemPromptSpec {
+                source: SystemSource::File { path: "sys.txt".into() },
+                as_message: false
+            })
+        );
+        let spec = system(ApiKind::Tgi, |o| o.system_prompt_len = Some(64)).unwrap();
+        assert_eq!(
+            spec.system_prompt.map(|s| s.source),
+            Some(SystemSource::Random { tokens: 64 })
+        );
+        assert!(system(ApiKind::OpenaiChat, |_| {}).unwrap().system_prompt.is_none());
+    }
+
+    #[test]
+    fn every_system_prompt_error_names_its_flag() {
+        for (e, key, text) in [
+            (
+                system(ApiKind::Http, |o| o.system_prompt = Some("x".into())).unwrap_err(),
+                "workload.system_prompt",
+                "--system-prompt applies to openai-chat (a system message), openai-completions and tgi (text before the prompt), not http",
+            ),
+            (
+                system(ApiKind::OpenaiImages, |o| o.system_prompt_len = Some(3)).unwrap_err(),
+                "workload.system_prompt_len",
+                "--system-prompt-len applies to openai-chat",
+            ),
+            (
+                system(ApiKind::OpenaiChat, |o| {
+                    o.system_prompt = Some("x".into());
+                    o.system_prompt_len = Some(3)
+                })
+                .unwrap_err(),
+                "workload.system_prompt",
+                "give one",
+            ),
+            (
+                system(ApiKind::OpenaiChat, |o| o.system_prompt = Some("@".into())).unwrap_err(),
+                "workload.system_prompt",
+                "needs a file name",
+            ),
+            (
+                system(ApiKind::OpenaiChat, |o| o.system_prompt = Some("  ".into())).unwrap_err(),
+                "workload.system_prompt",
+                "--system-prompt is empty",
+            ),
+            (
+                system(ApiKind::OpenaiChat, |o| o.system_prompt_len = Some(0)).unwrap_err(),
+                "workload.system_prompt_len",
+                "must be at least 1",
+            ),
+        ] {
+            assert!(e.message.contains(text), "`{e}` should contain `{text}`");
+            assert_eq!(e.key, Some(key), "{e}");
         }
     }
 

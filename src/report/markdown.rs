@@ -113,6 +113,16 @@ fn run(r: &RunDocument) -> String {
             .collect();
         table(&mut out, &["objective", "measured", "result"], &rows, 3);
     }
+    if let Some(m) = &r.monitor {
+        let rows: Vec<Vec<String>> = crate::monitor::summary_rows(m)
+            .into_iter()
+            .map(|(k, v)| vec![cell(k.trim_end_matches(':')), cell(&v)])
+            .collect();
+        if !rows.is_empty() {
+            out.push_str("### System under test\n\n");
+            table(&mut out, &["", "value"], &rows, 1);
+        }
+    }
     if !r.summary.errors.is_empty() {
         out.push_str("### Errors\n\n");
         let rows: Vec<Vec<String>> = r

@@ -625,7 +625,7 @@ pub fn load_workload(plan: &RunPlan, counter: crate::workload::Counter) -> anyho
     let mut tasks = Vec::new();
     for t in &plan.tasks {
         let w = match &t.prompts {
-            Some(p) => Workload::from_prompts_counted(p.clone(), &t.workload, counter.clone()),
+            Some(p) => Workload::from_prompts_counted(p.clone(), &t.workload, counter.clone())?,
             None => Workload::prepare(&t.workload, counter.clone(), requests)?,
         };
         tasks.push((t.name.clone(), t.weight, w));

@@ -10,9 +10,13 @@
 //! - The Prometheus metrics behave like vLLM's: `vllm:prompt_tokens_total`
 //!   grows when a prompt is prefilled and `vllm:generation_tokens_total`
 //!   with every token produced, faulty requests included, so a scraper sees
-//!   throughput live during a run. The fixed profile has no queue and no
+//!   throughput live during a run. `vllm:prefix_cache_queries_total` and
+//!   `vllm:prefix_cache_hits_total` count prompt tokens looked up in the
+//!   prefix cache and those found there, when a sequence is admitted (as
+//!   vLLM counts them: in tokens). The fixed profile has no queue and no
 //!   KV cache: its `running` is the requests in flight, `waiting` and the
-//!   cache usage stay 0, and a prompt counts as prefilled on arrival.
+//!   cache usage stay 0, a prompt counts as prefilled on arrival, and it
+//!   has no prefix cache, so the prefix-cache counters stay 0.
 //!
 //! Everything on a hot path is an atomic. The truth accumulators sit behind
 //! one mutex, but a stream keeps its own and merges it once, when it ends,
@@ -250,6 +254,10 @@ pub struct ModelMetrics {
     kv_cache_usage: FloatGauge,
     pub prompt_tokens: Counter,
     pub generation_tokens: Counter,
+    /// Prompt tokens looked up in the prefix cache, and those found
+    /// (vLLM counts both in tokens).
+    pub prefix_cache_queries: Counter,
+    pub prefix_cache_hits: Counter,
     success_length: Counter,
     success_stop: Counter,
 }
@@ -287,6 +295,8 @@ impl Metrics {
         let prompt = Family::<Labels, Counter>::default();
         let generation = Family::<Labels, Counter>::default();
         let success = Family::<Labels, Counter>::default();
+        let queries = Family::<Labels, Counter>::default();
+        let hits = Family::<Labels, Counter>::default();
         let series = models
             .iter()
             .map(|m| {
@@ -303,6 +313,8 @@ impl Metrics {
                     kv_cache_usage: kv_cache.get_or_create_owned(&l),
                     prompt_tokens: prompt.get_or_create_owned(&l),
                     generation_tokens: generation.get_or_create_owned(&l),
+                    prefix_cache_queries: queries.get_or_create_owned(&l),
+                    prefix_cache_hits: hits.get_or_create_owned(&l),
                     success_length: reason("length"),
                     success_stop: reason("stop"),
                 }
@@ -334,6 +346,16 @@ impl Metrics {
             "vllm:generation_tokens",
             "Number of generation tokens processed",
             generation,
+        );
+        registry.register(
+            "vllm:prefix_cache_queries",
+            "Prefix cache queries, in terms of number of queried tokens.",
+            queries,
+        );
+        registry.register(
+            "vllm:prefix_cache_hits",
+            "Prefix cache hits, in terms of number of cached tokens.",
+            hits,
         );
         registry.register(
             "vllm:request_success",
@@ -373,6 +395,8 @@ mod tests {
         m.model(0).set_kv_usage(0.25);
         m.model(1).generation_tokens.inc_by(7);
         m.model(1).success("stop");
+        m.model(0).prefix_cache_queries.inc_by(576);
+        m.model(0).prefix_cache_hits.inc_by(512);
         let text = m.render();
         for line in [
             "# TYPE vllm:num_requests_running gauge",
@@ -384,6 +408,9 @@ mod tests {
             "vllm:request_success_total{model_name=\"b\\\"c\",finished_reason=\"stop\"} 1",
             "vllm:prompt_tokens_total{model_name=\"a\"} 0",
             "vllm:num_requests_waiting{model_name=\"b\\\"c\"} 0",
+            "# TYPE vllm:prefix_cache_queries counter",
+            "vllm:prefix_cache_queries_total{model_name=\"a\"} 576",
+            "vllm:prefix_cache_hits_total{model_name=\"a\"} 512",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
         }

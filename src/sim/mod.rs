@@ -6,6 +6,8 @@
 //! token's timing for measurement-accuracy tests.
 //!
 //! - `model.rs`: the profiles and the continuous-batching engine loop;
+//! - `prefix.rs`: the prefix cache of batching profiles (block hashes,
+//!   hits, LRU eviction);
 //! - `server.rs`: routes, validation, credentials, faults;
 //! - `stream.rs`: the SSE and whole-body replies and the truth timestamps;
 //! - `metrics.rs`: [`SimStats`] and the Prometheus registry;
@@ -40,6 +42,7 @@ pub mod faults;
 pub mod image;
 mod metrics;
 pub mod model;
+pub mod prefix;
 mod server;
 mod stream;
 
@@ -115,6 +118,11 @@ pub struct SimConfig {
     pub api_key: Option<String>,
     /// Seeds every per-request decision (faults, lengths, words).
     pub seed: u64,
+    /// Batching profiles keep a prefix cache (vLLM's automatic prefix
+    /// caching, on by default as in current vLLM); see `prefix.rs`.
+    pub prefix_cache: bool,
+    /// Tokens per prefix-cache block.
+    pub prefix_block_size: u32,
     /// The image-generation service's model.
     pub image: image::ImageConfig,
 }
@@ -135,6 +143,8 @@ impl fmt::Debug for SimConfig {
             .field("fault_rate", &self.fault_rate)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("seed", &self.seed)
+            .field("prefix_cache", &self.prefix_cache)
+            .field("prefix_block_size", &self.prefix_block_size)
             .field("image", &self.image)
             .finish()
     }
@@ -170,8 +180,15 @@ impl SimConfig {
             fault_rate: 1.0,
             api_key: None,
             seed: 0,
+            prefix_cache: true,
+            prefix_block_size: prefix::DEFAULT_BLOCK_SIZE,
             image: image::ImageConfig::default(),
         }
+    }
+
+    /// The prefix cache's block size when batching engines keep one.
+    pub fn prefix_blocks(&self) -> Option<u32> {
+        (self.prefix_cache && matches!(self.profile, Profile::Batching(_))).then_some(self.prefix_block_size)
     }
 
     /// Checks what the type cannot; the message names the field.
@@ -203,6 +220,9 @@ impl SimConfig {
             ));
         }
         self.image.validate()?;
+        if self.prefix_block_size == 0 {
+            return Err("the prefix-cache block size must be at least 1 token".into());
+        }
         if let Profile::Batching(p) = &self.profile {
             if p.max_num_seqs == 0 {
                 return Err("max_num_seqs must be at least 1".into());
@@ -290,7 +310,12 @@ pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
             Profile::Fixed(p) => Serving::Fixed(p),
             Profile::Batching(p) => {
                 let (tx, rx) = mpsc::unbounded_channel();
-                engines.push(tokio::spawn(model::run_engine(p, rx, metrics.model(i).clone())));
+                engines.push(tokio::spawn(model::run_engine(
+                    p,
+                    config.prefix_blocks(),
+                    rx,
+                    metrics.model(i).clone(),
+                )));
                 Serving::Engine(tx)
             }
         })
@@ -354,6 +379,11 @@ pub fn describe(config: &SimConfig, profile_name: &str) -> String {
     }
     if config.api_key.is_some() {
         extra.push("API key required".into());
+    }
+    match config.prefix_blocks() {
+        Some(b) => extra.push(format!("prefix cache on ({b}-token blocks)")),
+        None if matches!(config.profile, Profile::Batching(_)) => extra.push("prefix cache off".into()),
+        None => {}
     }
     extra.push(format!("seed {}", config.seed));
     let im = &config.image;

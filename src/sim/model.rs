@@ -15,8 +15,12 @@
 //!    running sequence can never be pre-empted); the first sequence that
 //!    does not fit stops admission (head-of-line, as vLLM's FCFS scheduler);
 //! 2. lasts `decode_base + decode_per_seq × batch + prefill_per_token ×
-//!    (prompt tokens admitted in this step)`, where `batch` counts the
-//!    sequences running after admission;
+//!    (prompt tokens admitted in this step and not found in the prefix
+//!    cache)`, where `batch` counts the sequences running after admission
+//!    (the prefix cache, on by default, is `prefix.rs`: a sequence's full
+//!    prompt blocks are shared cached blocks, held once in the KV cache
+//!    however many sequences use them, and free ones are evicted LRU when
+//!    a newcomer needs their room);
 //! 3. at its end hands one token to every running sequence — a newly
 //!    admitted one gets its first token at the end of its admission step —
 //!    and retires the finished ones, freeing their KV reservation.
@@ -29,7 +33,7 @@
 //! step waits for the next step, as on a real engine.
 //!
 //! Steady-state throughput, for requests with prompt `P` and output `L`
-//! tokens ([`BatchingProfile::capacity`]): at most `N = min(max_num_seqs,
+//! tokens that share no prefix ([`BatchingProfile::capacity`]): at most `N = min(max_num_seqs,
 //! ⌊kv_cache_tokens / (P + L)⌋)` run at once. With `n ≤ N` sequences kept
 //! running, each step admits `n / L` on average, so a step lasts `T(n) =
 //! decode_base + decode_per_seq × n + (n / L) × P × prefill_per_token`, a
@@ -54,6 +58,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::metrics::ModelMetrics;
+use super::prefix::PrefixCache;
 
 /// How far behind its schedule the engine loop may fall before it restarts
 /// the step clock from now.
@@ -204,6 +209,9 @@ pub(crate) struct Seq<T> {
     pub output_tokens: u32,
     /// KV-cache tokens held while running.
     pub reserve: u64,
+    /// The chained hashes of the prompt's full blocks (see `prefix.rs`);
+    /// empty when the prefix cache is off.
+    pub blocks: Vec<u64>,
     pub generated: u32,
     pub payload: T,
 }
@@ -212,7 +220,15 @@ pub(crate) struct Seq<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Step {
     pub admitted: usize,
+    /// Prompt tokens of the sequences admitted (cached ones included).
+    pub prompt_tokens: u64,
+    /// Prompt tokens computed in this step: the prompts less their
+    /// prefix-cache hits.
     pub prefill_tokens: u64,
+    /// Prompt tokens looked up in the prefix cache (0 when it is off).
+    pub cache_queries: u64,
+    /// Of those, tokens found cached.
+    pub cache_hits: u64,
     /// Sequences running in this step (admitted ones included).
     pub batch: usize,
     pub duration: Duration,
@@ -236,17 +252,30 @@ pub(crate) struct Batcher<T> {
     profile: BatchingProfile,
     waiting: VecDeque<Seq<T>>,
     running: Vec<Seq<T>>,
+    /// KV tokens reserved by running sequences outside cached blocks (all
+    /// of their reservation when the prefix cache is off).
     kv_used: u64,
+    cache: Option<PrefixCache>,
 }
 
 impl<T> Batcher<T> {
-    pub fn new(profile: BatchingProfile) -> Self {
+    /// `prefix_block_size`: the prefix cache's block size, `None` for no
+    /// prefix cache.
+    pub fn new(profile: BatchingProfile, prefix_block_size: Option<u32>) -> Self {
         Self {
             profile,
             waiting: VecDeque::new(),
             running: Vec::new(),
             kv_used: 0,
+            cache: prefix_block_size.map(PrefixCache::new),
         }
+    }
+
+    /// KV tokens held by running sequences: their own reservations and
+    /// the cached blocks they use (free cached blocks can be evicted, so
+    /// they do not count, as in vLLM's usage figure).
+    fn kv_in_use(&self) -> u64 {
+        self.kv_used + self.cache.as_ref().map_or(0, |c| c.in_use() * c.block_size())
     }
 
     pub fn enqueue(&mut self, seq: Seq<T>) {
@@ -267,39 +296,69 @@ impl<T> Batcher<T> {
 
     /// KV-cache tokens reserved by running sequences, as a fraction (0..1).
     pub fn kv_usage(&self) -> f64 {
-        self.kv_used as f64 / self.profile.kv_cache_tokens.max(1) as f64
+        self.kv_in_use() as f64 / self.profile.kv_cache_tokens.max(1) as f64
     }
 
     /// Admits what fits and returns the step's shape. Waiting sequences for
     /// which `alive` is false (their client left) are dropped, not admitted.
+    ///
+    /// With the prefix cache, a sequence's full prompt blocks are held as
+    /// shared cached blocks and only the rest of its reservation as its
+    /// own; its leading cached blocks are not prefilled; free cached blocks
+    /// are evicted (least recently freed first) when the newcomer needs
+    /// their room.
     pub fn admit(&mut self, alive: impl Fn(&T) -> bool) -> Step {
-        let mut admitted = 0;
-        let mut prefill_tokens = 0;
+        let mut step = Step {
+            admitted: 0,
+            prompt_tokens: 0,
+            prefill_tokens: 0,
+            cache_queries: 0,
+            cache_hits: 0,
+            batch: 0,
+            duration: Duration::ZERO,
+        };
         while let Some(head) = self.waiting.front() {
             if !alive(&head.payload) {
                 self.waiting.pop_front();
                 continue;
             }
             let slots = self.running.len() < self.profile.max_num_seqs as usize;
+            let (need, lookup) = match &self.cache {
+                None => (head.reserve, None),
+                Some(c) => {
+                    let l = c.lookup(&head.blocks, head.prompt_tokens);
+                    let shared = head.blocks.len() as u64 * c.block_size();
+                    let own = head.reserve.saturating_sub(shared);
+                    (own + (l.new_blocks + l.pinned_free) * c.block_size(), Some(l))
+                }
+            };
             // A sequence larger than the whole cache is rejected before it
             // gets here; this `is_empty` guard keeps the loop live anyway.
-            let fits = self.kv_used + head.reserve <= self.profile.kv_cache_tokens || self.running.is_empty();
+            let fits = self.kv_in_use() + need <= self.profile.kv_cache_tokens || self.running.is_empty();
             if !(slots && fits) {
                 break;
             }
             let Some(seq) = self.waiting.pop_front() else { break };
-            self.kv_used += seq.reserve;
-            prefill_tokens += seq.prompt_tokens;
-            admitted += 1;
+            let mut hit = 0;
+            if let (Some(c), Some(l)) = (self.cache.as_mut(), lookup) {
+                hit = l.hit_blocks * c.block_size();
+                self.kv_used += seq.reserve.saturating_sub(seq.blocks.len() as u64 * c.block_size());
+                c.acquire(&seq.blocks);
+                // Room for the newcomer's blocks: evict free ones.
+                while self.kv_used + c.resident() * c.block_size() > self.profile.kv_cache_tokens && c.evict_one() {}
+                step.cache_queries += seq.prompt_tokens;
+                step.cache_hits += hit;
+            } else {
+                self.kv_used += seq.reserve;
+            }
+            step.prompt_tokens += seq.prompt_tokens;
+            step.prefill_tokens += seq.prompt_tokens - hit;
+            step.admitted += 1;
             self.running.push(seq);
         }
-        let batch = self.running.len();
-        Step {
-            admitted,
-            prefill_tokens,
-            batch,
-            duration: self.profile.step_time(batch, prefill_tokens),
-        }
+        step.batch = self.running.len();
+        step.duration = self.profile.step_time(step.batch, step.prefill_tokens);
+        step
     }
 
     /// Ends a step: one token to every running sequence through `deliver`
@@ -309,20 +368,30 @@ impl<T> Batcher<T> {
     pub fn emit(&mut self, mut deliver: impl FnMut(&mut T, bool) -> bool) -> Emitted {
         let mut out = Emitted::default();
         let mut kv_freed = 0;
+        let mut cache = self.cache.as_mut();
+        let shared = |seq: &Seq<T>, c: &Option<&mut PrefixCache>| {
+            c.as_ref().map_or(0, |c| seq.blocks.len() as u64 * c.block_size())
+        };
         self.running.retain_mut(|seq| {
             seq.generated += 1;
             let last = seq.generated >= seq.output_tokens;
-            if !deliver(&mut seq.payload, last) {
+            let gone = !deliver(&mut seq.payload, last);
+            if gone {
                 out.aborted += 1;
-                kv_freed += seq.reserve;
+            } else {
+                out.tokens += 1;
+            }
+            if last && !gone {
+                out.finished += 1;
+            }
+            if gone || last {
+                kv_freed += seq.reserve.saturating_sub(shared(seq, &cache));
+                if let Some(c) = cache.as_mut() {
+                    c.release(&seq.blocks);
+                }
                 return false;
             }
-            out.tokens += 1;
-            if last {
-                out.finished += 1;
-                kv_freed += seq.reserve;
-            }
-            !last
+            true
         });
         self.kv_used -= kv_freed;
         out
@@ -337,10 +406,11 @@ pub(crate) type EngineSeq = Seq<mpsc::UnboundedSender<()>>;
 /// sender is dropped after the last one.
 pub(crate) async fn run_engine(
     profile: BatchingProfile,
+    prefix_block_size: Option<u32>,
     mut rx: mpsc::UnboundedReceiver<EngineSeq>,
     metrics: ModelMetrics,
 ) {
-    let mut batcher: Batcher<mpsc::UnboundedSender<()>> = Batcher::new(profile);
+    let mut batcher: Batcher<mpsc::UnboundedSender<()>> = Batcher::new(profile, prefix_block_size);
     let mut next_start: Option<Instant> = None;
     let mut open = true;
     loop {
@@ -370,7 +440,10 @@ pub(crate) async fn run_engine(
         };
         let step = batcher.admit(|tx| !tx.is_closed());
         if step.admitted > 0 {
-            metrics.prompt_tokens.inc_by(step.prefill_tokens);
+            // vLLM counts every prompt token, cached or not.
+            metrics.prompt_tokens.inc_by(step.prompt_tokens);
+            metrics.prefix_cache_queries.inc_by(step.cache_queries);
+            metrics.prefix_cache_hits.inc_by(step.cache_hits);
         }
         publish(&metrics, &batcher);
         let end = start + step.duration;
@@ -410,9 +483,94 @@ mod tests {
             prompt_tokens: prompt,
             output_tokens: out,
             reserve: prompt + u64::from(out),
+            blocks: Vec::new(),
             generated: 0,
             payload: id,
         }
+    }
+
+    /// A sequence whose prompt is `prefix` shared words then `own` words
+    /// of its own (named by `id`), hashed in blocks of 16.
+    fn cached_seq(prefix: u64, own: u64, out: u32, id: u32) -> Seq<u32> {
+        let words: Vec<String> = (0..prefix)
+            .map(|i| format!("p{i}"))
+            .chain((0..own).map(|i| format!("s{id}-{i}")))
+            .collect();
+        Seq {
+            blocks: super::super::prefix::block_hashes(words.iter().map(String::as_str), 16),
+            ..seq(prefix + own, out, id)
+        }
+    }
+
+    fn drain(b: &mut Batcher<u32>) {
+        while !b.is_idle() {
+            b.admit(|_| true);
+            b.emit(|_, _| true);
+        }
+    }
+
+    #[test]
+    fn a_shared_prefix_is_prefilled_once() {
+        let mut b = Batcher::new(profile(8, 100_000), Some(16));
+        b.enqueue(cached_seq(512, 64, 4, 0));
+        b.enqueue(cached_seq(512, 64, 4, 1));
+        let step = b.admit(|_| true);
+        // The second hits the first's 32 prefix blocks in the same step.
+        assert_eq!(
+            (
+                step.prompt_tokens,
+                step.prefill_tokens,
+                step.cache_queries,
+                step.cache_hits
+            ),
+            (1152, 1152 - 512, 1152, 512)
+        );
+        assert_eq!(step.duration, profile(8, 0).step_time(2, 640));
+        // Shared blocks are held once: 32 prefix blocks + 2 × 4 own blocks,
+        // plus each sequence's 4 output tokens.
+        assert!((b.kv_usage() - (40.0 * 16.0 + 8.0) / 100_000.0).abs() < 1e-12);
+        drain(&mut b);
+        assert_eq!(b.kv_usage(), 0.0, "free cached blocks are not in use");
+        // Later: the prefix is still resident.
+        b.enqueue(cached_seq(512, 64, 4, 2));
+        assert_eq!(b.admit(|_| true).cache_hits, 512);
+        // Without the cache nothing hits and the whole prompt is prefilled.
+        let mut off = Batcher::new(profile(8, 100_000), None);
+        off.enqueue(cached_seq(512, 64, 4, 0));
+        off.enqueue(cached_seq(512, 64, 4, 1));
+        let step = off.admit(|_| true);
+        assert_eq!((step.prefill_tokens, step.cache_queries, step.cache_hits), (1152, 0, 0));
+    }
+
+    #[test]
+    fn a_small_cache_evicts_the_least_recently_freed_prefix() {
+        // Room for one 256-token prompt and its output, not two.
+        let mut b = Batcher::new(profile(8, 300), Some(16));
+        let a = |id| cached_seq(256, 0, 4, id);
+        let other = |id| Seq {
+            blocks: super::super::prefix::block_hashes(
+                (0..256)
+                    .map(|i| format!("o{i}"))
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str),
+                16,
+            ),
+            ..seq(256, 4, id)
+        };
+        b.enqueue(a(0));
+        drain(&mut b);
+        b.enqueue(a(1));
+        assert_eq!(b.admit(|_| true).cache_hits, 240, "all but the last block");
+        drain(&mut b);
+        // Another prompt of the same size needs the room: the prefix goes.
+        b.enqueue(other(2));
+        assert_eq!(b.admit(|_| true).cache_hits, 0);
+        drain(&mut b);
+        // Room for it took 14 of the 16 free blocks, tail first: the head
+        // of two blocks is all that still hits.
+        b.enqueue(a(3));
+        assert_eq!(b.admit(|_| true).cache_hits, 32);
     }
 
     #[test]
@@ -425,7 +583,7 @@ mod tests {
 
     #[test]
     fn admission_stops_at_max_num_seqs_and_charges_prefill() {
-        let mut b = Batcher::new(profile(2, 10_000));
+        let mut b = Batcher::new(profile(2, 10_000), None);
         for i in 0..3 {
             b.enqueue(seq(100, 3, i));
         }
@@ -442,7 +600,7 @@ mod tests {
     fn kv_cache_blocks_admission_head_of_line() {
         // 250 tokens of cache: the first (150) fits, the second (150) does
         // not, and the small third must not overtake it.
-        let mut b = Batcher::new(profile(8, 250));
+        let mut b = Batcher::new(profile(8, 250), None);
         b.enqueue(seq(100, 50, 0));
         b.enqueue(seq(100, 50, 1));
         b.enqueue(seq(10, 10, 2));
@@ -452,7 +610,7 @@ mod tests {
 
     #[test]
     fn first_token_at_end_of_admission_step_and_kv_freed_on_finish() {
-        let mut b = Batcher::new(profile(1, 1_000));
+        let mut b = Batcher::new(profile(1, 1_000), None);
         b.enqueue(seq(10, 2, 0));
         b.enqueue(seq(10, 2, 1));
         let mut got = Vec::new();
@@ -472,7 +630,7 @@ mod tests {
 
     #[test]
     fn gone_clients_free_their_slot() {
-        let mut b = Batcher::new(profile(1, 1_000));
+        let mut b = Batcher::new(profile(1, 1_000), None);
         b.enqueue(seq(10, 5, 0));
         b.enqueue(seq(10, 5, 1));
         b.enqueue(seq(10, 5, 2));
@@ -556,13 +714,14 @@ mod tests {
             };
             let (tx, rx) = mpsc::unbounded_channel();
             let metrics = super::super::metrics::Metrics::new(&["m".to_string()]);
-            let engine = tokio::spawn(run_engine(p, rx, metrics.model(0).clone()));
+            let engine = tokio::spawn(run_engine(p, None, rx, metrics.model(0).clone()));
             let start = Instant::now();
             let (tok_tx, mut tok_rx) = mpsc::unbounded_channel();
             tx.send(Seq {
                 prompt_tokens: 5,
                 output_tokens: 3,
                 reserve: 8,
+                blocks: Vec::new(),
                 generated: 0,
                 payload: tok_tx,
             })

@@ -273,21 +273,22 @@ async fn chat(
     let received = Instant::now();
     s.authorize(&headers)?;
     let req: ChatRequest = parse(&body)?;
-    let prompt_tokens = req
+    let texts: Vec<&str> = req
         .messages
         .iter()
-        .map(|m| match &m.content {
-            Some(Content::Text(t)) => count_tokens(t),
+        .flat_map(|m| match &m.content {
+            Some(Content::Text(t)) => vec![t.as_str()],
             Some(Content::Parts(parts)) => parts
                 .iter()
                 .filter(|p| p.kind == "text")
                 .filter_map(|p| p.text.as_deref())
-                .map(count_tokens)
-                .sum(),
-            None => 0,
+                .collect(),
+            None => Vec::new(),
         })
-        .sum();
-    generate(&s, conn, Kind::Chat, received, req.common, prompt_tokens).await
+        .collect();
+    let prompt_tokens = texts.iter().map(|t| count_tokens(t)).sum();
+    let blocks = prompt_blocks(&s, &texts);
+    generate(&s, conn, Kind::Chat, received, req.common, prompt_tokens, blocks).await
 }
 
 async fn completions(
@@ -299,16 +300,29 @@ async fn completions(
     let received = Instant::now();
     s.authorize(&headers)?;
     let req: CompletionRequest = parse(&body)?;
-    let prompt_tokens = match &req.prompt {
-        PromptField::One(p) => count_tokens(p),
-        PromptField::Many(v) if v.len() == 1 => count_tokens(&v[0]),
+    let prompt = match &req.prompt {
+        PromptField::One(p) => p,
+        PromptField::Many(v) if v.len() == 1 => &v[0],
         PromptField::Many(_) => {
             return Err(ApiError::bad_request(
                 "The simulator serves one prompt per request; `prompt` holds several.",
             ))
         }
     };
-    generate(&s, conn, Kind::Completion, received, req.common, prompt_tokens).await
+    let prompt_tokens = count_tokens(prompt);
+    let blocks = prompt_blocks(&s, &[prompt.as_str()]);
+    generate(&s, conn, Kind::Completion, received, req.common, prompt_tokens, blocks).await
+}
+
+/// The prefix-cache block hashes of a prompt given as its texts in order
+/// (a chat's message contents; tokens by the shared counting rule), or
+/// none when no prefix cache is kept. Hashed here, on the request's task,
+/// so the engine loop's steps only look blocks up.
+fn prompt_blocks(s: &Shared, texts: &[&str]) -> Vec<u64> {
+    match s.config.prefix_blocks() {
+        Some(size) => super::prefix::block_hashes(texts.iter().flat_map(|t| t.split_whitespace()), size),
+        None => Vec::new(),
+    }
 }
 
 /// What the request asked for, validated.
@@ -368,6 +382,7 @@ async fn generate(
     received: Instant,
     c: Common,
     prompt_tokens: u64,
+    blocks: Vec<u64>,
 ) -> Result<Response, ApiError> {
     let Some(model_index) = s.models.iter().position(|m| **m == *c.model) else {
         return Err(ApiError::new(
@@ -446,6 +461,7 @@ async fn generate(
                 prompt_tokens,
                 output_tokens,
                 reserve: prompt_tokens + limits.max_tokens,
+                blocks,
                 generated: 0,
                 payload: tx,
             };

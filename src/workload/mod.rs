@@ -17,7 +17,17 @@
 //!   [`RequestParams`]); the whole object is kept for request templates
 //!   (`item.*`, `--api http`);
 //! - a ShareGPT file: the first human turn of each conversation is the
-//!   prompt, the reply's length its output length; shuffled by the seed.
+//!   prompt, the reply's length its output length; shuffled by the seed;
+//! - `prefix_repetition` (vLLM's): `num_prefixes` random prefixes of
+//!   `prefix_len` words, each request one of them followed by its own
+//!   `suffix_len` random words. vLLM shuffles its whole list of requests;
+//!   here every round of `num_prefixes` requests uses each prefix once, in
+//!   an order drawn from the seed and the round, so an item stays a pure
+//!   function of its index and any run length uses the prefixes evenly.
+//!
+//! A system prompt (`--system-prompt`, `--system-prompt-len`) shared by
+//! every request goes before each prompt: as a `system` message for chat
+//! APIs, as text on its own line for text APIs.
 //!
 //! File items are used in order and wrap around when the run asks for more
 //! requests than the file holds. Bad files fail at load time, before any
@@ -100,6 +110,38 @@ pub enum DatasetSpec {
     ShareGpt {
         path: PathBuf,
     },
+    /// vLLM's `prefix_repetition` dataset (module docs).
+    PrefixRepetition {
+        prefix_len: u64,
+        suffix_len: u64,
+        num_prefixes: u64,
+        output_len: u64,
+    },
+}
+
+/// Where a system prompt comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SystemSource {
+    Text {
+        text: String,
+    },
+    /// Read when the workload loads (`--system-prompt @FILE`).
+    File {
+        path: PathBuf,
+    },
+    /// `tokens` random words from the seed, the same for every request.
+    Random {
+        tokens: u64,
+    },
+}
+
+/// A system prompt shared by every request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SystemPromptSpec {
+    pub source: SystemSource,
+    /// A `system` message (chat APIs), else text before the prompt.
+    pub as_message: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,6 +169,9 @@ pub struct WorkloadSpec {
     /// (found and read by [`tokenizer::open`] before the run).
     #[serde(skip)]
     pub tokenizer: Option<TokenizerChoice>,
+    /// `--system-prompt`/`--system-prompt-len`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<SystemPromptSpec>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -231,6 +276,10 @@ pub enum WorkloadError {
     Line { path: PathBuf, line: usize, what: String },
     #[error("{path}: {what}")]
     File { path: PathBuf, what: String },
+    #[error("cannot read --system-prompt file {path}: {cause}")]
+    SystemPrompt { path: PathBuf, cause: std::io::Error },
+    #[error("--system-prompt file {path} is empty")]
+    EmptySystemPrompt { path: PathBuf },
 }
 
 /// A prompt read from a file, ready to send.
@@ -264,6 +313,13 @@ enum Source {
     /// A scenario's weighted task mix: each index picks a task from the
     /// seed, then takes that task's own item.
     Mix(TaskMix),
+    PrefixRepetition {
+        /// The prefixes' words, made once.
+        prefixes: Vec<String>,
+        prefix_len: u64,
+        suffix_len: u64,
+        output_len: u64,
+    },
 }
 
 /// A random prompt made ahead: its text and exact lengths.
@@ -273,6 +329,72 @@ struct Prepared {
     input_tokens: u64,
     output_tokens: u64,
 }
+
+/// The system prompt as sent.
+#[derive(Debug)]
+struct System {
+    text: String,
+    tokens: u64,
+    as_message: bool,
+}
+
+impl System {
+    fn load(spec: &WorkloadSpec) -> Result<Option<Self>, WorkloadError> {
+        let Some(sp) = &spec.system_prompt else { return Ok(None) };
+        let text = match &sp.source {
+            SystemSource::Text { text } => text.clone(),
+            SystemSource::File { path } => {
+                let text = std::fs::read_to_string(path).map_err(|cause| WorkloadError::SystemPrompt {
+                    path: path.clone(),
+                    cause,
+                })?;
+                if text.trim().is_empty() {
+                    return Err(WorkloadError::EmptySystemPrompt { path: path.clone() });
+                }
+                text.trim_end().to_string()
+            }
+            SystemSource::Random { tokens } => {
+                let mut text = String::new();
+                push_words(
+                    &mut text,
+                    &mut StdRng::seed_from_u64(mix(spec.seed, SYSTEM_SALT)),
+                    *tokens,
+                );
+                text
+            }
+        };
+        Ok(Some(Self {
+            tokens: count_tokens(&text),
+            text,
+            as_message: sp.as_message,
+        }))
+    }
+
+    /// `prompt` with the system prompt before it.
+    fn apply(&self, prompt: Prompt) -> Prompt {
+        let system = ChatMessage {
+            role: "system".into(),
+            content: self.text.clone(),
+        };
+        match (prompt, self.as_message) {
+            (Prompt::Text(t), true) => Prompt::Chat(vec![
+                system,
+                ChatMessage {
+                    role: "user".into(),
+                    content: t,
+                },
+            ]),
+            (Prompt::Text(t), false) => Prompt::Text(format!("{}\n{t}", self.text)),
+            (Prompt::Chat(m), _) => Prompt::Chat(std::iter::once(system).chain(m).collect()),
+        }
+    }
+}
+
+/// Seeds of the words shared by every request: the random prefix, the
+/// random system prompt, and (with the prefix index) the repeated prefixes.
+const PREFIX_SALT: u64 = u64::MAX;
+const SYSTEM_SALT: u64 = u64::MAX - 1;
+const REPETITION_SALT: u64 = 0x51F1_7E5E_ED00_0001;
 
 /// Weighted tasks, each with its own workload.
 #[derive(Debug)]
@@ -319,17 +441,22 @@ impl Workload {
             source: Source::Mix(mix),
             spec,
             counter,
+            system: None,
         }
     }
 
     /// A list of prompts sent in turn (a scenario task's `prompts`), with
     /// `spec`'s output length (else [`DEFAULT_MAX_TOKENS`]).
-    pub fn from_prompts(texts: Vec<String>, spec: &WorkloadSpec) -> Self {
+    pub fn from_prompts(texts: Vec<String>, spec: &WorkloadSpec) -> Result<Self, WorkloadError> {
         Self::from_prompts_counted(texts, spec, Counter::Words)
     }
 
     /// [`Workload::from_prompts`] counted by `counter`.
-    pub fn from_prompts_counted(texts: Vec<String>, spec: &WorkloadSpec, counter: Counter) -> Self {
+    pub fn from_prompts_counted(
+        texts: Vec<String>,
+        spec: &WorkloadSpec,
+        counter: Counter,
+    ) -> Result<Self, WorkloadError> {
         let entries: Vec<Entry> = texts
             .into_iter()
             .map(|t| {
@@ -343,14 +470,15 @@ impl Workload {
                 }
             })
             .collect();
-        Self {
+        Ok(Self {
             source: Source::Entries {
                 what: format!("{} prompts", entries.len()),
                 entries,
             },
             spec: spec.clone(),
             counter,
-        }
+            system: System::load(spec)?,
+        })
     }
 
     /// The task names of a mix, in order (empty for a single workload).
@@ -367,6 +495,7 @@ pub struct Workload {
     source: Source,
     spec: WorkloadSpec,
     counter: Counter,
+    system: Option<System>,
 }
 
 impl Workload {
@@ -427,11 +556,30 @@ impl Workload {
                     entries,
                 }
             }
+            DatasetSpec::PrefixRepetition {
+                prefix_len,
+                suffix_len,
+                num_prefixes,
+                output_len,
+            } => Source::PrefixRepetition {
+                prefixes: (0..*num_prefixes)
+                    .map(|k| {
+                        let mut text = String::new();
+                        let mut rng = StdRng::seed_from_u64(mix(spec.seed ^ REPETITION_SALT, k));
+                        push_words(&mut text, &mut rng, *prefix_len);
+                        text
+                    })
+                    .collect(),
+                prefix_len: *prefix_len,
+                suffix_len: *suffix_len,
+                output_len: *output_len,
+            },
         };
         Ok(Self {
             source,
             spec: spec.clone(),
             counter,
+            system: System::load(spec)?,
         })
     }
 
@@ -442,6 +590,15 @@ impl Workload {
 
     /// The item sent as request `index` (a pure function of index and seed).
     pub fn item(&self, index: u64) -> WorkItem {
+        let mut item = self.own_item(index);
+        if let Some(s) = &self.system {
+            item.prompt = s.apply(item.prompt);
+            item.input_tokens += s.tokens;
+        }
+        item
+    }
+
+    fn own_item(&self, index: u64) -> WorkItem {
         match &self.source {
             Source::Mix(m) => {
                 let t = pick_task(&m.cumulative, m.seed, index);
@@ -461,7 +618,7 @@ impl Workload {
                 let mut text = String::with_capacity((prefix_len + n_in) as usize * 8);
                 if prefix_len > 0 {
                     // The same words for every index: one seed for the run.
-                    let mut shared = StdRng::seed_from_u64(mix(self.spec.seed, u64::MAX));
+                    let mut shared = StdRng::seed_from_u64(mix(self.spec.seed, PREFIX_SALT));
                     push_words(&mut text, &mut shared, prefix_len);
                 }
                 push_words(&mut text, &mut rng, n_in);
@@ -487,6 +644,33 @@ impl Workload {
                     task: None,
                 }
             }
+            Source::PrefixRepetition {
+                prefixes,
+                prefix_len,
+                suffix_len,
+                output_len,
+            } => {
+                let n = prefixes.len() as u64;
+                let (round, at) = (index / n, (index % n) as usize);
+                // This round's order of the prefixes.
+                let mut order: Vec<usize> = (0..prefixes.len()).collect();
+                order.shuffle(&mut StdRng::seed_from_u64(mix(self.spec.seed ^ REPETITION_SALT, round)));
+                let mut text = prefixes[order[at]].clone();
+                push_words(
+                    &mut text,
+                    &mut StdRng::seed_from_u64(mix(self.spec.seed, index)),
+                    *suffix_len,
+                );
+                WorkItem {
+                    index,
+                    prompt: Prompt::Text(text),
+                    input_tokens: prefix_len + suffix_len,
+                    max_tokens: Some(*output_len),
+                    params: self.spec.params.clone(),
+                    fields: None,
+                    task: None,
+                }
+            }
             Source::Entries { entries, .. } => {
                 let e = &entries[(index % entries.len() as u64) as usize];
                 WorkItem {
@@ -504,7 +688,25 @@ impl Workload {
 
     /// One line for the settings block.
     pub fn describe(&self) -> String {
+        let own = self.own_describe();
+        match &self.system {
+            Some(s) if s.as_message => format!("{own}; a {}-token system message before each", s.tokens),
+            Some(s) => format!("{own}; a {}-token system prompt before each", s.tokens),
+            None => own,
+        }
+    }
+
+    fn own_describe(&self) -> String {
         match &self.source {
+            Source::PrefixRepetition {
+                prefixes,
+                prefix_len,
+                suffix_len,
+                output_len,
+            } => format!(
+                "prefix repetition: {} prefixes of {prefix_len} tokens, each request one of them + {suffix_len} tokens of its own, {output_len} output tokens",
+                prefixes.len()
+            ),
             Source::Random {
                 input_len,
                 output_len,
@@ -803,6 +1005,7 @@ mod tests {
             random_prefix_len: 0,
             request_id_prefix: None,
             tokenizer: None,
+            system_prompt: None,
         }
     }
 
@@ -1139,6 +1342,118 @@ mod tests {
         // --sharegpt-output-len overrides the reply's length.
         s.max_tokens = Some(33);
         assert_eq!(Workload::prepare(&s, counter, 1).unwrap().item(0).max_tokens, Some(33));
+    }
+
+    #[test]
+    fn prefix_repetition_uses_every_prefix_once_a_round_with_own_suffixes() {
+        let w = Workload::load(&spec(DatasetSpec::PrefixRepetition {
+            prefix_len: 12,
+            suffix_len: 5,
+            num_prefixes: 3,
+            output_len: 9,
+        }))
+        .unwrap();
+        let items: Vec<WorkItem> = (0..30).map(|i| w.item(i)).collect();
+        let prefix = |it: &WorkItem| text(it).split(' ').take(12).collect::<Vec<_>>().join(" ");
+        let suffix = |it: &WorkItem| text(it).split(' ').skip(12).collect::<Vec<_>>().join(" ");
+        let distinct: std::collections::BTreeSet<String> = items.iter().map(prefix).collect();
+        assert_eq!(distinct.len(), 3);
+        for round in items.chunks(3) {
+            let r: std::collections::BTreeSet<String> = round.iter().map(prefix).collect();
+            assert_eq!(r, distinct, "each round uses each prefix once");
+        }
+        let orders: std::collections::BTreeSet<Vec<String>> =
+            items.chunks(3).map(|r| r.iter().map(prefix).collect()).collect();
+        assert!(orders.len() > 1, "the order is shuffled between rounds");
+        let suffixes: std::collections::BTreeSet<String> = items.iter().map(suffix).collect();
+        assert_eq!(suffixes.len(), 30, "every suffix is the request's own");
+        for it in &items {
+            assert_eq!((it.input_tokens, it.max_tokens), (17, Some(9)));
+            assert_eq!(count_tokens(text(it)), 17);
+            assert_eq!(w.item(it.index), *it, "a pure function of the index");
+        }
+        assert!(w.describe().contains("3 prefixes of 12 tokens"), "{}", w.describe());
+    }
+
+    #[test]
+    fn a_system_prompt_goes_before_every_prompt() {
+        let random = |as_message| {
+            let mut s = spec(DatasetSpec::Random {
+                input_len: 10,
+                output_len: 5,
+                range_ratio: 0.0,
+            });
+            s.system_prompt = Some(SystemPromptSpec {
+                source: SystemSource::Random { tokens: 7 },
+                as_message,
+            });
+            Workload::load(&s).unwrap()
+        };
+        let chat = random(true);
+        let (a, b) = (chat.item(0), chat.item(1));
+        let (Prompt::Chat(ma), Prompt::Chat(mb)) = (&a.prompt, &b.prompt) else {
+            panic!("chat prompts")
+        };
+        assert_eq!((ma[0].role.as_str(), ma[1].role.as_str()), ("system", "user"));
+        assert_eq!(ma[0], mb[0], "one system prompt for every request");
+        assert_eq!(count_tokens(&ma[0].content), 7);
+        assert_ne!(ma[1], mb[1]);
+        assert_eq!(a.input_tokens, 17);
+        assert!(chat.describe().contains("7-token system message"));
+        let plain = random(false);
+        let t = plain.item(0);
+        let (sys, rest) = text(&t).split_once('\n').unwrap();
+        assert_eq!((sys, count_tokens(rest)), (ma[0].content.as_str(), 10));
+        assert_eq!(t.input_tokens, 17);
+
+        // A chat item from a file keeps its turns after the system message.
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("d.jsonl");
+        std::fs::write(
+            &data,
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"hi there\"}]}\n",
+        )
+        .unwrap();
+        let sys_file = dir.path().join("sys.txt");
+        std::fs::write(&sys_file, "You are terse.\n").unwrap();
+        let mut s = spec(DatasetSpec::Jsonl { path: data });
+        s.system_prompt = Some(SystemPromptSpec {
+            source: SystemSource::File { path: sys_file.clone() },
+            as_message: true,
+        });
+        let item = Workload::load(&s).unwrap().item(0);
+        assert_eq!(
+            item.prompt,
+            Prompt::Chat(vec![
+                ChatMessage {
+                    role: "system".into(),
+                    content: "You are terse.".into()
+                },
+                ChatMessage {
+                    role: "user".into(),
+                    content: "hi there".into()
+                },
+            ])
+        );
+        assert_eq!(item.input_tokens, 5);
+
+        // An unreadable or empty file fails at load, naming the flag.
+        let missing = dir.path().join("nope.txt");
+        s.system_prompt = Some(SystemPromptSpec {
+            source: SystemSource::File { path: missing.clone() },
+            as_message: true,
+        });
+        let cause = std::fs::read(&missing).unwrap_err().to_string();
+        assert_eq!(
+            Workload::load(&s).unwrap_err().to_string(),
+            format!("cannot read --system-prompt file {}: {cause}", missing.display())
+        );
+        std::fs::write(&sys_file, " \n").unwrap();
+        s.system_prompt = Some(SystemPromptSpec {
+            source: SystemSource::File { path: sys_file },
+            as_message: true,
+        });
+        assert!(Workload::load(&s).unwrap_err().to_string().ends_with("is empty"));
     }
 
     #[test]

@@ -79,7 +79,14 @@ async fn the_concurrency_verdict_lands_on_the_batch_limit() {
     let v = read_json(&json);
     assert_eq!(v["verdict"]["max_stable_concurrency"], 16);
     assert_eq!(v["verdict"]["stopped_by"]["rule"], "throughput_gain");
-    assert_eq!(level_rules(&v), ["", "", "", "", "", "throughput_gain"]);
+    // Level 32's gain over 16 is 12.5 % by the model but ~15 % measured (16
+    // clients lose a step boundary per request: ~345 req/s, not 355), at
+    // the edge of the 5-point noise band under the 20 % threshold, so the
+    // sweep may measure level 32 again to confirm; both are correct.
+    let rules = level_rules(&v);
+    let once = ["", "", "", "", "", "throughput_gain"];
+    let confirmed = ["", "", "", "", "", "throughput_gain", "throughput_gain"];
+    assert!(rules == once || rules == confirmed, "{rules:?}");
     // The measured throughput at the limit is the model's, less the wait
     // for step boundaries and the network.
     let measured = v["verdict"]["request_throughput"].as_f64().unwrap();

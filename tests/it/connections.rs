@@ -252,6 +252,7 @@ mod engine_phase {
             extra_body: None,
             seed: 1,
             random_prefix_len: 0,
+            system_prompt: None,
             request_id_prefix: None,
             tokenizer: None,
             params: RequestParams::default(),

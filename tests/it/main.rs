@@ -13,6 +13,7 @@ mod history;
 mod monitor;
 mod outage;
 mod percentiles;
+mod prefix;
 mod replies;
 mod report;
 mod run;

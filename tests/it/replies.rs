@@ -75,6 +75,7 @@ fn target_with(
         extra_body: None,
         seed: 1,
         random_prefix_len: 0,
+        system_prompt: None,
         request_id_prefix: None,
         tokenizer: None,
         params: RequestParams::default(),
