@@ -419,6 +419,10 @@ pub struct LoadArgs {
     /// `+30s` from now), so the shards of a run start together.
     #[arg(long, value_name = "TIME", help_heading = "Load")]
     pub start_at: Option<String>,
+    /// Replay a trace (--dataset mooncake:|burstgpt:|trace:FILE) X times
+    /// faster than recorded (0.5: at half speed; default 1).
+    #[arg(long, value_parser = parse_rate, value_name = "X", help_heading = "Load")]
+    pub trace_speed: Option<f64>,
 }
 
 /// What each request asks for.
@@ -427,11 +431,13 @@ pub struct WorkloadArgs {
     /// Send this prompt in every request.
     #[arg(long, help_heading = "Workload")]
     pub prompt: Option<String>,
-    /// `random` (default), a JSONL file, or `sharegpt:FILE.json`.
+    /// `random` (default), a JSONL file, `sharegpt:FILE.json`, or a trace
+    /// replayed at its own times: `mooncake:FILE.jsonl`, `burstgpt:FILE.csv`
+    /// or `trace:FILE.jsonl`.
     #[arg(
         long,
         visible_alias = "dataset-name",
-        value_name = "random|FILE.jsonl|sharegpt:FILE",
+        value_name = "random|FILE.jsonl|sharegpt:FILE|mooncake:FILE|burstgpt:FILE|trace:FILE",
         help_heading = "Workload"
     )]
     pub dataset: Option<String>,
@@ -492,6 +498,13 @@ pub struct WorkloadArgs {
     /// conversation's reply length (vLLM's `--sharegpt-output-len`).
     #[arg(long, value_name = "N", help_heading = "Workload")]
     pub sharegpt_output_len: Option<u64>,
+    /// Prompt tokens per `hash_ids` block of a Mooncake trace (default 512).
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub trace_block_size: Option<u64>,
+    /// Replay only this slice of a trace, START..END in the trace's time
+    /// (e.g. 60s..120s, or 10m.. to the end), rebased to start at 0.
+    #[arg(long, value_name = "START..END", help_heading = "Workload")]
+    pub trace_window: Option<String>,
     /// Typical lengths and latency objectives of a kind of service
     /// (table in docs/CAPACITY.md); explicit flags override them.
     #[arg(long, value_parser = choice::<crate::plan::presets::UseCase>(), help_heading = "Workload")]
@@ -900,6 +913,7 @@ impl LoadArgs {
             shards: self.shards,
             shard_index: self.shard_index,
             start_at: self.start_at.clone(),
+            trace_speed: self.trace_speed,
         }
     }
 }
@@ -933,6 +947,8 @@ impl WorkloadArgs {
             min_p: self.min_p,
             random_prefix_len: self.random_prefix_len,
             sharegpt_output_len: self.sharegpt_output_len,
+            trace_block_size: self.trace_block_size,
+            trace_window: self.trace_window.clone(),
             use_case: self.use_case,
         }
     }

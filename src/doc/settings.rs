@@ -161,6 +161,10 @@ pub enum Arrival {
     Gamma {
         shape: f64,
     },
+    /// A trace's own arrival times, replayed `speed` times as fast.
+    Trace {
+        speed: f64,
+    },
 }
 
 /// A user's think time, uniform between the two, in seconds.
@@ -224,6 +228,25 @@ pub enum Dataset {
     ShareGpt {
         path: PathBuf,
     },
+    /// A production trace replayed at its own times.
+    Trace {
+        /// `mooncake`, `burstgpt` or `jsonl` (a generic trace).
+        format: String,
+        path: PathBuf,
+        /// Prompt tokens per `hash_ids` block.
+        block_size: u64,
+        /// The slice replayed, in the trace's seconds (`end_s` null: to the
+        /// end); null for the whole trace.
+        #[serde(default)]
+        window: Option<TraceWindow>,
+    },
+}
+
+/// A slice of a trace, in seconds of the trace's own time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TraceWindow {
+    pub start_s: f64,
+    pub end_s: Option<f64>,
 }
 
 impl Default for Dataset {
@@ -447,6 +470,7 @@ impl Arrival {
             A::Constant => Self::Constant,
             A::Poisson => Self::Poisson,
             A::Gamma { shape } => Self::Gamma { shape },
+            A::Trace { speed } => Self::Trace { speed },
         }
     }
 }
@@ -469,6 +493,20 @@ impl WorkloadSettings {
                 DatasetSpec::Prompt { text } => Dataset::Prompt { text: text.clone() },
                 DatasetSpec::Jsonl { path } => Dataset::Jsonl { path: path.clone() },
                 DatasetSpec::ShareGpt { path } => Dataset::ShareGpt { path: path.clone() },
+                DatasetSpec::Trace(t) => Dataset::Trace {
+                    format: match t.format {
+                        crate::workload::trace::TraceFormat::Mooncake => "mooncake",
+                        crate::workload::trace::TraceFormat::BurstGpt => "burstgpt",
+                        crate::workload::trace::TraceFormat::Jsonl => "jsonl",
+                    }
+                    .into(),
+                    path: t.path.clone(),
+                    block_size: t.block_size,
+                    window: t.window.map(|w| TraceWindow {
+                        start_s: w.start.as_secs_f64(),
+                        end_s: w.end.map(|e| e.as_secs_f64()),
+                    }),
+                },
             },
             max_tokens: w.max_tokens,
             stream: w.stream,

@@ -3,6 +3,7 @@
 
 use super::{bad, bad_at, defaults, PlanError, WorkloadOptions};
 use crate::api::ApiKind;
+use crate::workload::trace::TraceFormat;
 use crate::workload::{DatasetSpec, WorkloadSpec};
 
 pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
@@ -43,9 +44,13 @@ pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
                 "--dataset sharegpt needs a file: --dataset sharegpt:FILE.json",
             ))
         }
+        (None, Some(name), p) if TraceFormat::of_prefix(name).is_some() => super::trace::dataset(name, p.clone(), a)?,
         (None, Some("custom" | "jsonl"), Some(p)) => DatasetSpec::Jsonl { path: p.clone() },
         (None, None, Some(p)) => DatasetSpec::Jsonl { path: p.clone() },
         (None, Some(d), None) => match d.split_once(':') {
+            Some((name, f)) if TraceFormat::of_prefix(name).is_some() => {
+                super::trace::dataset(name, Some(f.into()), a)?
+            }
             Some(("sharegpt", f)) => DatasetSpec::ShareGpt { path: f.into() },
             Some(("jsonl", f)) => DatasetSpec::Jsonl { path: f.into() },
             _ => DatasetSpec::Jsonl { path: d.into() },
@@ -56,7 +61,11 @@ pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
             )))
         }
     };
-    let ignore_eos = a.ignore_eos.unwrap_or(false) || matches!(dataset, DatasetSpec::Random { .. });
+    super::trace::check_workload(a, &dataset)?;
+    // Synthesized prompts (random, traces) keep their output lengths only
+    // when the server does not stop at an end-of-sequence token.
+    let ignore_eos =
+        a.ignore_eos.unwrap_or(false) || matches!(dataset, DatasetSpec::Random { .. } | DatasetSpec::Trace(_));
     let random_prefix_len = a.random_prefix_len.unwrap_or(0);
     if random_prefix_len > 0 && !matches!(dataset, DatasetSpec::Random { .. }) {
         return Err(bad_at(

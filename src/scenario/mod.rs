@@ -175,6 +175,9 @@ struct StrategySection {
     rate: Option<f64>,
     users: Option<usize>,
     requests: Option<u64>,
+    /// A trace replay's speed (comparing one trace at several loads).
+    #[serde(default, deserialize_with = "de_rate")]
+    trace_speed: Option<f64>,
     /// A table merged into the request body (as `extra_body`).
     params: Option<serde_json::Map<String, serde_json::Value>>,
     /// The request body template of an `http` API (e.g. a batch endpoint's).
@@ -219,6 +222,7 @@ impl StrategySection {
         o.load.rate = self.rate;
         o.load.users = self.users;
         o.load.requests = self.requests;
+        o.load.trace_speed = self.trace_speed;
         o.workload.extra_body.clone_from(&self.params);
         o.workload.output_len = self.output_len;
         o

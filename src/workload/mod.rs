@@ -18,6 +18,11 @@
 //! - a ShareGPT file: the first human turn of each conversation is the
 //!   prompt, the reply's length its output length; shuffled by the seed.
 //!
+//! - a production trace (`mooncake:`, `burstgpt:` or `trace:FILE`): each
+//!   line's prompt synthesized to its lengths (sharing real prefixes where
+//!   the trace's `hash_ids` do) and its arrival time, which the schedule
+//!   replays ([`trace`]).
+//!
 //! File items are used in order and wrap around when the run asks for more
 //! requests than the file holds. Bad files fail at load time, before any
 //! traffic, with the file and line named.
@@ -33,6 +38,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub mod tokens;
+pub mod trace;
 pub mod words;
 
 use tokens::count_tokens;
@@ -59,6 +65,8 @@ pub enum DatasetSpec {
     ShareGpt {
         path: PathBuf,
     },
+    /// A production trace, replayed at its own times.
+    Trace(trace::TraceSpec),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -206,6 +214,7 @@ enum Source {
     /// A scenario's weighted task mix: each index picks a task from the
     /// seed, then takes that task's own item.
     Mix(TaskMix),
+    Trace(trace::Trace),
 }
 
 /// Weighted tasks, each with its own workload.
@@ -279,6 +288,15 @@ impl Workload {
         }
     }
 
+    /// A trace's arrival times, in the order of its items (`None` for
+    /// every other dataset): the schedule replays them.
+    pub fn trace_times(&self) -> Option<Arc<[std::time::Duration]>> {
+        match &self.source {
+            Source::Trace(t) => Some(t.times()),
+            _ => None,
+        }
+    }
+
     /// The task names of a mix, in order (empty for a single workload).
     pub fn task_names(&self) -> &[String] {
         match &self.source {
@@ -335,6 +353,7 @@ impl Workload {
                     entries,
                 }
             }
+            DatasetSpec::Trace(t) => Source::Trace(trace::Trace::load(t)?),
         };
         Ok(Self {
             source,
@@ -372,6 +391,18 @@ impl Workload {
                     prompt: Prompt::Text(text),
                     input_tokens: prefix_len + n_in,
                     max_tokens: Some(n_out),
+                    params: self.spec.params.clone(),
+                    fields: None,
+                    task: None,
+                }
+            }
+            Source::Trace(t) => {
+                let (prompt, input_tokens, max_tokens) = t.prompt(index, self.spec.seed);
+                WorkItem {
+                    index,
+                    prompt,
+                    input_tokens,
+                    max_tokens: self.spec.max_tokens.or(max_tokens).or(Some(DEFAULT_MAX_TOKENS)),
                     params: self.spec.params.clone(),
                     fields: None,
                     task: None,
@@ -423,6 +454,10 @@ impl Workload {
                     .collect();
                 format!("task mix: {}", parts.join("; "))
             }
+            Source::Trace(t) => match self.spec.max_tokens {
+                Some(n) => format!("{}, max {n} output tokens", t.describe()),
+                None => t.describe(),
+            },
             Source::Entries { what, .. } => {
                 let out = match self.spec.max_tokens {
                     Some(n) => format!("max {n} output tokens"),

@@ -19,5 +19,6 @@ mod scenarios;
 mod secrets;
 mod shards;
 mod sim;
+mod trace;
 mod tui;
 mod workload;
