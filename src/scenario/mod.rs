@@ -260,6 +260,10 @@ pub struct Scenario {
     file: ScenarioFile,
 }
 
+/// The `--dataset` prefixes naming a file's kind (the file after them is
+/// relative to the scenario).
+const DATASET_PREFIXES: [&str; 5] = ["sharegpt:", "jsonl:", "mooncake:", "burstgpt:", "trace:"];
+
 /// One strategy of a comparison from the file: its name and settings.
 #[derive(Debug, Clone)]
 pub struct FileStrategy {
@@ -375,7 +379,7 @@ impl Scenario {
         Ok(())
     }
 
-    /// A dataset (`FILE`, `sharegpt:FILE`, `jsonl:FILE`, or `random`) or a
+    /// A dataset (`FILE`, `sharegpt:FILE`, `jsonl:FILE`, a trace, or `random`) or a
     /// body template (`@FILE`, or inline JSON) the file names must exist.
     fn check_file(&self, section: &str, nth: Option<usize>, key: &str, v: &str) -> Result<(), ScenarioError> {
         let Some(path) = self.named_file(key, v) else {
@@ -397,10 +401,9 @@ impl Scenario {
         let file = match key {
             "body_template" => v.strip_prefix('@')?,
             _ if v == "random" => return None,
-            _ => v
-                .strip_prefix("sharegpt:")
-                .or_else(|| v.strip_prefix("jsonl:"))
-                .unwrap_or(v),
+            // A bare trace format takes its file from `dataset_path`.
+            _ if crate::workload::trace::TraceFormat::of_prefix(v).is_some() => return None,
+            _ => DATASET_PREFIXES.iter().find_map(|p| v.strip_prefix(p)).unwrap_or(v),
         };
         Some(self.resolve(file))
     }
@@ -422,7 +425,7 @@ impl Scenario {
         if let Some(d) = &o.workload.dataset {
             if d != "random" {
                 let mut rebased = d.clone();
-                for prefix in ["sharegpt:", "jsonl:", ""] {
+                for prefix in DATASET_PREFIXES.iter().chain(&[""]) {
                     if let Some(f) = d.strip_prefix(prefix) {
                         rebased = format!("{prefix}{}", self.resolve(f).display());
                         break;

@@ -203,3 +203,71 @@ fn a_bad_trace_names_file_and_line() {
     );
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
 }
+
+/// A scenario file carries the trace options, and a comparison replays one
+/// trace at two speeds, each strategy recording its own; a sweep refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_compares_one_trace_at_two_speeds() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let lines: String = (0..6)
+        .map(|i| {
+            format!(
+                "{{\"timestamp\": {}, \"prompt\": \"p{i} a b\", \"output_length\": 2}}\n",
+                100 + i * 100
+            )
+        })
+        .collect();
+    std::fs::write(&trace, lines).unwrap();
+    let scenario = dir.path().join("speeds.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[workload]\ndataset = \"trace:{}\"\ntrace_window = \"200ms..\"\n\n\
+             [[strategy]]\nname = \"recorded\"\n\n[[strategy]]\nname = \"double\"\ntrace_speed = 2\n",
+            trace.display()
+        ),
+    )
+    .unwrap();
+    let json = dir.path().join("compare.json");
+    let out = run_async(args![
+        "compare",
+        "--scenario",
+        scenario.display(),
+        "--url",
+        sim.url(),
+        "--json",
+        json.display(),
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    let s = v["strategies"].as_array().unwrap();
+    assert_eq!(s.len(), 2);
+    for (i, speed) in [1.0, 2.0].into_iter().enumerate() {
+        let run = &s[i]["runs"][0];
+        let settings = &v["settings"]["strategies"][i]["target"];
+        assert_eq!(
+            settings["schedule"]["arrival"],
+            serde_json::json!({"kind": "trace", "speed": speed}),
+            "{settings}"
+        );
+        assert_eq!(settings["workload"]["dataset"]["window"]["start_s"], 0.2);
+        assert_eq!(run["summary"]["requests_total"], 5, "the window's five lines");
+    }
+    // A sweep refuses a trace and says what to do instead.
+    let out = run_async(args![
+        "sweep",
+        "--dataset",
+        format!("trace:{}", trace.display()),
+        "--url",
+        sim.url(),
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert!(out.stderr.contains("sweep does not replay traces"), "{}", out.stderr);
+    sim.shutdown().await;
+}
