@@ -1128,6 +1128,26 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    #[test]
+    fn trace_flags_reach_the_options() {
+        let o = run_options([
+            "--dataset",
+            "mooncake:t.jsonl",
+            "--trace-speed",
+            "2.5",
+            "--trace-window",
+            "60s..120s",
+            "--trace-block-size",
+            "64",
+        ])
+        .unwrap();
+        assert_eq!(o.load.trace_speed, Some(2.5));
+        assert_eq!(o.workload.trace_window.as_deref(), Some("60s..120s"));
+        assert_eq!(o.workload.trace_block_size, Some(64));
+        assert_eq!(o.workload.dataset.as_deref(), Some("mooncake:t.jsonl"));
+        assert!(run_options(["--trace-speed", "0"]).is_err(), "a speed above 0");
+    }
+
     /// A `vllm bench serve` command line, with `vllm bench serve` replaced
     /// by `inferload run`, parses and reaches the options.
     #[test]
