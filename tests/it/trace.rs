@@ -271,3 +271,51 @@ async fn a_scenario_compares_one_trace_at_two_speeds() {
     assert!(out.stderr.contains("sweep does not replay traces"), "{}", out.stderr);
     sim.shutdown().await;
 }
+
+/// `--concurrency` caps a replay as it caps any open loop: requests the
+/// trace sends at once wait for the one slot, and the wait is queue delay
+/// against the trace time, not a shifted schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capped_replay_shows_the_wait_as_queue_delay() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(30), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("burst.jsonl");
+    write_mooncake(
+        &trace,
+        &[(0, 5, 2, &[]), (0, 5, 2, &[]), (0, 5, 2, &[]), (0, 5, 2, &[])],
+    );
+    let (json, recs) = (dir.path().join("run.json"), dir.path().join("records.jsonl"));
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "--dataset",
+        format!("mooncake:{}", trace.display()),
+        "--concurrency",
+        1,
+        "--json",
+        json.display(),
+        "--records",
+        recs.display(),
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let r = records(&recs);
+    assert_eq!(r.len(), 4);
+    assert!(
+        r.iter().all(|rec| secs(rec, "scheduled_at") == 0.0),
+        "the trace's times stay"
+    );
+    let mut delays: Vec<f64> = r
+        .iter()
+        .map(|rec| secs(rec, "sent_at") - secs(rec, "scheduled_at"))
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    // One slot: the last waits for three replies of at least 30 ms each.
+    assert!(delays[3] >= 0.09, "{delays:?}");
+    let v = read_json(&json);
+    assert_eq!(v["trust"]["cap"], 1, "{}", v["trust"]);
+    assert_eq!(v["trust"]["arrivals"], 4);
+    sim.shutdown().await;
+}
