@@ -423,6 +423,10 @@ pub struct LoadArgs {
     /// `+30s` from now), so the shards of a run start together.
     #[arg(long, value_name = "TIME", help_heading = "Load")]
     pub start_at: Option<String>,
+    /// Replay a trace (--dataset mooncake:|burstgpt:|trace:FILE) X times
+    /// faster than recorded (0.5: at half speed; default 1).
+    #[arg(long, value_parser = parse_rate, value_name = "X", help_heading = "Load")]
+    pub trace_speed: Option<f64>,
 }
 
 /// What each request asks for.
@@ -431,11 +435,13 @@ pub struct WorkloadArgs {
     /// Send this prompt in every request.
     #[arg(long, help_heading = "Workload")]
     pub prompt: Option<String>,
-    /// `random` (default), `prefix_repetition`, a JSONL file, or `sharegpt:FILE.json`.
+    /// `random` (default), `prefix_repetition`, a JSONL file, `sharegpt:FILE.json`, or a trace
+    /// replayed at its own times: `mooncake:FILE.jsonl`, `burstgpt:FILE.csv`
+    /// or `trace:FILE.jsonl`.
     #[arg(
         long,
         visible_alias = "dataset-name",
-        value_name = "random|prefix_repetition|FILE.jsonl|sharegpt:FILE",
+        value_name = "random|prefix_repetition|FILE.jsonl|sharegpt:FILE|mooncake:FILE|burstgpt:FILE|trace:FILE",
         help_heading = "Workload"
     )]
     pub dataset: Option<String>,
@@ -517,6 +523,13 @@ pub struct WorkloadArgs {
     /// (from the seed).
     #[arg(long, value_name = "N", help_heading = "Workload")]
     pub system_prompt_len: Option<u64>,
+    /// Prompt tokens per `hash_ids` block of a Mooncake trace (default 512).
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub trace_block_size: Option<u64>,
+    /// Replay only this slice of a trace, START..END in the trace's time
+    /// (e.g. 60s..120s, or 10m.. to the end), rebased to start at 0.
+    #[arg(long, value_name = "START..END", help_heading = "Workload")]
+    pub trace_window: Option<String>,
     /// Typical lengths and latency objectives of a kind of service
     /// (table in docs/CAPACITY.md); explicit flags override them.
     #[arg(long, value_parser = choice::<crate::plan::presets::UseCase>(), help_heading = "Workload")]
@@ -943,6 +956,7 @@ impl LoadArgs {
             shards: self.shards,
             shard_index: self.shard_index,
             start_at: self.start_at.clone(),
+            trace_speed: self.trace_speed,
         }
     }
 }
@@ -982,6 +996,8 @@ impl WorkloadArgs {
             prefix_repetition_output_len: self.prefix_repetition_output_len,
             system_prompt: self.system_prompt.clone(),
             system_prompt_len: self.system_prompt_len,
+            trace_block_size: self.trace_block_size,
+            trace_window: self.trace_window.clone(),
             use_case: self.use_case,
         }
     }
@@ -1162,6 +1178,26 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn trace_flags_reach_the_options() {
+        let o = run_options([
+            "--dataset",
+            "mooncake:t.jsonl",
+            "--trace-speed",
+            "2.5",
+            "--trace-window",
+            "60s..120s",
+            "--trace-block-size",
+            "64",
+        ])
+        .unwrap();
+        assert_eq!(o.load.trace_speed, Some(2.5));
+        assert_eq!(o.workload.trace_window.as_deref(), Some("60s..120s"));
+        assert_eq!(o.workload.trace_block_size, Some(64));
+        assert_eq!(o.workload.dataset.as_deref(), Some("mooncake:t.jsonl"));
+        assert!(run_options(["--trace-speed", "0"]).is_err(), "a speed above 0");
     }
 
     /// A `vllm bench serve` command line, with `vllm bench serve` replaced

@@ -163,6 +163,10 @@ pub enum Arrival {
     Gamma {
         shape: f64,
     },
+    /// A trace's own arrival times, replayed `speed` times as fast.
+    Trace {
+        speed: f64,
+    },
 }
 
 /// A user's think time, uniform between the two, in seconds.
@@ -260,6 +264,25 @@ pub enum Dataset {
         num_prefixes: u64,
         output_len: u64,
     },
+    /// A production trace replayed at its own times.
+    Trace {
+        /// `mooncake`, `burstgpt` or `jsonl` (a generic trace).
+        format: String,
+        path: PathBuf,
+        /// Prompt tokens per `hash_ids` block.
+        block_size: u64,
+        /// The slice replayed, in the trace's seconds (`end_s` null: to the
+        /// end); null for the whole trace.
+        #[serde(default)]
+        window: Option<TraceWindow>,
+    },
+}
+
+/// A slice of a trace, in seconds of the trace's own time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TraceWindow {
+    pub start_s: f64,
+    pub end_s: Option<f64>,
 }
 
 impl Default for Dataset {
@@ -514,6 +537,7 @@ impl Arrival {
             A::Constant => Self::Constant,
             A::Poisson => Self::Poisson,
             A::Gamma { shape } => Self::Gamma { shape },
+            A::Trace { speed } => Self::Trace { speed },
         }
     }
 }
@@ -546,6 +570,20 @@ impl WorkloadSettings {
                     suffix_len: *suffix_len,
                     num_prefixes: *num_prefixes,
                     output_len: *output_len,
+                },
+                DatasetSpec::Trace(t) => Dataset::Trace {
+                    format: match t.format {
+                        crate::workload::trace::TraceFormat::Mooncake => "mooncake",
+                        crate::workload::trace::TraceFormat::BurstGpt => "burstgpt",
+                        crate::workload::trace::TraceFormat::Jsonl => "jsonl",
+                    }
+                    .into(),
+                    path: t.path.clone(),
+                    block_size: t.block_size,
+                    window: t.window.map(|w| TraceWindow {
+                        start_s: w.start.as_secs_f64(),
+                        end_s: w.end.map(|e| e.as_secs_f64()),
+                    }),
                 },
             },
             max_tokens: w.max_tokens,

@@ -6,7 +6,8 @@
 //! time (`scheduled_at`) and spawns the request; a concurrency cap, if any,
 //! is a semaphore the request waits on, so the wait shows up as queue delay
 //! (`sent_at - scheduled_at`) instead of vanishing — coordinated omission
-//! made visible, as wrk2 does. Users (Locust-style): user k starts at
+//! made visible, as wrk2 does. A trace replay is this open loop at the
+//! trace's own times. Users (Locust-style): user k starts at
 //! k/spawn_rate and loops — send, wait for the reply, think a uniform time
 //! drawn from its own seeded generator, repeat — until the stop condition;
 //! each start and end of a user is an [`Event::UsersActive`].
@@ -369,7 +370,13 @@ pub async fn run_phase(
                 .map(|c| Arc::new(Semaphore::new(c)));
             let cap_waits = Arc::new(AtomicU64::new(0));
             let cap_unsent = Arc::new(AtomicU64::new(0));
-            let mut arrivals = schedule::arrivals(rate, arrival, phase.seed, phase.stop.requests);
+            // A trace replay sends at the trace's own times.
+            let mut arrivals = match (arrival, shared.workload.trace_times()) {
+                (schedule::Arrival::Trace { speed }, Some(times)) => {
+                    schedule::trace::arrivals(times, phase.first_index, speed)
+                }
+                _ => schedule::arrivals(rate, arrival, phase.seed, phase.stop.requests),
+            };
             let mut i = 0u64;
             while let Some(offset) = arrivals.next_offset() {
                 if phase.stop.requests.is_some_and(|n| i >= n) || phase.stop.duration.is_some_and(|d| offset >= d) {

@@ -287,6 +287,7 @@ fn describe_schedule(s: &Schedule) -> String {
                 Arrival::Poisson => {}
                 Arrival::Constant => out.push_str(", constant"),
                 Arrival::Gamma { shape } => out.push_str(&format!(", gamma {}", num(shape))),
+                Arrival::Trace { speed } => out.push_str(&format!(", trace at {}x", num(speed))),
             }
             out
         }

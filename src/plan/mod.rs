@@ -31,6 +31,7 @@ pub mod options;
 mod outputs;
 pub mod presets;
 mod target;
+mod trace;
 mod workload;
 
 pub use load::arrival;
@@ -217,8 +218,10 @@ impl RunPlan {
         let preset = presets::layered(o);
         let o = preset.as_ref().unwrap_or(o);
         let mut target = target::resolve(&o.target)?;
-        let (schedule, stop) = load::resolve(&o.load)?;
+        let (mut schedule, mut stop) = load::resolve(&o.load)?;
         let mut workload = workload::resolve(&o.workload)?;
+        let warmup = o.load.warmup.unwrap_or(defaults::WARMUP);
+        trace::apply(&o.load, &workload, warmup, &mut schedule, &mut stop)?;
         target::apply_api(&o.target, &mut target, &o.workload, &mut workload)?;
         workload::apply_sampling(&o.workload, target.api, &mut workload)?;
         workload::apply_system_prompt(&o.workload, target.api, &mut workload)?;
@@ -248,7 +251,7 @@ impl RunPlan {
             target,
             schedule,
             stop,
-            warmup: o.load.warmup.unwrap_or(defaults::WARMUP),
+            warmup,
             seed: o.workload.seed.unwrap_or(defaults::SEED),
             grace: o.target.grace.unwrap_or(defaults::GRACE),
             shard: load::resolve_shard(&o.load)?,
@@ -305,6 +308,11 @@ impl RunPlan {
             o.merge(own);
             o.merge(typed.clone());
             let p = Self::resolve(&o).map_err(|e| (i, e))?;
+            if matches!(p.workload.dataset, crate::workload::DatasetSpec::Trace(_))
+                || matches!(plan.workload.dataset, crate::workload::DatasetSpec::Trace(_))
+            {
+                return Err((i, trace::not_in_a_mix()));
+            }
             let mut workload = p.workload;
             // Prompts given by the task (not the random dataset) end on EOS.
             if t.prompts.is_some() || t.options.workload.prompt.is_some() || t.options.workload.dataset.is_some() {
@@ -396,10 +404,12 @@ impl RunPlan {
         let mut read = Vec::new();
         let workloads = std::iter::once(&self.workload).chain(self.tasks.iter().map(|t| &t.workload));
         for w in workloads {
-            if let crate::workload::DatasetSpec::Jsonl { path } | crate::workload::DatasetSpec::ShareGpt { path } =
-                &w.dataset
-            {
-                read.push(("--dataset", path.clone()));
+            match &w.dataset {
+                crate::workload::DatasetSpec::Jsonl { path } | crate::workload::DatasetSpec::ShareGpt { path } => {
+                    read.push(("--dataset", path.clone()));
+                }
+                crate::workload::DatasetSpec::Trace(t) => read.push(("--dataset", t.path.clone())),
+                _ => {}
             }
             if let Some(crate::workload::SystemPromptSpec {
                 source: crate::workload::SystemSource::File { path },

@@ -117,6 +117,9 @@ options! {
         shard_index: u64,
         /// When the measured phase starts: RFC 3339, or `+30s` from now.
         start_at: String,
+        /// A trace replay's pace: its times divided by this.
+        #[serde(deserialize_with = "de_rate")]
+        trace_speed: f64,
     }
 }
 
@@ -154,6 +157,10 @@ options! {
         system_prompt: String,
         /// A random system prompt of N tokens shared by every request.
         system_prompt_len: u64,
+        /// Prompt tokens per `hash_ids` block of a Mooncake trace.
+        trace_block_size: u64,
+        /// `START..END`: the slice of a trace replayed.
+        trace_window: String,
         /// A use-case preset under the other options (`--use-case`).
         #[serde(deserialize_with = "de_choice", serialize_with = "ser_choice")]
         use_case: super::presets::UseCase,

@@ -4,6 +4,7 @@
 
 use super::{bad, bad_at, defaults, PlanError, WorkloadOptions};
 use crate::api::ApiKind;
+use crate::workload::trace::TraceFormat;
 use crate::workload::{DatasetSpec, SystemPromptSpec, SystemSource, WorkloadSpec};
 
 pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
@@ -51,9 +52,13 @@ pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
                 "--dataset sharegpt needs a file: --dataset sharegpt:FILE.json",
             ))
         }
+        (None, Some(name), p) if TraceFormat::of_prefix(name).is_some() => super::trace::dataset(name, p.clone(), a)?,
         (None, Some("custom" | "jsonl"), Some(p)) => DatasetSpec::Jsonl { path: p.clone() },
         (None, None, Some(p)) => DatasetSpec::Jsonl { path: p.clone() },
         (None, Some(d), None) => match d.split_once(':') {
+            Some((name, f)) if TraceFormat::of_prefix(name).is_some() => {
+                super::trace::dataset(name, Some(f.into()), a)?
+            }
             Some(("sharegpt", f)) => DatasetSpec::ShareGpt { path: f.into() },
             Some(("jsonl", f)) => DatasetSpec::Jsonl { path: f.into() },
             _ => DatasetSpec::Jsonl { path: d.into() },
@@ -95,11 +100,13 @@ pub(super) fn resolve(a: &WorkloadOptions) -> Result<WorkloadSpec, PlanError> {
             }
         }
     }
-    // Synthetic prompts ask for their exact output length, as vLLM's do.
+    super::trace::check_workload(a, &dataset)?;
+    // Synthesized prompts (random, prefix repetition, traces) ask for their
+    // exact output lengths, as vLLM's do.
     let ignore_eos = a.ignore_eos.unwrap_or(false)
         || matches!(
             dataset,
-            DatasetSpec::Random { .. } | DatasetSpec::PrefixRepetition { .. }
+            DatasetSpec::Random { .. } | DatasetSpec::PrefixRepetition { .. } | DatasetSpec::Trace(_)
         );
     let random_prefix_len = a.random_prefix_len.unwrap_or(0);
     if random_prefix_len > 0 && !matches!(dataset, DatasetSpec::Random { .. }) {

@@ -263,6 +263,7 @@ pub fn arrival_text(a: &Arrival) -> String {
         Arrival::Constant => "constant".into(),
         Arrival::Poisson => "poisson".into(),
         Arrival::Gamma { shape } => format!("gamma (shape {})", num(*shape)),
+        Arrival::Trace { speed } => format!("trace replay ({}x)", num(*speed)),
     }
 }
 

@@ -6,9 +6,10 @@
 //! [target]      # url, api, endpoint, model, timeout, headers, insecure, connect_rate,
 //!               # grace, body_template, check, images_pointer, the http-async keys ...
 //! [load]        # concurrency, rate, arrival, burstiness, requests, duration,
-//!               # warmup, users, spawn_rate, think_time
+//!               # warmup, users, spawn_rate, think_time, trace_speed
 //! [workload]    # prompt, dataset, input_len, output_len (max_tokens), range_ratio,
-//!               # stream, ignore_eos, extra_body (a table), seed, steps, width ...
+//!               # stream, ignore_eos, extra_body (a table), seed, steps, width ...,
+//!               # trace_window, trace_block_size
 //! [objectives]  # slo = [...], goodput = [...]
 //! [output]      # json, records, show_samples, quiet, html, plot, csv, markdown ...
 //! [monitor]     # monitor_interval, scrape, scrape_metric, no_monitor, statsd ...
@@ -175,6 +176,9 @@ struct StrategySection {
     rate: Option<f64>,
     users: Option<usize>,
     requests: Option<u64>,
+    /// A trace replay's speed (comparing one trace at several loads).
+    #[serde(default, deserialize_with = "de_rate")]
+    trace_speed: Option<f64>,
     /// A table merged into the request body (as `extra_body`).
     params: Option<serde_json::Map<String, serde_json::Value>>,
     /// The request body template of an `http` API (e.g. a batch endpoint's).
@@ -219,6 +223,7 @@ impl StrategySection {
         o.load.rate = self.rate;
         o.load.users = self.users;
         o.load.requests = self.requests;
+        o.load.trace_speed = self.trace_speed;
         o.workload.extra_body.clone_from(&self.params);
         o.workload.output_len = self.output_len;
         o
@@ -255,6 +260,10 @@ pub struct Scenario {
     text: String,
     file: ScenarioFile,
 }
+
+/// The `--dataset` prefixes naming a file's kind (the file after them is
+/// relative to the scenario).
+const DATASET_PREFIXES: [&str; 5] = ["sharegpt:", "jsonl:", "mooncake:", "burstgpt:", "trace:"];
 
 /// One strategy of a comparison from the file: its name and settings.
 #[derive(Debug, Clone)]
@@ -371,7 +380,7 @@ impl Scenario {
         Ok(())
     }
 
-    /// A dataset (`FILE`, `sharegpt:FILE`, `jsonl:FILE`, or `random`) or a
+    /// A dataset (`FILE`, `sharegpt:FILE`, `jsonl:FILE`, a trace, or `random`) or a
     /// body template (`@FILE`, or inline JSON) the file names must exist.
     fn check_file(&self, section: &str, nth: Option<usize>, key: &str, v: &str) -> Result<(), ScenarioError> {
         let Some(path) = self.named_file(key, v) else {
@@ -393,10 +402,9 @@ impl Scenario {
         let file = match key {
             "body_template" => v.strip_prefix('@')?,
             _ if v == "random" => return None,
-            _ => v
-                .strip_prefix("sharegpt:")
-                .or_else(|| v.strip_prefix("jsonl:"))
-                .unwrap_or(v),
+            // A bare trace format takes its file from `dataset_path`.
+            _ if crate::workload::trace::TraceFormat::of_prefix(v).is_some() => return None,
+            _ => DATASET_PREFIXES.iter().find_map(|p| v.strip_prefix(p)).unwrap_or(v),
         };
         Some(self.resolve(file))
     }
@@ -418,7 +426,7 @@ impl Scenario {
         if let Some(d) = &o.workload.dataset {
             if d != "random" {
                 let mut rebased = d.clone();
-                for prefix in ["sharegpt:", "jsonl:", ""] {
+                for prefix in DATASET_PREFIXES.iter().chain(&[""]) {
                     if let Some(f) = d.strip_prefix(prefix) {
                         rebased = format!("{prefix}{}", self.resolve(f).display());
                         break;

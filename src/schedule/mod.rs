@@ -13,6 +13,9 @@
 //! so the offered rate is the configured one and not a sample of it. A timed
 //! run draws gaps as it goes. `inf` sends everything at offset zero.
 //!
+//! A trace replay (`trace`) is an open loop whose arrival times are the
+//! trace's own ([`Arrival::Trace`], times from the workload).
+//!
 //! A third schedule, `users` (Locust's model), is neither: `users` simulated
 //! users start `spawn_rate` per second (user k at k/spawn_rate), and each
 //! sends a request, waits for its reply, waits a think time drawn uniformly
@@ -21,6 +24,7 @@
 //! each thinks.
 
 pub mod shard;
+pub mod trace;
 pub use shard::Shard;
 
 use std::time::Duration;
@@ -62,7 +66,14 @@ impl crate::units::Choice for ArrivalKind {
 pub enum Arrival {
     Constant,
     Poisson,
-    Gamma { shape: f64 },
+    Gamma {
+        shape: f64,
+    },
+    /// A trace's own arrival times at `speed` times their pace
+    /// ([`trace::arrivals`]; the engine takes the times from the workload).
+    Trace {
+        speed: f64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -248,6 +259,9 @@ impl Gaps {
             Arrival::Constant => GapKind::Constant(mean),
             Arrival::Poisson => Exp::new(rate).map_or(GapKind::Constant(mean), GapKind::Exp),
             Arrival::Gamma { shape } => Gamma::new(shape, mean / shape).map_or(GapKind::Constant(mean), GapKind::Gamma),
+            // A replay's times come from its trace (`trace::arrivals`); the
+            // trace's mean rate is the fallback without one.
+            Arrival::Trace { .. } => GapKind::Constant(mean),
         };
         Self {
             rng: StdRng::seed_from_u64(seed),

@@ -123,6 +123,12 @@ impl SweepPlan {
     /// The sweep over `base` (the shared run settings, resolved by the
     /// plan's constructor) with the sweep's own options.
     pub fn resolve(base: RunPlan, a: &SweepOptions) -> Result<Self, PlanError> {
+        if matches!(base.workload.dataset, crate::workload::DatasetSpec::Trace(_)) {
+            return Err(bad(
+                "sweep does not replay traces: a trace sets its own load (its arrival times); \
+                 replay it with `run --trace-speed X`, or compare speeds with `compare` strategies setting trace_speed",
+            ));
+        }
         let stop_when = crate::slo::parse_all(&a.stop_when).map_err(|e| bad(format!("--stop-when: {e}")))?;
         let concurrency = a
             .concurrency
@@ -255,6 +261,20 @@ mod tests {
         let mut o = SweepOptions::default();
         f(&mut o);
         SweepPlan::resolve(RunPlan::resolve(&RunOptions::default()).unwrap(), &o)
+    }
+
+    #[test]
+    fn a_trace_is_refused_with_what_to_do_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(&path, "{\"timestamp\": 0, \"input_length\": 4}\n").unwrap();
+        let mut o = RunOptions::default();
+        o.workload.dataset = Some(format!("mooncake:{}", path.display()));
+        let e = SweepPlan::resolve(RunPlan::resolve(&o).unwrap(), &SweepOptions::default()).unwrap_err();
+        assert!(
+            e.message.starts_with("sweep does not replay traces") && e.message.contains("run --trace-speed X"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -192,6 +192,7 @@ pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, wo
                 Arrival::Constant => "constant".to_string(),
                 Arrival::Poisson => "poisson".to_string(),
                 Arrival::Gamma { shape } => format!("gamma, burstiness {shape}"),
+                Arrival::Trace { speed } => format!("trace replay at {speed}x"),
             };
             let rate = if rate.is_infinite() {
                 "inf".to_string()

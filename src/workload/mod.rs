@@ -29,6 +29,11 @@
 //! every request goes before each prompt: as a `system` message for chat
 //! APIs, as text on its own line for text APIs.
 //!
+//! - a production trace (`mooncake:`, `burstgpt:` or `trace:FILE`): each
+//!   line's prompt synthesized to its lengths (sharing real prefixes where
+//!   the trace's `hash_ids` do) and its arrival time, which the schedule
+//!   replays ([`trace`]).
+//!
 //! File items are used in order and wrap around when the run asks for more
 //! requests than the file holds. Bad files fail at load time, before any
 //! traffic, with the file and line named.
@@ -52,6 +57,7 @@ use thiserror::Error;
 
 pub mod tokenizer;
 pub mod tokens;
+pub mod trace;
 pub mod words;
 
 pub use tokenizer::{Tokenizer, TokenizerChoice};
@@ -117,6 +123,8 @@ pub enum DatasetSpec {
         num_prefixes: u64,
         output_len: u64,
     },
+    /// A production trace, replayed at its own times.
+    Trace(trace::TraceSpec),
 }
 
 /// Where a system prompt comes from.
@@ -320,6 +328,7 @@ enum Source {
         suffix_len: u64,
         output_len: u64,
     },
+    Trace(trace::Trace),
 }
 
 /// A random prompt made ahead: its text and exact lengths.
@@ -481,6 +490,15 @@ impl Workload {
         })
     }
 
+    /// A trace's arrival times, in the order of its items (`None` for
+    /// every other dataset): the schedule replays them.
+    pub fn trace_times(&self) -> Option<Arc<[std::time::Duration]>> {
+        match &self.source {
+            Source::Trace(t) => Some(t.times()),
+            _ => None,
+        }
+    }
+
     /// The task names of a mix, in order (empty for a single workload).
     pub fn task_names(&self) -> &[String] {
         match &self.source {
@@ -574,6 +592,7 @@ impl Workload {
                 suffix_len: *suffix_len,
                 output_len: *output_len,
             },
+            DatasetSpec::Trace(t) => Source::Trace(trace::Trace::load(t)?),
         };
         Ok(Self {
             source,
@@ -671,6 +690,18 @@ impl Workload {
                     task: None,
                 }
             }
+            Source::Trace(t) => {
+                let (prompt, input_tokens, max_tokens) = t.prompt(index, self.spec.seed);
+                WorkItem {
+                    index,
+                    prompt,
+                    input_tokens,
+                    max_tokens: self.spec.max_tokens.or(max_tokens).or(Some(DEFAULT_MAX_TOKENS)),
+                    params: self.spec.params.clone(),
+                    fields: None,
+                    task: None,
+                }
+            }
             Source::Entries { entries, .. } => {
                 let e = &entries[(index % entries.len() as u64) as usize];
                 WorkItem {
@@ -745,6 +776,10 @@ impl Workload {
                     .collect();
                 format!("task mix: {}", parts.join("; "))
             }
+            Source::Trace(t) => match self.spec.max_tokens {
+                Some(n) => format!("{}, max {n} output tokens", t.describe()),
+                None => t.describe(),
+            },
             Source::Entries { what, .. } => {
                 let out = match self.spec.max_tokens {
                     Some(n) => format!("max {n} output tokens"),

@@ -21,5 +21,6 @@ mod scenarios;
 mod secrets;
 mod shards;
 mod sim;
+mod trace;
 mod tui;
 mod workload;
