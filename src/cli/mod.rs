@@ -404,6 +404,19 @@ pub struct LoadArgs {
     /// MIN..MAX (e.g. 1s..3s), or one fixed duration (with --users).
     #[arg(long, value_parser = crate::schedule::parse_think_time, value_name = "MIN..MAX", help_heading = "Load")]
     pub think_time: Option<crate::schedule::ThinkRange>,
+    /// Multi-turn conversations: each session sends N turns (or a number
+    /// drawn from MIN..MAX), every turn carrying the conversation so far
+    /// with the replies received. Sessions are what --concurrency, --rate
+    /// and --users count; --requests counts turns.
+    #[arg(long, value_parser = crate::workload::conversation::TurnRange::parse, value_name = "N|MIN..MAX", help_heading = "Load")]
+    pub turns: Option<crate::workload::conversation::TurnRange>,
+    /// Pause between a reply and the session's next turn, uniform in
+    /// MIN..MAX (e.g. 1s..3s), or one fixed duration (with --turns).
+    #[arg(long, value_parser = crate::schedule::parse_think_time, value_name = "MIN..MAX", help_heading = "Load")]
+    pub turn_think_time: Option<crate::schedule::ThinkRange>,
+    /// Run N whole conversation sessions (with --turns; instead of --requests).
+    #[arg(long, value_name = "N", help_heading = "Load")]
+    pub sessions: Option<u64>,
     /// Run as shard K of N (K from 0): this process sends the requests,
     /// users and arrivals of one run it owns (index mod N = K) and its
     /// share of the concurrency; each shard's outputs are labelled with it.
@@ -896,6 +909,9 @@ impl LoadArgs {
             users: self.users,
             spawn_rate: self.spawn_rate,
             think_time: self.think_time,
+            turns: self.turns,
+            turn_think_time: self.turn_think_time,
+            sessions: self.sessions,
             shard: self.shard.clone(),
             shards: self.shards,
             shard_index: self.shard_index,

@@ -26,6 +26,7 @@ use crate::schedule::ScheduleSpec;
 use crate::slo::Slo;
 use crate::workload::WorkloadSpec;
 
+mod conversation;
 mod load;
 pub mod options;
 mod outputs;
@@ -189,6 +190,9 @@ pub struct RunPlan {
     /// request goes to its task's API, endpoint and model.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<TaskPlan>,
+    /// Multi-turn sessions instead of single requests (`--turns`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<crate::workload::conversation::ConversationSpec>,
 }
 
 pub(crate) fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -210,13 +214,15 @@ impl RunPlan {
         let preset = presets::layered(o);
         let o = preset.as_ref().unwrap_or(o);
         let mut target = target::resolve(&o.target)?;
-        let (schedule, stop) = load::resolve(&o.load)?;
+        let (schedule, mut stop) = load::resolve(&o.load)?;
         let mut workload = workload::resolve(&o.workload)?;
         target::apply_api(&o.target, &mut target, &o.workload, &mut workload)?;
         workload::apply_sampling(&o.workload, target.api, &mut workload)?;
         workload.request_id_prefix.clone_from(&o.target.request_id_prefix);
         let outputs = outputs::resolve(&o.output, &o.target, target.api)?;
+        let conversation = conversation::resolve(o, target.api, &workload.dataset, &mut stop)?;
         let plan = RunPlan {
+            conversation,
             outputs,
             target,
             schedule,
@@ -248,6 +254,12 @@ impl RunPlan {
         tasks: &[TaskOptions],
     ) -> Result<Self, (usize, PlanError)> {
         let mut plan = Self::resolve(&base.clone().merged(typed.clone())).map_err(|e| (usize::MAX, e))?;
+        if plan.conversation.is_some() && !tasks.is_empty() {
+            return Err((
+                usize::MAX,
+                bad_at("load.turns", "--turns does not work with a scenario's task mix"),
+            ));
+        }
         for (i, t) in tasks.iter().enumerate() {
             let mut o = base.clone();
             // A task's own prompt source replaces the shared one whole.

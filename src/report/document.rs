@@ -116,6 +116,7 @@ impl Loaded {
         let doc = RunDocument {
             unfinished,
             breakdown: (!breakdown.is_empty()).then(|| breakdown.finish()),
+            sessions: crate::stats::sessions::Sessions::of(&all),
             series: Some(crate::doc::Series::from_records(&all)),
             ..RunDocument::new(summary)
         };

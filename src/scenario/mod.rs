@@ -614,7 +614,11 @@ impl Scenario {
 pub fn load_workload(plan: &RunPlan) -> anyhow::Result<crate::workload::Workload> {
     use crate::workload::Workload;
     if plan.tasks.is_empty() {
-        return Ok(Workload::load(&plan.workload)?);
+        let w = Workload::load(&plan.workload)?;
+        if plan.conversation.is_some() {
+            w.check_conversations().map_err(anyhow::Error::msg)?;
+        }
+        return Ok(w);
     }
     let mut tasks = Vec::new();
     for t in &plan.tasks {

@@ -51,6 +51,7 @@ use crate::record::{ErrorClass, OutputKinds, RequestRecord};
 pub mod breakdown;
 pub mod errors;
 pub mod quantile;
+pub mod sessions;
 pub mod state;
 
 /// One latency distribution, in milliseconds.
