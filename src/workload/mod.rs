@@ -507,7 +507,7 @@ fn load_jsonl(path: &Path) -> Result<Vec<Entry>, WorkloadError> {
             },
         };
         let turns = match obj.get("turns") {
-            Some(t) => Some(conversation::jsonl_turns(t, max_tokens).map_err(|e| bad(e.into()))?),
+            Some(t) => Some(conversation::jsonl_turns(t, max_tokens).map_err(bad)?),
             None => None,
         };
         let prompt = match (obj.get("prompt"), obj.get("messages")) {
