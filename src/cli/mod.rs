@@ -795,6 +795,17 @@ pub struct SweepArgs {
     /// or one second's worth at a rate).
     #[arg(long, help_heading = "Sweep")]
     pub warmup_per_level: Option<u64>,
+    /// Multi-turn conversations at every level: sessions of N (or
+    /// MIN..MAX) turns; each concurrency level is sessions at once, each
+    /// rate sessions per second, and --requests-per-level counts turns.
+    #[arg(long, value_parser = crate::workload::conversation::TurnRange::parse, value_name = "N|MIN..MAX", help_heading = "Sweep")]
+    pub turns: Option<crate::workload::conversation::TurnRange>,
+    /// Pause between a reply and the session's next turn (with --turns).
+    #[arg(long, value_parser = crate::schedule::parse_think_time, value_name = "MIN..MAX", help_heading = "Sweep")]
+    pub turn_think_time: Option<crate::schedule::ThinkRange>,
+    /// Whole sessions per level (with --turns), besides the level's request count.
+    #[arg(long, value_name = "N", help_heading = "Sweep")]
+    pub sessions: Option<u64>,
     /// For one --rate: find the smallest concurrency cap that reaches 95% of it.
     #[arg(long, help_heading = "Sweep")]
     pub find_concurrency: bool,
@@ -1113,7 +1124,12 @@ impl SweepArgs {
             objectives: self.objectives.options(),
             output,
             monitor: self.monitor.options(t),
-            ..RunOptions::default()
+            load: LoadOptions {
+                turns: self.turns,
+                turn_think_time: self.turn_think_time,
+                sessions: self.sessions,
+                ..LoadOptions::default()
+            },
         }
     }
 }

@@ -459,3 +459,38 @@ mod tests {
             .contains("not an inferload document"));
     }
 }
+
+/// A conversation run's figures (`--turns`): the session line, and the
+/// per-turn table's header and rows; `None` for other runs.
+pub fn sessions_table(r: &RunDocument) -> Option<(String, Vec<&'static str>, Vec<Vec<String>>)> {
+    let s = r.sessions.as_ref()?;
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+    let rows = s
+        .by_turn
+        .iter()
+        .map(|t| {
+            vec![
+                t.turn.to_string(),
+                t.requests.to_string(),
+                t.successful.to_string(),
+                format!("{:.1}", t.mean_input_tokens),
+                ms(t.ttft_p50_ms),
+                ms(t.ttft_p99_ms),
+                ms(t.e2e_p50_ms),
+            ]
+        })
+        .collect();
+    Some((
+        s.line(),
+        vec![
+            "turn",
+            "requests",
+            "success",
+            "input tokens (mean)",
+            "TTFT p50 (ms)",
+            "TTFT p99 (ms)",
+            "E2E p50 (ms)",
+        ],
+        rows,
+    ))
+}

@@ -423,3 +423,158 @@ fn conversation_flags_that_cannot_work_are_refused_in_one_line() {
         assert!(!out.all().contains("panicked"), "{}", out.all());
     }
 }
+
+/// A sweep's concurrency levels are sessions at once; `--sessions` bounds
+/// each level, whose records carry their session and turn; a comparison's
+/// strategies and a scenario file's `[load]` run sessions the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_compare_and_scenario_files_run_sessions() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (json, recs) = (dir.path().join("sweep.json"), dir.path().join("levels"));
+    let out = run_async(args![
+        "sweep",
+        "--url",
+        sim.url(),
+        "--concurrency",
+        "1,2",
+        "--turns",
+        2,
+        "--sessions",
+        3,
+        "--requests-per-level",
+        100,
+        "--warmup-per-level",
+        0,
+        "--input-len",
+        4,
+        "--output-len",
+        3,
+        "--json",
+        json.display(),
+        "--records",
+        recs.display(),
+        "--no-history",
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    let levels = v["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 2, "{v}");
+    for l in levels {
+        assert_eq!(u(l, "/summary/requests_total"), 6, "3 sessions of 2 turns: {l}");
+    }
+    assert_eq!(v.pointer("/settings/base/conversation/sessions"), Some(&json!(3)));
+    let files: Vec<_> = std::fs::read_dir(&recs).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 2);
+    for f in files {
+        let rows = turns_of(&records(&f));
+        assert_eq!(rows.len(), 6);
+        assert!(rows.iter().all(|r| r.2 == 2 && r.4), "{rows:?}");
+    }
+
+    let cjson = dir.path().join("compare.json");
+    let out = run_async(args![
+        "compare",
+        format!("a={}", sim.url()),
+        format!("b={}", sim.url()),
+        "--turns",
+        3,
+        "--sessions",
+        2,
+        "-c",
+        2,
+        "--output-len",
+        3,
+        "--input-len",
+        4,
+        "--json",
+        cjson.display(),
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&cjson);
+    for s in v["strategies"].as_array().unwrap() {
+        assert_eq!(u(&s["runs"][0], "/summary/requests_total"), 6, "{s}");
+    }
+
+    let scenario = dir.path().join("chat.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[target]\nurl = \"{}\"\n[load]\nconcurrency = 2\nturns = \"2..2\"\nsessions = 4\nturn_think_time = \"1ms\"\n\
+             [workload]\ninput_len = 4\noutput_len = 3\n",
+            sim.url()
+        ),
+    )
+    .unwrap();
+    let rjson = dir.path().join("run.json");
+    let out = run_async(args![
+        "run",
+        "--scenario",
+        scenario.display(),
+        "--json",
+        rjson.display(),
+        "--no-history",
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&rjson);
+    assert_eq!(u(&v, "/sessions/completed"), 4);
+    assert_eq!(u(&v, "/summary/requests_total"), 8);
+    std::fs::write(&scenario, "[load]\nturns = 0\n").unwrap();
+    let out = run_async(args!["run", "--scenario", scenario.display(), "--no-history"]).await;
+    assert_ne!(out.code, Some(0));
+    assert!(out.stderr.contains("at least 1 turn"), "{}", out.stderr);
+    sim.shutdown().await;
+}
+
+/// The HTML, Markdown and CSV reports show the sessions and turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_show_sessions_and_turns() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f);
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "--turns",
+        2,
+        "--sessions",
+        2,
+        "-c",
+        1,
+        "--input-len",
+        4,
+        "--output-len",
+        3,
+        "--html",
+        d("r.html").display(),
+        "--markdown",
+        d("r.md").display(),
+        "--csv",
+        d("r.csv").display(),
+        "--no-history",
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let html = std::fs::read_to_string(d("r.html")).unwrap();
+    assert!(html.contains("<h2 id=\"sessions\">Sessions</h2>"), "{html}");
+    assert!(html.contains("2 started, 2 completed"));
+    let md = std::fs::read_to_string(d("r.md")).unwrap();
+    assert!(md.contains("### Sessions") && md.contains("| turn |"), "{md}");
+    let csv = std::fs::read_to_string(d("r.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(",session,turn"));
+    let mut cells: Vec<String> = lines
+        .map(|l| l.rsplitn(3, ',').take(2).collect::<Vec<_>>().join(","))
+        .collect();
+    cells.sort();
+    assert_eq!(cells, ["1,0", "1,1", "2,0", "2,1"], "turn,session of every row");
+    sim.shutdown().await;
+}
