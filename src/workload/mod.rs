@@ -18,6 +18,11 @@
 //! - a ShareGPT file: the first human turn of each conversation is the
 //!   prompt, the reply's length its output length; shuffled by the seed.
 //!
+//! A JSONL line may instead hold `turns`, a list of user messages: a
+//! conversation for `--turns` ([`conversation`], which also gives ShareGPT
+//! files their whole conversations); sent as a single request it is its
+//! first turn.
+//!
 //! File items are used in order and wrap around when the run asks for more
 //! requests than the file holds. Bad files fail at load time, before any
 //! traffic, with the file and line named.
