@@ -129,7 +129,7 @@ pub struct Phase {
     /// arrivals it owns, and its share of the concurrency (`None`: all).
     pub shard: Option<Shard>,
     /// Sessions of several turns instead of single requests (`--turns`;
-    /// see [`session`]).
+    /// see `engine/session.rs`).
     pub conversation: Option<crate::workload::conversation::ConversationSpec>,
 }
 

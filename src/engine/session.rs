@@ -106,7 +106,10 @@ pub(super) async fn spawn(
             let cap = cap.map(|c| Arc::new(Semaphore::new(c)));
             let cap_waits = Arc::new(AtomicU64::new(0));
             let cap_unsent = Arc::new(AtomicU64::new(0));
-            let mut arrivals = schedule::arrivals(rate, arrival, phase.seed, spec.sessions);
+            // Every session takes at least one request, so a request count
+            // bounds the arrivals too (`--rate inf` would never end else).
+            let count = spec.sessions.or(phase.stop.requests);
+            let mut arrivals = schedule::arrivals(rate, arrival, phase.seed, count);
             while let Some(offset) = arrivals.next_offset() {
                 if phase.stop.duration.is_some_and(|d| offset >= d) {
                     break;

@@ -527,7 +527,7 @@ fn load_jsonl(path: &Path) -> Result<Vec<Entry>, WorkloadError> {
                     .map_err(|e| bad(format!("`messages` must be a list of {{role, content}} strings: {e}")))?,
             ),
             (None, None) => return Err(bad("no `prompt`, `messages` or `turns`".into())),
-            (Some(_), Some(_)) => unreachable!("refused above: one of `prompt`, `messages` or `turns`"),
+            (Some(_), Some(_)) => return Err(bad("give one of `prompt`, `messages` or `turns`, not several".into())),
         };
         if let Prompt::Chat(m) = &prompt {
             if m.is_empty() {

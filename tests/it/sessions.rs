@@ -578,3 +578,40 @@ async fn reports_show_sessions_and_turns() {
     assert_eq!(cells, ["1,0", "1,1", "2,0", "2,1"], "turn,session of every row");
     sim.shutdown().await;
 }
+
+/// `--rate inf` with a request count: every session arrives at once and
+/// the count, in turns, bounds the arrivals (each session takes at least
+/// one request), so the run ends with exactly that many requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_at_once_sessions_end_at_the_request_count() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "--turns",
+        3,
+        "--rate",
+        "inf",
+        "-n",
+        10,
+        "--input-len",
+        4,
+        "--output-len",
+        3,
+        "--json",
+        json.display(),
+        "--no-history",
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    assert_eq!(u(&v, "/summary/requests_total"), 10);
+    assert_eq!(sim.stats().requests_total, 10);
+    let s = &v["sessions"];
+    assert_eq!(u(s, "/started"), u(s, "/completed") + u(s, "/failed") + u(s, "/cut"));
+    sim.shutdown().await;
+}
