@@ -430,39 +430,11 @@ pub fn compare_rows(d: &CompareDocument) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The session line, and the per-turn table's header and rows.
+pub type SessionsTable = (String, Vec<&'static str>, Vec<Vec<String>>);
 
-    #[test]
-    fn saved_objectives_keep_their_units() {
-        let s: crate::slo::SloResult = serde_json::from_value(serde_json::json!({
-            "slo": {"expr": "ttft_p90<500ms", "kind": "latency_stat", "latency": "ttft", "stat": "p90",
-                    "cmp": "<", "value": 500.0},
-            "measured": 123.456, "passed": true
-        }))
-        .unwrap();
-        assert_eq!(s.measured_text(), "123.46 ms");
-    }
-
-    #[test]
-    fn garbage_names_the_file_and_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.json");
-        std::fs::write(&p, "{\"a\":\n  [1,,]}").unwrap();
-        let e = Loaded::load(&p).unwrap_err().to_string();
-        assert!(e.starts_with(&format!("{}:2", p.display())), "{e}");
-        std::fs::write(&p, "{\"a\": 1}").unwrap();
-        assert!(Loaded::load(&p)
-            .unwrap_err()
-            .to_string()
-            .contains("not an inferload document"));
-    }
-}
-
-/// A conversation run's figures (`--turns`): the session line, and the
-/// per-turn table's header and rows; `None` for other runs.
-pub fn sessions_table(r: &RunDocument) -> Option<(String, Vec<&'static str>, Vec<Vec<String>>)> {
+/// A conversation run's figures (`--turns`); `None` for other runs.
+pub fn sessions_table(r: &RunDocument) -> Option<SessionsTable> {
     let s = r.sessions.as_ref()?;
     let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
     let rows = s
@@ -493,4 +465,34 @@ pub fn sessions_table(r: &RunDocument) -> Option<(String, Vec<&'static str>, Vec
         ],
         rows,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_objectives_keep_their_units() {
+        let s: crate::slo::SloResult = serde_json::from_value(serde_json::json!({
+            "slo": {"expr": "ttft_p90<500ms", "kind": "latency_stat", "latency": "ttft", "stat": "p90",
+                    "cmp": "<", "value": 500.0},
+            "measured": 123.456, "passed": true
+        }))
+        .unwrap();
+        assert_eq!(s.measured_text(), "123.46 ms");
+    }
+
+    #[test]
+    fn garbage_names_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.json");
+        std::fs::write(&p, "{\"a\":\n  [1,,]}").unwrap();
+        let e = Loaded::load(&p).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:2", p.display())), "{e}");
+        std::fs::write(&p, "{\"a\": 1}").unwrap();
+        assert!(Loaded::load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("not an inferload document"));
+    }
 }
