@@ -535,6 +535,7 @@ mod tests {
             monitor: None,
             trust: None,
             connections: None,
+            sessions: None,
         };
         let mut sweep = SweepDocument::new(
             SweepTarget {

@@ -90,6 +90,7 @@ async fn every_turn_sends_the_conversation_so_far() {
     assert_eq!(rows, want);
     let v = read_json(&json);
     assert_eq!(schema_errors(&v), Vec::<String>::new());
+    crate::documents::round_trips::<inferload::doc::RunDocument>(&v);
     assert_eq!(u(&v, "/summary/requests_total"), 12);
     assert_eq!(sim.stats().requests_total, 12, "no turn sent twice, none more");
     let s = &v["sessions"];
@@ -460,10 +461,16 @@ async fn sweep_compare_and_scenario_files_run_sessions() {
     .await;
     assert_eq!(out.code, Some(0), "{}", out.all());
     let v = read_json(&json);
+    assert_eq!(
+        crate::documents::schema_errors("sweep.schema.json", &v),
+        Vec::<String>::new()
+    );
+    crate::documents::round_trips::<inferload::doc::sweep::SweepDocument>(&v);
     let levels = v["levels"].as_array().unwrap();
     assert_eq!(levels.len(), 2, "{v}");
     for l in levels {
         assert_eq!(u(l, "/summary/requests_total"), 6, "3 sessions of 2 turns: {l}");
+        assert_eq!(u(l, "/sessions/completed"), 3, "{l}");
     }
     assert_eq!(v.pointer("/settings/base/conversation/sessions"), Some(&json!(3)));
     let files: Vec<_> = std::fs::read_dir(&recs).unwrap().map(|e| e.unwrap().path()).collect();
