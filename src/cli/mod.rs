@@ -384,7 +384,8 @@ pub struct LoadArgs {
     /// Gamma shape of the arrivals (vLLM's meaning: 1 = Poisson, <1 burstier, >1 steadier).
     #[arg(long, help_heading = "Load")]
     pub burstiness: Option<f64>,
-    /// Stop after N measured requests (default 100 unless --duration is given).
+    /// Stop after N measured requests (default 100 unless --duration or
+    /// --sessions is given); with --turns, each turn is a request.
     #[arg(short = 'n', long, visible_alias = "num-prompts", help_heading = "Load")]
     pub requests: Option<u64>,
     /// Stop after this long (e.g. 30s, 5m).
