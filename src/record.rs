@@ -236,6 +236,19 @@ pub struct RequestRecord {
     /// `http-async`: from the end of the submit reply to the first poll
     /// that saw the job out of its queued state (resolution: the poll interval).
     pub queue_wait: Option<Duration>,
+    /// The session and turn of a conversation run (`--turns`).
+    pub session: Option<SessionTurn>,
+}
+
+/// Where a request stands in its conversation (`--turns`): the session
+/// (0-based, in the order sessions started), its turn (1 is the first) and
+/// the turns the session was to have, so a records file alone tells a
+/// completed session from one that ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionTurn {
+    pub session: u64,
+    pub turn: u32,
+    pub turns: u32,
 }
 
 impl RequestRecord {

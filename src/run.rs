@@ -62,6 +62,7 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             slos: slo_results,
             users: m.users,
             breakdown: m.breakdown,
+            sessions: m.sessions,
             monitor: m.monitor,
             trust: Some(m.trust),
             connections: Some(m.connections),
@@ -76,6 +77,9 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             "{}",
             crate::stats::breakdown::breakdown_table(b, doc.summary.requests_total)
         );
+    }
+    if let Some(s) = &doc.sessions {
+        print!("{}", s.table());
     }
     if let Some(u) = &doc.users {
         println!("{}", u.line());

@@ -388,7 +388,8 @@ pub struct LoadArgs {
     /// Gamma shape of the arrivals (vLLM's meaning: 1 = Poisson, <1 burstier, >1 steadier).
     #[arg(long, help_heading = "Load")]
     pub burstiness: Option<f64>,
-    /// Stop after N measured requests (default 100 unless --duration is given).
+    /// Stop after N measured requests (default 100 unless --duration or
+    /// --sessions is given); with --turns, each turn is a request.
     #[arg(short = 'n', long, visible_alias = "num-prompts", help_heading = "Load")]
     pub requests: Option<u64>,
     /// Stop after this long (e.g. 30s, 5m).
@@ -408,6 +409,19 @@ pub struct LoadArgs {
     /// MIN..MAX (e.g. 1s..3s), or one fixed duration (with --users).
     #[arg(long, value_parser = crate::schedule::parse_think_time, value_name = "MIN..MAX", help_heading = "Load")]
     pub think_time: Option<crate::schedule::ThinkRange>,
+    /// Multi-turn conversations: each session sends N turns (or a number
+    /// drawn from MIN..MAX), every turn carrying the conversation so far
+    /// with the replies received. Sessions are what --concurrency, --rate
+    /// and --users count; --requests counts turns.
+    #[arg(long, value_parser = crate::workload::conversation::TurnRange::parse, value_name = "N|MIN..MAX", help_heading = "Load")]
+    pub turns: Option<crate::workload::conversation::TurnRange>,
+    /// Pause between a reply and the session's next turn, uniform in
+    /// MIN..MAX (e.g. 1s..3s), or one fixed duration (with --turns).
+    #[arg(long, value_parser = crate::schedule::parse_think_time, value_name = "MIN..MAX", help_heading = "Load")]
+    pub turn_think_time: Option<crate::schedule::ThinkRange>,
+    /// Run N whole conversation sessions (with --turns; instead of --requests).
+    #[arg(long, value_name = "N", help_heading = "Load")]
+    pub sessions: Option<u64>,
     /// Run as shard K of N (K from 0): this process sends the requests,
     /// users and arrivals of one run it owns (index mod N = K) and its
     /// share of the concurrency; each shard's outputs are labelled with it.
@@ -838,6 +852,17 @@ pub struct SweepArgs {
     /// or one second's worth at a rate).
     #[arg(long, help_heading = "Sweep")]
     pub warmup_per_level: Option<u64>,
+    /// Multi-turn conversations at every level: sessions of N (or
+    /// MIN..MAX) turns; each concurrency level is sessions at once, each
+    /// rate sessions per second, and --requests-per-level counts turns.
+    #[arg(long, value_parser = crate::workload::conversation::TurnRange::parse, value_name = "N|MIN..MAX", help_heading = "Sweep")]
+    pub turns: Option<crate::workload::conversation::TurnRange>,
+    /// Pause between a reply and the session's next turn (with --turns).
+    #[arg(long, value_parser = crate::schedule::parse_think_time, value_name = "MIN..MAX", help_heading = "Sweep")]
+    pub turn_think_time: Option<crate::schedule::ThinkRange>,
+    /// Whole sessions per level (with --turns), besides the level's request count.
+    #[arg(long, value_name = "N", help_heading = "Sweep")]
+    pub sessions: Option<u64>,
     /// For one --rate: find the smallest concurrency cap that reaches 95% of it.
     #[arg(long, help_heading = "Sweep")]
     pub find_concurrency: bool,
@@ -952,6 +977,9 @@ impl LoadArgs {
             users: self.users,
             spawn_rate: self.spawn_rate,
             think_time: self.think_time,
+            turns: self.turns,
+            turn_think_time: self.turn_think_time,
+            sessions: self.sessions,
             shard: self.shard.clone(),
             shards: self.shards,
             shard_index: self.shard_index,
@@ -1165,7 +1193,12 @@ impl SweepArgs {
             objectives: self.objectives.options(),
             output,
             monitor: self.monitor.options(t),
-            ..RunOptions::default()
+            load: LoadOptions {
+                turns: self.turns,
+                turn_think_time: self.turn_think_time,
+                sessions: self.sessions,
+                ..LoadOptions::default()
+            },
         }
     }
 }

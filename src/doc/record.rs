@@ -21,14 +21,16 @@
 //! reply's usage was not counts and was ignored),
 //! `text` (when the text was captured), `task` and `model` (a scenario's
 //! task mix), `images` and `response_bytes` (image APIs), `submit_latency`
-//! and `queue_wait` (seconds, `http-async`). Lines without the optional
+//! and `queue_wait` (seconds, `http-async`), `session`, `turn` and
+//! `session_turns` (a conversation run, `--turns`: the 0-based session,
+//! the 1-based turn, the turns the session was to have). Lines without the optional
 //! fields, or without the derived ones, still read.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{OutputKinds, RequestError, RequestRecord};
+use crate::record::{OutputKinds, RequestError, RequestRecord, SessionTurn};
 
 /// One request as a line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +85,15 @@ pub struct RecordLine {
     pub submit_latency: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_wait: Option<f64>,
+    /// The conversation session (`--turns`), 0-based.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+    /// The turn within the session, 1 for the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
+    /// The turns the session was to have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_turns: Option<u32>,
 }
 
 fn no_kinds(k: &OutputKinds) -> bool {
@@ -142,6 +153,9 @@ impl RecordLine {
             response_bytes: r.response_bytes,
             submit_latency: r.submit_latency.map(secs),
             queue_wait: r.queue_wait.map(secs),
+            session: r.session.map(|s| s.session),
+            turn: r.session.map(|s| s.turn),
+            session_turns: r.session.map(|s| s.turns),
         }
     }
 
@@ -182,6 +196,15 @@ impl RecordLine {
                 .map(|t| from_secs("submit_latency", t))
                 .transpose()?,
             queue_wait: self.queue_wait.map(|t| from_secs("queue_wait", t)).transpose()?,
+            session: match (self.session, self.turn) {
+                (Some(session), Some(turn)) => Some(SessionTurn {
+                    session,
+                    turn,
+                    turns: self.session_turns.unwrap_or(turn),
+                }),
+                (None, None) => None,
+                _ => return Err("`session` and `turn` go together".into()),
+            },
         })
     }
 }

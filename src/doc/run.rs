@@ -12,6 +12,9 @@
 //!   "series": charts' bounded data (only when the run kept its records),
 //!   "users": {peak, final, series: [[t_s, active]]} (`--users` only),
 //!   "breakdown": {by_task, by_model: [{label, summary}]} (task mixes only),
+//!   "sessions": {started, completed, failed, cut, turns_completed_mean,
+//!   duration_p50_s, ..., by_turn: [{turn, requests, ttft_p50_ms, ...}]}
+//!   (conversation runs, `--turns`, only),
 //!   "monitor": what the monitor saw, "trust": whether the client kept up,
 //!   "connections": connections opened, requests per connection, stale
 //!   retries, connect times }
@@ -28,6 +31,7 @@ use crate::monitor::{MonitorReport, TrustVerdict};
 use crate::schedule::UsersActivity;
 use crate::slo::{Goodput, SloResult};
 use crate::stats::breakdown::Breakdown;
+use crate::stats::sessions::Sessions;
 use crate::stats::Summary;
 
 use super::series::Series;
@@ -107,6 +111,9 @@ pub struct RunDocument {
     /// Per-task and per-model summaries (a scenario's task mix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breakdown: Option<Breakdown>,
+    /// Per-turn and per-session figures (a conversation run, `--turns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Sessions>,
     /// What the monitor saw: sources, notes, summary, time series.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<MonitorReport>,
@@ -143,6 +150,7 @@ impl RunDocument {
             series: None,
             users: None,
             breakdown: None,
+            sessions: None,
             monitor: None,
             trust: None,
             connections: None,

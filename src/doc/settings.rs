@@ -54,6 +54,22 @@ pub struct RunSettings {
     /// A scenario's weighted task mix (absent without one).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<TaskSettings>,
+    /// Multi-turn sessions (`--turns`; absent without).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationSettings>,
+}
+
+/// A conversation run's settings (`--turns`, `--turn-think-time`, `--sessions`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConversationSettings {
+    /// Turns per session as given: `4` or `2..6`.
+    pub turns: String,
+    /// The pause between turns, in seconds.
+    pub turn_think_min_s: f64,
+    pub turn_think_max_s: f64,
+    /// Sessions to run; `None`: until the request count or duration.
+    pub sessions: Option<u64>,
 }
 
 /// The endpoint under test.
@@ -498,6 +514,12 @@ impl RunSettings {
                     workload: WorkloadSettings::of(&task.workload),
                 })
                 .collect(),
+            conversation: plan.conversation.map(|c| ConversationSettings {
+                turns: c.turns.text(),
+                turn_think_min_s: c.turn_think.0.as_secs_f64(),
+                turn_think_max_s: c.turn_think.1.as_secs_f64(),
+                sessions: c.sessions,
+            }),
         }
     }
 }

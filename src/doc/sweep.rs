@@ -158,6 +158,9 @@ pub struct Level {
     /// The connections the level opened and used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections: Option<crate::engine::ConnectionStats>,
+    /// Per-turn and per-session figures of the level (`--turns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<crate::stats::sessions::Sessions>,
 }
 
 /// Why a level ended the sweep.

@@ -49,6 +49,7 @@ mod h1;
 mod poll;
 pub mod preflight;
 pub mod request;
+mod session;
 mod tls;
 
 pub use client::{Client, ClientConfig, HeaderSpec};
@@ -128,6 +129,9 @@ pub struct Phase {
     /// This process's part of a sharded run: only the indices, users and
     /// arrivals it owns, and its share of the concurrency (`None`: all).
     pub shard: Option<Shard>,
+    /// Sessions of several turns instead of single requests (`--turns`;
+    /// see `engine/session.rs`).
+    pub conversation: Option<crate::workload::conversation::ConversationSpec>,
 }
 
 /// How the caller stops a phase early.
@@ -333,6 +337,10 @@ pub async fn run_phase(
     let mut dispatch = DispatchStats::default();
     let mut cap_counter: Option<(Arc<AtomicU64>, Arc<AtomicU64>)> = None;
     match phase.schedule {
+        _ if phase.conversation.is_some() => {
+            let spec = phase.conversation.expect("checked");
+            cap_counter = session::spawn(&shared, spec, &mut tasks, &mut dispatch, &stop_sending).await;
+        }
         ScheduleSpec::Closed { concurrency } => {
             let next = Arc::new(AtomicU64::new(0));
             let concurrency = phase.shard.map_or(concurrency, |s| s.share(concurrency));

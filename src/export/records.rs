@@ -181,6 +181,11 @@ mod tests {
                 response_bytes: (i % 5 == 2).then_some(1000 + i),
                 submit_latency: (i % 5 == 2).then(|| ns(4_000_001 + i)),
                 queue_wait: (i % 5 == 2).then(|| ns(i * 1_000_003)),
+                session: (i % 3 == 2).then(|| crate::record::SessionTurn {
+                    session: i / 3,
+                    turn: (i % 4) as u32 + 1,
+                    turns: 4,
+                }),
             });
         }
         recs

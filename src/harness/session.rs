@@ -56,6 +56,8 @@ pub struct Session {
     abort_after: Option<Duration>,
     shard: Option<crate::schedule::Shard>,
     start_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Multi-turn sessions instead of single requests (`--turns`).
+    conversation: Option<crate::workload::conversation::ConversationSpec>,
     /// The monitor's interval; `None` with `--no-monitor`.
     monitor_interval: Option<Duration>,
     /// This target's scrapes, between measurements (taken while one runs).
@@ -121,6 +123,8 @@ pub struct Measurement {
     pub users: Option<crate::schedule::UsersActivity>,
     /// Per-task and per-model figures (a scenario's task mix only).
     pub breakdown: Option<crate::stats::breakdown::Breakdown>,
+    /// Per-turn and per-session figures (a conversation run, `--turns`).
+    pub sessions: Option<crate::stats::sessions::Sessions>,
     /// What the monitor saw (`None` with `--no-monitor`).
     pub monitor: Option<crate::monitor::MonitorReport>,
     /// Whether the load generator kept up (see `monitor::trust`).
@@ -222,6 +226,7 @@ impl Session {
             abort_after: plan.abort_after,
             shard: plan.shard,
             start_at: plan.start_at,
+            conversation: plan.conversation,
             monitor_interval: plan.monitor.enabled.then_some(plan.monitor.interval),
             scrapes: std::sync::Mutex::new(scrapes),
             services,
@@ -271,6 +276,7 @@ impl Session {
             grace: self.grace,
             abort_after: self.abort_after,
             shard: self.shard,
+            conversation: self.conversation,
         };
         let started_at = chrono::Local::now();
         let (tx, rx) = mpsc::unbounded_channel::<Event>();
@@ -345,6 +351,7 @@ impl Session {
             started_at,
             users: collected.users,
             breakdown: (!collected.breakdown.is_empty()).then(|| collected.breakdown.finish()),
+            sessions: (!collected.sessions.is_empty()).then(|| collected.sessions.finish()),
             monitor,
             trust,
             connections: end.connections,
@@ -398,6 +405,7 @@ impl Session {
             grace: self.grace,
             abort_after: self.abort_after,
             shard: self.shard,
+            conversation: self.conversation,
         };
         let drain = tokio::spawn(async move {
             let mut failed = 0u64;
@@ -422,6 +430,7 @@ struct Collected {
     bounds_empty: bool,
     users: Option<crate::schedule::UsersActivity>,
     breakdown: crate::stats::breakdown::BreakdownBuilder,
+    sessions: crate::stats::sessions::SessionsBuilder,
 }
 
 /// The collector's view, fanned out to the live exporters: each event
@@ -499,6 +508,7 @@ fn collect(
         bounds_empty: sinks.bounds.is_empty(),
         users: None,
         breakdown: Default::default(),
+        sessions: Default::default(),
     };
     let mut active_users = 0usize;
     let mut samples = 0usize;
@@ -548,6 +558,7 @@ fn collect(
                 if rec.task.is_some() {
                     out.breakdown.add(&rec);
                 }
+                out.sessions.add(&rec);
                 if sinks.bounds.is_good(&rec) {
                     out.good += 1;
                 }

@@ -536,6 +536,7 @@ mod tests {
             monitor: None,
             trust: None,
             connections: None,
+            sessions: None,
         };
         let mut sweep = SweepDocument::new(
             SweepTarget {

@@ -173,6 +173,10 @@ pub(super) fn run(e: &Entry, doc: &RunDocument) -> String {
         out.push('\n');
         out.push_str(&crate::stats::breakdown::breakdown_table(b, s.requests_total));
     }
+    if let Some(sessions) = &doc.sessions {
+        out.push('\n');
+        out.push_str(&sessions.table());
+    }
     if !s.errors.is_empty() {
         out.push_str("\nErrors:\n");
         let rows: Vec<Vec<String>> = s

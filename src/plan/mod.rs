@@ -26,6 +26,7 @@ use crate::schedule::ScheduleSpec;
 use crate::slo::Slo;
 use crate::workload::WorkloadSpec;
 
+mod conversation;
 mod load;
 pub mod options;
 mod outputs;
@@ -197,6 +198,9 @@ pub struct RunPlan {
     /// request goes to its task's API, endpoint and model.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<TaskPlan>,
+    /// Multi-turn sessions instead of single requests (`--turns`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<crate::workload::conversation::ConversationSpec>,
 }
 
 pub(crate) fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -246,7 +250,9 @@ impl RunPlan {
             (None, None) => None,
         };
         let outputs = outputs::resolve(&o.output, &o.target, target.api)?;
+        let conversation = conversation::resolve(o, target.api, &workload.dataset, &mut stop)?;
         let plan = RunPlan {
+            conversation,
             outputs,
             target,
             schedule,
@@ -286,6 +292,12 @@ impl RunPlan {
         tasks: &[TaskOptions],
     ) -> Result<Self, (usize, PlanError)> {
         let mut plan = Self::resolve(&base.clone().merged(typed.clone())).map_err(|e| (usize::MAX, e))?;
+        if plan.conversation.is_some() && !tasks.is_empty() {
+            return Err((
+                usize::MAX,
+                bad_at("load.turns", "--turns does not work with a scenario's task mix"),
+            ));
+        }
         for (i, t) in tasks.iter().enumerate() {
             let mut o = base.clone();
             // A task's own prompt source replaces the shared one whole.

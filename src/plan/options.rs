@@ -22,6 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::api::ApiKind;
 use crate::schedule::{ArrivalKind, ThinkRange};
 use crate::units::{de_choice, ser_choice};
+use crate::workload::conversation::TurnRange;
 
 use super::Backend;
 
@@ -109,6 +110,14 @@ options! {
         spawn_rate: f64,
         #[serde(deserialize_with = "de_think", serialize_with = "ser_think")]
         think_time: ThinkRange,
+        /// Turns per conversation session: `4` or `2..6` (`--turns`).
+        #[serde(deserialize_with = "de_turns", serialize_with = "ser_turns")]
+        turns: TurnRange,
+        /// The pause between a reply and the session's next turn.
+        #[serde(deserialize_with = "de_think", serialize_with = "ser_think")]
+        turn_think_time: ThinkRange,
+        /// Conversation sessions to run (instead of a request count).
+        sessions: u64,
         /// `K/N`: this process is shard K of N.
         shard: String,
         /// N, with K from `shard_index` (a Kubernetes Indexed Job's
@@ -288,6 +297,19 @@ fn ser_think<S: Serializer>(t: &Option<ThinkRange>, s: S) -> Result<S::Ok, S::Er
             crate::units::format_duration(*lo),
             crate::units::format_duration(*hi)
         )),
+        None => s.serialize_none(),
+    }
+}
+
+fn de_turns<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TurnRange>, D::Error> {
+    TurnRange::parse(&NumOrStr::deserialize(d)?.text())
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn ser_turns<S: Serializer>(t: &Option<TurnRange>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&t.text()),
         None => s.serialize_none(),
     }
 }

@@ -7,7 +7,8 @@
 //! `ended_s`), the derived latencies in milliseconds (`ttft_ms`, `tpot_ms`,
 //! `e2e_ms`, `queue_delay_ms`, `itl_mean_ms`), token counts, `streamed`,
 //! `status`, `ok`, `error_class`, `error_message`, then the request's
-//! `task` and `model` (a scenario's task mix; empty otherwise). Empty cell =
+//! `task` and `model` (a scenario's task mix; empty otherwise), `session`
+//! and `turn` (a conversation run; empty otherwise). Empty cell =
 //! undefined.
 //! Rows are in request order; cancelled requests are included (class
 //! `cancelled`), as in the records file.
@@ -66,6 +67,8 @@ fn run(doc: &RunReport) -> Result<Vec<u8>, String> {
         "error_message",
         "task",
         "model",
+        "session",
+        "turn",
     ])
     .map_err(|e| e.to_string())?;
     let mut sorted: Vec<_> = records.iter().collect();
@@ -95,6 +98,8 @@ fn run(doc: &RunReport) -> Result<Vec<u8>, String> {
             opt(r.error.as_ref().map(|e| e.message.clone())),
             opt(r.task.clone()),
             opt(r.model.clone()),
+            opt(r.session.map(|s| s.session)),
+            opt(r.session.map(|s| s.turn)),
         ])
         .map_err(|e| e.to_string())?;
     }

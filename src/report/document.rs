@@ -116,6 +116,7 @@ impl Loaded {
         let doc = RunDocument {
             unfinished,
             breakdown: (!breakdown.is_empty()).then(|| breakdown.finish()),
+            sessions: crate::stats::sessions::Sessions::of(&all),
             series: Some(crate::doc::Series::from_records(&all)),
             ..RunDocument::new(summary)
         };
@@ -436,6 +437,43 @@ pub fn compare_rows(d: &CompareDocument) -> (Vec<String>, Vec<Vec<String>>) {
         })
         .collect();
     (header, rows)
+}
+
+/// The session line, and the per-turn table's header and rows.
+pub type SessionsTable = (String, Vec<&'static str>, Vec<Vec<String>>);
+
+/// A conversation run's figures (`--turns`); `None` for other runs.
+pub fn sessions_table(r: &RunDocument) -> Option<SessionsTable> {
+    let s = r.sessions.as_ref()?;
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+    let rows = s
+        .by_turn
+        .iter()
+        .map(|t| {
+            vec![
+                t.turn.to_string(),
+                t.requests.to_string(),
+                t.successful.to_string(),
+                format!("{:.1}", t.mean_input_tokens),
+                ms(t.ttft_p50_ms),
+                ms(t.ttft_p99_ms),
+                ms(t.e2e_p50_ms),
+            ]
+        })
+        .collect();
+    Some((
+        s.line(),
+        vec![
+            "turn",
+            "requests",
+            "success",
+            "input tokens (mean)",
+            "TTFT p50 (ms)",
+            "TTFT p99 (ms)",
+            "E2E p50 (ms)",
+        ],
+        rows,
+    ))
 }
 
 #[cfg(test)]

@@ -119,6 +119,30 @@ fn run_settings(out: &mut String, settings: Option<&RunSettings>) {
     );
 }
 
+/// The session line and the per-turn table (a conversation run).
+fn sessions_section(out: &mut String, r: &crate::doc::RunDocument) {
+    let Some((line, header, rows)) = document::sessions_table(r) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<h2 id=\"sessions\">Sessions</h2>\n<p>{}</p>\n<table>\n<tr>",
+        esc(&line)
+    );
+    for h in &header {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr>\n");
+    for row in &rows {
+        out.push_str("<tr>");
+        for c in row {
+            let _ = write!(out, "<td>{}</td>", esc(c));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}
+
 /// The per-task and per-model tables (a scenario's task mix).
 fn breakdown_section(out: &mut String, r: &crate::doc::RunDocument) {
     let tables = document::breakdown_tables(r);
@@ -221,6 +245,7 @@ fn run_body(report: &RunReport) -> String {
         }
         out.push_str("</table>\n");
     }
+    sessions_section(&mut out, r);
     breakdown_section(&mut out, r);
 
     out.push_str("<h2 id=\"objectives\">Objectives</h2>\n");

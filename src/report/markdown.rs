@@ -92,6 +92,12 @@ fn run(r: &RunDocument) -> String {
         );
     }
 
+    if let Some((line, header, rows)) = document::sessions_table(r) {
+        let _ = writeln!(out, "### Sessions\n\n{}\n", cell(&line));
+        let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cell(c)).collect()).collect();
+        table(&mut out, &header, &rows, 1);
+    }
+
     for (what, header, rows) in document::breakdown_tables(r) {
         let _ = writeln!(out, "### Per {what}\n");
         let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cell(c)).collect()).collect();

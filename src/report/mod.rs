@@ -155,6 +155,9 @@ fn run_console(r: &RunReport) -> String {
     if let Some(b) = &d.breakdown {
         out.push_str(&crate::stats::breakdown::breakdown_table(b, d.summary.requests_total));
     }
+    if let Some(s) = &d.sessions {
+        out.push_str(&s.table());
+    }
     if let Some(u) = &d.users {
         out.push_str(&u.line());
         out.push('\n');

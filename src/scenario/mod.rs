@@ -628,7 +628,11 @@ pub fn load_workload(plan: &RunPlan, counter: crate::workload::Counter) -> anyho
         .requests
         .map_or(crate::workload::MAX_PREPARED, |n| n.saturating_add(plan.warmup));
     if plan.tasks.is_empty() {
-        return Ok(Workload::prepare(&plan.workload, counter, requests)?);
+        let w = Workload::prepare(&plan.workload, counter, requests)?;
+        if plan.conversation.is_some() {
+            w.check_conversations().map_err(anyhow::Error::msg)?;
+        }
+        return Ok(w);
     }
     let mut tasks = Vec::new();
     for t in &plan.tasks {

@@ -52,6 +52,7 @@ pub use quantile::Percentile;
 pub mod breakdown;
 pub mod errors;
 pub mod quantile;
+pub mod sessions;
 pub mod state;
 
 /// One latency distribution, in milliseconds.

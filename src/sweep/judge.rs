@@ -65,6 +65,7 @@ pub fn judge(plan: &SweepPlan, load: Load, m: Measurement, previous_throughput: 
         monitor: m.monitor.map(|r| r.summary),
         trust: Some(m.trust),
         connections: Some(m.connections),
+        sessions: m.sessions,
     }
 }
 

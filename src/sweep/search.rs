@@ -401,6 +401,7 @@ mod tests {
             monitor: None,
             trust: None,
             connections: None,
+            sessions: None,
         }
     }
 

@@ -34,6 +34,11 @@
 //!   the trace's `hash_ids` do) and its arrival time, which the schedule
 //!   replays ([`trace`]).
 //!
+//! A JSONL line may instead hold `turns`, a list of user messages: a
+//! conversation for `--turns` ([`conversation`], which also gives ShareGPT
+//! files their whole conversations); sent as a single request it is its
+//! first turn.
+//!
 //! File items are used in order and wrap around when the run asks for more
 //! requests than the file holds. Bad files fail at load time, before any
 //! traffic, with the file and line named.
@@ -56,6 +61,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub mod tokenizer;
+pub mod conversation;
 pub mod tokens;
 pub mod trace;
 pub mod words;
@@ -298,6 +304,8 @@ struct Entry {
     max_tokens: Option<u64>,
     params: RequestParams,
     fields: Option<Arc<serde_json::Map<String, Value>>>,
+    /// The entry as a conversation (ShareGPT, JSONL), for `--turns`.
+    turns: Option<conversation::EntryTurns>,
 }
 
 #[derive(Debug)]
@@ -476,6 +484,7 @@ impl Workload {
                     max_tokens: None,
                     params: RequestParams::default(),
                     fields: None,
+                    turns: None,
                 }
             })
             .collect();
@@ -556,6 +565,7 @@ impl Workload {
                         max_tokens: None,
                         params: RequestParams::default(),
                         fields: None,
+                        turns: None,
                     }],
                 }
             }
@@ -891,20 +901,12 @@ fn load_jsonl(path: &Path, counter: &Counter) -> Result<Vec<Entry>, WorkloadErro
         let obj = v
             .as_object()
             .ok_or_else(|| bad("each line must be a JSON object with `prompt` or `messages`".into()))?;
-        let prompt = match (obj.get("prompt"), obj.get("messages")) {
-            (Some(Value::String(p)), None) => Prompt::Text(p.clone()),
-            (Some(_), None) => return Err(bad("`prompt` must be a string".into())),
-            (None, Some(m)) => Prompt::Chat(
-                serde_json::from_value::<Vec<ChatMessage>>(m.clone())
-                    .map_err(|e| bad(format!("`messages` must be a list of {{role, content}} strings: {e}")))?,
-            ),
-            (Some(_), Some(_)) => return Err(bad("give `prompt` or `messages`, not both".into())),
-            (None, None) => return Err(bad("no `prompt` or `messages`".into())),
-        };
-        if let Prompt::Chat(m) = &prompt {
-            if m.is_empty() {
-                return Err(bad("`messages` is empty".into()));
-            }
+        let given = ["prompt", "messages", "turns"]
+            .iter()
+            .filter(|k| obj.contains_key(**k))
+            .count();
+        if given > 1 {
+            return Err(bad("give one of `prompt`, `messages` or `turns`, not several".into()));
         }
         let max_tokens = match obj.get("max_tokens") {
             None | Some(Value::Null) => None,
@@ -913,13 +915,42 @@ fn load_jsonl(path: &Path, counter: &Counter) -> Result<Vec<Entry>, WorkloadErro
                 _ => return Err(bad("`max_tokens` must be a whole number of at least 1".into())),
             },
         };
+        let turns = match obj.get("turns") {
+            Some(t) => Some(conversation::jsonl_turns(t, max_tokens).map_err(bad)?),
+            None => None,
+        };
+        let prompt = match (obj.get("prompt"), obj.get("messages")) {
+            // A conversation sent as a single request is its first turn.
+            (None, None) if turns.is_some() => {
+                Prompt::Text(turns.as_ref().map(|t| t.turns[0].message.clone()).unwrap_or_default())
+            }
+            (Some(Value::String(p)), None) => Prompt::Text(p.clone()),
+            (Some(_), None) => return Err(bad("`prompt` must be a string".into())),
+            (None, Some(m)) => Prompt::Chat(
+                serde_json::from_value::<Vec<ChatMessage>>(m.clone())
+                    .map_err(|e| bad(format!("`messages` must be a list of {{role, content}} strings: {e}")))?,
+            ),
+            (None, None) => return Err(bad("no `prompt`, `messages` or `turns`".into())),
+            (Some(_), Some(_)) => return Err(bad("give one of `prompt`, `messages` or `turns`, not several".into())),
+        };
+        if let Prompt::Chat(m) = &prompt {
+            if m.is_empty() {
+                return Err(bad("`messages` is empty".into()));
+            }
+        }
         let params = item_params(obj).map_err(bad)?;
+        let turns = match (&prompt, turns) {
+            (_, Some(t)) => Some(t),
+            (Prompt::Chat(m), None) => Some(conversation::messages_turns(m, max_tokens)),
+            (Prompt::Text(_), None) => None,
+        };
         entries.push(Entry {
             input_tokens: prompt.tokens_by(counter),
             prompt,
             max_tokens,
             params,
             fields: Some(Arc::new(obj.clone())),
+            turns,
         });
     }
     if entries.is_empty() {
@@ -1001,6 +1032,18 @@ fn load_sharegpt(path: &Path, counter: &Counter) -> Result<Vec<Entry>, WorkloadE
             let reply = c.conversations.get(first + 1)?;
             let prompt = Prompt::Text(c.conversations[first].value.clone());
             let (input_tokens, output_tokens) = (prompt.tokens_by(counter), counter.count(&reply.value));
+            // Every human turn followed by a reply, in order, until the
+            // first empty one (`--turns`).
+            let turns: Vec<conversation::TurnSpec> = c.conversations[first..]
+                .windows(2)
+                .filter(|w| is_human(&w[0].from) && !is_human(&w[1].from))
+                .map(|w| (w[0].value.clone(), counter.count(&w[1].value)))
+                .take_while(|(m, out)| counter.count(m) > 0 && *out > 0)
+                .map(|(message, out)| conversation::TurnSpec {
+                    message,
+                    max_tokens: Some(out),
+                })
+                .collect();
             // Empty turns say nothing about lengths (vLLM drops them too).
             (input_tokens > 0 && output_tokens > 0).then_some(Entry {
                 prompt,
@@ -1008,6 +1051,10 @@ fn load_sharegpt(path: &Path, counter: &Counter) -> Result<Vec<Entry>, WorkloadE
                 max_tokens: Some(output_tokens),
                 params: RequestParams::default(),
                 fields: None,
+                turns: Some(conversation::EntryTurns {
+                    opening: Vec::new(),
+                    turns,
+                }),
             })
         })
         .collect();
@@ -1028,7 +1075,7 @@ fn is_human(from: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn spec(dataset: DatasetSpec) -> WorkloadSpec {
+    pub(super) fn spec(dataset: DatasetSpec) -> WorkloadSpec {
         WorkloadSpec {
             dataset,
             max_tokens: None,

@@ -35,7 +35,7 @@ fn load_schema(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-fn schema_errors(name: &str, doc: &Value) -> Vec<String> {
+pub(crate) fn schema_errors(name: &str, doc: &Value) -> Vec<String> {
     let validator = jsonschema::options()
         .should_validate_formats(true)
         .with_retriever(LocalSchemas)
@@ -48,7 +48,7 @@ fn schema_errors(name: &str, doc: &Value) -> Vec<String> {
 }
 
 /// The document read as `T` and written again is the document.
-fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(v: &Value) -> T {
+pub(crate) fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(v: &Value) -> T {
     let typed: T = serde_json::from_value(v.clone()).expect("reads as the library's type");
     assert_json_close(&serde_json::to_value(&typed).unwrap(), v, "");
     typed
