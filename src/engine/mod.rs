@@ -48,6 +48,7 @@ mod h1;
 mod poll;
 pub mod preflight;
 pub mod request;
+mod staged;
 mod tls;
 
 pub use client::{Client, ClientConfig, HeaderSpec};
@@ -127,6 +128,9 @@ pub struct Phase {
     /// This process's part of a sharded run: only the indices, users and
     /// arrivals it owns, and its share of the concurrency (`None`: all).
     pub shard: Option<Shard>,
+    /// Load that changes over the phase (stages, ramp-up); `None`: the
+    /// schedule's fixed load.
+    pub profile: Option<Arc<schedule::stages::Profile>>,
 }
 
 /// How the caller stops a phase early.
@@ -332,6 +336,12 @@ pub async fn run_phase(
     let mut dispatch = DispatchStats::default();
     let mut cap_counter: Option<(Arc<AtomicU64>, Arc<AtomicU64>)> = None;
     match phase.schedule {
+        // Workers or users under a stage list (`staged.rs`).
+        _ if phase.profile.as_ref().is_some_and(|p| p.drives_workers()) => {
+            if let Some(p) = &phase.profile {
+                staged::spawn_workers(&shared, p, &mut tasks);
+            }
+        }
         ScheduleSpec::Closed { concurrency } => {
             let next = Arc::new(AtomicU64::new(0));
             let concurrency = phase.shard.map_or(concurrency, |s| s.share(concurrency));
@@ -369,7 +379,10 @@ pub async fn run_phase(
                 .map(|c| Arc::new(Semaphore::new(c)));
             let cap_waits = Arc::new(AtomicU64::new(0));
             let cap_unsent = Arc::new(AtomicU64::new(0));
-            let mut arrivals = schedule::arrivals(rate, arrival, phase.seed, phase.stop.requests);
+            let mut arrivals = match &phase.profile {
+                Some(p) => p.arrivals(arrival, phase.seed, phase.stop.requests),
+                None => schedule::arrivals(rate, arrival, phase.seed, phase.stop.requests),
+            };
             let mut i = 0u64;
             while let Some(offset) = arrivals.next_offset() {
                 if phase.stop.requests.is_some_and(|n| i >= n) || phase.stop.duration.is_some_and(|d| offset >= d) {

@@ -66,6 +66,14 @@ pub struct VllmDocument<'a> {
     pub request_rate: NumOrStr,
     pub burstiness: NumOrStr,
     pub max_concurrency: Option<usize>,
+    /// vLLM's ramp-up (`--ramp-up-strategy`), as it records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp_up_strategy: Option<&'static str>,
+    /// Whole rates as integers, as vLLM's integer flags write them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp_up_start_rps: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp_up_end_rps: Option<serde_json::Value>,
     pub duration: f64,
     pub completed: u64,
     pub failed: u64,
@@ -77,6 +85,9 @@ pub struct VllmDocument<'a> {
     pub total_token_throughput: f64,
     pub max_output_tokens_per_s: f64,
     pub max_concurrent_requests: u64,
+    /// Each whole rate a ramp-up reached, with when (vLLM's local ISO time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rps_change_events: Option<Vec<RpsChange>>,
     pub input_lens: Vec<u64>,
     pub output_lens: Vec<u64>,
     pub ttfts: Vec<f64>,
@@ -103,6 +114,41 @@ pub struct VllmDocument<'a> {
     pub median_e2el_ms: f64,
     pub std_e2el_ms: f64,
     pub p99_e2el_ms: f64,
+}
+
+/// One of vLLM's `rps_change_events`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RpsChange {
+    pub rps: i64,
+    pub timestamp: String,
+}
+
+/// The ramp-up of the run, when it had one.
+fn ramp(report: &RunReport) -> Option<crate::schedule::stages::Ramp> {
+    match report.doc.stages.as_ref().map(|s| &s.profile) {
+        Some(crate::schedule::stages::Profile::RampUp { ramp, .. }) => Some(*ramp),
+        _ => None,
+    }
+}
+
+/// The rate changes as vLLM writes them: the run's start plus each
+/// change's offset, local time, `datetime.isoformat()`'s shape.
+fn rps_change_events(report: &RunReport) -> Option<Vec<RpsChange>> {
+    ramp(report)?;
+    let start = report.doc.started()?;
+    let changes = &report.doc.stages.as_ref()?.rate_changes;
+    Some(
+        changes
+            .iter()
+            .map(|c| RpsChange {
+                rps: c.rps,
+                timestamp: (start + chrono::Duration::microseconds((c.t_s * 1e6) as i64))
+                    .naive_local()
+                    .format("%Y-%m-%dT%H:%M:%S%.6f")
+                    .to_string(),
+            })
+            .collect(),
+    )
 }
 
 /// mean, median, population std and p99 of milliseconds, NumPy's way;
@@ -149,6 +195,25 @@ fn py_float(v: f64) -> String {
         format!("{v:.1}")
     } else {
         format!("{v}")
+    }
+}
+
+/// A rate as vLLM prints its integer ramp-up rates (`5`), or as Python
+/// prints a float when it has a fraction (`2.5`).
+fn py_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A whole number as a JSON integer, else as a float.
+fn json_number(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        serde_json::Value::from(v as i64)
+    } else {
+        serde_json::Value::from(v)
     }
 }
 
@@ -224,9 +289,17 @@ impl<'a> VllmDocument<'a> {
                         .collect()
                 })
                 .unwrap_or_default(),
-            request_rate: request_rate(schedule),
+            // A ramp-up leaves vLLM's --request-rate at its default, inf.
+            request_rate: if ramp(report).is_some() {
+                NumOrStr::Str("inf")
+            } else {
+                request_rate(schedule)
+            },
             burstiness: burstiness(schedule),
             max_concurrency: schedule.and_then(Schedule::max_concurrency),
+            ramp_up_strategy: ramp(report).map(|r| crate::units::Choice::name(r.strategy)),
+            ramp_up_start_rps: ramp(report).map(|r| json_number(r.start_rps)),
+            ramp_up_end_rps: ramp(report).map(|r| json_number(r.end_rps)),
             duration: s.duration_s,
             completed: s.successful,
             failed: s.failed,
@@ -238,6 +311,7 @@ impl<'a> VllmDocument<'a> {
             total_token_throughput: s.total_token_throughput,
             max_output_tokens_per_s: s.peak_output_throughput,
             max_concurrent_requests: s.peak_concurrency,
+            rps_change_events: rps_change_events(report),
             input_lens: recs.iter().map(|r| r.input_tokens).collect(),
             output_lens: recs
                 .iter()
@@ -307,6 +381,13 @@ pub fn default_file_name(report: &RunReport) -> String {
     let model = report.doc.model.as_deref().unwrap_or_default();
     let model = model.rsplit('/').next().unwrap_or(model);
     let date = date(report);
+    // vLLM names a ramp-up's file by its shape and rates.
+    if let Some(r) = ramp(report) {
+        let strategy = crate::units::Choice::name(r.strategy);
+        let (a, b) = (py_number(r.start_rps), py_number(r.end_rps));
+        return format!("{label}-ramp-up-{strategy}-{a}qps-{b}qps{concurrency}-{model}-{date}.json")
+            .replace(['/', '\\'], "_");
+    }
     // A name, never a path: nothing of the label or model may leave the directory.
     format!("{label}-{rate}qps{concurrency}-{model}-{date}.json").replace(['/', '\\'], "_")
 }

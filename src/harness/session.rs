@@ -55,6 +55,8 @@ pub struct Session {
     grace: Duration,
     abort_after: Option<Duration>,
     shard: Option<crate::schedule::Shard>,
+    /// The plan's load over time (stages, ramp-up), for the measured phase.
+    profile: Option<Arc<crate::schedule::stages::Profile>>,
     start_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The monitor's interval; `None` with `--no-monitor`.
     monitor_interval: Option<Duration>,
@@ -124,6 +126,8 @@ pub struct Measurement {
     pub trust: crate::monitor::TrustVerdict,
     /// The connections the measured phase opened and used.
     pub connections: engine::ConnectionStats,
+    /// Each stage's figures, unjudged (a load over time only).
+    pub stages: Option<super::stages::StageSplit>,
 }
 
 impl Measurement {
@@ -218,6 +222,7 @@ impl Session {
             grace: plan.grace,
             abort_after: plan.abort_after,
             shard: plan.shard,
+            profile: plan.profile.clone().map(Arc::new),
             start_at: plan.start_at,
             monitor_interval: plan.monitor.enabled.then_some(plan.monitor.interval),
             scrapes: std::sync::Mutex::new(scrapes),
@@ -262,17 +267,27 @@ impl Session {
             grace: self.grace,
             abort_after: self.abort_after,
             shard: self.shard,
+            profile: self.profile.clone(),
         };
         let started_at = chrono::Local::now();
         let (tx, rx) = mpsc::unbounded_channel::<Event>();
-        let view = ui::open_view(tui, &level.stop, &level.schedule, sinks.quiet, signals, self.grace);
+        let view = ui::open_view(
+            tui,
+            &level.stop,
+            &level.schedule,
+            self.profile.as_ref(),
+            sinks.quiet,
+            signals,
+            self.grace,
+        );
         let view = LiveFanout::wrap(view, self.services.live_sinks(), &self.model);
         let probe = crate::monitor::trust::Probe::start();
         let sampling = self.start_monitor();
         let guard = StopIfCollectorDies(Some(signals.clone()));
+        let split = self.profile.as_deref().map(super::stages::StageSplit::new);
         let collector = tokio::task::spawn_blocking(move || {
             let mut guard = guard;
-            let collected = collect(rx, sinks, view);
+            let collected = collect(rx, sinks, view, split);
             guard.0 = None;
             collected
         });
@@ -332,6 +347,7 @@ impl Session {
             monitor,
             trust,
             connections: end.connections,
+            stages: collected.stages,
         })
     }
 
@@ -382,6 +398,7 @@ impl Session {
             grace: self.grace,
             abort_after: self.abort_after,
             shard: self.shard,
+            profile: None,
         };
         let drain = tokio::spawn(async move {
             let mut failed = 0u64;
@@ -406,6 +423,7 @@ struct Collected {
     bounds_empty: bool,
     users: Option<crate::schedule::UsersActivity>,
     breakdown: crate::stats::breakdown::BreakdownBuilder,
+    stages: Option<super::stages::StageSplit>,
 }
 
 /// The collector's view, fanned out to the live exporters: each event
@@ -469,7 +487,12 @@ impl Drop for StopIfCollectorDies {
 
 /// The one consumer of a phase's events. It runs on a blocking thread so
 /// records-file writes stay off the runtime's workers.
-fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: Box<dyn RunView>) -> Collected {
+fn collect(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    mut sinks: Sinks,
+    mut view: Box<dyn RunView>,
+    stages: Option<super::stages::StageSplit>,
+) -> Collected {
     let mut out = Collected {
         summary: SummaryBuilder::new(),
         kept: Vec::new(),
@@ -478,6 +501,7 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
         bounds_empty: sinks.bounds.is_empty(),
         users: None,
         breakdown: Default::default(),
+        stages,
     };
     let mut active_users = 0usize;
     let mut samples = 0usize;
@@ -510,8 +534,10 @@ fn collect(mut rx: mpsc::UnboundedReceiver<Event>, mut sinks: Sinks, mut view: B
                 if rec.task.is_some() {
                     out.breakdown.add(&rec);
                 }
-                if sinks.bounds.is_good(&rec) {
-                    out.good += 1;
+                let good = sinks.bounds.is_good(&rec);
+                out.good += u64::from(good);
+                if let Some(s) = out.stages.as_mut() {
+                    s.add(&rec, good);
                 }
                 if rec.succeeded() && rec.text.is_some() && samples < sinks.show_samples {
                     samples += 1;

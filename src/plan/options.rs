@@ -117,6 +117,16 @@ options! {
         shard_index: u64,
         /// When the measured phase starts: RFC 3339, or `+30s` from now.
         start_at: String,
+        /// Closed-loop workers over time (`30s:10,2m:50,30s:0`).
+        stages: super::stages::StagesValue,
+        /// Open-loop arrivals per second over time.
+        rate_stages: super::stages::StagesValue,
+        /// Simulated users over time.
+        user_stages: super::stages::StagesValue,
+        #[serde(deserialize_with = "de_choice", serialize_with = "ser_choice")]
+        ramp_up_strategy: crate::schedule::stages::RampStrategy,
+        ramp_up_start_rps: f64,
+        ramp_up_end_rps: f64,
     }
 }
 
@@ -157,6 +167,8 @@ options! {
     pub struct ObjectiveOptions {
         slo: Vec<String>,
         goodput: Vec<String>,
+        /// Judge the objectives in every stage too.
+        slo_per_stage: bool,
     }
 }
 

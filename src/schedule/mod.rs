@@ -21,6 +21,7 @@
 //! each thinks.
 
 pub mod shard;
+pub mod stages;
 pub use shard::Shard;
 
 use std::time::Duration;

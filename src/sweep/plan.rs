@@ -123,6 +123,11 @@ impl SweepPlan {
     /// The sweep over `base` (the shared run settings, resolved by the
     /// plan's constructor) with the sweep's own options.
     pub fn resolve(base: RunPlan, a: &SweepOptions) -> Result<Self, PlanError> {
+        if base.profile.is_some() {
+            return Err(bad(
+                "--stages, --rate-stages, --user-stages and --ramp-up-strategy shape one run's load; a sweep sets its own levels (use `inferload run`)",
+            ));
+        }
         let stop_when = crate::slo::parse_all(&a.stop_when).map_err(|e| bad(format!("--stop-when: {e}")))?;
         let concurrency = a
             .concurrency

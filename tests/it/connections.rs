@@ -302,6 +302,7 @@ mod engine_phase {
             grace: Duration::from_secs(5),
             abort_after: None,
             shard: None,
+            profile: None,
         };
         let collect = tokio::spawn(async move {
             let mut records = Vec::new();

@@ -19,5 +19,6 @@ mod scenarios;
 mod secrets;
 mod shards;
 mod sim;
+mod stages;
 mod tui;
 mod workload;

@@ -127,6 +127,7 @@ async fn run(t: &Target, requests: u64) -> Vec<RequestRecord> {
         grace: Duration::from_secs(5),
         abort_after: None,
         shard: None,
+        profile: None,
     };
     let collect = tokio::spawn(async move {
         let mut records = Vec::new();
