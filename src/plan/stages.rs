@@ -350,6 +350,34 @@ mod tests {
     }
 
     #[test]
+    fn scenario_files_take_stages_as_text_or_k6_lists() {
+        let o: crate::plan::RunOptions = toml::from_str(
+            "[load]\nstages = [{ duration = \"30s\", target = 10 }, { duration = \"1m\", target = 0 }]\n\
+             [objectives]\nslo = [\"ttft_p99<1s\"]\nslo_per_stage = true\n",
+        )
+        .unwrap();
+        let plan = crate::plan::RunPlan::resolve(&o).unwrap();
+        assert!(plan.slo_per_stage);
+        assert_eq!(plan.stop.duration, Some(Duration::from_secs(90)));
+        assert!(matches!(plan.profile, Some(Profile::Concurrency(ref l)) if l.stages.len() == 2));
+        let o: crate::plan::RunOptions = toml::from_str(
+            "[load]\nramp_up_strategy = \"exponential\"\nramp_up_start_rps = 1\nramp_up_end_rps = 8\nrequests = 20\n",
+        )
+        .unwrap();
+        let plan = crate::plan::RunPlan::resolve(&o).unwrap();
+        assert_eq!(plan.profile.map(|p| p.kind()), Some("ramp_up"));
+        let e = toml::from_str::<crate::plan::RunOptions>("[load]\nramp_up_strategy = \"cubic\"\n").unwrap_err();
+        assert!(e.to_string().contains("linear, exponential"), "{e}");
+        let o: crate::plan::RunOptions = toml::from_str("[load]\nrate_stages = \"10s:-2\"\n").unwrap();
+        let e = crate::plan::RunPlan::resolve(&o).unwrap_err();
+        assert_eq!(e.key, Some("load.rate_stages"));
+        let o: crate::plan::RunOptions = toml::from_str("[objectives]\nslo_per_stage = true\n").unwrap();
+        let e = crate::plan::RunPlan::resolve(&o).unwrap_err();
+        assert_eq!(e.key, Some("objectives.slo_per_stage"));
+        assert!(e.message.contains("--slo-per-stage needs --stages"), "{e}");
+    }
+
+    #[test]
     fn no_profile_leaves_the_fixed_schedules() {
         assert!(go(|_| {}).unwrap().is_none());
     }

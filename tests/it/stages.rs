@@ -68,7 +68,7 @@ async fn run_with(argv: Vec<String>, extra: &[&str]) -> Output {
 async fn closed_loop_stages_keep_the_workers_under_the_target() {
     let sim = start_sim(SimConfig::fixed(Duration::from_millis(5), Duration::from_millis(3))).await;
     let dir = tempfile::tempdir().unwrap();
-    let out = run_with(base(sim.url(), dir.path(), "c"), &["--stages", "1s:4,1s:4,1s:0"]).await;
+    let out = run_with(base(&sim.url(), dir.path(), "c"), &["--stages", "1s:4,1s:4,1s:0"]).await;
     assert_eq!(out.code, Some(0), "{}", out.all());
     let doc = read_json(&dir.path().join("c.json"));
     assert!(schema_errors(&doc).is_empty(), "{:?}", schema_errors(&doc));
@@ -119,7 +119,7 @@ async fn rate_stages_send_the_integral_of_the_rate_in_each_stage() {
     // unit gaps put arrival k at Λ⁻¹(k), so exactly 7, 15 and 10, and no
     // arrival falls on a boundary.
     let out = run_with(
-        base(sim.url(), dir.path(), "r"),
+        base(&sim.url(), dir.path(), "r"),
         &["--rate-stages", "1s:15,1s:15,1s:5", "--arrival", "constant"],
     )
     .await;
@@ -135,7 +135,7 @@ async fn rate_stages_send_the_integral_of_the_rate_in_each_stage() {
 
     // Poisson: each stage's count is Poisson with mean Λ; four standard
     // deviations either side.
-    let out = run_with(base(sim.url(), dir.path(), "p"), &["--rate-stages", "2s:30,2s:30"]).await;
+    let out = run_with(base(&sim.url(), dir.path(), "p"), &["--rate-stages", "2s:30,2s:30"]).await;
     assert_eq!(out.code, Some(0), "{}", out.all());
     let doc = read_json(&dir.path().join("p.json"));
     let stages = doc["stages"]["stages"].as_array().unwrap();
@@ -154,7 +154,7 @@ async fn a_counted_ramp_up_is_vllms_schedule_and_records_its_rate_changes() {
     let sim = start_sim(SimConfig::fixed(Duration::from_millis(1), Duration::from_millis(1))).await;
     let dir = tempfile::tempdir().unwrap();
     let out = run_with(
-        base(sim.url(), dir.path(), "v"),
+        base(&sim.url(), dir.path(), "v"),
         &[
             "--ramp-up-strategy",
             "linear",
@@ -202,7 +202,7 @@ async fn a_counted_ramp_up_is_vllms_schedule_and_records_its_rate_changes() {
     // Timed, exponential: Λ(2 s) = 4·2/ln 4·(4 − 1) ≈ 17.3, so 17 arrivals,
     // arrival k at T·ln(1 + k·ln q/(A·T))/ln q.
     let out = run_with(
-        base(sim.url(), dir.path(), "e"),
+        base(&sim.url(), dir.path(), "e"),
         &[
             "--ramp-up-strategy",
             "exponential",
@@ -244,17 +244,12 @@ async fn objectives_per_stage_fail_where_the_server_starts_to_queue() {
     let sim = start_sim(SimConfig::batching(profile)).await;
     let dir = tempfile::tempdir().unwrap();
     let slo = format!("ttft_p99<{bound_ms}ms");
+    let mut argv = base(&sim.url(), dir.path(), "s");
+    let at = argv.iter().position(|a| a == "--output-len").unwrap();
+    argv[at + 1] = "20".into();
     let out = run_with(
-        base(sim.url(), dir.path(), "s"),
-        &[
-            "--output-len",
-            "20",
-            "--stages",
-            "1s:2,1s:2,1s:8,1s:8",
-            "--slo",
-            &slo,
-            "--slo-per-stage",
-        ],
+        argv,
+        &["--stages", "1s:2,1s:2,1s:8,1s:8", "--slo", &slo, "--slo-per-stage"],
     )
     .await;
     assert_eq!(out.code, Some(3), "{}", out.all());
@@ -284,7 +279,7 @@ async fn shards_split_the_stages_as_one_run() {
     // Closed loop: 5 workers over two shards are 3 and 2, as --concurrency 5
     // splits; each shard's in flight stays under its share of floor(target).
     let shard_run = |k: u64, name: &str, load: &[&str]| {
-        let mut argv = base(sim.url(), dir.path(), name);
+        let mut argv = base(&sim.url(), dir.path(), name);
         argv.extend(["--shard".to_string(), format!("{k}/2")]);
         argv.extend(load.iter().map(ToString::to_string));
         run_async(argv)
@@ -311,7 +306,7 @@ async fn shards_split_the_stages_as_one_run() {
     }
     // Open loop: the shards' arrivals together are the single run's.
     let load = ["--rate-stages", "1s:15,1s:15,1s:5", "--arrival", "constant"];
-    let single = run_with(base(sim.url(), dir.path(), "one"), &load).await;
+    let single = run_with(base(&sim.url(), dir.path(), "one"), &load).await;
     assert_eq!(single.code, Some(0), "{}", single.all());
     let (a, b) = tokio::join!(shard_run(0, "r0", &load), shard_run(1, "r1", &load));
     assert_eq!((a.code, b.code), (Some(0), Some(0)), "{}\n{}", a.all(), b.all());
