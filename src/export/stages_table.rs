@@ -70,7 +70,7 @@ fn target(st: &StageFigures) -> String {
     if (st.from - st.to).abs() < 1e-9 {
         trim(st.to)
     } else {
-        format!("{} -> {}", trim(st.from), trim(st.to))
+        format!("{} → {}", trim(st.from), trim(st.to))
     }
 }
 

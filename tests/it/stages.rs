@@ -112,6 +112,34 @@ async fn closed_loop_stages_keep_the_workers_under_the_target() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_stages_start_each_user_when_the_target_reaches_it() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(2), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_with(
+        base(&sim.url(), dir.path(), "u"),
+        &["--user-stages", "1s:3,1s:3", "--think-time", "10ms..20ms"],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let doc = read_json(&dir.path().join("u.json"));
+    assert_eq!(doc["users"]["peak"], 3);
+    // User k starts when the target (0 → 3 over 1 s) reaches k + 1, and
+    // the users active never exceed floor(target) while it rises.
+    let series = doc["users"]["series"].as_array().unwrap();
+    for change in series {
+        let (t, n) = (change[0].as_f64().unwrap(), change[1].as_u64().unwrap());
+        if t < 2.0 {
+            let target = if t < 1.0 { 3.0 * t } else { 3.0 };
+            assert!(n as f64 <= (target + 1e-9).floor(), "{n} users at {t:.3}s");
+        }
+    }
+    let starts: Vec<f64> = series.iter().take(3).map(|c| c[0].as_f64().unwrap()).collect();
+    for (k, t) in starts.iter().enumerate() {
+        assert!(*t >= (k + 1) as f64 / 3.0 - 1e-6, "user {k} started at {t}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_stages_send_the_integral_of_the_rate_in_each_stage() {
     let sim = start_sim(SimConfig::fixed(Duration::from_millis(1), Duration::from_millis(1))).await;
     let dir = tempfile::tempdir().unwrap();
