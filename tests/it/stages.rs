@@ -258,17 +258,17 @@ async fn a_counted_ramp_up_is_vllms_schedule_and_records_its_rate_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objectives_per_stage_fail_where_the_server_starts_to_queue() {
-    // Two slots, 5 ms per step, 20 output tokens: a request takes ≥ 100 ms,
+    // Two slots, 10 ms per step, 20 output tokens: a request takes ≥ 200 ms,
     // so with more than two in flight a request waits at least half of one
     // before its first token; with two or fewer it never waits.
     let profile = BatchingProfile {
         max_num_seqs: 2,
         kv_cache_tokens: 1 << 20,
         prefill_per_token: Duration::ZERO,
-        decode_base: Duration::from_millis(5),
+        decode_base: Duration::from_millis(10),
         decode_per_seq: Duration::ZERO,
     };
-    let bound_ms = 20.0 * 5.0 / 2.0;
+    let bound_ms = 20.0 * 10.0 / 2.0;
     let sim = start_sim(SimConfig::batching(profile)).await;
     let dir = tempfile::tempdir().unwrap();
     let slo = format!("ttft_p99<{bound_ms}ms");
