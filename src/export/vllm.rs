@@ -578,6 +578,55 @@ mod tests {
     }
 
     #[test]
+    fn a_ramp_up_is_recorded_and_named_as_vllm_does() {
+        use crate::schedule::stages::{Profile, Ramp, RampStrategy, RateChange};
+        let mut r = report(|s| {
+            s.schedule = open(Some(8.0), None);
+            s.outputs.vllm_result = Some(save_result());
+        });
+        r.doc.stages = Some(crate::doc::stages::StagesSection {
+            profile: Profile::RampUp {
+                ramp: Ramp {
+                    strategy: RampStrategy::Exponential,
+                    start_rps: 1.0,
+                    end_rps: 8.5,
+                },
+                over_s: None,
+            },
+            stages: Vec::new(),
+            rate_changes: vec![RateChange { rps: 1, t_s: 0.0 }, RateChange { rps: 2, t_s: 1.5 }],
+            first_failures: Vec::new(),
+        });
+        let stamp = stamp_of(&r);
+        assert_eq!(
+            default_file_name(&r),
+            format!("openai-chat-ramp-up-exponential-1qps-8.5qps-some-model-{stamp}.json")
+        );
+        let v = serde_json::to_value(VllmDocument::of(&r)).unwrap();
+        assert_eq!(v["request_rate"], "inf", "vLLM's --request-rate stays inf");
+        assert_eq!(v["ramp_up_strategy"], "exponential");
+        assert_eq!(v["ramp_up_start_rps"], 1, "a whole rate is an integer");
+        assert_eq!(v["ramp_up_end_rps"], 8.5);
+        let events = v["rps_change_events"].as_array().unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1]["rps"], 2);
+        let start = r.doc.started().unwrap();
+        let t1 =
+            chrono::NaiveDateTime::parse_from_str(events[1]["timestamp"].as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%.6f")
+                .unwrap();
+        // The timestamp keeps microseconds (the start may have more).
+        let gap = (t1 - start.naive_local()).num_microseconds().unwrap();
+        assert!((gap - 1_500_000).abs() <= 1, "{gap} µs");
+        // Keys in vLLM's order: the ramp after max_concurrency.
+        let text = serde_json::to_string(&VllmDocument::of(&r)).unwrap();
+        let at = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
+        assert!(at("max_concurrency") < at("ramp_up_strategy") && at("ramp_up_end_rps") < at("duration"));
+        // Without a ramp-up none of these keys is written.
+        let plain = serde_json::to_value(VllmDocument::of(&report(|_| {}))).unwrap();
+        assert!(plain.get("ramp_up_strategy").is_none() && plain.get("rps_change_events").is_none());
+    }
+
+    #[test]
     fn default_names_follow_vllm() {
         let r = report(|s| {
             s.schedule = closed(3);
