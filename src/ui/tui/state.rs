@@ -519,6 +519,23 @@ mod tests {
     }
 
     #[test]
+    fn the_gauge_names_the_running_stage_and_its_target() {
+        use crate::schedule::stages::{Profile, StageList};
+        let goal = Goal {
+            requests: None,
+            duration: Some(Duration::from_secs(30)),
+            profile: Some(std::sync::Arc::new(Profile::Concurrency(
+                StageList::parse("10s:4,10s:8,10s:0").unwrap(),
+            ))),
+        };
+        assert_eq!(
+            goal.stage_text(Duration::from_secs(15)).as_deref(),
+            Some("stage 2/3 · target 4 → 8 workers (now 6.0)")
+        );
+        assert_eq!(Goal::default().stage_text(Duration::from_secs(1)), None);
+    }
+
+    #[test]
     fn progress_takes_the_nearer_stop() {
         let mut s = LiveStats::new(Goal {
             requests: Some(100),
