@@ -57,6 +57,7 @@ fn main() {
         random_prefix_len: 0,
         request_id_prefix: None,
         tokenizer: None,
+        system_prompt: None,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (t, cpu) = (Instant::now(), cpu_seconds());

@@ -47,6 +47,9 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
         .await?;
 
     let slo_results = crate::slo::evaluate(&plan.slos, &m.summary, m.goodput);
+    let stages = m
+        .stages
+        .map(|split| crate::harness::stages::section(split, plan, &m.summary, m.goodput.is_some()));
     let report = RunReport::new(
         RunDocument {
             started_at: Some(m.started_at.to_rfc3339()),
@@ -66,6 +69,7 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             monitor: m.monitor,
             trust: Some(m.trust),
             connections: Some(m.connections),
+            stages,
             ..RunDocument::new(m.summary)
         },
         m.records,
@@ -87,7 +91,15 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
     if m.unfinished > 0 {
         println!("{}", crate::doc::run::unfinished_line(m.unfinished));
     }
+    if let Some(s) = &doc.stages {
+        print!("{}", crate::export::stages_table::table(s));
+    }
     print!("{}", crate::ui::slo_block(&doc.slos, m.goodput));
+    if let Some(s) = &doc.stages {
+        for line in s.failure_lines() {
+            println!("{line}");
+        }
+    }
     if let Some(path) = &plan.outputs.records {
         println!("Records written to {}", path.display());
     }
@@ -111,7 +123,7 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             crate::stats::errors::digest(&doc.summary, 3)
         );
         Outcome::NothingSucceeded
-    } else if doc.slos.iter().any(|r| !r.passed) {
+    } else if doc.slos.iter().any(|r| !r.passed) || doc.stages.as_ref().is_some_and(|s| !s.first_failures.is_empty()) {
         Outcome::ObjectivesFailed
     } else {
         Outcome::Success

@@ -441,6 +441,40 @@ pub struct LoadArgs {
     /// faster than recorded (0.5: at half speed; default 1).
     #[arg(long, value_parser = parse_rate, value_name = "X", help_heading = "Load")]
     pub trace_speed: Option<f64>,
+    /// Closed-loop workers over time, k6's stages: `30s:10,2m:50,30s:0`
+    /// moves the number of workers linearly from the previous target (0
+    /// first) to each stage's over its duration. The run lasts the stages
+    /// unless --duration is given (longer holds the last target).
+    #[arg(long, value_name = "DUR:N,...", help_heading = "Load over time")]
+    pub stages: Option<String>,
+    /// Open-loop arrivals per second over time, as --stages (--arrival,
+    /// --burstiness and a --concurrency cap apply).
+    #[arg(long, value_name = "DUR:R,...", help_heading = "Load over time")]
+    pub rate_stages: Option<String>,
+    /// Simulated users over time, as --stages (--think-time applies).
+    #[arg(long, value_name = "DUR:N,...", help_heading = "Load over time")]
+    pub user_stages: Option<String>,
+    /// vLLM's ramp-up instead of --rate: the rate moves from
+    /// --ramp-up-start-rps to --ramp-up-end-rps over the run (T: --duration,
+    /// or with --requests N request i at progress i/(N-1), as vLLM).
+    #[arg(long, value_parser = choice::<crate::schedule::stages::RampStrategy>(), help_heading = "Load over time")]
+    pub ramp_up_strategy: Option<crate::schedule::stages::RampStrategy>,
+    /// The ramp-up's first rate (requests per second).
+    #[arg(
+        long,
+        value_name = "A",
+        allow_negative_numbers = true,
+        help_heading = "Load over time"
+    )]
+    pub ramp_up_start_rps: Option<f64>,
+    /// The ramp-up's last rate (requests per second).
+    #[arg(
+        long,
+        value_name = "B",
+        allow_negative_numbers = true,
+        help_heading = "Load over time"
+    )]
+    pub ramp_up_end_rps: Option<f64>,
 }
 
 /// What each request asks for.
@@ -561,6 +595,11 @@ pub struct ObjectiveArgs {
     /// vLLM's per-request goodput bounds in milliseconds: `ttft:500 tpot:50 e2el:2000`.
     #[arg(long, value_name = "KEY:MS", num_args = 1.., help_heading = "Objectives")]
     pub goodput: Vec<String>,
+    /// Judge every --slo in each stage too (with --stages, --rate-stages,
+    /// --user-stages or a ramp-up); the summary says at which stage an
+    /// objective first failed, and any failure makes the exit status 3.
+    #[arg(long, help_heading = "Objectives")]
+    pub slo_per_stage: bool,
 }
 
 /// Where results go.
@@ -985,6 +1024,12 @@ impl LoadArgs {
             shard_index: self.shard_index,
             start_at: self.start_at.clone(),
             trace_speed: self.trace_speed,
+            stages: self.stages.clone().map(crate::plan::stages::StagesValue::Text),
+            rate_stages: self.rate_stages.clone().map(crate::plan::stages::StagesValue::Text),
+            user_stages: self.user_stages.clone().map(crate::plan::stages::StagesValue::Text),
+            ramp_up_strategy: self.ramp_up_strategy,
+            ramp_up_start_rps: self.ramp_up_start_rps,
+            ramp_up_end_rps: self.ramp_up_end_rps,
         }
     }
 }
@@ -1036,6 +1081,7 @@ impl ObjectiveArgs {
         ObjectiveOptions {
             slo: list(&self.slos),
             goodput: list(&self.goodput),
+            slo_per_stage: self.slo_per_stage.then_some(true),
         }
     }
 }

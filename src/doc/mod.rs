@@ -8,6 +8,7 @@
 //!   (settings, levels, verdict);
 //! - [`compare::CompareDocument`]: `compare --json`, `schema: "inferload/compare"`;
 //! - [`series::Series`]: the bounded chart data a run document carries;
+//! - [`stages::StagesSection`]: a load that changed over the run, per stage;
 //! - [`record::RecordLine`]: one line of the `--records` JSONL file, also
 //!   what the history stores.
 //!
@@ -30,6 +31,7 @@ pub mod record;
 pub mod run;
 pub mod series;
 pub mod settings;
+pub mod stages;
 pub mod sweep;
 
 pub use compare::CompareDocument;

@@ -124,6 +124,10 @@ pub struct RunDocument {
     /// records file and from documents written before they were saved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections: Option<ConnectionStats>,
+    /// A load that changed over the run: each stage's figures, the rate
+    /// changes, the objectives per stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<super::stages::StagesSection>,
 }
 
 impl RunDocument {
@@ -154,6 +158,7 @@ impl RunDocument {
             monitor: None,
             trust: None,
             connections: None,
+            stages: None,
         }
     }
 

@@ -106,6 +106,10 @@ pub struct Series {
     pub requests: u64,
     /// At most [`MAX_POINTS`], by index.
     pub points: Vec<Point>,
+    /// Where each stage after the first began (seconds), for a load that
+    /// changed over the run: the charts mark them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stage_starts_s: Vec<f64>,
 }
 
 fn ms(d: std::time::Duration) -> f64 {
@@ -191,6 +195,7 @@ impl Series {
             buckets,
             requests: recs.len() as u64,
             points,
+            stage_starts_s: Vec::new(),
         }
     }
 }

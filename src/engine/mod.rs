@@ -50,6 +50,7 @@ mod poll;
 pub mod preflight;
 pub mod request;
 mod session;
+mod staged;
 mod tls;
 
 pub use client::{Client, ClientConfig, HeaderSpec};
@@ -132,6 +133,9 @@ pub struct Phase {
     /// Sessions of several turns instead of single requests (`--turns`;
     /// see `engine/session.rs`).
     pub conversation: Option<crate::workload::conversation::ConversationSpec>,
+    /// Load that changes over the phase (stages, ramp-up); `None`: the
+    /// schedule's fixed load.
+    pub profile: Option<Arc<schedule::stages::Profile>>,
 }
 
 /// How the caller stops a phase early.
@@ -341,6 +345,12 @@ pub async fn run_phase(
             let spec = phase.conversation.expect("checked");
             cap_counter = session::spawn(&shared, spec, &mut tasks, &mut dispatch, &stop_sending).await;
         }
+        // Workers or users under a stage list (`staged.rs`).
+        _ if phase.profile.as_ref().is_some_and(|p| p.drives_workers()) => {
+            if let Some(p) = &phase.profile {
+                staged::spawn_workers(&shared, p, &mut tasks);
+            }
+        }
         ScheduleSpec::Closed { concurrency } => {
             let next = Arc::new(AtomicU64::new(0));
             let concurrency = phase.shard.map_or(concurrency, |s| s.share(concurrency));
@@ -378,11 +388,13 @@ pub async fn run_phase(
                 .map(|c| Arc::new(Semaphore::new(c)));
             let cap_waits = Arc::new(AtomicU64::new(0));
             let cap_unsent = Arc::new(AtomicU64::new(0));
-            // A trace replay sends at the trace's own times.
-            let mut arrivals = match (arrival, shared.workload.trace_times()) {
-                (schedule::Arrival::Trace { speed }, Some(times)) => {
+            // A trace replay sends at the trace's own times; stages and
+            // ramp-ups follow their profile.
+            let mut arrivals = match (&phase.profile, arrival, shared.workload.trace_times()) {
+                (_, schedule::Arrival::Trace { speed }, Some(times)) => {
                     schedule::trace::arrivals(times, phase.first_index, speed)
                 }
+                (Some(p), _, _) => p.arrivals(arrival, phase.seed, phase.stop.requests),
                 _ => schedule::arrivals(rate, arrival, phase.seed, phase.stop.requests),
             };
             let mut i = 0u64;

@@ -33,6 +33,7 @@ pub mod compare_table;
 pub mod console;
 pub mod json;
 pub mod records;
+pub mod stages_table;
 pub mod sweep_table;
 pub mod vllm;
 
@@ -58,6 +59,10 @@ impl RunReport {
         }
         if doc.series.is_none() {
             doc.series = Some(Series::from_records(&records));
+        }
+        // The charts mark where each stage of a load over time began.
+        if let (Some(series), Some(stages)) = (doc.series.as_mut(), doc.stages.as_ref()) {
+            series.stage_starts_s = stages.boundaries();
         }
         Self {
             doc,

@@ -79,6 +79,14 @@ pub struct VllmDocument<'a> {
     pub request_rate: NumOrStr,
     pub burstiness: NumOrStr,
     pub max_concurrency: Option<usize>,
+    /// vLLM's ramp-up (`--ramp-up-strategy`), as it records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp_up_strategy: Option<&'static str>,
+    /// Whole rates as integers, as vLLM's integer flags write them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp_up_start_rps: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp_up_end_rps: Option<serde_json::Value>,
     pub duration: f64,
     pub completed: u64,
     pub failed: u64,
@@ -101,11 +109,49 @@ pub struct VllmDocument<'a> {
     pub errors: Option<Vec<String>>,
     pub max_output_tokens_per_s: f64,
     pub max_concurrent_requests: u64,
+    /// Each whole rate a ramp-up reached, with when (vLLM's local ISO time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rps_change_events: Option<Vec<RpsChange>>,
     pub rtfx: f64,
     /// `mean_ttft_ms`, `median_ttft_ms`, `std_ttft_ms`, `p99_ttft_ms`, ...
     /// for the selected metrics and percentiles, in vLLM's order.
     #[serde(flatten)]
     pub stats: MetricStats,
+}
+
+/// One of vLLM's `rps_change_events`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RpsChange {
+    pub rps: i64,
+    pub timestamp: String,
+}
+
+/// The ramp-up of the run, when it had one.
+fn ramp(report: &RunReport) -> Option<crate::schedule::stages::Ramp> {
+    match report.doc.stages.as_ref().map(|s| &s.profile) {
+        Some(crate::schedule::stages::Profile::RampUp { ramp, .. }) => Some(*ramp),
+        _ => None,
+    }
+}
+
+/// The rate changes as vLLM writes them: the run's start plus each
+/// change's offset, local time, `datetime.isoformat()`'s shape.
+fn rps_change_events(report: &RunReport) -> Option<Vec<RpsChange>> {
+    ramp(report)?;
+    let start = report.doc.started()?;
+    let changes = &report.doc.stages.as_ref()?.rate_changes;
+    Some(
+        changes
+            .iter()
+            .map(|c| RpsChange {
+                rps: c.rps,
+                timestamp: (start + chrono::Duration::microseconds((c.t_s * 1e6) as i64))
+                    .naive_local()
+                    .format("%Y-%m-%dT%H:%M:%S%.6f")
+                    .to_string(),
+            })
+            .collect(),
+    )
 }
 
 /// Keys and values in the order they were added, written as JSON object
@@ -243,6 +289,25 @@ fn py_float(v: f64) -> String {
     }
 }
 
+/// A rate as vLLM prints its integer ramp-up rates (`5`), or as Python
+/// prints a float when it has a fraction (`2.5`).
+fn py_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A whole number as a JSON integer, else as a float.
+fn json_number(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        serde_json::Value::from(v as i64)
+    } else {
+        serde_json::Value::from(v)
+    }
+}
+
 fn request_rate(schedule: Option<&Schedule>) -> NumOrStr {
     match schedule.and_then(Schedule::finite_rate) {
         Some(rate) => NumOrStr::Num(rate),
@@ -310,9 +375,17 @@ impl<'a> VllmDocument<'a> {
                         .collect()
                 })
                 .unwrap_or_default(),
-            request_rate: request_rate(schedule),
+            // A ramp-up leaves vLLM's --request-rate at its default, inf.
+            request_rate: if ramp(report).is_some() {
+                NumOrStr::Str("inf")
+            } else {
+                request_rate(schedule)
+            },
             burstiness: burstiness(schedule),
             max_concurrency: schedule.and_then(Schedule::max_concurrency),
+            ramp_up_strategy: ramp(report).map(|r| crate::units::Choice::name(r.strategy)),
+            ramp_up_start_rps: ramp(report).map(|r| json_number(r.start_rps)),
+            ramp_up_end_rps: ramp(report).map(|r| json_number(r.end_rps)),
             duration: s.duration_s,
             completed: s.successful,
             failed: s.failed,
@@ -357,6 +430,7 @@ impl<'a> VllmDocument<'a> {
             }),
             max_output_tokens_per_s: s.peak_output_throughput,
             max_concurrent_requests: s.peak_concurrency,
+            rps_change_events: rps_change_events(report),
             rtfx: 0.0,
             stats: metric_stats(report),
         }
@@ -380,6 +454,13 @@ pub fn default_file_name(report: &RunReport) -> String {
     let model = report.doc.model.as_deref().unwrap_or_default();
     let model = model.rsplit('/').next().unwrap_or(model);
     let date = date(report);
+    // vLLM names a ramp-up's file by its shape and rates.
+    if let Some(r) = ramp(report) {
+        let strategy = crate::units::Choice::name(r.strategy);
+        let (a, b) = (py_number(r.start_rps), py_number(r.end_rps));
+        return format!("{label}-ramp-up-{strategy}-{a}qps-{b}qps{concurrency}-{model}-{date}.json")
+            .replace(['/', '\\'], "_");
+    }
     // A name, never a path: nothing of the label or model may leave the directory.
     format!("{label}-{rate}qps{concurrency}-{model}-{date}.json").replace(['/', '\\'], "_")
 }
@@ -650,6 +731,55 @@ mod tests {
             .unwrap()
             .format("%Y%m%d-%H%M%S")
             .to_string()
+    }
+
+    #[test]
+    fn a_ramp_up_is_recorded_and_named_as_vllm_does() {
+        use crate::schedule::stages::{Profile, Ramp, RampStrategy, RateChange};
+        let mut r = report(|s| {
+            s.schedule = open(Some(8.0), None);
+            s.outputs.vllm_result = Some(save_result());
+        });
+        r.doc.stages = Some(crate::doc::stages::StagesSection {
+            profile: Profile::RampUp {
+                ramp: Ramp {
+                    strategy: RampStrategy::Exponential,
+                    start_rps: 1.0,
+                    end_rps: 8.5,
+                },
+                over_s: None,
+            },
+            stages: Vec::new(),
+            rate_changes: vec![RateChange { rps: 1, t_s: 0.0 }, RateChange { rps: 2, t_s: 1.5 }],
+            first_failures: Vec::new(),
+        });
+        let stamp = stamp_of(&r);
+        assert_eq!(
+            default_file_name(&r),
+            format!("openai-chat-ramp-up-exponential-1qps-8.5qps-some-model-{stamp}.json")
+        );
+        let v = serde_json::to_value(VllmDocument::of(&r)).unwrap();
+        assert_eq!(v["request_rate"], "inf", "vLLM's --request-rate stays inf");
+        assert_eq!(v["ramp_up_strategy"], "exponential");
+        assert_eq!(v["ramp_up_start_rps"], 1, "a whole rate is an integer");
+        assert_eq!(v["ramp_up_end_rps"], 8.5);
+        let events = v["rps_change_events"].as_array().unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1]["rps"], 2);
+        let start = r.doc.started().unwrap();
+        let t1 =
+            chrono::NaiveDateTime::parse_from_str(events[1]["timestamp"].as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%.6f")
+                .unwrap();
+        // The timestamp keeps microseconds (the start may have more).
+        let gap = (t1 - start.naive_local()).num_microseconds().unwrap();
+        assert!((gap - 1_500_000).abs() <= 1, "{gap} µs");
+        // Keys in vLLM's order: the ramp after max_concurrency.
+        let text = serde_json::to_string(&VllmDocument::of(&r)).unwrap();
+        let at = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
+        assert!(at("max_concurrency") < at("ramp_up_strategy") && at("ramp_up_end_rps") < at("duration"));
+        // Without a ramp-up none of these keys is written.
+        let plain = serde_json::to_value(VllmDocument::of(&report(|_| {}))).unwrap();
+        assert!(plain.get("ramp_up_strategy").is_none() && plain.get("rps_change_events").is_none());
     }
 
     #[test]

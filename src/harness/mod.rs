@@ -20,6 +20,7 @@ use crate::sim::{self, SimHandle};
 pub mod outputs;
 pub mod services;
 pub mod session;
+pub mod stages;
 
 pub use services::Services;
 pub use session::{pool_size, Level, Measurement, Session, Sinks};

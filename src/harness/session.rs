@@ -55,6 +55,8 @@ pub struct Session {
     grace: Duration,
     abort_after: Option<Duration>,
     shard: Option<crate::schedule::Shard>,
+    /// The plan's load over time (stages, ramp-up), for the measured phase.
+    profile: Option<Arc<crate::schedule::stages::Profile>>,
     start_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Multi-turn sessions instead of single requests (`--turns`).
     conversation: Option<crate::workload::conversation::ConversationSpec>,
@@ -131,6 +133,8 @@ pub struct Measurement {
     pub trust: crate::monitor::TrustVerdict,
     /// The connections the measured phase opened and used.
     pub connections: engine::ConnectionStats,
+    /// Each stage's figures, unjudged (a load over time only).
+    pub stages: Option<super::stages::StageSplit>,
 }
 
 impl Measurement {
@@ -225,6 +229,7 @@ impl Session {
             grace: plan.grace,
             abort_after: plan.abort_after,
             shard: plan.shard,
+            profile: plan.profile.clone().map(Arc::new),
             start_at: plan.start_at,
             conversation: plan.conversation,
             monitor_interval: plan.monitor.enabled.then_some(plan.monitor.interval),
@@ -277,10 +282,19 @@ impl Session {
             abort_after: self.abort_after,
             shard: self.shard,
             conversation: self.conversation,
+            profile: self.profile.clone(),
         };
         let started_at = chrono::Local::now();
         let (tx, rx) = mpsc::unbounded_channel::<Event>();
-        let view = ui::open_view(tui, &level.stop, &level.schedule, sinks.quiet, signals, self.grace);
+        let view = ui::open_view(
+            tui,
+            &level.stop,
+            &level.schedule,
+            self.profile.as_ref(),
+            sinks.quiet,
+            signals,
+            self.grace,
+        );
         let view = LiveFanout::wrap(view, self.services.live_sinks(), &self.model);
         let probe = crate::monitor::trust::Probe::start();
         let mut sampling = self.start_monitor();
@@ -290,9 +304,10 @@ impl Session {
         }
         let guard = StopIfCollectorDies(Some(signals.clone()));
         let counter = self.workload.counter().clone();
+        let split = self.profile.as_deref().map(super::stages::StageSplit::new);
         let collector = tokio::task::spawn_blocking(move || {
             let mut guard = guard;
-            let collected = collect(rx, sinks, view, &counter);
+            let collected = collect(rx, sinks, view, &counter, split);
             guard.0 = None;
             collected
         });
@@ -355,6 +370,7 @@ impl Session {
             monitor,
             trust,
             connections: end.connections,
+            stages: collected.stages,
         })
     }
 
@@ -406,6 +422,7 @@ impl Session {
             abort_after: self.abort_after,
             shard: self.shard,
             conversation: self.conversation,
+            profile: None,
         };
         let drain = tokio::spawn(async move {
             let mut failed = 0u64;
@@ -431,6 +448,7 @@ struct Collected {
     users: Option<crate::schedule::UsersActivity>,
     breakdown: crate::stats::breakdown::BreakdownBuilder,
     sessions: crate::stats::sessions::SessionsBuilder,
+    stages: Option<super::stages::StageSplit>,
 }
 
 /// The collector's view, fanned out to the live exporters: each event
@@ -499,6 +517,7 @@ fn collect(
     mut sinks: Sinks,
     mut view: Box<dyn RunView>,
     counter: &crate::workload::Counter,
+    stages: Option<super::stages::StageSplit>,
 ) -> Collected {
     let mut out = Collected {
         summary: SummaryBuilder::new().with_percentiles(sinks.percentiles.iter().copied()),
@@ -509,6 +528,7 @@ fn collect(
         users: None,
         breakdown: Default::default(),
         sessions: Default::default(),
+        stages,
     };
     let mut active_users = 0usize;
     let mut samples = 0usize;
@@ -559,8 +579,10 @@ fn collect(
                     out.breakdown.add(&rec);
                 }
                 out.sessions.add(&rec);
-                if sinks.bounds.is_good(&rec) {
-                    out.good += 1;
+                let good = sinks.bounds.is_good(&rec);
+                out.good += u64::from(good);
+                if let Some(s) = out.stages.as_mut() {
+                    s.add(&rec, good);
                 }
                 if rec.succeeded() && rec.text.is_some() && samples < sinks.show_samples {
                     samples += 1;

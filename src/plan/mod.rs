@@ -31,6 +31,7 @@ mod load;
 pub mod options;
 mod outputs;
 pub mod presets;
+pub mod stages;
 mod target;
 mod trace;
 mod workload;
@@ -168,6 +169,11 @@ pub struct RunPlan {
     pub target: Target,
     pub schedule: ScheduleSpec,
     pub stop: Stop,
+    /// Load that changes over the run (stages, ramp-up), with `schedule`
+    /// its envelope (the peak); `None`: the schedule's fixed load.
+    pub profile: Option<crate::schedule::stages::Profile>,
+    /// Judge the objectives in every stage too (`--slo-per-stage`).
+    pub slo_per_stage: bool,
     pub warmup: u64,
     pub seed: u64,
     #[serde(serialize_with = "ser_secs")]
@@ -222,7 +228,21 @@ impl RunPlan {
         let preset = presets::layered(o);
         let o = preset.as_ref().unwrap_or(o);
         let mut target = target::resolve(&o.target)?;
-        let (mut schedule, mut stop) = load::resolve(&o.load)?;
+        // A load that changes over time (stages, ramp-up) or a fixed one.
+        let (mut schedule, mut stop, profile) = match stages::resolve(&o.load)? {
+            Some((schedule, stop, profile)) => (schedule, stop, Some(profile)),
+            None => {
+                let (schedule, stop) = load::resolve(&o.load)?;
+                (schedule, stop, None)
+            }
+        };
+        let slo_per_stage = o.objectives.slo_per_stage.unwrap_or(false);
+        if slo_per_stage && profile.is_none() {
+            return Err(bad_at(
+                "objectives.slo_per_stage",
+                "--slo-per-stage needs --stages, --rate-stages, --user-stages or --ramp-up-strategy",
+            ));
+        }
         let mut workload = workload::resolve(&o.workload)?;
         let warmup = o.load.warmup.unwrap_or(defaults::WARMUP);
         trace::apply(&o.load, &workload, warmup, &mut schedule, &mut stop)?;
@@ -257,6 +277,8 @@ impl RunPlan {
             target,
             schedule,
             stop,
+            profile,
+            slo_per_stage,
             warmup,
             seed: o.workload.seed.unwrap_or(defaults::SEED),
             grace: o.target.grace.unwrap_or(defaults::GRACE),

@@ -129,6 +129,16 @@ options! {
         /// A trace replay's pace: its times divided by this.
         #[serde(deserialize_with = "de_rate")]
         trace_speed: f64,
+        /// Closed-loop workers over time (`30s:10,2m:50,30s:0`).
+        stages: super::stages::StagesValue,
+        /// Open-loop arrivals per second over time.
+        rate_stages: super::stages::StagesValue,
+        /// Simulated users over time.
+        user_stages: super::stages::StagesValue,
+        #[serde(deserialize_with = "de_choice", serialize_with = "ser_choice")]
+        ramp_up_strategy: crate::schedule::stages::RampStrategy,
+        ramp_up_start_rps: f64,
+        ramp_up_end_rps: f64,
     }
 }
 
@@ -181,6 +191,8 @@ options! {
     pub struct ObjectiveOptions {
         slo: Vec<String>,
         goodput: Vec<String>,
+        /// Judge the objectives in every stage too.
+        slo_per_stage: bool,
     }
 }
 

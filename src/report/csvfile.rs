@@ -45,7 +45,21 @@ fn run(doc: &RunReport) -> Result<Vec<u8>, String> {
         );
     };
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
+    // A load over time adds each request's stage (by its intended send time).
+    let windows: Option<Vec<(f64, usize)>> = doc
+        .doc
+        .stages
+        .as_ref()
+        .map(|st| st.stages.iter().map(|s| (s.end_s, s.stage)).collect());
+    let stage_of = |t: f64| {
+        windows.as_ref().map(|w| {
+            w.iter()
+                .find(|(end, _)| t < *end)
+                .or(w.last())
+                .map_or(String::new(), |(_, i)| i.to_string())
+        })
+    };
+    let mut header = vec![
         "index",
         "scheduled_s",
         "sent_s",
@@ -69,14 +83,17 @@ fn run(doc: &RunReport) -> Result<Vec<u8>, String> {
         "model",
         "session",
         "turn",
-    ])
-    .map_err(|e| e.to_string())?;
+    ];
+    if windows.is_some() {
+        header.push("stage");
+    }
+    w.write_record(&header).map_err(|e| e.to_string())?;
     let mut sorted: Vec<_> = records.iter().collect();
     sorted.sort_by_key(|r| r.index);
     for r in sorted {
         let gaps: Vec<f64> = r.itls().map(ms).collect();
         let itl_mean = (!gaps.is_empty()).then(|| gaps.iter().sum::<f64>() / gaps.len() as f64);
-        w.write_record([
+        let mut row = vec![
             r.index.to_string(),
             r.scheduled_at.as_secs_f64().to_string(),
             r.sent_at.as_secs_f64().to_string(),
@@ -100,8 +117,9 @@ fn run(doc: &RunReport) -> Result<Vec<u8>, String> {
             opt(r.model.clone()),
             opt(r.session.map(|s| s.session)),
             opt(r.session.map(|s| s.turn)),
-        ])
-        .map_err(|e| e.to_string())?;
+        ];
+        row.extend(stage_of(r.scheduled_at.as_secs_f64()));
+        w.write_record(&row).map_err(|e| e.to_string())?;
     }
     w.into_inner().map_err(|e| e.to_string())
 }

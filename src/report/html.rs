@@ -167,6 +167,30 @@ fn breakdown_section(out: &mut String, r: &crate::doc::RunDocument) {
     }
 }
 
+fn stages_section(out: &mut String, r: &crate::doc::RunDocument) {
+    let Some(st) = &r.stages else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<h2 id=\"stages\">By stage</h2>\n<p>{}</p>\n<table>",
+        esc(&st.profile.describe())
+    );
+    for (n, row) in crate::export::stages_table::rows(st).iter().enumerate() {
+        out.push_str("<tr>");
+        for (i, c) in row.iter().enumerate() {
+            let tag = if n == 0 { "th" } else { "td" };
+            let class = if i < 3 { " class=\"l\"" } else { "" };
+            let _ = write!(out, "<{tag}{class}>{}</{tag}>", esc(c));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+    for line in st.failure_lines() {
+        let _ = writeln!(out, "<p class=\"fail\">{}</p>", esc(&line));
+    }
+}
+
 fn charts_section(out: &mut String, charts: &[Chart<'_>]) {
     out.push_str("<h2 id=\"charts\">Charts</h2>\n");
     for c in charts {
@@ -247,6 +271,7 @@ fn run_body(report: &RunReport) -> String {
     }
     sessions_section(&mut out, r);
     breakdown_section(&mut out, r);
+    stages_section(&mut out, r);
 
     out.push_str("<h2 id=\"objectives\">Objectives</h2>\n");
     if r.slos.is_empty() {

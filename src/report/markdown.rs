@@ -104,6 +104,21 @@ fn run(r: &RunDocument) -> String {
         table(&mut out, &header, &rows, 1);
     }
 
+    if let Some(st) = &r.stages {
+        let _ = writeln!(out, "### By stage\n\n{}\n", cell(&st.profile.describe()));
+        let mut rows = crate::export::stages_table::rows(st);
+        let header = rows.remove(0);
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cell(c)).collect()).collect();
+        table(&mut out, &header, &rows, 3);
+        for line in st.failure_lines() {
+            let _ = writeln!(out, "- {}", cell(&line));
+        }
+        if !st.first_failures.is_empty() {
+            out.push('\n');
+        }
+    }
+
     if !r.slos.is_empty() {
         out.push_str("### Objectives\n\n");
         let rows: Vec<Vec<String>> = r

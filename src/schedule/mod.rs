@@ -24,6 +24,7 @@
 //! each thinks.
 
 pub mod shard;
+pub mod stages;
 pub mod trace;
 pub use shard::Shard;
 

@@ -129,6 +129,11 @@ impl SweepPlan {
                  replay it with `run --trace-speed X`, or compare speeds with `compare` strategies setting trace_speed",
             ));
         }
+        if base.profile.is_some() {
+            return Err(bad(
+                "--stages, --rate-stages, --user-stages and --ramp-up-strategy shape one run's load; a sweep sets its own levels (use `inferload run`)",
+            ));
+        }
         let stop_when = crate::slo::parse_all(&a.stop_when).map_err(|e| bad(format!("--stop-when: {e}")))?;
         let concurrency = a
             .concurrency

@@ -43,6 +43,7 @@ pub fn open_view(
     mode: TuiMode,
     stop: &Stop,
     schedule: &ScheduleSpec,
+    profile: Option<&std::sync::Arc<crate::schedule::stages::Profile>>,
     quiet: bool,
     signals: &Signals,
     grace: Duration,
@@ -52,6 +53,7 @@ pub fn open_view(
         let goal = tui::Goal {
             requests: stop.requests,
             duration: stop.duration,
+            profile: profile.cloned(),
         };
         match tui::Dashboard::open(goal, signals.clone(), grace) {
             Ok(d) => return Box::new(d),
@@ -207,6 +209,11 @@ pub fn settings_block(plan: &RunPlan, url: &str, embedded: bool, model: &str, wo
             spawn_rate,
             think,
         } => crate::schedule::describe_users(users, spawn_rate, think),
+    };
+    // A load over time: the envelope above is its peak.
+    let load = match &plan.profile {
+        Some(p) => format!("{}; peak: {load}", p.describe()),
+        None => load,
     };
     let stop = match (plan.stop.requests, plan.stop.duration) {
         (Some(n), Some(d)) => format!("{n} requests or {}, whichever first", format_duration(d)),

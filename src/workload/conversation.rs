@@ -182,10 +182,12 @@ impl Workload {
     pub fn check_conversations(&self) -> Result<(), String> {
         match &self.source {
             Source::Random { .. } | Source::Prepared { .. } => Ok(()),
-            Source::PrefixRepetition { .. } => {
-                Err("--turns does not work with the prefix_repetition dataset (each of its requests is one prompt)".into())
+            Source::PrefixRepetition { .. } => Err(
+                "--turns does not work with the prefix_repetition dataset (each of its requests is one prompt)".into(),
+            ),
+            Source::Trace(_) => {
+                Err("--turns does not work with a trace: a trace's requests are replayed as they were".into())
             }
-            Source::Trace(_) => Err("--turns does not work with a trace: a trace's requests are replayed as they were".into()),
             Source::Mix(_) => Err("--turns does not work with a scenario's task mix".into()),
             Source::Entries { entries, what } => {
                 if entries

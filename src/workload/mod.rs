@@ -60,8 +60,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
-pub mod tokenizer;
 pub mod conversation;
+pub mod tokenizer;
 pub mod tokens;
 pub mod trace;
 pub mod words;

@@ -305,6 +305,7 @@ mod engine_phase {
             abort_after: None,
             shard: None,
             conversation: None,
+            profile: None,
         };
         let collect = tokio::spawn(async move {
             let mut records = Vec::new();

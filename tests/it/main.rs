@@ -22,6 +22,7 @@ mod secrets;
 mod sessions;
 mod shards;
 mod sim;
+mod stages;
 mod trace;
 mod tui;
 mod workload;

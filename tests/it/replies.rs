@@ -130,6 +130,7 @@ async fn run(t: &Target, requests: u64) -> Vec<RequestRecord> {
         abort_after: None,
         shard: None,
         conversation: None,
+        profile: None,
     };
     let collect = tokio::spawn(async move {
         let mut records = Vec::new();

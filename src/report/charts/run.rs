@@ -281,10 +281,31 @@ where
         )?;
         c.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
             .map_err(err)?;
+        stage_marks(&mut c, &s.stage_starts_s, y1)?;
         if pts.len() <= 60 {
             c.draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
                 .map_err(err)?;
         }
+    }
+    Ok(())
+}
+
+/// Dashed grey lines where each stage of a load over time began.
+fn stage_marks<DB: DrawingBackend>(
+    c: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    starts: &[f64],
+    y1: f64,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    for &x in starts {
+        c.draw_series(DashedLineSeries::new([(x, 0.0), (x, y1)], 6, 4, GREY_.stroke_width(1)))
+            .map_err(err)?;
     }
     Ok(())
 }

@@ -90,7 +90,12 @@ fn draw_progress(frame: &mut Frame, area: Rect, snap: &Snapshot) {
         .title_top(Line::from(" q / Ctrl-C: stop ").right_aligned());
     let elapsed = fmt_clock(snap.elapsed);
     let of = snap.goal.requests.map(|n| format!("/{n}")).unwrap_or_default();
-    let counted = format!("{}{of} requests · {elapsed}", snap.done);
+    let stage = snap
+        .goal
+        .stage_text(snap.elapsed)
+        .map(|t| format!(" · {t}"))
+        .unwrap_or_default();
+    let counted = format!("{}{of} requests · {elapsed}{stage}", snap.done);
     let (ratio, label) = match snap.progress() {
         Some((ratio, eta)) => {
             let eta = match eta {
@@ -306,6 +311,7 @@ mod tests {
         let mut s = LiveStats::new(Goal {
             requests: Some(1000),
             duration: None,
+            profile: None,
         });
         for sec in 0..20u64 {
             for i in 0..10u64 {

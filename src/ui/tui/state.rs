@@ -36,10 +36,42 @@ pub enum UserStop {
 }
 
 /// What the run is expected to do, for the progress gauge and the ETA.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Goal {
     pub requests: Option<u64>,
     pub duration: Option<Duration>,
+    /// A load over time: the gauge says which stage runs and its target.
+    pub profile: Option<std::sync::Arc<crate::schedule::stages::Profile>>,
+}
+
+impl Goal {
+    /// `stage 2/3 · target 4 → 8 workers (now 5.2)` at `elapsed`.
+    pub fn stage_text(&self, elapsed: Duration) -> Option<String> {
+        let p = self.profile.as_ref()?;
+        let t = elapsed.as_secs_f64();
+        let windows = p.windows(self.duration.map_or(f64::INFINITY, |d| d.as_secs_f64()));
+        let i = windows
+            .iter()
+            .position(|w| t < w.end_s)
+            .unwrap_or(windows.len().saturating_sub(1));
+        let w = windows.get(i)?;
+        let unit = match p.kind() {
+            "concurrency" => "workers",
+            "users" => "users",
+            _ => "req/s",
+        };
+        let now = match p.as_ref() {
+            crate::schedule::stages::Profile::RampUp { over_s: None, .. } => String::new(),
+            _ => format!(" (now {:.1})", w.at(t)),
+        };
+        Some(format!(
+            "stage {}/{} · target {} → {} {unit}{now}",
+            i + 1,
+            windows.len(),
+            w.from,
+            w.to
+        ))
+    }
 }
 
 /// Counters and histograms of the measured phase so far.
@@ -168,7 +200,7 @@ impl LiveStats {
         errors.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Snapshot {
             elapsed,
-            goal: self.goal,
+            goal: self.goal.clone(),
             sent: self.sent,
             done: self.done,
             failed: self.failed,
@@ -487,10 +519,28 @@ mod tests {
     }
 
     #[test]
+    fn the_gauge_names_the_running_stage_and_its_target() {
+        use crate::schedule::stages::{Profile, StageList};
+        let goal = Goal {
+            requests: None,
+            duration: Some(Duration::from_secs(30)),
+            profile: Some(std::sync::Arc::new(Profile::Concurrency(
+                StageList::parse("10s:4,10s:8,10s:0").unwrap(),
+            ))),
+        };
+        assert_eq!(
+            goal.stage_text(Duration::from_secs(15)).as_deref(),
+            Some("stage 2/3 · target 4 → 8 workers (now 6.0)")
+        );
+        assert_eq!(Goal::default().stage_text(Duration::from_secs(1)), None);
+    }
+
+    #[test]
     fn progress_takes_the_nearer_stop() {
         let mut s = LiveStats::new(Goal {
             requests: Some(100),
             duration: Some(Duration::from_secs(100)),
+            profile: None,
         });
         for _ in 0..50 {
             s.on_finished(&ok(1, 1, 1), ms(1));
@@ -504,6 +554,7 @@ mod tests {
         let timed = LiveStats::new(Goal {
             requests: None,
             duration: Some(Duration::from_secs(60)),
+            profile: None,
         })
         .snapshot(Duration::from_secs(15), 1, 1);
         assert_eq!(timed.progress(), Some((0.25, Some(Duration::from_secs(45)))));

@@ -1,0 +1,158 @@
+//! Each stage's figures, gathered by the collector as requests finish: a
+//! request goes to the stage its intended send time falls in (one
+//! `SummaryBuilder` and good-request count per stage), and its time in
+//! flight is spread over the stages it overlaps, for the active concurrency
+//! of each. At the end the objectives are judged per stage when
+//! `--slo-per-stage` asks, and the first failing stage of each is named.
+
+use crate::doc::stages::{FirstFailure, StageFigures, StagesSection};
+use crate::record::RequestRecord;
+use crate::schedule::stages::{Profile, StageWindow};
+use crate::slo::{Goodput, Slo};
+use crate::stats::{Summary, SummaryBuilder};
+
+/// The collector's per-stage state.
+#[derive(Debug)]
+pub struct StageSplit {
+    profile: Profile,
+    windows: Vec<StageWindow>,
+    builders: Vec<SummaryBuilder>,
+    good: Vec<u64>,
+    /// Request-seconds in flight per stage.
+    busy_s: Vec<f64>,
+    /// The latest end of a request (seconds): a counted ramp-up's one stage
+    /// lasts until then.
+    last_end_s: f64,
+}
+
+impl StageSplit {
+    pub fn new(profile: &Profile) -> Self {
+        // A counted ramp-up's length is known at the end: one open stage.
+        let windows = profile.windows(f64::INFINITY);
+        let n = windows.len();
+        Self {
+            profile: profile.clone(),
+            windows,
+            builders: (0..n).map(|_| SummaryBuilder::new()).collect(),
+            good: vec![0; n],
+            busy_s: vec![0.0; n],
+            last_end_s: 0.0,
+        }
+    }
+
+    /// The stage `t` seconds falls in (the last one after the end).
+    fn stage_of(&self, t: f64) -> usize {
+        self.windows
+            .iter()
+            .position(|w| t < w.end_s)
+            .unwrap_or(self.windows.len().saturating_sub(1))
+    }
+
+    pub fn add(&mut self, rec: &RequestRecord, good: bool) {
+        let i = self.stage_of(rec.scheduled_at.as_secs_f64());
+        self.builders[i].add(rec);
+        self.good[i] += u64::from(good);
+        let (from, to) = (rec.sent_at.as_secs_f64(), rec.ended_at.as_secs_f64());
+        self.last_end_s = self.last_end_s.max(to);
+        for (w, busy) in self.windows.iter().zip(self.busy_s.iter_mut()) {
+            *busy += (to.min(w.end_s) - from.max(w.start_s)).max(0.0);
+        }
+    }
+
+    /// The section: each stage's figures, and with `per_stage` the
+    /// objectives judged in each. `run_s` is the measured phase's length.
+    pub fn finish(mut self, slos: &[Slo], per_stage: bool, judge_goodput: bool, run_s: f64) -> StagesSection {
+        if let Profile::RampUp { over_s: None, .. } = self.profile {
+            if let Some(w) = self.windows.first_mut() {
+                w.end_s = run_s.max(self.last_end_s.min(run_s.max(0.0)));
+            }
+        }
+        let mut first_failures: Vec<FirstFailure> = Vec::new();
+        let stages = self
+            .windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let mut s = self.builders[i].finish();
+                let d = w.end_s - w.start_s;
+                per_second(&mut s, d);
+                let goodput = judge_goodput.then(|| Goodput {
+                    good_requests: self.good[i],
+                    goodput: if d > 0.0 { self.good[i] as f64 / d } else { 0.0 },
+                    good_share: if s.requests_total > 0 {
+                        self.good[i] as f64 / s.requests_total as f64
+                    } else {
+                        0.0
+                    },
+                });
+                let results = if per_stage && s.requests_total > 0 {
+                    crate::slo::evaluate(slos, &s, goodput)
+                } else {
+                    Vec::new()
+                };
+                for r in results.iter().filter(|r| !r.passed) {
+                    if !first_failures.iter().any(|f| f.objective == r.slo.expr) {
+                        first_failures.push(FirstFailure {
+                            objective: r.slo.expr.clone(),
+                            stage: i + 1,
+                            measured: r.measured_text(),
+                        });
+                    }
+                }
+                StageFigures {
+                    stage: i + 1,
+                    start_s: w.start_s,
+                    end_s: w.end_s,
+                    from: w.from,
+                    to: w.to,
+                    requests: s.requests_total,
+                    successful: s.successful,
+                    success_rate: s.success_rate,
+                    ttft_p50_ms: s.ttft_ms.as_ref().map(|l| l.p50),
+                    ttft_p99_ms: s.ttft_ms.as_ref().map(|l| l.p99),
+                    itl_p50_ms: s.itl_ms.as_ref().map(|l| l.p50),
+                    itl_p99_ms: s.itl_ms.as_ref().map(|l| l.p99),
+                    request_throughput: s.request_throughput,
+                    output_throughput: s.output_throughput,
+                    mean_in_flight: if d > 0.0 { self.busy_s[i] / d } else { 0.0 },
+                    slos: results,
+                }
+            })
+            .collect();
+        StagesSection {
+            profile: self.profile,
+            stages,
+            rate_changes: Vec::new(),
+            first_failures,
+        }
+    }
+}
+
+/// A stage's rates are per second of the stage, not of its requests' span.
+fn per_second(s: &mut Summary, d: f64) {
+    let rate = |n: u64| if d > 0.0 { n as f64 / d } else { 0.0 };
+    s.duration_s = d.max(0.0);
+    s.request_throughput = rate(s.successful);
+    s.output_throughput = rate(s.total_output_tokens);
+    s.input_throughput = rate(s.total_input_tokens);
+    s.total_token_throughput = rate(s.total_input_tokens + s.total_output_tokens);
+}
+
+/// The run document's section from the collector's split: figures per
+/// stage, the objectives per stage when the plan asks, and the whole rates
+/// a changing rate reached (an unsharded run's: a shard sends only part of
+/// the arrivals).
+pub fn section(
+    split: StageSplit,
+    plan: &crate::plan::RunPlan,
+    summary: &Summary,
+    judge_goodput: bool,
+) -> StagesSection {
+    let mut s = split.finish(&plan.slos, plan.slo_per_stage, judge_goodput, summary.duration_s);
+    if let (crate::schedule::ScheduleSpec::Open { arrival, .. }, None) = (plan.schedule, plan.shard) {
+        s.rate_changes = s
+            .profile
+            .rate_changes(arrival, plan.seed, plan.stop.requests, summary.requests_total);
+    }
+    s
+}
