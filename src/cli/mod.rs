@@ -350,7 +350,8 @@ pub struct HttpApiArgs {
     /// [default: the final status reply is the result].
     #[arg(long, value_name = "URL", help_heading = "HTTP APIs")]
     pub result_url: Option<String>,
-    /// http-async: time between status polls [default: 200ms].
+    /// http-async: the longest wait between status polls [default: 200ms];
+    /// polls start at a sixteenth of it (at least 5 ms) and double up to it.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", help_heading = "HTTP APIs")]
     pub poll_interval: Option<Duration>,
     /// Inference steps per request (`{{ steps }}`; default 25).

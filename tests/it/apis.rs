@@ -374,6 +374,36 @@ async fn http_async_reports_submit_latency_and_queue_wait() {
     sim.shutdown().await;
 }
 
+/// A 100 ms job behind a 1 s `--poll-interval`: polled adaptively (short
+/// first, doubling), its result is in hand long before the interval, so an
+/// async strategy is not measured as slow only because the client polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_async_polls_short_jobs_soon() {
+    let sim = image_sim(1, ms(10)).await;
+    let url = format!("{}/async-generate", sim.url());
+    let (v, _) = run_json(args![
+        "--api",
+        "http-async",
+        "--url",
+        url,
+        "-n",
+        2,
+        "-c",
+        1,
+        "--steps",
+        10,
+        "--poll-interval",
+        "1s"
+    ])
+    .await;
+    assert_eq!(u(&v, "/summary/successful"), 2, "{v}");
+    let e2e_max = f(&v, "/summary/e2e_ms/max");
+    assert!(e2e_max >= 100.0, "E2E {e2e_max} ms below the generation time");
+    // Polls at 62, 187, 437 ms: a fixed 1 s poll would read 1,000 ms or more.
+    assert!(e2e_max < 600.0, "a 100 ms job took {e2e_max} ms to be seen done");
+    sim.shutdown().await;
+}
+
 // ---------------------------------------------------- serving setups
 
 /// 8 images of 100 ms at concurrency 4: images/s and mean E2E.
