@@ -184,6 +184,68 @@ pub struct DispatchStats {
     pub cap_unsent: u64,
 }
 
+impl DispatchStats {
+    /// One arrival handed off `late` after its intended time.
+    fn note_arrival(&mut self, late: Duration) {
+        self.arrivals += 1;
+        self.late_sends += u64::from(late > LATE_SEND);
+        self.max_lateness = self.max_lateness.max(late);
+    }
+}
+
+/// An open loop's concurrency cap and what it held back: the arrivals that
+/// found it full and those never sent. One for the dispatcher's tasks,
+/// whether each carries a request or a whole session.
+#[derive(Clone)]
+struct OpenCap {
+    slots: Option<Arc<Semaphore>>,
+    waits: Arc<AtomicU64>,
+    unsent: Arc<AtomicU64>,
+}
+
+impl OpenCap {
+    fn new(cap: Option<usize>) -> Self {
+        Self {
+            slots: cap.map(|c| Arc::new(Semaphore::new(c))),
+            waits: Arc::default(),
+            unsent: Arc::default(),
+        }
+    }
+
+    /// Waits for a slot under the cap (queue delay, not service time: the
+    /// arrival's `scheduled_at` stays its intended time). `None` when the
+    /// phase stopped sending first: the arrival is counted as never sent.
+    async fn admit(&self, stop: &CancellationToken) -> Option<Option<tokio::sync::SemaphorePermit<'_>>> {
+        if self.slots.as_ref().is_some_and(|sem| sem.available_permits() == 0) {
+            self.waits.fetch_add(1, Ordering::Relaxed);
+        }
+        let unsent = || {
+            if self.slots.is_some() {
+                self.unsent.fetch_add(1, Ordering::Relaxed);
+            }
+            None
+        };
+        let permit = match &self.slots {
+            Some(sem) => tokio::select! {
+                biased;
+                _ = stop.cancelled() => return unsent(),
+                p = sem.acquire() => match p { Ok(p) => Some(p), Err(_) => return unsent() },
+            },
+            None => None,
+        };
+        if stop.is_cancelled() {
+            return unsent();
+        }
+        Some(permit)
+    }
+
+    /// What the cap held back, into the phase's dispatch figures.
+    fn report(&self, dispatch: &mut DispatchStats) {
+        dispatch.cap_waits = self.waits.load(Ordering::Relaxed);
+        dispatch.cap_unsent = self.unsent.load(Ordering::Relaxed);
+    }
+}
+
 struct Shared {
     ctx: Arc<RequestContext>,
     workload: Arc<Workload>,
@@ -339,7 +401,7 @@ pub async fn run_phase(
 
     let mut tasks = JoinSet::new();
     let mut dispatch = DispatchStats::default();
-    let mut cap_counter: Option<(Arc<AtomicU64>, Arc<AtomicU64>)> = None;
+    let mut cap_counter: Option<OpenCap> = None;
     match phase.schedule {
         _ if phase.conversation.is_some() => {
             let spec = phase.conversation.expect("checked");
@@ -383,11 +445,7 @@ pub async fn run_phase(
             }
         }
         ScheduleSpec::Open { rate, arrival, cap } => {
-            let cap = cap
-                .map(|c| phase.shard.map_or(c, |s| s.share(c).max(1)))
-                .map(|c| Arc::new(Semaphore::new(c)));
-            let cap_waits = Arc::new(AtomicU64::new(0));
-            let cap_unsent = Arc::new(AtomicU64::new(0));
+            let cap = OpenCap::new(cap.map(|c| phase.shard.map_or(c, |s| s.share(c).max(1))));
             // A trace replay sends at the trace's own times; stages and
             // ramp-ups follow their profile.
             let mut arrivals = match (&phase.profile, arrival, shared.workload.trace_times()) {
@@ -413,34 +471,12 @@ pub async fn run_phase(
                     _ = stop_sending.cancelled() => break,
                     _ = tokio::time::sleep_until(clock.at(offset).into()) => {}
                 }
-                let late = clock.now().saturating_sub(offset);
-                dispatch.arrivals += 1;
-                dispatch.late_sends += u64::from(late > LATE_SEND);
-                dispatch.max_lateness = dispatch.max_lateness.max(late);
-                let (shared, cap, cap_waits, cap_unsent) =
-                    (shared.clone(), cap.clone(), cap_waits.clone(), cap_unsent.clone());
+                dispatch.note_arrival(clock.now().saturating_sub(offset));
+                let (shared, cap) = (shared.clone(), cap.clone());
                 tasks.spawn(async move {
-                    // Waiting for a slot under the cap is queue delay, not
-                    // service time: `scheduled_at` stays the intended time.
-                    if cap.as_ref().is_some_and(|sem| sem.available_permits() == 0) {
-                        cap_waits.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let unsent = || {
-                        if cap.is_some() {
-                            cap_unsent.fetch_add(1, Ordering::Relaxed);
-                        }
+                    let Some(_permit) = cap.admit(&shared.stop_sending).await else {
+                        return;
                     };
-                    let _permit = match &cap {
-                        Some(sem) => tokio::select! {
-                            biased;
-                            _ = shared.stop_sending.cancelled() => return unsent(),
-                            p = sem.acquire() => match p { Ok(p) => Some(p), Err(_) => return unsent() },
-                        },
-                        None => None,
-                    };
-                    if shared.stop_sending.is_cancelled() {
-                        return unsent();
-                    }
                     let mut slot = shared.ctx.client.checkout();
                     // The schedule paces an open loop: no backoff.
                     shared.send(&mut slot, i, offset).await;
@@ -450,7 +486,7 @@ pub async fn run_phase(
                 // Reap finished tasks so a long open-loop run stays small.
                 while tasks.try_join_next().is_some() {}
             }
-            cap_counter = Some((cap_waits, cap_unsent));
+            cap_counter = Some(cap);
         }
         ScheduleSpec::Users {
             users,
@@ -534,9 +570,8 @@ pub async fn run_phase(
     if let Some(d) = deadline {
         d.abort();
     }
-    if let Some((waits, unsent)) = cap_counter {
-        dispatch.cap_waits = waits.load(Ordering::Relaxed);
-        dispatch.cap_unsent = unsent.load(Ordering::Relaxed);
+    if let Some(cap) = cap_counter {
+        cap.report(&mut dispatch);
     }
     PhaseEnd {
         clock,

@@ -28,11 +28,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{client, pace, request, Backoff, DispatchStats, Event, Sent, Shared, LATE_SEND};
+use super::{client, pace, request, Backoff, DispatchStats, Event, OpenCap, Sent, Shared};
 use crate::record::SessionTurn;
 use crate::schedule::{self, ScheduleSpec};
 use crate::workload::conversation::{Conversation, ConversationSpec};
@@ -68,14 +67,14 @@ impl Counters {
 }
 
 /// Starts the phase's sessions on its schedule; the caller drains `tasks`
-/// as for single requests. The cap's counters (open loop) are returned.
+/// as for single requests. The open loop's cap is returned for its figures.
 pub(super) async fn spawn(
     shared: &Arc<Shared>,
     spec: ConversationSpec,
     tasks: &mut JoinSet<()>,
     dispatch: &mut DispatchStats,
     stop_sending: &CancellationToken,
-) -> Option<(Arc<AtomicU64>, Arc<AtomicU64>)> {
+) -> Option<OpenCap> {
     let counters = Arc::new(Counters::default());
     let phase = &shared.phase;
     let clock = shared.clock;
@@ -103,9 +102,7 @@ pub(super) async fn spawn(
             None
         }
         ScheduleSpec::Open { rate, arrival, cap } => {
-            let cap = cap.map(|c| Arc::new(Semaphore::new(c)));
-            let cap_waits = Arc::new(AtomicU64::new(0));
-            let cap_unsent = Arc::new(AtomicU64::new(0));
+            let cap = OpenCap::new(cap);
             // Every session takes at least one request, so a request count
             // bounds the arrivals too (`--rate inf` would never end else).
             let count = spec.sessions.or(phase.stop.requests);
@@ -122,38 +119,13 @@ pub(super) async fn spawn(
                 let Some(id) = counters.claim_session(shared, &spec) else {
                     break;
                 };
-                let late = clock.now().saturating_sub(offset);
-                dispatch.arrivals += 1;
-                dispatch.late_sends += u64::from(late > LATE_SEND);
-                dispatch.max_lateness = dispatch.max_lateness.max(late);
-                let (shared, counters, cap, cap_waits, cap_unsent) = (
-                    shared.clone(),
-                    counters.clone(),
-                    cap.clone(),
-                    cap_waits.clone(),
-                    cap_unsent.clone(),
-                );
+                dispatch.note_arrival(clock.now().saturating_sub(offset));
+                let (shared, counters, cap) = (shared.clone(), counters.clone(), cap.clone());
                 tasks.spawn(async move {
                     // The cap holds a session, all its turns, in one slot.
-                    if cap.as_ref().is_some_and(|sem| sem.available_permits() == 0) {
-                        cap_waits.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let unsent = || {
-                        if cap.is_some() {
-                            cap_unsent.fetch_add(1, Ordering::Relaxed);
-                        }
+                    let Some(_permit) = cap.admit(&shared.stop_sending).await else {
+                        return;
                     };
-                    let _permit = match &cap {
-                        Some(sem) => tokio::select! {
-                            biased;
-                            _ = shared.stop_sending.cancelled() => return unsent(),
-                            p = sem.acquire() => match p { Ok(p) => Some(p), Err(_) => return unsent() },
-                        },
-                        None => None,
-                    };
-                    if shared.stop_sending.is_cancelled() {
-                        return unsent();
-                    }
                     let mut slot = shared.ctx.client.checkout();
                     // The schedule paces an open loop: no backoff.
                     run_session(&shared, &counters, &spec, &mut slot, id, offset).await;
@@ -161,7 +133,7 @@ pub(super) async fn spawn(
                 });
                 while tasks.try_join_next().is_some() {}
             }
-            Some((cap_waits, cap_unsent))
+            Some(cap)
         }
         ScheduleSpec::Users {
             users,
