@@ -76,6 +76,7 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
             ""
         }
     );
+    let tail = plan.tail_percentile();
     let started_at = chrono::Local::now();
     let signals = h.signals();
     let mut interrupted = false;
@@ -122,23 +123,32 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
         if s.failed > 0 {
             println!("  {}", crate::stats::errors::digest(s, 3));
         }
+        let strategy = &plan.strategies[i].plan;
+        let stages = m
+            .stages
+            .map(|split| crate::harness::stages::section(split, strategy, &m.summary, m.goodput.is_some()));
         results[i].runs.push(RunResult {
             repeat: k + 1,
             summary: m.summary,
             gpu_util_pct: gpu,
             connections: Some(m.connections),
             prefix_cache_hit_pct: hit,
+            started_at: Some(m.started_at.to_rfc3339()),
+            monitor: m.monitor.map(|r| r.summary),
+            trust: Some(m.trust),
+            sessions: m.sessions,
+            stages,
         });
-        let (best, with_gpu) = judge(&mut results);
+        let (best, with_gpu) = judge(&mut results, tail);
         let doc = document::document(plan, started_at, interrupted, &results, best.as_ref(), with_gpu);
         outputs::save_progress(plan.json.as_deref(), &doc);
         if m.interrupted {
             break;
         }
     }
-    let (best, with_gpu) = judge(&mut results);
+    let (best, with_gpu) = judge(&mut results, tail);
     let doc = document::document(plan, started_at, interrupted, &results, best.as_ref(), with_gpu);
-    print!("{}", table(&results, best.as_ref(), with_gpu));
+    print!("{}", crate::export::compare_table::compare_text(&doc));
     let mut files = Vec::new();
     if let Some(path) = &plan.json {
         files.push(outputs::json(path, &doc));
