@@ -123,6 +123,11 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
         if s.failed > 0 {
             println!("  {}", crate::stats::errors::digest(s, 3));
         }
+        // A run the load generator (or the cap) shaped is less comparable:
+        // say so where it happened, not only in the system table.
+        if !m.trust.is_ok() {
+            println!("  {}", m.trust.line);
+        }
         let strategy = &plan.strategies[i].plan;
         let stages = m
             .stages
