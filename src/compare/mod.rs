@@ -12,7 +12,12 @@
 //! measured N times; `--interleave` runs them round-robin (A B C A B C)
 //! rather than in blocks (A A B B C C), so slow drift of the machine or the
 //! service spreads over every strategy instead of favouring one. A
-//! strategy's figures are the mean over its repeats.
+//! strategy's figures are the mean over its repeats. Each run keeps its
+//! own figures in the document (summary, the monitor's summary, the trust
+//! verdict, stages and sessions, as `run` has them), so a strategy's
+//! system figures (load generator, host, GPU memory) and its tables by
+//! stage and by turn are aggregated from them (`doc::compare`), and a
+//! run the load generator shaped is named as it happens.
 //!
 //! The efficiency score (`docs/COMPARE.md`): throughput normalised to the
 //! best strategy's (weight 0.5), response time normalised to the fastest
