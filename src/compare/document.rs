@@ -3,7 +3,9 @@
 
 use super::plan::ComparePlan;
 use super::score::{W_GPU, W_RESPONSE, W_THROUGHPUT};
-use crate::doc::compare::{Best, CompareDocument, CompareSettings, Score, StrategyResult, StrategySettings, Weights};
+use crate::doc::compare::{
+    own_settings, Best, CompareDocument, CompareSettings, Score, StrategyResult, StrategySettings, Weights,
+};
 use crate::doc::settings::{Schedule, StopSettings, WorkloadSettings};
 use crate::doc::RunSettings;
 
@@ -17,6 +19,8 @@ pub fn document(
     with_gpu: bool,
 ) -> CompareDocument {
     let first = &plan.strategies[0].plan;
+    // Secrets are masked by `RunSettings::of`, before any comparison of them.
+    let targets: Vec<RunSettings> = plan.strategies.iter().map(|s| RunSettings::of(&s.plan)).collect();
     let settings = CompareSettings {
         repeat: plan.repeat,
         interleave: plan.interleave,
@@ -30,9 +34,12 @@ pub fn document(
         strategies: plan
             .strategies
             .iter()
-            .map(|s| StrategySettings {
+            .zip(own_settings(&targets))
+            .zip(&targets)
+            .map(|((s, own), target)| StrategySettings {
                 name: s.name.clone(),
-                target: RunSettings::of(&s.plan),
+                target: target.clone(),
+                own,
             })
             .collect(),
     };
@@ -61,6 +68,7 @@ pub fn document(
         started_at: Some(started_at.to_rfc3339()),
         interrupted,
         score,
+        tail_percentile: plan.tail_percentile(),
         strategies: results.to_vec(),
         best: best.cloned(),
         ..CompareDocument::new(Some(settings))

@@ -12,7 +12,12 @@
 //! measured N times; `--interleave` runs them round-robin (A B C A B C)
 //! rather than in blocks (A A B B C C), so slow drift of the machine or the
 //! service spreads over every strategy instead of favouring one. A
-//! strategy's figures are the mean over its repeats.
+//! strategy's figures are the mean over its repeats. Each run keeps its
+//! own figures in the document (summary, the monitor's summary, the trust
+//! verdict, stages and sessions, as `run` has them), so a strategy's
+//! system figures (load generator, host, GPU memory) and its tables by
+//! stage and by turn are aggregated from them (`doc::compare`), and a
+//! run the load generator shaped is named as it happens.
 //!
 //! The efficiency score (`docs/COMPARE.md`): throughput normalised to the
 //! best strategy's (weight 0.5), response time normalised to the fastest
@@ -76,6 +81,7 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
             ""
         }
     );
+    let tail = plan.tail_percentile();
     let started_at = chrono::Local::now();
     let signals = h.signals();
     let mut interrupted = false;
@@ -122,23 +128,37 @@ pub async fn run(h: &Harness, plan: &ComparePlan) -> anyhow::Result<Outcome> {
         if s.failed > 0 {
             println!("  {}", crate::stats::errors::digest(s, 3));
         }
+        // A run the load generator (or the cap) shaped is less comparable:
+        // say so where it happened, not only in the system table.
+        if !m.trust.is_ok() {
+            println!("  {}", m.trust.line);
+        }
+        let strategy = &plan.strategies[i].plan;
+        let stages = m
+            .stages
+            .map(|split| crate::harness::stages::section(split, strategy, &m.summary, m.goodput.is_some()));
         results[i].runs.push(RunResult {
             repeat: k + 1,
             summary: m.summary,
             gpu_util_pct: gpu,
             connections: Some(m.connections),
             prefix_cache_hit_pct: hit,
+            started_at: Some(m.started_at.to_rfc3339()),
+            monitor: m.monitor.map(|r| r.summary),
+            trust: Some(m.trust),
+            sessions: m.sessions,
+            stages,
         });
-        let (best, with_gpu) = judge(&mut results);
+        let (best, with_gpu) = judge(&mut results, tail);
         let doc = document::document(plan, started_at, interrupted, &results, best.as_ref(), with_gpu);
         outputs::save_progress(plan.json.as_deref(), &doc);
         if m.interrupted {
             break;
         }
     }
-    let (best, with_gpu) = judge(&mut results);
+    let (best, with_gpu) = judge(&mut results, tail);
     let doc = document::document(plan, started_at, interrupted, &results, best.as_ref(), with_gpu);
-    print!("{}", table(&results, best.as_ref(), with_gpu));
+    print!("{}", crate::export::compare_table::compare_text(&doc));
     let mut files = Vec::new();
     if let Some(path) = &plan.json {
         files.push(outputs::json(path, &doc));

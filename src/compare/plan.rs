@@ -127,6 +127,20 @@ impl ComparePlan {
         })
     }
 
+    /// The TTFT percentile shown beside the mean: the highest of the first
+    /// strategy's `--metric-percentiles`, else p99.
+    pub fn tail_percentile(&self) -> crate::stats::Percentile {
+        self.strategies
+            .first()
+            .and_then(|s| s.plan.outputs.metric_percentiles.as_ref())
+            .and_then(|ps| {
+                ps.iter()
+                    .copied()
+                    .reduce(|a, b| if b.value() > a.value() { b } else { a })
+            })
+            .unwrap_or_else(crate::doc::compare::default_tail)
+    }
+
     /// The order of measurements: `(strategy, repeat)`.
     pub fn order(&self) -> Vec<(usize, u32)> {
         let (n, r) = (self.strategies.len(), self.repeat);

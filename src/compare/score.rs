@@ -2,7 +2,9 @@
 //! means over its repeats, its change against the first strategy, and the
 //! best strategy with the reason (`docs/COMPARE.md`).
 
+use crate::doc::compare::{sessions_over_runs, stages_over_runs, SystemFigures};
 use crate::export::compare_table::signed;
+use crate::stats::Percentile;
 
 pub use crate::doc::compare::{Best, StrategyResult};
 
@@ -72,8 +74,9 @@ fn pct_change(new: f64, old: f64) -> Option<f64> {
     (old > 0.0 && new.is_finite()).then(|| (new / old - 1.0) * 100.0)
 }
 
-/// Fills a strategy's means from its runs.
-fn aggregate(r: &mut StrategyResult) {
+/// Fills a strategy's means from its runs; `tail` is the TTFT percentile
+/// shown beside the mean.
+fn aggregate(r: &mut StrategyResult, tail: Percentile) {
     let runs = &r.runs;
     r.requests = runs.iter().map(|x| x.summary.requests_total).sum();
     r.success_rate = mean(runs.iter().map(|x| x.summary.success_rate)).unwrap_or(0.0);
@@ -93,12 +96,21 @@ fn aggregate(r: &mut StrategyResult) {
     r.gpu_util_pct = mean(runs.iter().filter_map(|x| x.gpu_util_pct));
     r.connections = crate::doc::compare::StrategyConnections::of(runs.iter().filter_map(|x| x.connections.as_ref()));
     r.prefix_cache_hit_pct = mean(runs.iter().filter_map(|x| x.prefix_cache_hit_pct));
+    r.ttft_mean_ms = mean(runs.iter().filter_map(|x| x.summary.ttft_ms.as_ref().map(|l| l.mean)));
+    r.ttft_tail_ms = mean(
+        runs.iter()
+            .filter_map(|x| x.summary.ttft_ms.as_ref().and_then(|l| l.percentile(tail))),
+    );
+    r.system = SystemFigures::of(runs);
+    r.stages = stages_over_runs(runs.iter().filter_map(|x| x.stages.as_ref()));
+    r.sessions = sessions_over_runs(runs.iter().filter_map(|x| x.sessions.as_ref()));
 }
 
-/// Scores, changes against the first, and the best strategy.
-pub fn judge(results: &mut [StrategyResult]) -> (Option<Best>, bool) {
+/// Scores, changes against the first, and the best strategy; `tail` is
+/// the TTFT percentile the strategies show beside the mean.
+pub fn judge(results: &mut [StrategyResult], tail: Percentile) -> (Option<Best>, bool) {
     for r in results.iter_mut() {
-        aggregate(r);
+        aggregate(r, tail);
     }
     let inputs: Vec<ScoreInput> = results
         .iter()
@@ -231,6 +243,7 @@ mod tests {
             gpu_util_pct: None,
             connections: None,
             prefix_cache_hit_pct: None,
+            ..Default::default()
         };
         let mut rs = vec![
             StrategyResult {
@@ -244,7 +257,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let (best, gpu) = judge(&mut rs);
+        let (best, gpu) = judge(&mut rs, crate::doc::compare::default_tail());
         let best = best.unwrap();
         assert!(!gpu);
         assert_eq!(best.name, "pool");
@@ -256,7 +269,7 @@ mod tests {
             "{}",
             best.reason
         );
-        let t = table(&rs, Some(&best), gpu);
+        let t = table(&rs, Some(&best), gpu, crate::doc::compare::default_tail());
         assert!(t.contains("Best strategy: pool\n"), "{t}");
         assert!(t.contains("pool: throughput +300.0%"), "{t}");
         assert!(t.contains("no GPU figures"), "{t}");

@@ -385,10 +385,31 @@ pub fn flatten_settings(v: &serde_json::Value) -> Vec<(String, String)> {
     out
 }
 
-/// Header and rows of the strategy table (Markdown, CSV and HTML).
+/// Header and rows of the comparison's CSV: one row per strategy, machine
+/// units (ms, bytes, fractions), an empty cell where nothing was measured.
+/// TTFT and token-throughput columns come only when some strategy measured
+/// them; a load over time adds `stageN_*` columns and conversations add
+/// session and `turnN_*` columns, so each strategy stays one row.
 pub fn compare_rows(d: &CompareDocument) -> (Vec<String>, Vec<Vec<String>>) {
+    use crate::export::compare_table::{has_tokens, has_ttft};
     let opt = |v: Option<f64>, d: usize| v.map_or_else(String::new, |x| format!("{x:.d$}"));
-    let header = [
+    let st = &d.strategies;
+    let (tokens, ttft) = (has_tokens(st), has_ttft(st));
+    let system = st.iter().any(|s| s.system.is_some());
+    let stages = st
+        .iter()
+        .filter_map(|s| s.stages.as_ref())
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0);
+    let sessions = st.iter().any(|s| s.sessions.is_some());
+    let turns = st
+        .iter()
+        .filter_map(|s| s.sessions.as_ref())
+        .map(|s| s.by_turn.len())
+        .max()
+        .unwrap_or(0);
+    let mut header: Vec<String> = [
         "strategy",
         "url",
         "requests",
@@ -410,11 +431,63 @@ pub fn compare_rows(d: &CompareDocument) -> (Vec<String>, Vec<Vec<String>>) {
     ]
     .map(String::from)
     .to_vec();
-    let rows = d
-        .strategies
+    if tokens {
+        header.push("output_tok_per_s".into());
+    }
+    if ttft {
+        header.push("ttft_mean_ms".into());
+        header.push(format!("ttft_p{}_ms", d.tail_percentile.word()));
+    }
+    if system {
+        header.extend(
+            [
+                "client_cpu_mean_pct",
+                "client_cpu_peak_pct",
+                "client_memory_peak_bytes",
+                "host_cpu_mean_pct",
+                "host_cpu_peak_pct",
+                "host_memory_peak_bytes",
+                "gpu_memory_peak_bytes",
+                "gpu_memory_peak_pct",
+                "trust_warnings",
+            ]
+            .map(String::from),
+        );
+    }
+    for k in 1..=stages {
+        for f in [
+            "requests",
+            "success_rate",
+            "req_per_s",
+            "output_tok_per_s",
+            "ttft_p50_ms",
+            "ttft_p99_ms",
+            "mean_in_flight",
+        ] {
+            header.push(format!("stage{k}_{f}"));
+        }
+    }
+    if sessions {
+        header.extend(
+            [
+                "sessions_started",
+                "sessions_completed",
+                "sessions_failed",
+                "sessions_cut",
+                "turns_completed_mean",
+            ]
+            .map(String::from),
+        );
+    }
+    for k in 1..=turns {
+        for f in ["requests", "successful", "ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms"] {
+            header.push(format!("turn{k}_{f}"));
+        }
+    }
+    let rows = st
         .iter()
         .map(|s| {
-            vec![
+            let mut row = vec![
                 s.name.clone(),
                 format!("{}{}", s.url, s.endpoint),
                 s.requests.to_string(),
@@ -433,7 +506,70 @@ pub fn compare_rows(d: &CompareDocument) -> (Vec<String>, Vec<Vec<String>>) {
                 opt(s.connections.map(|c| c.requests_per_connection), 2),
                 s.connections.map_or_else(String::new, |c| c.stale_retries.to_string()),
                 opt(s.connections.and_then(|c| c.connect_mean_ms), 2),
-            ]
+            ];
+            if tokens {
+                row.push(format!("{:.2}", s.output_throughput));
+            }
+            if ttft {
+                row.push(opt(s.ttft_mean_ms, 2));
+                row.push(opt(s.ttft_tail_ms, 2));
+            }
+            if system {
+                let y = s.system;
+                let f = |g: fn(&crate::doc::compare::SystemFigures) -> Option<f64>, d: usize| {
+                    opt(y.as_ref().and_then(g), d)
+                };
+                row.extend([
+                    f(|y| y.client_cpu_mean_pct, 1),
+                    f(|y| y.client_cpu_peak_pct, 1),
+                    f(|y| y.client_memory_peak_bytes, 0),
+                    f(|y| y.host_cpu_mean_pct, 1),
+                    f(|y| y.host_cpu_peak_pct, 1),
+                    f(|y| y.host_memory_peak_bytes, 0),
+                    f(|y| y.gpu_memory_peak_bytes, 0),
+                    f(|y| y.gpu_memory_peak_pct, 1),
+                    y.map_or_else(String::new, |y| y.trust_warnings.to_string()),
+                ]);
+            }
+            for k in 0..stages {
+                match s.stages.as_ref().and_then(|v| v.get(k)) {
+                    Some(g) => row.extend([
+                        g.requests.to_string(),
+                        format!("{:.4}", g.success_rate),
+                        format!("{:.4}", g.request_throughput),
+                        format!("{:.2}", g.output_throughput),
+                        opt(g.ttft_p50_ms, 2),
+                        opt(g.ttft_p99_ms, 2),
+                        format!("{:.2}", g.mean_in_flight),
+                    ]),
+                    None => row.extend(std::iter::repeat_n(String::new(), 7)),
+                }
+            }
+            if sessions {
+                match &s.sessions {
+                    Some(x) => row.extend([
+                        x.started.to_string(),
+                        x.completed.to_string(),
+                        x.failed.to_string(),
+                        x.cut.to_string(),
+                        format!("{:.3}", x.turns_completed_mean),
+                    ]),
+                    None => row.extend(std::iter::repeat_n(String::new(), 5)),
+                }
+            }
+            for k in 0..turns {
+                match s.sessions.as_ref().and_then(|x| x.by_turn.get(k)) {
+                    Some(t) => row.extend([
+                        t.requests.to_string(),
+                        t.successful.to_string(),
+                        opt(t.ttft_p50_ms, 2),
+                        opt(t.ttft_p99_ms, 2),
+                        opt(t.e2e_p50_ms, 2),
+                    ]),
+                    None => row.extend(std::iter::repeat_n(String::new(), 5)),
+                }
+            }
+            row
         })
         .collect();
     (header, rows)

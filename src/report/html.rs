@@ -453,40 +453,46 @@ fn compare_body(d: &CompareDocument) -> String {
     if d.interrupted {
         out.push_str("<p class=\"warn\">Interrupted: not every strategy was measured as planned.</p>\n");
     }
-    out.push_str("<h2 id=\"strategies\">Strategies</h2>\n<table>\n<tr>");
-    let (header, rows) = document::compare_rows(d);
-    for (i, h) in header.iter().enumerate() {
-        let _ = write!(
-            out,
-            "<th{}>{}</th>",
-            if i < 2 { " class=\"l\"" } else { "" },
-            esc(&h.replace('_', " "))
-        );
-    }
-    out.push_str("</tr>\n");
-    for row in &rows {
+    use crate::export::compare_table as ct;
+    let st = &d.strategies;
+    let main = super::markdown::with_url(ct::strategies(st, d.tail_percentile), d);
+    let tables = [
+        Some(main),
+        ct::system(st),
+        ct::by_stage(st),
+        ct::by_turn(st),
+        ct::sessions(st),
+    ];
+    for (n, t) in tables.into_iter().flatten().enumerate() {
+        let (id, title) = match n {
+            0 => ("strategies", "Strategies"),
+            _ if t.header[0] == "stage" => ("stages", t.title),
+            _ if t.header[0] == "turn" => ("turns", t.title),
+            _ if t.title.starts_with("Sessions") => ("sessions", t.title),
+            _ => ("system", t.title),
+        };
+        let left = (if t.header[0] == "strategy" { 1 } else { 2 }) + usize::from(n == 0);
+        let _ = writeln!(out, "<h2 id=\"{id}\">{}</h2>\n<table>", esc(title));
         out.push_str("<tr>");
-        for (i, c) in row.iter().enumerate() {
-            let _ = write!(
-                out,
-                "<td{}>{}</td>",
-                if i < 2 { " class=\"l\"" } else { "" },
-                esc(if c.is_empty() { "–" } else { c })
-            );
+        for (i, h) in t.header.iter().enumerate() {
+            let _ = write!(out, "<th{}>{}</th>", if i < left { " class=\"l\"" } else { "" }, esc(h));
         }
         out.push_str("</tr>\n");
-    }
-    out.push_str("</table>\n");
-    let _ = writeln!(
-        out,
-        "<p>Changes are against the first strategy ({}). Latency is the mean end-to-end response time. {}</p>",
-        esc(d.strategies.first().map_or("", |s| s.name.as_str())),
-        if d.with_gpu() {
-            "Efficiency score = 0.5 × throughput / best throughput + 0.3 × fastest response time / response time + 0.2 × GPU utilisation."
-        } else {
-            "Efficiency score = 0.625 × throughput / best throughput + 0.375 × fastest response time / response time: there are no GPU figures, so the GPU weight (0.2) is left out and the other two renormalised."
+        for row in &t.rows {
+            out.push_str("<tr>");
+            for (i, c) in row.iter().enumerate() {
+                let _ = write!(out, "<td{}>{}</td>", if i < left { " class=\"l\"" } else { "" }, esc(c));
+            }
+            out.push_str("</tr>\n");
         }
-    );
+        out.push_str("</table>\n");
+        if !t.note.is_empty() {
+            let _ = writeln!(out, "<p>{}</p>", esc(&t.note));
+        }
+        if n == 0 {
+            let _ = writeln!(out, "<p>{}</p>", esc(&super::markdown::compare_score_note(d)));
+        }
+    }
     out
 }
 

@@ -228,22 +228,63 @@ fn sweep(s: &SweepDocument) -> String {
     out
 }
 
-/// The table and the best strategy as Markdown.
+/// The best strategy, then the comparison's tables (the strategies, the
+/// system figures, by stage, by turn, sessions: those that apply), each
+/// from the same cells the console prints.
 fn compare(d: &CompareDocument) -> String {
-    let mut out = format!("# {}\n\n", d.title());
+    use crate::export::compare_table as ct;
+    let mut out = format!("# {}\n\n", cell(&d.title()));
     if let Some(b) = &d.best {
-        let _ = writeln!(out, "**Best strategy: {}** — {}\n", b.name, b.reason);
+        let _ = writeln!(out, "**Best strategy: {}** — {}\n", cell(&b.name), cell(&b.reason));
     }
-    let (header, rows) = document::compare_rows(d);
-    let cell = |s: &str| s.replace('|', "\\|");
-    let _ = writeln!(
-        out,
-        "| {} |",
-        header.iter().map(|h| cell(h)).collect::<Vec<_>>().join(" | ")
-    );
-    let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
-    for r in rows {
-        let _ = writeln!(out, "| {} |", r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "));
+    let s = &d.strategies;
+    let main = with_url(ct::strategies(s, d.tail_percentile), d);
+    let tables = [
+        Some(main),
+        ct::system(s),
+        ct::by_stage(s),
+        ct::by_turn(s),
+        ct::sessions(s),
+    ];
+    for (n, t) in tables.into_iter().flatten().enumerate() {
+        let title = if n == 0 { "Strategies" } else { t.title };
+        let _ = writeln!(out, "### {}\n", cell(title));
+        let header: Vec<String> = t.header.iter().map(|h| cell(h)).collect();
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let rows: Vec<Vec<String>> = t.rows.iter().map(|r| r.iter().map(|c| cell(c)).collect()).collect();
+        let left = if t.header[0] == "strategy" { 1 } else { 2 };
+        table(&mut out, &header, &rows, left + usize::from(n == 0));
+        if !t.note.is_empty() {
+            let _ = writeln!(out, "{}\n", cell(&t.note));
+        }
+        if n == 0 {
+            let _ = writeln!(out, "{}\n", cell(&compare_score_note(d)));
+        }
     }
     out
+}
+
+/// The strategies' table with each one's URL beside its name.
+pub(super) fn with_url(
+    mut t: crate::export::compare_table::Table,
+    d: &CompareDocument,
+) -> crate::export::compare_table::Table {
+    t.header.insert(1, "url".into());
+    for (row, s) in t.rows.iter_mut().zip(&d.strategies) {
+        row.insert(1, format!("{}{}", s.url, s.endpoint));
+    }
+    t
+}
+
+/// The changes' baseline and the score's formula, in words.
+pub(super) fn compare_score_note(d: &CompareDocument) -> String {
+    format!(
+        "Changes are against the first strategy ({}). Latency is the mean end-to-end response time. {}",
+        d.strategies.first().map_or("", |s| s.name.as_str()),
+        if d.with_gpu() {
+            "Efficiency score = 0.5 × throughput / best throughput + 0.3 × fastest response time / response time + 0.2 × GPU utilisation."
+        } else {
+            "Efficiency score = 0.625 × throughput / best throughput + 0.375 × fastest response time / response time: there are no GPU figures, so the GPU weight (0.2) is left out and the other two renormalised."
+        }
+    )
 }

@@ -4,6 +4,7 @@ mod apis;
 mod architecture;
 mod capacity;
 mod common;
+mod compare;
 mod connections;
 mod deploy;
 mod documents;
