@@ -4,6 +4,7 @@ mod apis;
 mod architecture;
 mod capacity;
 mod common;
+mod confidence;
 mod connections;
 mod deploy;
 mod documents;
