@@ -33,18 +33,43 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             &session.workload.describe()
         )
     );
-    let sinks = Sinks {
-        records,
-        show_samples: plan.outputs.show_samples,
+    // With repeats the records file gets every repeat's records, on the
+    // pooled clock, once they are combined.
+    let repeated = plan.repeats > 1;
+    let (mut records, mut combined_records) = if repeated { (None, records) } else { (records, None) };
+    let keep_records = plan.outputs.vllm_result.is_some()
+        || crate::report::needs_records(&plan.outputs.reports)
+        || combined_records.is_some();
+    let sinks = |k: u32| Sinks {
+        records: records.take(),
+        show_samples: if k == 0 { plan.outputs.show_samples } else { 0 },
         capture_all_text: plan.outputs.vllm_result.as_ref().is_some_and(|v| v.detailed),
-        keep_records: plan.outputs.vllm_result.is_some() || crate::report::needs_records(&plan.outputs.reports),
+        keep_records,
         quiet: plan.outputs.quiet,
         bounds: plan.request_bounds(),
         percentiles: plan.percentiles(),
     };
-    let m = session
-        .measure_with(&Level::of_plan(plan), sinks, h.signals(), plan.outputs.tui)
-        .await?;
+    let each = |k: u32, m: &crate::harness::Measurement| {
+        if repeated {
+            println!("  {}", repeat_line(k, plan.repeats, &m.summary));
+        }
+    };
+    let r = crate::harness::measure_repeats(
+        &session,
+        &Level::of_plan(plan),
+        plan.repeats,
+        sinks,
+        h.signals(),
+        plan.outputs.tui,
+        each,
+    )
+    .await?;
+    let m = r.combined;
+    if let Some(w) = combined_records.as_mut() {
+        for rec in &m.records {
+            w.write(rec)?;
+        }
+    }
 
     let slo_results = crate::slo::evaluate(&plan.slos, &m.summary, m.goodput);
     let stages = m
@@ -70,6 +95,8 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             trust: Some(m.trust),
             connections: Some(m.connections),
             stages,
+            confidence: r.confidence,
+            repeats: r.repeats,
             ..RunDocument::new(m.summary)
         },
         m.records,
@@ -128,6 +155,21 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// `Repeat 2/3: 120 requests, 100.0 % ok, 11.93 req/s, mean TTFT 51.2 ms`.
+fn repeat_line(k: u32, n: u32, s: &crate::stats::Summary) -> String {
+    format!(
+        "Repeat {}/{n}: {} requests, {:.1} % ok, {:.2} req/s{}",
+        k + 1,
+        s.requests_total,
+        s.success_rate * 100.0,
+        s.request_throughput,
+        s.ttft_ms
+            .as_ref()
+            .map(|t| format!(", mean TTFT {:.1} ms", t.mean))
+            .unwrap_or_default()
+    )
 }
 
 /// The run's files: the native document, vLLM's result file, the reports.

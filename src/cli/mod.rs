@@ -168,6 +168,10 @@ pub struct RunArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub load: LoadArgs,
+    /// Measure the same plan N times, one after the other: the result pools
+    /// them and gives each figure's 95 % confidence interval over the repeats.
+    #[arg(long, value_name = "N", help_heading = "Load")]
+    pub repeats: Option<u32>,
     #[command(flatten)]
     pub workload: WorkloadArgs,
     #[command(flatten)]
@@ -892,6 +896,10 @@ pub struct SweepArgs {
     /// or one second's worth at a rate).
     #[arg(long, help_heading = "Sweep")]
     pub warmup_per_level: Option<u64>,
+    /// Measure every level N times: its deciding figures carry 95 %
+    /// confidence intervals over the repeats.
+    #[arg(long, value_name = "N", help_heading = "Sweep")]
+    pub repeats: Option<u32>,
     /// Multi-turn conversations at every level: sessions of N (or
     /// MIN..MAX) turns; each concurrency level is sessions at once, each
     /// rate sessions per second, and --requests-per-level counts turns.
@@ -1031,6 +1039,8 @@ impl LoadArgs {
             ramp_up_strategy: self.ramp_up_strategy,
             ramp_up_start_rps: self.ramp_up_start_rps,
             ramp_up_end_rps: self.ramp_up_end_rps,
+            // `--repeats` is run's and sweep's own flag, not compare's.
+            repeats: None,
         }
     }
 }
@@ -1158,7 +1168,10 @@ impl RunArgs {
         self.history.fill(&mut output);
         RunOptions {
             target: self.target.options(t),
-            load: self.load.options(t),
+            load: LoadOptions {
+                repeats: self.repeats,
+                ..self.load.options(t)
+            },
             workload: self.workload.options(t, &self.target.http),
             objectives: self.objectives.options(),
             output,
@@ -1244,6 +1257,7 @@ impl SweepArgs {
                 turns: self.turns,
                 turn_think_time: self.turn_think_time,
                 sessions: self.sessions,
+                repeats: self.repeats,
                 ..LoadOptions::default()
             },
         }
@@ -1278,6 +1292,23 @@ mod tests {
         assert_eq!(o.workload.trace_block_size, Some(64));
         assert_eq!(o.workload.dataset.as_deref(), Some("mooncake:t.jsonl"));
         assert!(run_options(["--trace-speed", "0"]).is_err(), "a speed above 0");
+    }
+
+    #[test]
+    fn repeats_reach_the_load_options_and_a_word_is_refused() {
+        assert_eq!(run_options(["--repeats", "3"]).unwrap().load.repeats, Some(3));
+        assert_eq!(run_options(Vec::<String>::new()).unwrap().load.repeats, None);
+        let e = run_options(["--repeats", "three"]).unwrap_err().to_string();
+        assert!(e.contains("--repeats") && e.contains("three"), "{e}");
+        assert!(run_options(["--repeats", "-1"]).is_err());
+        let Command::Sweep(a) = Cli::try_parse_from(["inferload", "sweep", "--repeats", "2"])
+            .unwrap()
+            .command
+        else {
+            panic!("sweep")
+        };
+        assert_eq!(a.options(&Typed::default()).load.repeats, Some(2));
+        assert!(Cli::try_parse_from(["inferload", "sweep", "--repeats", "x"]).is_err());
     }
 
     /// A `vllm bench serve` command line, with `vllm bench serve` replaced

@@ -17,12 +17,17 @@
 //!   (conversation runs, `--turns`, only),
 //!   "monitor": what the monitor saw, "trust": whether the client kept up,
 //!   "connections": connections opened, requests per connection, stale
-//!   retries, connect times }
+//!   retries, connect times,
+//!   "confidence": {method, level, repeats, resamples, samples,
+//!   metrics: {name: {mean, low, high}}} (95 % intervals),
+//!   "repeats": [{repeat, requests_total, successful, figures}] (`--repeats`) }
 //! ```
 //!
 //! The same type is read back from a saved file, and built from a records
 //! file (`inferload report records.jsonl`): then what a records file does
 //! not know (target, model, start, settings) is `None`.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +36,7 @@ use crate::monitor::{MonitorReport, TrustVerdict};
 use crate::schedule::UsersActivity;
 use crate::slo::{Goodput, SloResult};
 use crate::stats::breakdown::Breakdown;
+pub use crate::stats::confidence::{Confidence, Interval};
 use crate::stats::sessions::Sessions;
 use crate::stats::Summary;
 
@@ -128,6 +134,26 @@ pub struct RunDocument {
     /// changes, the objectives per stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stages: Option<super::stages::StagesSection>,
+    /// The figures' 95 % confidence intervals: over the repeats
+    /// (`--repeats N`), else the latency means' bootstrap over requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    /// Each repeat's own figures (`--repeats N`, N ≥ 2); the summary
+    /// pools every repeat's requests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<Repeat>,
+}
+
+/// One measurement of a run with `--repeats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Repeat {
+    /// 1-based.
+    pub repeat: u32,
+    pub requests_total: u64,
+    pub successful: u64,
+    /// The figures the confidence block names (`request_throughput`,
+    /// `mean_ttft_ms`, …), of this repeat alone.
+    pub figures: BTreeMap<String, f64>,
 }
 
 impl RunDocument {
@@ -159,6 +185,8 @@ impl RunDocument {
             trust: None,
             connections: None,
             stages: None,
+            confidence: None,
+            repeats: Vec::new(),
         }
     }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::monitor::{MonitorSummary, TrustVerdict};
 use crate::slo::{Goodput, Slo, SloResult};
+pub use crate::stats::confidence::{Confidence, Interval};
 use crate::stats::Summary;
 
 use super::settings::{Arrival, RunSettings};
@@ -161,6 +162,54 @@ pub struct Level {
     /// Per-turn and per-session figures of the level (`--turns`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<crate::stats::sessions::Sessions>,
+    /// The level's figures' 95 % confidence intervals: over its repeats
+    /// (`--repeats N`, throughput and the objectives' figures included),
+    /// else the latency means' bootstrap over its requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    /// Each repeat's own figures (`--repeats N`, N ≥ 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<super::run::Repeat>,
+}
+
+impl Level {
+    /// The interval of a figure (`request_throughput`, `mean_ttft_ms`, …),
+    /// when the level has one.
+    pub fn interval(&self, name: &str) -> Option<&Interval> {
+        self.confidence.as_ref()?.get(name)
+    }
+}
+
+/// How sure the verdict is: the interval of its deciding figure at the
+/// maximum stable level, and the adjacent levels that noise cannot tell
+/// apart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VerdictConfidence {
+    /// `request_throughput`.
+    pub metric: String,
+    /// Its interval at the maximum stable level (`None` when the level has
+    /// none: a single measurement's throughput).
+    pub interval: Option<Interval>,
+    /// `Student-t over 3 repeats`, or why there is no interval.
+    pub method: String,
+    /// One line per pair of adjacent levels whose throughput intervals overlap.
+    pub warnings: Vec<String>,
+}
+
+/// "Best efficiency": the knee of the throughput curve, where adding load
+/// stops paying (see `docs/CAPACITY.md`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Knee {
+    /// The knee's level (`None`: no knee by the rule).
+    pub concurrency: Option<usize>,
+    pub rate: Option<f64>,
+    pub request_throughput: Option<f64>,
+    /// The rule, stated.
+    pub rule: String,
+    /// A sentence on the result.
+    pub detail: String,
 }
 
 /// Why a level ended the sweep.
@@ -202,6 +251,12 @@ pub struct Verdict {
     pub stopped_at: Option<String>,
     /// One sentence saying why the sweep ended where it did.
     pub reason: String,
+    /// How sure the answer is (ladders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<VerdictConfidence>,
+    /// The knee of the throughput curve (ladders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_efficiency: Option<Knee>,
 }
 
 impl SweepDocument {
@@ -251,6 +306,16 @@ impl SweepDocument {
                 v.max_stable_concurrency.or(v.required_concurrency).map(|c| c as f64),
                 v.recommended_concurrency.map(|c| c as f64),
             )
+        }
+    }
+
+    /// The x value of the best-efficiency level (the knee), when there is one.
+    pub fn knee_x(&self) -> Option<f64> {
+        let k = self.verdict.as_ref()?.best_efficiency.as_ref()?;
+        if self.rate_axis() {
+            k.rate
+        } else {
+            k.concurrency.map(|c| c as f64)
         }
     }
 

@@ -130,6 +130,10 @@ pub fn console_summary(report: &RunReport) -> String {
         out.push_str(&line);
     }
     out.push('\n');
+    if let Some(c) = &report.doc.confidence {
+        out.push_str(&confidence_block(c));
+        out.push('\n');
+    }
     let s = &report.doc.summary;
     if report.doc.interrupted {
         out.push_str("Interrupted: these figures cover only the requests that finished before the run stopped.\n\n");
@@ -155,6 +159,30 @@ pub fn console_summary(report: &RunReport) -> String {
     }
     if let Some(c) = &report.doc.connections {
         out.push_str(&connections_block(c));
+    }
+    out
+}
+
+/// The figures' confidence intervals, after vLLM's block (which stays
+/// byte for byte vLLM's): the method and level, then one line a figure,
+/// `Mean TTFT (ms):  51.20  (95 % CI 50.80–51.60)`.
+pub fn confidence_block(c: &crate::stats::confidence::Confidence) -> String {
+    let mut out = format!("Confidence ({}):\n", c.method_line());
+    for (name, label, decimals) in crate::stats::confidence::FIGURES {
+        if let Some(i) = c.get(name) {
+            let _ = writeln!(
+                out,
+                "  {:<40} {:.d$}  (95 % CI {:.d$}–{:.d$})",
+                format!("{label}:"),
+                i.mean,
+                i.low,
+                i.high,
+                d = decimals
+            );
+        }
+    }
+    if c.method == crate::stats::confidence::Method::BootstrapOverRequests {
+        out.push_str("  (throughput has an interval with --repeats N)\n");
     }
     out
 }
@@ -471,6 +499,35 @@ mod tests {
             centered("End-to-end Latency", '-'),
             "----------------End-to-end Latency----------------"
         );
+    }
+
+    #[test]
+    fn the_confidence_block_follows_vllms_block_untouched() {
+        let mut r = report(|s| s.schedule = closed(3));
+        let before = vllm_block(&r);
+        let each: Vec<_> = [10.0, 11.0, 12.0]
+            .iter()
+            .map(|&t| {
+                std::collections::BTreeMap::from([
+                    ("request_throughput".to_string(), t),
+                    ("mean_ttft_ms".to_string(), 50.0 + t),
+                ])
+            })
+            .collect();
+        r.doc.confidence = crate::stats::confidence::over_repeats(&each);
+        assert_eq!(vllm_block(&r), before, "vLLM's block is byte for byte the same");
+        let text = console_summary(&r);
+        let block_end = text.find(&"=".repeat(WIDTH)).unwrap();
+        let at = text
+            .find("Confidence (95 % CI, Student-t over 3 repeats):")
+            .expect(&text);
+        assert!(at > block_end, "{text}");
+        let line = text.lines().find(|l| l.contains("TTFT mean, ms:")).unwrap();
+        assert!(line.contains("61.00  (95 % CI 58.52–63.48)"), "`{line}`");
+        assert!(text.contains("Throughput, requests/s:"));
+        // vLLM's own lines stay unique for scripts that grep them.
+        assert_eq!(text.matches("Mean TTFT (ms):").count(), 1, "{text}");
+        assert_eq!(text.matches("Request throughput (req/s):").count(), 1, "{text}");
     }
 
     #[test]

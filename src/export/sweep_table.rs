@@ -23,8 +23,12 @@ pub fn level_line(r: &Level) -> String {
         Some(t) => format!("stop: {}", t.detail),
         None => "ok".into(),
     };
+    let ci = r
+        .interval("request_throughput")
+        .map(|i| format!(" (95 % CI {:.2}–{:.2})", i.low, i.high))
+        .unwrap_or_default();
     format!(
-        "{} requests, {:.1}% ok, {:.2} req/s{achieved}, {:.1} tok/s, TTFT p90 {} ms, E2E p99 {} ms → {verdict}",
+        "{} requests, {:.1}% ok, {:.2} req/s{ci}{achieved}, {:.1} tok/s, TTFT p90 {} ms, E2E p99 {} ms → {verdict}",
         r.requests,
         r.success_rate * 100.0,
         r.request_throughput,
@@ -78,6 +82,7 @@ pub fn level_table(levels: &[Level]) -> String {
         ]);
     }
     resource_columns(levels, &mut rows);
+    interval_columns(levels, &mut rows);
     if !rate_mode {
         for r in &mut rows {
             r.remove(1);
@@ -98,6 +103,32 @@ pub fn level_table(levels: &[Level]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The 95 % intervals of request throughput and mean TTFT, after their
+/// figures, when any level has them (`low–high`).
+fn interval_columns(levels: &[Level], rows: &mut [Vec<String>]) {
+    for (name, after, title) in [
+        ("request_throughput", "req/s", "req/s 95% CI"),
+        ("mean_ttft_ms", "TTFT mean", "TTFT mean 95% CI"),
+    ] {
+        if !levels.iter().any(|l| l.interval(name).is_some()) {
+            continue;
+        }
+        let Some(at) = rows[0].iter().position(|c| c == after).map(|i| i + 1) else {
+            continue;
+        };
+        rows[0].insert(at, title.into());
+        for (row, l) in rows[1..].iter_mut().zip(levels) {
+            let digits = if name == "mean_ttft_ms" { 1 } else { 2 };
+            row.insert(
+                at,
+                l.interval(name)
+                    .map(|i| format!("{:.d$}–{:.d$}", i.low, i.high, d = digits))
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+    }
 }
 
 /// Per-level resource columns, before "stopped by", for the figures any
@@ -172,8 +203,25 @@ pub fn verdict_block(v: &Verdict, rates: bool) -> String {
     if let (Some(rps), Some(tok)) = (v.request_throughput, v.output_throughput) {
         out.push_str(&format!("Throughput there: {rps:.2} req/s, {tok:.1} output tok/s\n"));
     }
+    if let Some(c) = &v.confidence {
+        match &c.interval {
+            Some(i) => out.push_str(&format!(
+                "Throughput there, 95 % CI: {:.2}–{:.2} req/s ({})\n",
+                i.low, i.high, c.method
+            )),
+            None if v.request_throughput.is_some() => out.push_str(&format!("Confidence: {}\n", c.method)),
+            None => {}
+        }
+    }
+    if let Some(k) = &v.best_efficiency {
+        out.push_str(&format!("Best efficiency: {}\n", k.detail));
+        out.push_str(&format!("  (knee rule: {})\n", k.rule));
+    }
     out.push_str(&v.reason);
     out.push('\n');
+    for w in v.confidence.iter().flat_map(|c| &c.warnings) {
+        out.push_str(&format!("Warning: {w}\n"));
+    }
     out
 }
 
@@ -219,5 +267,42 @@ mod tests {
         assert!(!text.contains("concurrency"), "{text}");
         let text = verdict_block(&v, false);
         assert!(text.contains("Maximum stable concurrency: none"), "{text}");
+    }
+
+    #[test]
+    fn the_verdict_says_how_sure_it_is_and_where_the_knee_is() {
+        let v = Verdict {
+            max_stable_concurrency: Some(64),
+            recommended_concurrency: Some(48),
+            request_throughput: Some(96.0),
+            output_throughput: Some(3000.0),
+            reason: "Stopped at concurrency 128.".into(),
+            confidence: Some(crate::doc::sweep::VerdictConfidence {
+                metric: "request_throughput".into(),
+                interval: Some(crate::stats::confidence::Interval {
+                    mean: 96.0,
+                    low: 94.5,
+                    high: 97.25,
+                }),
+                method: "Student-t over 2 repeats".into(),
+                warnings: vec!["levels 64 and 128 are within noise of each other on throughput".into()],
+            }),
+            best_efficiency: Some(crate::doc::sweep::Knee {
+                concurrency: Some(64),
+                detail: "concurrency 64: 96.00 req/s".into(),
+                rule: "Kneedle".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = verdict_block(&v, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[1], "Maximum stable concurrency: 64",
+            "the grepped line stays: {text}"
+        );
+        assert!(text.contains("Throughput there, 95 % CI: 94.50–97.25 req/s (Student-t over 2 repeats)\n"));
+        assert!(text.contains("Best efficiency: concurrency 64: 96.00 req/s\n  (knee rule: Kneedle)\n"));
+        assert!(text.ends_with("Warning: levels 64 and 128 are within noise of each other on throughput\n"));
     }
 }

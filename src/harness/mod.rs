@@ -18,10 +18,12 @@ use crate::plan::RunPlan;
 use crate::sim::{self, SimHandle};
 
 pub mod outputs;
+pub mod repeats;
 pub mod services;
 pub mod session;
 pub mod stages;
 
+pub use repeats::{measure_repeats, Repeated};
 pub use services::Services;
 pub use session::{pool_size, Level, Measurement, Session, Sinks};
 

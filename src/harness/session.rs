@@ -135,6 +135,11 @@ pub struct Measurement {
     pub connections: engine::ConnectionStats,
     /// Each stage's figures, unjudged (a load over time only).
     pub stages: Option<super::stages::StageSplit>,
+    /// A bounded, seeded subsample of the successful requests' latencies,
+    /// for the bootstrap intervals of a run without repeats.
+    pub samples: crate::stats::confidence::RequestSamples,
+    /// The summary's builder, so that repeats pool into one summary.
+    pub builder: SummaryBuilder,
 }
 
 impl Measurement {
@@ -238,6 +243,11 @@ impl Session {
         })
     }
 
+    /// Whether this process is one shard of a run (`--shard K/N`).
+    pub fn is_shard(&self) -> bool {
+        self.shard.is_some()
+    }
+
     /// Runs the warm-up (if any) and the measured phase of one level,
     /// showing progress (never the dashboard).
     pub async fn measure(&self, level: &Level, sinks: Sinks, signals: &Signals) -> anyhow::Result<Measurement> {
@@ -305,9 +315,10 @@ impl Session {
         let guard = StopIfCollectorDies(Some(signals.clone()));
         let counter = self.workload.counter().clone();
         let split = self.profile.as_deref().map(super::stages::StageSplit::new);
+        let seed = level.seed;
         let collector = tokio::task::spawn_blocking(move || {
             let mut guard = guard;
-            let collected = collect(rx, sinks, view, &counter, split);
+            let collected = collect(rx, sinks, view, &counter, split, seed);
             guard.0 = None;
             collected
         });
@@ -371,6 +382,8 @@ impl Session {
             trust,
             connections: end.connections,
             stages: collected.stages,
+            samples: collected.samples,
+            builder: collected.summary,
         })
     }
 
@@ -442,6 +455,7 @@ impl Session {
 struct Collected {
     summary: SummaryBuilder,
     kept: Vec<RequestRecord>,
+    samples: crate::stats::confidence::RequestSamples,
     unfinished: u64,
     good: u64,
     bounds_empty: bool,
@@ -518,10 +532,12 @@ fn collect(
     mut view: Box<dyn RunView>,
     counter: &crate::workload::Counter,
     stages: Option<super::stages::StageSplit>,
+    seed: u64,
 ) -> Collected {
     let mut out = Collected {
         summary: SummaryBuilder::new().with_percentiles(sinks.percentiles.iter().copied()),
         kept: Vec::new(),
+        samples: crate::stats::confidence::RequestSamples::new(seed),
         unfinished: 0,
         good: 0,
         bounds_empty: sinks.bounds.is_empty(),
@@ -575,6 +591,7 @@ fn collect(
                     out.unfinished += 1;
                 }
                 out.summary.add(&rec);
+                out.samples.add(&rec);
                 if rec.task.is_some() {
                     out.breakdown.add(&rec);
                 }

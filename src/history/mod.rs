@@ -537,6 +537,8 @@ mod tests {
             trust: None,
             connections: None,
             sessions: None,
+            confidence: None,
+            repeats: Vec::new(),
         };
         let mut sweep = SweepDocument::new(
             SweepTarget {

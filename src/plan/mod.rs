@@ -207,6 +207,14 @@ pub struct RunPlan {
     /// Multi-turn sessions instead of single requests (`--turns`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation: Option<crate::workload::conversation::ConversationSpec>,
+    /// Measurements of the same plan (`--repeats`, default 1): the result
+    /// pools them and states each figure's confidence interval over them.
+    #[serde(skip_serializing_if = "is_one")]
+    pub repeats: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 pub(crate) fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -291,6 +299,7 @@ impl RunPlan {
             goodput_bounds: resolve_goodput(o.objectives.goodput.as_deref().unwrap_or_default())?,
             tasks: Vec::new(),
             monitor: outputs::resolve_monitor(&o.monitor)?,
+            repeats: resolve_repeats(o.load.repeats)?,
         };
         check_paths(&plan.written_paths(), &plan.read_paths())?;
         Ok(plan)
@@ -410,6 +419,18 @@ pub fn resolve_slos(exprs: &[String]) -> Result<Vec<Slo>, PlanError> {
     crate::slo::parse_all(exprs).map_err(|e| bad_at("objectives.slo", format!("--slo: {e}")))
 }
 
+/// `--repeats`: at least one measurement (default 1).
+pub fn resolve_repeats(n: Option<u32>) -> Result<u32, PlanError> {
+    match n {
+        None => Ok(1),
+        Some(0) => Err(bad_at(
+            "load.repeats",
+            "--repeats must be at least 1 (the number of times to measure the plan)",
+        )),
+        Some(n) => Ok(n),
+    }
+}
+
 /// Per-request bounds from vLLM's `--goodput` items (`ttft:500 tpot:50`).
 pub fn resolve_goodput(items: &[String]) -> Result<Vec<Slo>, PlanError> {
     items
@@ -466,6 +487,22 @@ mod tests {
         let mut o = RunOptions::default();
         f(&mut o);
         o
+    }
+
+    #[test]
+    fn repeats_default_to_one_and_zero_is_refused_with_its_key() {
+        assert_eq!(RunPlan::resolve(&RunOptions::default()).unwrap().repeats, 1);
+        assert_eq!(
+            RunPlan::resolve(&opts(|o| o.load.repeats = Some(3))).unwrap().repeats,
+            3
+        );
+        let e = RunPlan::resolve(&opts(|o| o.load.repeats = Some(0))).unwrap_err();
+        assert_eq!(e.key, Some("load.repeats"));
+        assert!(e.message.starts_with("--repeats must be at least 1"), "{e}");
+        // A scenario file says it under [load], and a word is refused there.
+        let o: RunOptions = toml::from_str("[load]\nrepeats = 4\n").unwrap();
+        assert_eq!(RunPlan::resolve(&o).unwrap().repeats, 4);
+        assert!(toml::from_str::<RunOptions>("[load]\nrepeats = \"three\"\n").is_err());
     }
 
     /// A scenario file's `[workload]` table takes the prefix-sharing keys

@@ -139,6 +139,9 @@ options! {
         ramp_up_strategy: crate::schedule::stages::RampStrategy,
         ramp_up_start_rps: f64,
         ramp_up_end_rps: f64,
+        /// Measure the same plan this many times (`--repeats`); every
+        /// sweep level too.
+        repeats: u32,
     }
 }
 

@@ -213,6 +213,30 @@ fn charts_section(out: &mut String, charts: &[Chart<'_>]) {
     }
 }
 
+/// The figures' 95 % confidence intervals, with the method.
+fn confidence_section(out: &mut String, c: Option<&crate::stats::confidence::Confidence>) {
+    let Some(c) = c else { return };
+    let _ = writeln!(
+        out,
+        "<h3 id=\"confidence\">Confidence</h3>\n<p>{}</p>\n<table>\n<tr><th class=\"l\">figure</th><th>mean</th><th>95 % CI low</th><th>95 % CI high</th></tr>",
+        esc(&c.method_line())
+    );
+    for (name, label, decimals) in crate::stats::confidence::FIGURES {
+        if let Some(i) = c.get(name) {
+            let _ = writeln!(
+                out,
+                "<tr><th class=\"l\">{}</th><td>{:.d$}</td><td>{:.d$}</td><td>{:.d$}</td></tr>",
+                esc(label),
+                i.mean,
+                i.low,
+                i.high,
+                d = decimals
+            );
+        }
+    }
+    out.push_str("</table>\n");
+}
+
 fn run_body(report: &RunReport) -> String {
     let r = &report.doc;
     let mut out = String::new();
@@ -269,6 +293,7 @@ fn run_body(report: &RunReport) -> String {
         }
         out.push_str("</table>\n");
     }
+    confidence_section(&mut out, r.confidence.as_ref());
     sessions_section(&mut out, r);
     breakdown_section(&mut out, r);
     stages_section(&mut out, r);

@@ -192,7 +192,10 @@ pub fn level_rows(s: &SweepDocument) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 load,
                 l.requests.to_string(),
                 format!("{:.1}%", l.success_rate * 100.0),
-                format!("{:.2}", l.request_throughput),
+                match l.interval("request_throughput") {
+                    Some(i) => format!("{:.2} (95% CI {:.2}–{:.2})", l.request_throughput, i.low, i.high),
+                    None => format!("{:.2}", l.request_throughput),
+                },
                 format!("{:.1}", l.output_throughput),
                 f(&m.ttft_ms, |x| x.p50),
                 f(&m.ttft_ms, |x| x.p99),

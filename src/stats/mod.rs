@@ -50,6 +50,7 @@ use crate::record::{ErrorClass, OutputKinds, RequestRecord};
 pub use quantile::Percentile;
 
 pub mod breakdown;
+pub mod confidence;
 pub mod errors;
 pub mod quantile;
 pub mod sessions;
@@ -541,6 +542,29 @@ impl SummaryBuilder {
                 *self.tokens_per_second.entry(t.as_secs()).or_default() += k;
             }
         }
+    }
+
+    /// When the last record ended, on the run clock.
+    pub fn last_ended(&self) -> Option<Duration> {
+        self.last_ended
+    }
+
+    /// Moves every time `by` later, as if the run clock had started `by`
+    /// earlier: repeats of a run placed one after another before they are
+    /// merged (per-second token counts move by whole seconds).
+    pub fn shift(&mut self, by: Duration) {
+        self.first_sent = self.first_sent.map(|t| t + by);
+        self.last_ended = self.last_ended.map(|t| t + by);
+        let ns = nanos(by);
+        for (a, b) in &mut self.intervals {
+            *a = a.saturating_add(ns);
+            *b = b.saturating_add(ns);
+        }
+        let secs = by.as_secs_f64().round() as u64;
+        self.tokens_per_second = std::mem::take(&mut self.tokens_per_second)
+            .into_iter()
+            .map(|(k, v)| (k + secs, v))
+            .collect();
     }
 
     /// Adds another builder's records, as if they had been added here.

@@ -66,6 +66,8 @@ pub fn judge(plan: &SweepPlan, load: Load, m: Measurement, previous_throughput: 
         trust: Some(m.trust),
         connections: Some(m.connections),
         sessions: m.sessions,
+        confidence: None,
+        repeats: Vec::new(),
     }
 }
 

@@ -35,6 +35,7 @@ use crate::plan::Stop;
 use crate::report::Document;
 use crate::schedule::ScheduleSpec;
 
+pub mod confidence;
 pub mod document;
 pub mod judge;
 pub mod ladder;
@@ -110,8 +111,15 @@ pub async fn run(h: &Harness, plan: &SweepPlan) -> anyhow::Result<Outcome> {
             search::max_rate(&mut sweep, s).await?
         }
     };
-    print!("{}", level_table(&sweep.levels));
     let rates = matches!(plan.mode, Mode::Rate { .. } | Mode::MaxRateUnderSlo { .. });
+    let mut verdict = verdict;
+    confidence::assess(
+        &mut verdict,
+        &sweep.levels,
+        rates,
+        matches!(plan.mode, Mode::Concurrency { .. } | Mode::Rate { .. }),
+    );
+    print!("{}", level_table(&sweep.levels));
     print!("{}", verdict_block(&verdict, rates));
     let document = sweep.document(Some(&verdict));
     let mut files = Vec::new();
@@ -204,11 +212,16 @@ impl search::MeasureLevel for Sweep<'_> {
             }
             None => None,
         };
-        let sinks = Sinks {
-            records,
+        // With --repeats the level's records file gets every repeat's
+        // records, on the pooled clock, once they are combined.
+        let repeats = plan.base.repeats;
+        let (mut records, mut pooled_records) = if repeats > 1 { (None, records) } else { (records, None) };
+        let keep_records = matches!(load, Load::Rate { .. }) || pooled_records.is_some();
+        let sinks = |_| Sinks {
+            records: records.take(),
             show_samples: 0,
             capture_all_text: false,
-            keep_records: matches!(load, Load::Rate { .. }),
+            keep_records,
             quiet: plan.quiet,
             bounds: plan.base.request_bounds(),
             percentiles: plan
@@ -219,11 +232,27 @@ impl search::MeasureLevel for Sweep<'_> {
                 .collect(),
         };
         println!("Level {n}: {} ...", load.label());
-        let m = self.session.measure(&level, sinks, self.harness.signals()).await?;
-        if m.interrupted {
+        let mut slos_each = Vec::new();
+        let r = crate::harness::measure_repeats(
+            &self.session,
+            &level,
+            repeats,
+            sinks,
+            self.harness.signals(),
+            crate::plan::TuiMode::Off,
+            |_, m| slos_each.push(crate::slo::evaluate(&plan.base.slos, &m.summary, m.goodput)),
+        )
+        .await?;
+        if let Some(w) = pooled_records.as_mut() {
+            for rec in &r.combined.records {
+                w.write(rec)?;
+            }
+        }
+        if r.combined.interrupted {
             self.interrupted = true;
         }
-        let result = judge::judge(plan, load, m, previous_throughput);
+        let mut result = judge::judge(plan, load, r.combined, previous_throughput);
+        confidence::attach(&mut result, r.confidence, r.repeats, &slos_each);
         println!("  {}", level_line(&result));
         if result.summary.failed > 0 {
             println!("  {}", crate::stats::errors::digest(&result.summary, 3));

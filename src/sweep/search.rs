@@ -402,6 +402,8 @@ mod tests {
             trust: None,
             connections: None,
             sessions: None,
+            confidence: None,
+            repeats: Vec::new(),
         }
     }
 

@@ -5,6 +5,7 @@ mod architecture;
 mod capacity;
 mod common;
 mod compare;
+mod confidence;
 mod connections;
 mod deploy;
 mod documents;

@@ -29,7 +29,7 @@ use common::{empty, err, register_font, FONT};
 pub use compare::compare_charts;
 use compare::{draw_bars, draw_radar};
 pub use run::run_charts;
-use run::{draw_dist, draw_resources, draw_scatter, draw_timeline};
+use run::{draw_dist, draw_repeats, draw_resources, draw_scatter, draw_timeline};
 pub use sweep::sweep_charts;
 use sweep::{draw_sweep, SweepChart};
 
@@ -58,6 +58,9 @@ pub(super) enum Kind<'a> {
         series: Option<&'a Series>,
         monitor: &'a crate::monitor::MonitorReport,
     },
+    /// Each repeat's throughput and mean latency, with the mean's 95 %
+    /// interval as an error bar (`--repeats`).
+    Repeats(&'a crate::doc::RunDocument),
     SweepThroughput(&'a SweepDocument),
     SweepEfficiency(&'a SweepDocument),
     SweepLatency(&'a SweepDocument),
@@ -142,6 +145,7 @@ impl Chart<'_> {
                 None => empty(&root, why_empty),
             },
             Kind::Resources { series, monitor } => draw_resources(&root, *series, monitor),
+            Kind::Repeats(d) => draw_repeats(&root, d),
             Kind::SweepThroughput(d) => draw_sweep(&root, d, SweepChart::Throughput),
             Kind::SweepEfficiency(d) => draw_sweep(&root, d, SweepChart::Efficiency),
             Kind::SweepLatency(d) => draw_sweep(&root, d, SweepChart::Latency),

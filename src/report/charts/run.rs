@@ -1,6 +1,7 @@
 //! The charts of a run: the latency distributions (histogram and CDF),
 //! throughput and requests in flight over time, each request's latency
-//! against its start, and the resources the monitor saw.
+//! against its start, the resources the monitor saw, and (`--repeats`) each
+//! repeat with the mean's 95 % interval as an error bar.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -94,6 +95,15 @@ pub fn run_charts(report: &RunReport) -> Vec<Chart<'_>> {
             why_empty: if nothing { NO_SUCCESS.into() } else { no_series },
         },
     });
+    if !doc.repeats.is_empty() {
+        out.push(Chart {
+            name: "repeats",
+            caption: "Each repeat, and the mean with its 95 % confidence interval",
+            title: format!("Repeats — {t}"),
+            size: (1200, 520),
+            kind: Kind::Repeats(doc),
+        });
+    }
     if let Some(m) = doc
         .monitor
         .as_ref()
@@ -483,6 +493,87 @@ where
                 .draw()
                 .map_err(err)?;
         }
+    }
+    Ok(())
+}
+
+/// Two panels, request throughput and mean TTFT (mean E2E without a
+/// stream): each repeat's figure as a point at x = its number, and at
+/// x = N + 1 the mean with its 95 % interval as an error bar.
+pub(super) fn draw_repeats<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &crate::doc::RunDocument) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let n = d.repeats.len();
+    if n == 0 {
+        return empty(root, "no repeats (run with --repeats N)");
+    }
+    let latency = if d.repeats.iter().all(|r| r.figures.contains_key("mean_ttft_ms")) {
+        ("mean_ttft_ms", "Mean TTFT", "ms")
+    } else {
+        ("mean_e2e_ms", "Mean E2E latency", "ms")
+    };
+    let (a, b) = root.split_horizontally(root.dim_in_pixel().0 / 2);
+    for (area, (name, caption, unit), color) in [
+        (&a, ("request_throughput", "Request throughput", "req/s"), BLUE_),
+        (&b, latency, ORANGE_),
+    ] {
+        let points: Vec<(f64, f64)> = d
+            .repeats
+            .iter()
+            .filter_map(|r| Some((f64::from(r.repeat), *r.figures.get(name)?)))
+            .collect();
+        let interval = d.confidence.as_ref().and_then(|c| c.get(name)).copied();
+        if points.is_empty() {
+            empty(area, &format!("{caption}: not measured"))?;
+            continue;
+        }
+        let (_, y1) = range(points.iter().map(|p| p.1).chain(interval.map(|i| i.high)), true);
+        let mean_x = n as f64 + 1.0;
+        let mut c = xy_chart(
+            area,
+            Axes {
+                caption: caption.to_string(),
+                x: 0.5..mean_x + 0.5,
+                y: 0.0..y1,
+                x_desc: "repeat (last: the mean)",
+                y_desc: unit,
+            },
+        )?;
+        c.draw_series(points.iter().map(|p| Circle::new(*p, 5, color.filled())))
+            .map_err(err)?
+            .label("each repeat")
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+        if let Some(i) = interval {
+            let style = BLACK_.stroke_width(2);
+            c.draw_series(std::iter::once(PathElement::new(
+                [(mean_x, i.low), (mean_x, i.high)],
+                style,
+            )))
+            .map_err(err)?
+            .label(format!(
+                "mean {} (95 % CI {}–{})",
+                tick(i.mean),
+                tick(i.low),
+                tick(i.high)
+            ))
+            .legend(move |(x, y)| PathElement::new([(x + 10, y - 6), (x + 10, y + 6)], style));
+            for y in [i.low, i.high] {
+                c.draw_series(std::iter::once(
+                    EmptyElement::at((mean_x, y)) + PathElement::new([(-6, 0), (6, 0)], style),
+                ))
+                .map_err(err)?;
+            }
+            c.draw_series(std::iter::once(Circle::new((mean_x, i.mean), 5, BLACK_.filled())))
+                .map_err(err)?;
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(GREY_)
+            .label_font(font(15))
+            .draw()
+            .map_err(err)?;
     }
     Ok(())
 }

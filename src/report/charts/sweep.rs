@@ -36,6 +36,9 @@ pub fn sweep_charts(doc: &SweepDocument) -> Vec<Chart<'_>> {
     ]
 }
 
+/// An error bar: x, low, high.
+type Bar = (f64, f64, f64);
+
 #[derive(Clone, Copy)]
 pub(super) enum SweepChart {
     Throughput,
@@ -68,23 +71,34 @@ where
     let pts = |f: &dyn Fn(&crate::doc::sweep::Level) -> Option<f64>| -> Vec<(f64, f64)> {
         levels.iter().filter_map(|(x, l)| Some((*x, f(l)?))).collect()
     };
-    let panels: Vec<(String, String, Vec<Line>)> = match which {
+    // Error bars: each level's 95 % interval of a figure, where it has one.
+    let bars = |name: &str| -> Vec<Bar> {
+        levels
+            .iter()
+            .filter_map(|(x, l)| l.interval(name).map(|i| (*x, i.low, i.high)))
+            .collect()
+    };
+    let no_bars = Vec::new;
+    let panels: Vec<(String, String, Vec<Line>, Vec<Bar>)> = match which {
         SweepChart::Throughput => vec![
             (
                 "Request throughput".into(),
                 "successful req/s".into(),
                 vec![("req/s".into(), BLUE_, pts(&|l| Some(l.request_throughput)))],
+                bars("request_throughput"),
             ),
             (
                 "Output token throughput".into(),
                 "output tok/s".into(),
                 vec![("output tok/s".into(), ORANGE_, pts(&|l| Some(l.output_throughput)))],
+                bars("output_throughput"),
             ),
         ],
         SweepChart::Efficiency => vec![(
             "Efficiency: request throughput per unit of concurrency".into(),
             "req/s per concurrency".into(),
             vec![("req/s / concurrency".into(), PURPLE_, pts(&|l| Some(l.efficiency)))],
+            no_bars(),
         )],
         SweepChart::Latency => [("TTFT", 0usize), ("TPOT", 1), ("E2E", 2)]
             .into_iter()
@@ -99,7 +113,7 @@ where
                     ("p90".to_string(), ORANGE_, pts(&|l| get(l).map(|s| s.p90))),
                     ("p99".to_string(), RED_, pts(&|l| get(l).map(|s| s.p99))),
                 ];
-                (format!("{name} percentiles"), format!("{name} (ms)"), lines)
+                (format!("{name} percentiles"), format!("{name} (ms)"), lines, no_bars())
             })
             .collect(),
     };
@@ -112,14 +126,21 @@ where
         n => root.split_evenly((n, 1)),
     };
     let (max_x, rec_x) = d.marks();
-    let xs = levels.iter().map(|l| l.0).chain(max_x).chain(rec_x);
+    let knee_x = d.knee_x();
+    let xs = levels.iter().map(|l| l.0).chain(max_x).chain(rec_x).chain(knee_x);
     let (x0, x1) = range(xs, true);
-    for (area, (caption, y_desc, lines)) in areas.iter().zip(panels) {
+    for (area, (caption, y_desc, lines, bars)) in areas.iter().zip(panels) {
         if lines.iter().all(|l| l.2.is_empty()) {
             empty(area, &format!("{caption}: not measured"))?;
             continue;
         }
-        let (_, y1) = range(lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)), true);
+        let (_, y1) = range(
+            lines
+                .iter()
+                .flat_map(|l| l.2.iter().map(|p| p.1))
+                .chain(bars.iter().map(|b| b.2)),
+            true,
+        );
         let mut c = xy_chart(
             area,
             Axes {
@@ -138,7 +159,30 @@ where
             c.draw_series(p.iter().map(|q| Circle::new(*q, 4, color.filled())))
                 .map_err(err)?;
         }
-        for (label, x, color) in [("maximum stable", max_x, BLACK_), ("recommended", rec_x, TEAL_)] {
+        if !bars.is_empty() {
+            // A whisker from low to high with a cap at each end (caps in pixels).
+            let style = BLACK_.stroke_width(2);
+            c.draw_series(
+                bars.iter()
+                    .map(|&(x, lo, hi)| PathElement::new([(x, lo), (x, hi)], style)),
+            )
+            .map_err(err)?
+            .label("95 % CI")
+            .legend(move |(a, b)| PathElement::new([(a + 10, b - 6), (a + 10, b + 6)], style));
+            for &(x, lo, hi) in &bars {
+                for y in [lo, hi] {
+                    c.draw_series(std::iter::once(
+                        EmptyElement::at((x, y)) + PathElement::new([(-5, 0), (5, 0)], style),
+                    ))
+                    .map_err(err)?;
+                }
+            }
+        }
+        for (label, x, color) in [
+            ("maximum stable", max_x, BLACK_),
+            ("recommended", rec_x, TEAL_),
+            ("best efficiency (knee)", knee_x, GREEN_),
+        ] {
             if let Some(x) = x {
                 c.draw_series(DashedLineSeries::new([(x, 0.0), (x, y1)], 8, 6, color.stroke_width(2)))
                     .map_err(err)?
