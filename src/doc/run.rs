@@ -17,7 +17,9 @@
 //!   (conversation runs, `--turns`, only),
 //!   "monitor": what the monitor saw, "trust": whether the client kept up,
 //!   "connections": connections opened, requests per connection, stale
-//!   retries, connect times }
+//!   retries, connect times,
+//!   "cold_start": {command, log, ready_url, time_to_ready_s,
+//!   first_request: {succeeded, ttft_ms, e2e_ms, error}} (`--server-cmd`) }
 //! ```
 //!
 //! The same type is read back from a saved file, and built from a records
@@ -128,6 +130,10 @@ pub struct RunDocument {
     /// changes, the objectives per stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stages: Option<super::stages::StagesSection>,
+    /// The server inferload started (`--server-cmd`): time to ready and
+    /// the first, cold request, measured apart from the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_start: Option<super::server::ColdStart>,
 }
 
 impl RunDocument {
@@ -159,6 +165,7 @@ impl RunDocument {
             trust: None,
             connections: None,
             stages: None,
+            cold_start: None,
         }
     }
 
