@@ -240,10 +240,13 @@ pub fn group_alive(pgid: u32) -> bool {
     unsafe { libc::killpg(pgid, 0) == 0 }
 }
 
-/// "exit status 3", "killed by signal 9".
+/// "exit status 3", "ended by SIGTERM", "killed by SIGKILL".
 pub fn describe_status(s: ExitStatus) -> String {
     match (s.code(), s.signal()) {
         (Some(c), _) => format!("exit status {c}"),
+        (None, Some(libc::SIGTERM)) => "ended by SIGTERM".into(),
+        (None, Some(libc::SIGINT)) => "ended by SIGINT".into(),
+        (None, Some(libc::SIGKILL)) => "killed by SIGKILL".into(),
         (None, Some(sig)) => format!("killed by signal {sig}"),
         _ => s.to_string(),
     }
@@ -313,7 +316,8 @@ mod tests {
         // Give the shell time to set its trap and start the child.
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(group_alive(pid));
-        p.stop(Duration::from_millis(300)).await;
+        let status = p.stop(Duration::from_millis(300)).await.unwrap();
+        assert_eq!(describe_status(status), "killed by SIGKILL");
         assert!(!group_alive(pid), "the group survived stop");
 
         let p = ServerProcess::spawn(&instance("sleep 600", dir.path().join("t.log"))).unwrap();

@@ -100,6 +100,16 @@ fn a_started_server_reports_its_cold_start_and_is_stopped_after_the_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_run_stops_its_server() {
+    interrupted_run_stops_its_server(libc::SIGINT, 130).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_run_stops_its_server() {
+    interrupted_run_stops_its_server(libc::SIGTERM, 143).await;
+}
+
+/// `signal` to inferload mid-run: it ends with `code` and its server is gone.
+async fn interrupted_run_stops_its_server(signal: i32, code: i32) {
     let dir = tempfile::tempdir().unwrap();
     let records = dir.path().join("records.jsonl");
     let cmd = sim_cmd("");
@@ -119,8 +129,8 @@ async fn an_interrupted_run_stops_its_server() {
         records.to_str().unwrap(),
     ]);
     let watched = records.clone();
-    let out = interrupt_when(child, move || lines_in(&watched) > 5).await;
-    assert_eq!(out.code, Some(130), "{}", out.all());
+    let out = signal_when(child, signal, move || lines_in(&watched) > 5).await;
+    assert_eq!(out.code, Some(code), "{}", out.all());
     assert!(out.stdout.contains("Server: stopped"), "{}", out.stdout);
     let pids = server_pids(&out.stdout);
     assert_eq!(pids.len(), 1, "{}", out.stdout);
