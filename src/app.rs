@@ -77,20 +77,21 @@ async fn dispatch(cli: Cli, typed: Typed) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(args) => {
             let plan = crate::scenario::run_plan(args.scenario.as_deref(), &args.options(&typed))?;
+            let server = crate::server::ServerPlan::resolve(
+                &args.server.options(&[]),
+                plan.target.base_url.is_some(),
+                plan.outputs.json.as_deref(),
+            )?;
             let h = harness(&plan.monitor, plan.grace).await?;
-            let outcome = crate::run::run(&h, &plan).await;
+            let outcome = crate::run::run_with_server(&h, &plan, server.as_ref()).await;
             h.close().await;
             outcome.map(exit_of)
         }
         Command::Sweep(args) => {
-            let typed_options = args.options(&typed);
-            let base = match &args.scenario {
-                Some(path) => crate::scenario::Scenario::load(path)?.sweep_base(&typed_options)?,
-                None => crate::plan::RunPlan::resolve(&typed_options)?,
-            };
-            let plan = crate::sweep::SweepPlan::resolve(base, &args.sweep_options())?;
-            let h = harness(&plan.base.monitor, plan.base.grace).await?;
-            let outcome = crate::sweep::run(&h, &plan).await;
+            let settings = sweep_settings(&args, &typed)?;
+            let first = &settings.points[0].1.base;
+            let h = harness(&first.monitor, first.grace).await?;
+            let outcome = crate::sweep::run_settings(&h, &settings).await;
             h.close().await;
             outcome.map(exit_of)
         }
@@ -125,6 +126,43 @@ async fn dispatch(cli: Cli, typed: Typed) -> anyhow::Result<Exit> {
         })
         .map(exit_of),
     }
+}
+
+/// A sweep's settings: each combination of `--server-param` and
+/// `--bench-param` values with its own plan (the bench values layered
+/// over what was typed), every plan resolved before any server starts.
+fn sweep_settings(args: &crate::cli::SweepArgs, typed: &Typed) -> anyhow::Result<crate::sweep::SettingsPlan> {
+    use crate::sweep::settings;
+    let typed_options = args.options(typed);
+    let bench = settings::parse_bench_params(&args.bench_param)?;
+    let resolve = |layer: crate::plan::RunOptions| -> anyhow::Result<crate::sweep::SweepPlan> {
+        let options = typed_options.clone().merged(layer);
+        let base = match &args.scenario {
+            Some(path) => crate::scenario::Scenario::load(path)?.sweep_base(&options)?,
+            None => crate::plan::RunPlan::resolve(&options)?,
+        };
+        Ok(crate::sweep::SweepPlan::resolve(base, &args.sweep_options())?)
+    };
+    let plain = resolve(crate::plan::RunOptions::default())?;
+    let server = crate::server::ServerPlan::resolve(
+        &args.server.options(&args.server_param),
+        plain.base.target.base_url.is_some(),
+        plain.json.as_deref(),
+    )?;
+    let server_values = server
+        .as_ref()
+        .map(crate::server::ServerPlan::settings)
+        .unwrap_or_default();
+    let mut points = Vec::new();
+    for setting in settings::combine(&server_values, &bench) {
+        let plan = if setting.bench.is_empty() {
+            plain.clone()
+        } else {
+            resolve(setting.bench_layer()?).map_err(|e| anyhow::anyhow!("{}: {e:#}", setting.label()))?
+        };
+        points.push((setting, plan));
+    }
+    Ok(crate::sweep::SettingsPlan { server, points })
 }
 
 /// The harness of a measuring command, with the process's signals wired
@@ -183,7 +221,20 @@ async fn serve_sim(args: &crate::cli::sim::SimArgs) -> anyhow::Result<()> {
     use std::io::Write as _;
     let (config, profile_name) = args.to_config()?;
     let description = sim::describe(&config, profile_name);
-    let handle = sim::start(config).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    if !config.startup_delay.is_zero() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "inferload sim: loading for {} (--startup-delay); the port opens after",
+            crate::units::format_duration(config.startup_delay)
+        );
+    }
+    // Ctrl-C or SIGTERM while "loading" ends it as at any other time.
+    let handle = tokio::select! {
+        h = sim::start(config) => h?,
+        r = tokio::signal::ctrl_c() => return r.map_err(Into::into),
+        _ = term.recv() => return Ok(()),
+    };
     // One write, so a reader that keeps only the first line and closes the
     // pipe cannot make a later line fail; errors on stdout are not fatal.
     let text = format!("inferload sim listening on {}\n{description}", handle.url());
@@ -192,7 +243,6 @@ async fn serve_sim(args: &crate::cli::sim::SimArgs) -> anyhow::Result<()> {
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r?,
         _ = term.recv() => {}

@@ -33,6 +33,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod schedule;
+pub mod server;
 pub mod sim;
 pub mod slo;
 pub mod stats;

@@ -10,10 +10,45 @@ use crate::harness::{Harness, Level, Sinks};
 use crate::outcome::Outcome;
 use crate::plan::RunPlan;
 use crate::report::Document;
+use crate::server::{ServerPlan, StartError, Started};
 
 /// Measures the plan; the outcome says whether it was interrupted or
 /// failed its objectives.
 pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
+    run_with_server(h, plan, None).await
+}
+
+/// [`run`], first starting the server under test when `server` says so
+/// (`--server-cmd`): ready, cold first request, the run, then the server
+/// stopped — on an error too (the process guard's drop is the last resort).
+pub async fn run_with_server(h: &Harness, plan: &RunPlan, server: Option<&ServerPlan>) -> anyhow::Result<Outcome> {
+    let Some(sp) = server else {
+        return measure(h, plan, None).await;
+    };
+    let inst = sp.instance(&[], plan.target.base_url.as_deref(), sp.log.clone())?;
+    let started = match crate::server::start(inst, plan, h.signals()).await {
+        Ok(s) => s,
+        Err(StartError::Interrupted) => {
+            eprintln!("Interrupted while the server was starting; it was stopped.");
+            return Ok(Outcome::Interrupted);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut plan = plan.clone();
+    plan.target.base_url = Some(started.instance.url.clone());
+    let outcome = measure(h, &plan, Some(&started)).await;
+    let status = started.process.stop(crate::server::STOP_GRACE).await;
+    println!(
+        "Server: stopped{}",
+        status
+            .map(|s| format!(" ({})", crate::server::process::describe_status(s)))
+            .unwrap_or_default()
+    );
+    outcome
+}
+
+/// The run proper, on a started server when there is one.
+async fn measure(h: &Harness, plan: &RunPlan, started: Option<&Started>) -> anyhow::Result<Outcome> {
     // Files first: a bad records path fails before any traffic.
     let records = match &plan.outputs.records {
         Some(path) => Some(RecordsWriter::create(path)?),
@@ -33,6 +68,17 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             &session.workload.describe()
         )
     );
+    let cold_start = match started {
+        Some(st) => {
+            let first = crate::server::first_request(&session, plan, h.signals()).await?;
+            let cold = crate::server::cold_start(st, first, plan);
+            for line in cold.lines() {
+                println!("{line}");
+            }
+            Some(cold)
+        }
+        None => None,
+    };
     // With repeats the records file gets every repeat's records, on the
     // pooled clock, once they are combined.
     let repeated = plan.repeats > 1;
@@ -97,6 +143,7 @@ pub async fn run(h: &Harness, plan: &RunPlan) -> anyhow::Result<Outcome> {
             stages,
             confidence: r.confidence,
             repeats: r.repeats,
+            cold_start,
             ..RunDocument::new(m.summary)
         },
         m.records,

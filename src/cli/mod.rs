@@ -184,6 +184,8 @@ pub struct RunArgs {
     pub history: HistoryArgs,
     #[command(flatten)]
     pub monitor: MonitorArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 /// `inferload compare`: strategies side by side.
@@ -703,6 +705,41 @@ pub struct HistoryArgs {
     pub no_history: bool,
 }
 
+/// The server under test, started by inferload (run and sweep).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServerArgs {
+    /// Start the server under test with this shell command (`sh -c`, in its
+    /// own process group), wait until it is ready, measure its cold start,
+    /// and stop it at the end (SIGTERM, then SIGKILL). It must listen where
+    /// --url points, or write `{port}` and inferload picks a free port.
+    #[arg(long, value_name = "CMD", help_heading = "Server")]
+    pub server_cmd: Option<String>,
+    /// Where the server's stdout and stderr go [default:
+    /// inferload-server.log beside --json, else here].
+    #[arg(long, value_name = "PATH", help_heading = "Server")]
+    pub server_log: Option<PathBuf>,
+    /// The URL that answers once the server is ready [default: /health,
+    /// then /v1/models, on the target].
+    #[arg(long, value_name = "URL", help_heading = "Server")]
+    pub ready_url: Option<String>,
+    /// How long to wait for the server to be ready [default: 20m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Server")]
+    pub ready_timeout: Option<Duration>,
+}
+
+impl ServerArgs {
+    /// The flags as the server module takes them; `params` are a sweep's.
+    pub fn options(&self, params: &[String]) -> crate::server::ServerOptions {
+        crate::server::ServerOptions {
+            cmd: self.server_cmd.clone(),
+            log: self.server_log.clone(),
+            ready_url: self.ready_url.clone(),
+            ready_timeout: self.ready_timeout,
+            params: params.to_vec(),
+        }
+    }
+}
+
 /// Watching the system under test, and live metrics export (run and sweep).
 #[derive(Debug, Clone, Default, Args)]
 pub struct MonitorArgs {
@@ -968,6 +1005,18 @@ pub struct SweepArgs {
     pub history: HistoryArgs,
     #[command(flatten)]
     pub monitor: MonitorArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// A server setting to sweep: `NAME=V1,V2,…`, filling `{NAME}` in
+    /// --server-cmd; the server is restarted for each value and the load
+    /// ladder run against it (repeatable: every combination is measured).
+    #[arg(long, value_name = "NAME=V1,V2", help_heading = "Server")]
+    pub server_param: Vec<String>,
+    /// A workload setting to sweep: `KEY=V1,V2,…` with KEY any run option
+    /// (e.g. random-prefix-len=0,1024, turns=1,4, input-len=128,1024); the
+    /// ladder is run for each value (repeatable: every combination).
+    #[arg(long, value_name = "KEY=V1,V2", help_heading = "Sweep")]
+    pub bench_param: Vec<String>,
 }
 
 // ---- the flags as options: only what the user gave ----

@@ -165,6 +165,16 @@ pub struct SimArgs {
     /// /batch-generate saves (k prompts take 1 + (k−1)·(1 − this) times one).
     #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, default_value = "0.5", help_heading = "Image service")]
     pub batch_efficiency: f64,
+    /// Load for this long before serving: the port opens only then, as
+    /// vLLM's opens once the model is loaded (connections are refused
+    /// until then).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0s", help_heading = "Cold start")]
+    pub startup_delay: Duration,
+    /// Extra time the first generation request takes (its first token
+    /// comes this much later), as a real server's first request pays for
+    /// lazy compilation and empty caches.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0s", help_heading = "Cold start")]
+    pub cold_first_request: Duration,
 }
 
 impl SimArgs {
@@ -291,6 +301,8 @@ impl SimArgs {
                 step_time: self.image_step_time,
                 batch_efficiency: self.batch_efficiency,
             },
+            startup_delay: self.startup_delay,
+            cold_first_request: self.cold_first_request,
         };
         // Anything left is a bug in the checks above; still say it plainly.
         config.validate().map_err(anyhow::Error::msg)?;

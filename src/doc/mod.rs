@@ -8,6 +8,8 @@
 //!   (settings, levels, verdict);
 //! - [`compare::CompareDocument`]: `compare --json`, `schema: "inferload/compare"`;
 //! - [`series::Series`]: the bounded chart data a run document carries;
+//! - [`server::ColdStart`] and [`server::SettingsSweep`]: a server started
+//!   by inferload (`--server-cmd`) and a sweep over settings;
 //! - [`stages::StagesSection`]: a load that changed over the run, per stage;
 //! - [`record::RecordLine`]: one line of the `--records` JSONL file, also
 //!   what the history stores.
@@ -30,6 +32,7 @@ pub mod compare;
 pub mod record;
 pub mod run;
 pub mod series;
+pub mod server;
 pub mod settings;
 pub mod stages;
 pub mod sweep;

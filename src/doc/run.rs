@@ -20,7 +20,9 @@
 //!   retries, connect times,
 //!   "confidence": {method, level, repeats, resamples, samples,
 //!   metrics: {name: {mean, low, high}}} (95 % intervals),
-//!   "repeats": [{repeat, requests_total, successful, figures}] (`--repeats`) }
+//!   "repeats": [{repeat, requests_total, successful, figures}] (`--repeats`),
+//!   "cold_start": {command, log, ready_url, time_to_ready_s,
+//!   first_request: {succeeded, ttft_ms, e2e_ms, error}} (`--server-cmd`) }
 //! ```
 //!
 //! The same type is read back from a saved file, and built from a records
@@ -142,6 +144,10 @@ pub struct RunDocument {
     /// pools every repeat's requests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repeats: Vec<Repeat>,
+    /// The server inferload started (`--server-cmd`): time to ready and
+    /// the first, cold request, measured apart from the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_start: Option<super::server::ColdStart>,
 }
 
 /// One measurement of a run with `--repeats`.
@@ -187,6 +193,7 @@ impl RunDocument {
             stages: None,
             confidence: None,
             repeats: Vec::new(),
+            cold_start: None,
         }
     }
 

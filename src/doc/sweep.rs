@@ -60,6 +60,15 @@ pub struct SweepDocument {
     /// `None` until the sweep finished (or when it was interrupted early).
     #[serde(default)]
     pub verdict: Option<Verdict>,
+    /// The server inferload started (`--server-cmd`) for a one-setting sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_start: Option<super::server::ColdStart>,
+    /// A sweep over settings (`--server-param`, `--bench-param`): every
+    /// setting with its own levels and verdict. `levels` and `verdict`
+    /// above are then the best setting's (the last measured one's until
+    /// the sweep has finished).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings_sweep: Option<super::server::SettingsSweep>,
 }
 
 /// What the sweep measured.
@@ -273,6 +282,8 @@ impl SweepDocument {
             settings,
             levels: Vec::new(),
             verdict: None,
+            cold_start: None,
+            settings_sweep: None,
         }
     }
 

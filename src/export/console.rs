@@ -157,6 +157,13 @@ pub fn console_summary(report: &RunReport) -> String {
         out.push_str(&t.line);
         out.push('\n');
     }
+    // Apart from the run's figures: the started server's cold start.
+    if let Some(c) = &report.doc.cold_start {
+        for line in c.lines() {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
     if let Some(c) = &report.doc.connections {
         out.push_str(&connections_block(c));
     }

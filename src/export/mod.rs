@@ -33,6 +33,7 @@ pub mod compare_table;
 pub mod console;
 pub mod json;
 pub mod records;
+pub mod settings_table;
 pub mod stages_table;
 pub mod sweep_table;
 pub mod vllm;

@@ -125,6 +125,9 @@ fn run(doc: &RunReport) -> Result<Vec<u8>, String> {
 }
 
 fn sweep(doc: &SweepDocument) -> Result<Vec<u8>, String> {
+    if let Some(s) = &doc.settings_sweep {
+        return settings(s);
+    }
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = [
         "concurrency",
@@ -166,6 +169,42 @@ fn sweep(doc: &SweepDocument) -> Result<Vec<u8>, String> {
         row.push(opt(l.trip.as_ref().map(|t| t.rule.clone())));
         row.push(opt(l.trip.as_ref().map(|t| t.detail.clone())));
         w.write_record(&row).map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.to_string())
+}
+
+/// A sweep over settings: one row per setting (its parameters, verdict,
+/// capacity, highest throughput, TTFT at the verdict, cold start).
+fn settings(s: &crate::doc::server::SettingsSweep) -> Result<Vec<u8>, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "setting",
+        "verdict",
+        "capacity",
+        "max_request_throughput",
+        "ttft_mean_at_verdict_ms",
+        "prefix_cache_hit_pct",
+        "time_to_ready_s",
+        "cold_ttft_ms",
+        "best",
+        "error",
+    ])
+    .map_err(|e| e.to_string())?;
+    for (i, r) in s.settings.iter().enumerate() {
+        let cold = r.cold_start.as_ref();
+        w.write_record([
+            r.label.clone(),
+            r.verdict_text(),
+            opt(r.capacity()),
+            opt(r.max_throughput()),
+            opt(r.ttft_at_verdict_ms()),
+            opt(r.prefix_hit_pct()),
+            opt(cold.map(|c| c.time_to_ready_s)),
+            opt(cold.and_then(|c| c.first_request.as_ref()).and_then(|f| f.ttft_ms)),
+            (s.best == Some(i)).to_string(),
+            opt(r.error.clone()),
+        ])
+        .map_err(|e| e.to_string())?;
     }
     w.into_inner().map_err(|e| e.to_string())
 }

@@ -386,6 +386,31 @@ fn sweep_body(s: &SweepDocument) -> String {
         out.push_str("<p class=\"warn\">Interrupted: the sweep stopped before its last level.</p>\n");
     }
 
+    if let Some(settings) = &s.settings_sweep {
+        out.push_str("<h2 id=\"settings\">Settings</h2>\n<table>\n<tr>");
+        let (header, rows) = crate::export::settings_table::rows(settings);
+        for (i, h) in header.iter().enumerate() {
+            let _ = write!(out, "<th{}>{}</th>", if i == 0 { " class=\"l\"" } else { "" }, esc(h));
+        }
+        out.push_str("</tr>\n");
+        for row in &rows {
+            out.push_str("<tr>");
+            for (i, c) in row.iter().enumerate() {
+                let _ = write!(out, "<td{}>{}</td>", if i == 0 { " class=\"l\"" } else { "" }, esc(c));
+            }
+            out.push_str("</tr>\n");
+        }
+        let _ = writeln!(
+            out,
+            "</table>\n<p>{}. The verdict and levels here are the best setting's.</p>",
+            esc(&crate::export::settings_table::best_line(settings))
+        );
+    }
+    if let Some(c) = &s.cold_start {
+        for line in c.lines() {
+            let _ = writeln!(out, "<p>{}</p>", esc(&line));
+        }
+    }
     out.push_str("<h2 id=\"levels\">Levels</h2>\n<table>\n<tr>");
     let (header, rows) = super::markdown::level_rows(s);
     for (i, h) in header.iter().enumerate() {

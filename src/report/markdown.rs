@@ -216,6 +216,15 @@ fn sweep(s: &SweepDocument) -> String {
     if let Some(t) = &s.started_at {
         let _ = writeln!(out, "Started {}.\n", cell(t));
     }
+    if let Some(settings) = &s.settings_sweep {
+        out.push_str("### Settings\n\n");
+        let (header, rows) = crate::export::settings_table::rows(settings);
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cell(c)).collect()).collect();
+        table(&mut out, &header, &rows, 1);
+        let _ = writeln!(out, "\n{}\n", cell(&crate::export::settings_table::best_line(settings)));
+        out.push_str("The verdict and levels below are the best setting's.\n\n");
+    }
     out.push_str("### Verdict\n\n");
     for line in crate::export::sweep_table::verdict_text(s)
         .lines()

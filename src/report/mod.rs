@@ -144,7 +144,19 @@ pub fn report_command(input: &Path, paths: &ReportPaths, quiet: bool) -> anyhow:
 pub fn console(doc: &Document) -> String {
     match doc {
         Document::Run(r) => run_console(r),
-        Document::Sweep(s) => crate::export::sweep_table::sweep_text(s),
+        Document::Sweep(s) => {
+            let mut out = crate::export::sweep_table::sweep_text(s);
+            if let Some(c) = &s.cold_start {
+                for line in c.lines() {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
+            if let Some(settings) = &s.settings_sweep {
+                out.push_str(&crate::export::settings_table::table(settings));
+            }
+            out
+        }
         Document::Compare(c) => crate::export::compare_table::compare_text(c),
     }
 }

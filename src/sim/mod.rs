@@ -21,7 +21,8 @@
 //!   closing after streamed replies, as llama.cpp's server does);
 //! - `args.rs`: the `inferload sim` flags.
 //!
-//! Lifecycle: [`start`] binds, spawns one engine loop per model (batching
+//! Lifecycle: [`start`] waits `startup_delay` (a model loading: the
+//! port is closed meanwhile), binds, spawns one engine loop per model (batching
 //! profiles) and the server task, and returns a [`SimHandle`].
 //! [`SimHandle::shutdown`] (or dropping the handle) stops accepting,
 //! lets replies in progress finish for up to [`SHUTDOWN_GRACE`], then stops
@@ -125,6 +126,11 @@ pub struct SimConfig {
     pub prefix_block_size: u32,
     /// The image-generation service's model.
     pub image: image::ImageConfig,
+    /// [`start`] waits this long before it binds: a loading server's port
+    /// is closed (vLLM opens it once the model is loaded).
+    pub startup_delay: Duration,
+    /// Extra time before the first generation request's first token.
+    pub cold_first_request: Duration,
 }
 
 // By hand, so the API key never reaches a log.
@@ -146,6 +152,8 @@ impl fmt::Debug for SimConfig {
             .field("prefix_cache", &self.prefix_cache)
             .field("prefix_block_size", &self.prefix_block_size)
             .field("image", &self.image)
+            .field("startup_delay", &self.startup_delay)
+            .field("cold_first_request", &self.cold_first_request)
             .finish()
     }
 }
@@ -183,6 +191,8 @@ impl SimConfig {
             prefix_cache: true,
             prefix_block_size: prefix::DEFAULT_BLOCK_SIZE,
             image: image::ImageConfig::default(),
+            startup_delay: Duration::ZERO,
+            cold_first_request: Duration::ZERO,
         }
     }
 
@@ -293,6 +303,10 @@ pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
     config
         .validate()
         .map_err(|m| io::Error::new(io::ErrorKind::InvalidInput, m))?;
+    // "Loading the model": nothing listens yet, so a client is refused.
+    if !config.startup_delay.is_zero() {
+        tokio::time::sleep(config.startup_delay).await;
+    }
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .map_err(|e| {
@@ -327,6 +341,7 @@ pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
         config.error_rate,
         config.seed,
     ));
+    let cold_pending = !config.cold_first_request.is_zero();
     let shared = Arc::new(Shared {
         image: image.clone(),
         models: config.models.iter().map(|m| Arc::from(m.as_str())).collect(),
@@ -335,6 +350,7 @@ pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
         metrics,
         serving,
         started_unix: server::unix_now(),
+        cold_pending: std::sync::atomic::AtomicBool::new(cold_pending),
     });
     let app = server::router(shared);
     // A dropped handle drops `stop_tx`, which stops the server too.
@@ -379,6 +395,18 @@ pub fn describe(config: &SimConfig, profile_name: &str) -> String {
     }
     if config.api_key.is_some() {
         extra.push("API key required".into());
+    }
+    if !config.startup_delay.is_zero() {
+        extra.push(format!(
+            "startup delay {}",
+            crate::units::format_duration(config.startup_delay)
+        ));
+    }
+    if !config.cold_first_request.is_zero() {
+        extra.push(format!(
+            "first request {} slower",
+            crate::units::format_duration(config.cold_first_request)
+        ));
     }
     match config.prefix_blocks() {
         Some(b) => extra.push(format!("prefix cache on ({b}-token blocks)")),

@@ -60,6 +60,9 @@ pub struct Shared {
     pub serving: Vec<Serving>,
     pub models: Vec<Arc<str>>,
     pub started_unix: u64,
+    /// The first generation request is still to come and pays
+    /// `config.cold_first_request` (`--cold-first-request`).
+    pub cold_pending: std::sync::atomic::AtomicBool,
     /// The image-generation service (`image.rs`), on its own routes.
     pub image: Arc<super::image::ImageService>,
 }
@@ -452,6 +455,12 @@ async fn generate(
         bad_usage: fault == Some(Fault::BadUsage),
     };
 
+    // The first request of a fresh server is slow (`--cold-first-request`).
+    let cold = if s.cold_pending.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        s.config.cold_first_request
+    } else {
+        std::time::Duration::ZERO
+    };
     let mut ticks = match engine {
         // Nothing is generated for an empty reply.
         _ if fault == Some(Fault::Empty) => Ticks::fixed(received, std::time::Duration::ZERO),
@@ -465,6 +474,9 @@ async fn generate(
                 generated: 0,
                 payload: tx,
             };
+            if !cold.is_zero() {
+                tokio::time::sleep(cold).await;
+            }
             if queue.send(seq).is_err() {
                 return Err(ApiError::unavailable("The simulator is shutting down."));
             }
@@ -473,7 +485,7 @@ async fn generate(
         Serving::Fixed(p) => {
             // No prefill stage: the prompt counts as processed on arrival.
             metrics.prompt_tokens.inc_by(prompt_tokens);
-            Ticks::fixed(received + p.ttft, p.itl)
+            Ticks::fixed(received + cold + p.ttft, p.itl)
         }
     };
     let fixed = matches!(engine, Serving::Fixed(_));

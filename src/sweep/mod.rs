@@ -34,6 +34,9 @@ use crate::outcome::Outcome;
 use crate::plan::Stop;
 use crate::report::Document;
 use crate::schedule::ScheduleSpec;
+use crate::server::{ServerPlan, StartError};
+
+use crate::doc::server::{ColdStart, SettingResult, SettingsSweep};
 
 pub mod confidence;
 pub mod document;
@@ -42,10 +45,12 @@ pub mod ladder;
 pub mod plan;
 pub mod rules;
 pub mod search;
+pub mod settings;
 
 pub use judge::achieved_rate;
 pub use plan::{Mode, SweepOptions, SweepPlan};
 pub use search::{Load, RATE_ATTAINMENT};
+pub use settings::Setting;
 
 /// One measured level and the sweep's answer: the document's own types,
 /// produced here by the judging code and saved, printed and charted as is.
@@ -59,11 +64,246 @@ struct Sweep<'a> {
     levels: Vec<LevelResult>,
     started_at: chrono::DateTime<chrono::Local>,
     interrupted: bool,
+    /// The started server's cold start (`--server-cmd`).
+    cold_start: Option<ColdStart>,
+    /// The settings finished before this one (a sweep over settings), so
+    /// the JSON rewritten after each level keeps them.
+    earlier: Option<SettingsSweep>,
 }
 
-/// `inferload sweep`. The outcome: success with a verdict, objectives
-/// failed when no level met them, interrupted.
+/// What a sweep measures: one setting (the plain sweep), or every
+/// combination of `--server-param` and `--bench-param` values, each with
+/// its own plan (bench parameters layered into it) and, with
+/// `--server-cmd`, its own server.
+pub struct SettingsPlan {
+    pub server: Option<ServerPlan>,
+    pub points: Vec<(Setting, SweepPlan)>,
+}
+
+impl SettingsPlan {
+    /// A plain sweep: one setting, no server started.
+    pub fn single(plan: SweepPlan) -> Self {
+        Self {
+            server: None,
+            points: vec![(
+                Setting {
+                    server: Vec::new(),
+                    bench: Vec::new(),
+                },
+                plan,
+            )],
+        }
+    }
+
+    /// More than one setting: the sweep over settings, with its table.
+    pub fn is_multi(&self) -> bool {
+        self.points.len() > 1
+    }
+}
+
+/// The objective that picks the best setting, in words.
+pub const SETTINGS_OBJECTIVE: &str =
+    "the highest maximum stable level (concurrency, else rate), ties broken by the higher request throughput";
+
+/// `inferload sweep` over one plan.
 pub async fn run(h: &Harness, plan: &SweepPlan) -> anyhow::Result<Outcome> {
+    run_settings(h, &SettingsPlan::single(plan.clone())).await
+}
+
+/// One setting measured: its document and how it ended.
+struct Finished {
+    doc: crate::doc::SweepDocument,
+    result: SettingResult,
+    outcome: Outcome,
+}
+
+/// `inferload sweep`: every setting in turn (a server started for each
+/// with `--server-cmd`), the ladder against each, then the outputs. The
+/// outcome: success with a verdict, objectives failed when no level met
+/// them, interrupted.
+pub async fn run_settings(h: &Harness, s: &SettingsPlan) -> anyhow::Result<Outcome> {
+    let multi = s.is_multi();
+    let count = s.points.len();
+    let mut sweep_settings = SettingsSweep {
+        objective: SETTINGS_OBJECTIVE.into(),
+        ..SettingsSweep::default()
+    };
+    let mut finished: Vec<Finished> = Vec::new();
+    for (i, (setting, plan)) in s.points.iter().enumerate() {
+        if h.signals().interrupt.is_cancelled() {
+            break;
+        }
+        if multi {
+            println!("\nSetting {}/{count}: {}", i + 1, setting.label());
+        }
+        let mut plan = plan.clone();
+        if multi {
+            if let Some(dir) = &plan.records_dir {
+                plan.records_dir = Some(dir.join(format!("setting-{:02}", i + 1)));
+            }
+        }
+        let earlier = multi.then(|| sweep_settings.clone());
+        let server = s.server.as_ref().map(|sp| (sp, sp.log_for(i, count)));
+        match measure_setting(h, &plan, setting, server, earlier).await {
+            Ok(f) => {
+                sweep_settings.settings.push(f.result.clone());
+                let stop = f.outcome == Outcome::Interrupted;
+                finished.push(f);
+                if stop {
+                    break;
+                }
+            }
+            // One setting's server failing to start does not end a sweep
+            // over settings: it is reported in its row.
+            Err(e)
+                if multi
+                    && e.downcast_ref::<StartError>()
+                        .is_some_and(|e| !matches!(e, StartError::Interrupted)) =>
+            {
+                eprintln!("error: setting {}: {e:#}", setting.label());
+                sweep_settings.settings.push(SettingResult {
+                    label: setting.label(),
+                    params: setting.params(),
+                    cold_start: None,
+                    levels: Vec::new(),
+                    verdict: None,
+                    interrupted: false,
+                    error: Some(format!("{e:#}").lines().next().unwrap_or_default().to_string()),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if finished.is_empty() {
+        if h.signals().interrupt.is_cancelled() {
+            return Ok(Outcome::Interrupted);
+        }
+        anyhow::bail!("no setting could be measured (see the errors above)");
+    }
+    let interrupted = finished.iter().any(|f| f.outcome == Outcome::Interrupted);
+    let (mut document, outcome, plan) = if multi {
+        sweep_settings.best = SettingsSweep::choose_best(&sweep_settings.settings);
+        print!("{}", crate::export::settings_table::table(&sweep_settings));
+        let best_label = sweep_settings.best.map(|b| sweep_settings.settings[b].label.clone());
+        let pick = best_label
+            .as_ref()
+            .and_then(|l| finished.iter().position(|f| &f.result.label == l))
+            .unwrap_or(finished.len() - 1);
+        let outcome = combined_outcome(&finished);
+        let plan = s
+            .points
+            .iter()
+            .find(|(st, _)| st.label() == finished[pick].result.label)
+            .map(|(_, p)| p);
+        let f = finished.swap_remove(pick);
+        (f.doc, outcome, plan.unwrap_or(&s.points[0].1))
+    } else {
+        let f = finished.pop().expect("one setting");
+        (f.doc, f.outcome, &s.points[0].1)
+    };
+    if multi {
+        document.settings_sweep = Some(sweep_settings);
+        document.interrupted = interrupted;
+    }
+    let mut files = Vec::new();
+    if let Some(path) = &plan.json {
+        files.push(outputs::json(path, &document));
+    }
+    files.extend(outputs::reports(&plan.base.outputs.reports, Document::Sweep(&document)));
+    let written = outputs::write_all("sweep", &document, files);
+    outputs::record_history(plan.base.outputs.history.as_deref(), |db| {
+        crate::history::record_sweep(db, &document, &plan.base.redactor().secrets())
+    });
+    written?;
+    Ok(outcome)
+}
+
+/// Interrupted if any setting was, else success if any setting succeeded,
+/// else the first setting's failure.
+fn combined_outcome(finished: &[Finished]) -> Outcome {
+    if finished.iter().any(|f| f.outcome == Outcome::Interrupted) {
+        Outcome::Interrupted
+    } else if finished.iter().any(|f| f.outcome == Outcome::Success) {
+        Outcome::Success
+    } else {
+        finished.first().map(|f| f.outcome).unwrap_or(Outcome::Success)
+    }
+}
+
+/// One setting: its server started (and stopped on every path: the
+/// process guard's drop is the last resort), the session, the cold first
+/// request, the ladder, the verdict.
+async fn measure_setting(
+    h: &Harness,
+    plan: &SweepPlan,
+    setting: &Setting,
+    server: Option<(&ServerPlan, std::path::PathBuf)>,
+    earlier: Option<SettingsSweep>,
+) -> anyhow::Result<Finished> {
+    let mut plan = plan.clone();
+    let started = match server {
+        Some((sp, log)) => {
+            let inst = sp.instance(&setting.server, plan.base.target.base_url.as_deref(), log)?;
+            match crate::server::start(inst, &plan.base, h.signals()).await {
+                Ok(st) => {
+                    plan.base.target.base_url = Some(st.instance.url.clone());
+                    Some(st)
+                }
+                Err(StartError::Interrupted) => {
+                    eprintln!("Interrupted while the server was starting.");
+                    let mut doc = crate::doc::SweepDocument::new(Default::default(), None);
+                    doc.interrupted = true;
+                    return Ok(Finished {
+                        result: SettingResult {
+                            label: setting.label(),
+                            params: setting.params(),
+                            cold_start: None,
+                            levels: Vec::new(),
+                            verdict: None,
+                            interrupted: true,
+                            error: None,
+                        },
+                        doc,
+                        outcome: Outcome::Interrupted,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => None,
+    };
+    let plan = &plan;
+    let measured = measure_ladder(h, plan, started.as_ref(), earlier).await;
+    if let Some(st) = started {
+        let status = st.process.stop(crate::server::STOP_GRACE).await;
+        println!(
+            "Server: stopped{}",
+            status
+                .map(|s| format!(" ({})", crate::server::process::describe_status(s)))
+                .unwrap_or_default()
+        );
+    }
+    let (doc, outcome) = measured?;
+    let result = SettingResult {
+        label: setting.label(),
+        params: setting.params(),
+        cold_start: doc.cold_start.clone(),
+        levels: doc.levels.clone(),
+        verdict: doc.verdict.clone(),
+        interrupted: doc.interrupted,
+        error: None,
+    };
+    Ok(Finished { doc, result, outcome })
+}
+
+/// The ladder of one setting on a fresh session: its document (with the
+/// verdict) and outcome; nothing written but the progress JSON.
+async fn measure_ladder(
+    h: &Harness,
+    plan: &SweepPlan,
+    started: Option<&crate::server::Started>,
+    earlier: Option<SettingsSweep>,
+) -> anyhow::Result<(crate::doc::SweepDocument, Outcome)> {
     if let Some(dir) = &plan.records_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("--records {}", dir.display()))?;
     }
@@ -80,13 +320,26 @@ pub async fn run(h: &Harness, plan: &SweepPlan) -> anyhow::Result<Outcome> {
         session.model,
         describe_mode(&plan.mode)
     );
+    let cold_start = match started {
+        Some(st) => {
+            let first = crate::server::first_request(&session, &plan.base, h.signals()).await?;
+            let cold = crate::server::cold_start(st, first, &plan.base);
+            for line in cold.lines() {
+                println!("{line}");
+            }
+            Some(cold)
+        }
+        None => None,
+    };
     let mut sweep = Sweep {
         plan,
         harness: h,
         session,
         levels: Vec::new(),
         started_at: chrono::Local::now(),
-        interrupted: false,
+        interrupted: h.signals().interrupt.is_cancelled(),
+        cold_start,
+        earlier,
     };
     let verdict = match &plan.mode {
         Mode::Concurrency { levels } => {
@@ -121,19 +374,11 @@ pub async fn run(h: &Harness, plan: &SweepPlan) -> anyhow::Result<Outcome> {
     );
     print!("{}", level_table(&sweep.levels));
     print!("{}", verdict_block(&verdict, rates));
-    let document = sweep.document(Some(&verdict));
-    let mut files = Vec::new();
-    if let Some(path) = &plan.json {
-        files.push(outputs::json(path, &document));
-    }
-    files.extend(outputs::reports(&plan.base.outputs.reports, Document::Sweep(&document)));
-    let written = outputs::write_all("sweep", &document, files);
-    outputs::record_history(plan.base.outputs.history.as_deref(), |db| {
-        crate::history::record_sweep(db, &document, &plan.base.redactor().secrets())
-    });
-    written?;
+    let mut document = sweep.document(Some(&verdict));
+    // The progress file's earlier settings are the caller's to write.
+    document.settings_sweep = None;
     let nothing = sweep.levels.iter().all(|l| l.summary.successful == 0);
-    Ok(if sweep.interrupted {
+    let outcome = if sweep.interrupted {
         Outcome::Interrupted
     } else if nothing && sweep.levels.iter().any(|l| l.summary.requests_total > 0) {
         eprintln!("error: no request succeeded at any level");
@@ -142,7 +387,8 @@ pub async fn run(h: &Harness, plan: &SweepPlan) -> anyhow::Result<Outcome> {
         Outcome::ObjectivesFailed
     } else {
         Outcome::Success
-    })
+    };
+    Ok((document, outcome))
 }
 
 fn describe_mode(mode: &Mode) -> String {
@@ -276,13 +522,17 @@ impl search::MeasureLevel for Sweep<'_> {
 
 impl Sweep<'_> {
     fn document(&self, verdict: Option<&Verdict>) -> crate::doc::SweepDocument {
-        document::document(
+        let mut doc = document::document(
             self.plan,
             &self.session,
             self.started_at,
             self.interrupted,
             &self.levels,
             verdict,
-        )
+        );
+        doc.cold_start.clone_from(&self.cold_start);
+        // A sweep over settings: the progress file keeps the finished ones.
+        doc.settings_sweep.clone_from(&self.earlier);
+        doc
     }
 }

@@ -21,6 +21,7 @@ mod report;
 mod run;
 mod scenarios;
 mod secrets;
+mod server;
 mod sessions;
 mod shards;
 mod sim;

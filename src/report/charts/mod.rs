@@ -31,7 +31,7 @@ use compare::{draw_bars, draw_radar};
 pub use run::run_charts;
 use run::{draw_dist, draw_repeats, draw_resources, draw_scatter, draw_timeline};
 pub use sweep::sweep_charts;
-use sweep::{draw_sweep, SweepChart};
+use sweep::{draw_settings, draw_sweep, SweepChart};
 
 /// What one chart draws.
 #[derive(Debug, Clone)]
@@ -64,6 +64,8 @@ pub(super) enum Kind<'a> {
     SweepThroughput(&'a SweepDocument),
     SweepEfficiency(&'a SweepDocument),
     SweepLatency(&'a SweepDocument),
+    /// A sweep over settings: throughput by load, one line per setting.
+    SweepSettings(&'a SweepDocument),
     /// Each strategy's normalised scores on a radar (comparisons).
     CompareRadar(&'a CompareDocument),
     /// Throughput and latency per strategy, as grouped bars (comparisons).
@@ -149,6 +151,7 @@ impl Chart<'_> {
             Kind::SweepThroughput(d) => draw_sweep(&root, d, SweepChart::Throughput),
             Kind::SweepEfficiency(d) => draw_sweep(&root, d, SweepChart::Efficiency),
             Kind::SweepLatency(d) => draw_sweep(&root, d, SweepChart::Latency),
+            Kind::SweepSettings(d) => draw_settings(&root, d),
             Kind::CompareRadar(d) => draw_radar(&root, d),
             Kind::CompareBars(d) => draw_bars(&root, d),
         }

@@ -11,7 +11,7 @@ use crate::doc::SweepDocument;
 /// The charts of a sweep.
 pub fn sweep_charts(doc: &SweepDocument) -> Vec<Chart<'_>> {
     let t = doc.title();
-    vec![
+    let mut charts = vec![
         Chart {
             name: "sweep_throughput",
             caption: "Throughput by load",
@@ -33,7 +33,98 @@ pub fn sweep_charts(doc: &SweepDocument) -> Vec<Chart<'_>> {
             size: (1200, 1100),
             kind: Kind::SweepLatency(doc),
         },
-    ]
+    ];
+    if doc.settings_sweep.is_some() {
+        charts.insert(
+            0,
+            Chart {
+                name: "sweep_settings",
+                caption: "Throughput by load for each setting",
+                title: format!("Settings — {t}"),
+                size: (1200, 560),
+                kind: Kind::SweepSettings(doc),
+            },
+        );
+    }
+    charts
+}
+
+/// A sweep over settings: request throughput by load level, one line per
+/// setting (the best in bold), so where each setting saturates shows.
+pub(super) fn draw_settings<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &SweepDocument) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let Some(s) = &d.settings_sweep else {
+        return empty(root, "not a sweep over settings");
+    };
+    let colors = [BLUE_, ORANGE_, GREEN_, RED_, PURPLE_, TEAL_, BLACK_];
+    // One level per setting (a table over the setting): x is the setting.
+    let by_setting = s.settings.iter().all(|r| r.levels.len() <= 1);
+    // (label, points, best)
+    type SettingLine = (String, Vec<(f64, f64)>, bool);
+    let lines: Vec<SettingLine> = s
+        .settings
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut pts: Vec<(f64, f64)> = r
+                .levels
+                .iter()
+                .filter_map(|l| {
+                    let x = if by_setting {
+                        Some((i + 1) as f64)
+                    } else {
+                        l.concurrency.map(|c| c as f64).filter(|_| l.rate.is_none()).or(l.rate)
+                    };
+                    Some((x?, l.request_throughput))
+                })
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (r.label.clone(), pts, s.best == Some(i))
+        })
+        .collect();
+    if lines.iter().all(|l| l.1.is_empty()) {
+        return empty(root, "no measured levels");
+    }
+    let (x0, x1) = range(lines.iter().flat_map(|l| l.1.iter().map(|p| p.0)), true);
+    let (_, y1) = range(lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)), true);
+    let x_desc = if by_setting {
+        "setting (in the order measured)"
+    } else if d.rate_axis() {
+        "target rate (req/s)"
+    } else {
+        "concurrency (requests in flight)"
+    };
+    let mut c = xy_chart(
+        root,
+        Axes {
+            caption: "Request throughput by setting".into(),
+            x: x0..x1,
+            y: 0.0..y1,
+            x_desc,
+            y_desc: "successful req/s",
+        },
+    )?;
+    for (i, (label, pts, best)) in lines.into_iter().enumerate() {
+        let color = colors[i % colors.len()];
+        let width = if best { 4 } else { 2 };
+        let name = if best { format!("{label} (best)") } else { label };
+        c.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(width)))
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(width)));
+        c.draw_series(pts.iter().map(|q| Circle::new(*q, 5, color.filled())))
+            .map_err(err)?;
+    }
+    c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GREY_)
+        .label_font(font(15))
+        .draw()
+        .map_err(err)?;
+    Ok(())
 }
 
 /// An error bar: x, low, high.
