@@ -366,7 +366,12 @@ impl Session {
             started_at,
             users: collected.users,
             breakdown: (!collected.breakdown.is_empty()).then(|| collected.breakdown.finish()),
-            sessions: (!collected.sessions.is_empty()).then(|| collected.sessions.finish()),
+            sessions: (!collected.sessions.is_empty()).then(|| {
+                let mut s = collected.sessions.finish();
+                // A shard keeps them mergeable, as its summary.
+                s.state = self.shard.map(|_| collected.sessions.state());
+                s
+            }),
             monitor,
             trust,
             connections: end.connections,

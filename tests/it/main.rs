@@ -20,6 +20,7 @@ mod run;
 mod scenarios;
 mod secrets;
 mod sessions;
+mod shapes;
 mod shards;
 mod sim;
 mod stages;
