@@ -569,7 +569,8 @@ fn collect(
                 }
                 view.on_finished(&rec);
                 if let Some(w) = sinks.records.as_mut() {
-                    if let Err(e) = w.write(&rec) {
+                    let stage = out.stages.as_ref().map(|s| s.stage_number(&rec));
+                    if let Err(e) = w.write_in_stage(&rec, stage) {
                         view.println(&format!("warning: {e}; later records are not saved"));
                         sinks.records = None;
                     }

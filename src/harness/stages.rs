@@ -50,6 +50,11 @@ impl StageSplit {
             .unwrap_or(self.windows.len().saturating_sub(1))
     }
 
+    /// The 1-based stage a record counts in (its intended send time's).
+    pub fn stage_number(&self, rec: &RequestRecord) -> usize {
+        self.stage_of(rec.scheduled_at.as_secs_f64()) + 1
+    }
+
     pub fn add(&mut self, rec: &RequestRecord, good: bool) {
         let i = self.stage_of(rec.scheduled_at.as_secs_f64());
         self.builders[i].add(rec);

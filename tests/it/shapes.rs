@@ -236,6 +236,21 @@ async fn merged_shards_of_a_staged_run_have_its_stages() {
             );
             assert!(st.get("state").is_none(), "a merged document is not a shard's");
         }
+        // Each record line names its stage, as the section counts it.
+        for name in &names {
+            let text = std::fs::read_to_string(d(&format!("{name}.jsonl"))).unwrap();
+            let mut per_stage = [0u64; 3];
+            for line in text.lines() {
+                let v: Value = serde_json::from_str(line).unwrap();
+                let stage = v["stage"].as_u64().expect("a stage on every line");
+                per_stage[stage as usize - 1] += 1;
+            }
+            let doc = read_json(&d(&format!("{name}.json")));
+            let want: Vec<u64> = (0..3)
+                .map(|i| doc["stages"]["stages"][i]["requests"].as_u64().unwrap())
+                .collect();
+            assert_eq!(per_stage.to_vec(), want, "{name}");
+        }
         // Percentiles: those of one histogram of the stage's requests.
         let records = shard_records(dir.path(), &names);
         for st in stages {
