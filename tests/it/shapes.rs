@@ -367,3 +367,65 @@ async fn a_version_1_history_still_opens_and_is_upgraded() {
     assert_eq!(shapes, ["stages", ""], "both entries kept, the old one's shape filled");
     sim.shutdown().await;
 }
+
+/// A scenario file takes the production-shape options: stages with
+/// objectives per stage, a shared random prefix and a system prompt; a bad
+/// stage value in it names the file and the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_file_takes_stages_and_shared_prefixes() {
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(3), Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("shaped.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[target]\nurl = \"{}\"\n\
+             [load]\nstages = \"500ms:2,500ms:2\"\nwarmup = 0\n\
+             [workload]\ninput_len = 8\noutput_len = 3\nrandom_prefix_len = 16\nsystem_prompt_len = 5\n\
+             [objectives]\nslo = [\"e2e_p99<10s\"]\nslo_per_stage = true\n",
+            sim.url()
+        ),
+    )
+    .unwrap();
+    let json = dir.path().join("run.json");
+    let out = run_async(args![
+        "run",
+        "--scenario",
+        scenario.display(),
+        "--json",
+        json.display(),
+        "--no-monitor",
+        "--no-history",
+        "--quiet"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    assert!(schema_errors(&v).is_empty(), "{:?}", schema_errors(&v));
+    assert_eq!(
+        v["settings"]["workload"]["random_prefix_len"], 16,
+        "{}",
+        v["settings"]["workload"]
+    );
+    assert!(
+        !v["settings"]["workload"]["system_prompt"].is_null(),
+        "{}",
+        v["settings"]["workload"]
+    );
+    let stages = v["stages"]["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 2);
+    for st in stages {
+        assert_eq!(st["slos"][0]["passed"], true, "{st}");
+    }
+
+    std::fs::write(&scenario, "[load]\nstages = \"1s:-1\"\n").unwrap();
+    let out = run_async(args!["run", "--scenario", scenario.display(), "--no-history"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("shaped.toml") && out.stderr.contains("stages") && !out.stderr.contains("panicked"),
+        "{}",
+        out.stderr
+    );
+    sim.shutdown().await;
+}
