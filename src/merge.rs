@@ -6,6 +6,12 @@
 //! the union of the shards' measured windows, aligned on their wall-clock
 //! start times; objectives are judged on the merged result. A shard that
 //! is missing is named and the result called partial.
+//!
+//! A staged run's shards (`--stages` with `--shard K/N`, from one
+//! `--start-at`) each carry their stages' mergeable state; the merged
+//! document's by-stage section is rebuilt from it the same way, and shards
+//! whose stages differ are refused. A conversation run's (`--turns`)
+//! session and per-turn figures are joined from their mergeable state too.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,12 +20,16 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use crate::doc::run::Merged;
+use crate::doc::stages::StagesSection;
 use crate::doc::RunDocument;
 use crate::export::RunReport;
 use crate::harness::outputs;
+use crate::harness::stages::{figures, StageAcc};
 use crate::outcome::Outcome;
 use crate::plan::ReportPaths;
 use crate::report::Document;
+use crate::schedule::stages::{Profile, StageWindow};
+use crate::stats::sessions::{merge_states, Sessions};
 use crate::stats::SummaryBuilder;
 
 /// What to merge and where the result goes.
@@ -138,6 +148,9 @@ pub fn merge(plan: &MergePlan) -> anyhow::Result<Outcome> {
         .as_ref()
         .map(|s| crate::slo::evaluate(&s.slos, &summary, goodput))
         .unwrap_or_default();
+    let objectives = settings.as_ref().map(|s| s.slos.clone()).unwrap_or_default();
+    let stages = merge_stages(&parts, &shift_of, &objectives, has_goodput)?;
+    let sessions = merge_sessions(&parts, &shift_of)?;
     let doc = RunDocument {
         started_at: Some(origin.to_rfc3339()),
         target_url: first.target_url.clone(),
@@ -152,6 +165,8 @@ pub fn merge(plan: &MergePlan) -> anyhow::Result<Outcome> {
             inputs: plan.inputs.iter().map(|p| p.display().to_string()).collect(),
             missing: missing.clone(),
         }),
+        stages,
+        sessions,
         ..RunDocument::new(summary)
     };
     // The records move onto the merged clock by their shard (index mod N).
@@ -171,7 +186,18 @@ pub fn merge(plan: &MergePlan) -> anyhow::Result<Outcome> {
     let doc = &report.doc;
     if !plan.quiet {
         print!("{}", crate::export::console_summary(&report));
+        if let Some(s) = &doc.sessions {
+            print!("{}", s.table());
+        }
+        if let Some(s) = &doc.stages {
+            print!("{}", crate::export::stages_table::table(s));
+        }
         print!("{}", crate::ui::slo_block(&doc.slos, doc.goodput));
+        if let Some(s) = &doc.stages {
+            for line in s.failure_lines() {
+                println!("{line}");
+            }
+        }
     }
     println!("Merged {} shard document(s) of {count}.", parts.len());
     if !missing.is_empty() {
@@ -203,4 +229,142 @@ pub fn merge(plan: &MergePlan) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// The shards' `stages` sections joined into the one a single process
+/// would have written: each stage's summaries merged from their HDR state
+/// (counts exact), good requests and time in flight added, the objectives
+/// judged per stage again when the shards judged them. Shards of a staged
+/// run must share their stages (one `--stages`, one `--start-at`); any
+/// difference is refused.
+fn merge_stages(
+    parts: &[Part],
+    shift_of: &dyn Fn(&Part) -> Duration,
+    slos: &[crate::slo::Slo],
+    judge_goodput: bool,
+) -> anyhow::Result<Option<StagesSection>> {
+    let first = &parts[0];
+    let Some(base) = parts.iter().find_map(|p| p.doc.stages.as_ref()) else {
+        return Ok(None);
+    };
+    for p in parts {
+        let Some(st) = &p.doc.stages else {
+            bail!(
+                "{} has no stages but {} has ({}): not shards of one staged run",
+                p.path.display(),
+                parts
+                    .iter()
+                    .find(|q| q.doc.stages.is_some())
+                    .map_or(first, |q| q)
+                    .path
+                    .display(),
+                base.profile.describe()
+            );
+        };
+        if let Some(why) = stages_differ(base, st) {
+            bail!(
+                "{}: its stages differ from {}'s ({why}); the shards of a staged run share one --stages and one --start-at",
+                p.path.display(),
+                first.path.display()
+            );
+        }
+    }
+    if let Some(p) = parts
+        .iter()
+        .find(|p| p.doc.stages.iter().flat_map(|s| &s.stages).any(|s| s.state.is_none()))
+    {
+        eprintln!(
+            "warning: {}: its stages carry no mergeable state (not written by a shard of this version); the merged document has no by-stage section",
+            p.path.display()
+        );
+        return Ok(None);
+    }
+    let per_stage = parts
+        .iter()
+        .flat_map(|p| p.doc.stages.iter().flat_map(|s| &s.stages))
+        .any(|s| !s.slos.is_empty());
+    let mut accs = Vec::with_capacity(base.stages.len());
+    for (i, st) in base.stages.iter().enumerate() {
+        let mut acc = StageAcc {
+            window: StageWindow {
+                start_s: st.start_s,
+                end_s: st.end_s,
+                from: st.from,
+                to: st.to,
+            },
+            builder: SummaryBuilder::new(),
+            good: 0,
+            busy_s: 0.0,
+        };
+        for p in parts {
+            let figures = &p.doc.stages.as_ref().expect("checked above").stages[i];
+            let state = figures.state.as_ref().expect("checked above");
+            // A counted ramp-up's one stage lasts until the longest shard's end.
+            acc.window.end_s = acc.window.end_s.max(figures.end_s);
+            acc.builder.merge(
+                &SummaryBuilder::from_state(&state.summary, shift_of(p))
+                    .with_context(|| format!("{}: stage {}", p.path.display(), i + 1))?,
+            );
+            acc.good += state.good_requests;
+            acc.busy_s += state.busy_s;
+        }
+        accs.push(acc);
+    }
+    Ok(Some(figures(
+        base.profile.clone(),
+        accs,
+        slos,
+        per_stage,
+        judge_goodput,
+        false,
+    )))
+}
+
+/// How two shards' stages differ, if they do (a counted ramp-up's end may:
+/// it is where each shard's last request ended).
+fn stages_differ(a: &StagesSection, b: &StagesSection) -> Option<String> {
+    if a.profile != b.profile {
+        return Some(format!("{} vs {}", a.profile.describe(), b.profile.describe()));
+    }
+    if a.stages.len() != b.stages.len() {
+        return Some(format!("{} vs {} stages", a.stages.len(), b.stages.len()));
+    }
+    let open_end = matches!(a.profile, Profile::RampUp { over_s: None, .. });
+    let close = |x: f64, y: f64| (x - y).abs() <= 1e-6 * x.abs().max(1.0);
+    a.stages.iter().zip(&b.stages).find_map(|(x, y)| {
+        let same = close(x.start_s, y.start_s)
+            && close(x.from, y.from)
+            && close(x.to, y.to)
+            && (open_end || close(x.end_s, y.end_s));
+        (!same).then(|| {
+            format!(
+                "stage {}: {:.1}s-{:.1}s vs {:.1}s-{:.1}s",
+                x.stage, x.start_s, x.end_s, y.start_s, y.end_s
+            )
+        })
+    })
+}
+
+/// The shards' per-session and per-turn figures joined (a session belongs
+/// to one shard): counts added, durations pooled, each turn's summary
+/// merged from its HDR state.
+fn merge_sessions(parts: &[Part], shift_of: &dyn Fn(&Part) -> Duration) -> anyhow::Result<Option<Sessions>> {
+    let with: Vec<&Part> = parts.iter().filter(|p| p.doc.sessions.is_some()).collect();
+    if with.is_empty() {
+        return Ok(None);
+    }
+    let mut states = Vec::new();
+    for p in &with {
+        match p.doc.sessions.as_ref().and_then(|s| s.state.as_ref()) {
+            Some(s) => states.push((s, shift_of(p))),
+            None => {
+                eprintln!(
+                    "warning: {}: its session figures carry no mergeable state (not written by a shard of this version); the merged document has no session figures",
+                    p.path.display()
+                );
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(merge_states(&states).context("the shards' session figures")?))
 }

@@ -23,7 +23,8 @@
 //! task mix), `images` and `response_bytes` (image APIs), `submit_latency`
 //! and `queue_wait` (seconds, `http-async`), `session`, `turn` and
 //! `session_turns` (a conversation run, `--turns`: the 0-based session,
-//! the 1-based turn, the turns the session was to have). Lines without the optional
+//! the 1-based turn, the turns the session was to have), `stage` (a load
+//! over time: the 1-based stage of the intended send time). Lines without the optional
 //! fields, or without the derived ones, still read.
 
 use std::time::Duration;
@@ -94,6 +95,11 @@ pub struct RecordLine {
     /// The turns the session was to have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_turns: Option<u32>,
+    /// The stage (1-based) of a load over time (`--stages`, ...) the
+    /// request's intended send time fell in; derived, as the document's
+    /// by-stage section counts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<usize>,
 }
 
 fn no_kinds(k: &OutputKinds) -> bool {
@@ -156,6 +162,7 @@ impl RecordLine {
             session: r.session.map(|s| s.session),
             turn: r.session.map(|s| s.turn),
             session_turns: r.session.map(|s| s.turns),
+            stage: None,
         }
     }
 

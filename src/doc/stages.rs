@@ -8,11 +8,16 @@
 //! second of the stage's own duration; `mean_in_flight` is the time-weighted
 //! mean of requests in flight over the stage (the active concurrency a
 //! closed loop or users schedule reached).
+//!
+//! A shard's stages also carry their mergeable state ([`StageState`]), so
+//! `inferload merge` joins the shards' stages into the one section a single
+//! process would have given.
 
 use serde::{Deserialize, Serialize};
 
 use crate::schedule::stages::{Profile, RateChange};
 use crate::slo::SloResult;
+use crate::stats::state::SummaryState;
 
 /// The load over time and what each stage measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +62,21 @@ pub struct StageFigures {
     /// The objectives judged on this stage alone (`--slo-per-stage`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slos: Vec<SloResult>,
+    /// A shard's (`--shard K/N`) stage in mergeable form, for
+    /// `inferload merge`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StageState>,
+}
+
+/// What `inferload merge` needs of one shard's stage to rebuild it exactly
+/// as one process would have measured it: the stage's summary in mergeable
+/// form (HDR histograms and counters), its good requests and its
+/// request-seconds in flight (both add up across shards).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageState {
+    pub summary: SummaryState,
+    pub good_requests: u64,
+    pub busy_s: f64,
 }
 
 /// An objective's first failing stage.

@@ -41,11 +41,18 @@ impl RecordsWriter {
 
     /// Writes one record as a line and flushes it to the file.
     pub fn write(&mut self, rec: &RequestRecord) -> Result<(), ExportError> {
+        self.write_in_stage(rec, None)
+    }
+
+    /// Writes a record of a load over time with its 1-based `stage`.
+    pub fn write_in_stage(&mut self, rec: &RequestRecord, stage: Option<usize>) -> Result<(), ExportError> {
         let io = |source| ExportError::Io {
             path: self.path.clone(),
             cause: source,
         };
-        let mut line = serde_json::to_vec(&RecordLine::of(rec)).map_err(|e| io(e.into()))?;
+        let mut line = RecordLine::of(rec);
+        line.stage = stage;
+        let mut line = serde_json::to_vec(&line).map_err(|e| io(e.into()))?;
         line.push(b'\n');
         self.out.write_all(&line).map_err(io)?;
         self.out.flush().map_err(io)

@@ -377,7 +377,12 @@ impl Session {
             started_at,
             users: collected.users,
             breakdown: (!collected.breakdown.is_empty()).then(|| collected.breakdown.finish()),
-            sessions: (!collected.sessions.is_empty()).then(|| collected.sessions.finish()),
+            sessions: (!collected.sessions.is_empty()).then(|| {
+                let mut s = collected.sessions.finish();
+                // A shard keeps them mergeable, as its summary.
+                s.state = self.shard.map(|_| collected.sessions.state());
+                s
+            }),
             monitor,
             trust,
             connections: end.connections,
@@ -580,7 +585,8 @@ fn collect(
                 }
                 view.on_finished(&rec);
                 if let Some(w) = sinks.records.as_mut() {
-                    if let Err(e) = w.write(&rec) {
+                    let stage = out.stages.as_ref().map(|s| s.stage_number(&rec));
+                    if let Err(e) = w.write_in_stage(&rec, stage) {
                         view.println(&format!("warning: {e}; later records are not saved"));
                         sinks.records = None;
                     }

@@ -4,8 +4,10 @@
 //! flight is spread over the stages it overlaps, for the active concurrency
 //! of each. At the end the objectives are judged per stage when
 //! `--slo-per-stage` asks, and the first failing stage of each is named.
+//! [`figures`] turns accumulated stages into the section, for the collector
+//! and for `inferload merge` (the shards' stages merged) alike.
 
-use crate::doc::stages::{FirstFailure, StageFigures, StagesSection};
+use crate::doc::stages::{FirstFailure, StageFigures, StageState, StagesSection};
 use crate::record::RequestRecord;
 use crate::schedule::stages::{Profile, StageWindow};
 use crate::slo::{Goodput, Slo};
@@ -48,6 +50,11 @@ impl StageSplit {
             .unwrap_or(self.windows.len().saturating_sub(1))
     }
 
+    /// The 1-based stage a record counts in (its intended send time's).
+    pub fn stage_number(&self, rec: &RequestRecord) -> usize {
+        self.stage_of(rec.scheduled_at.as_secs_f64()) + 1
+    }
+
     pub fn add(&mut self, rec: &RequestRecord, good: bool) {
         let i = self.stage_of(rec.scheduled_at.as_secs_f64());
         self.builders[i].add(rec);
@@ -60,71 +67,122 @@ impl StageSplit {
     }
 
     /// The section: each stage's figures, and with `per_stage` the
-    /// objectives judged in each. `run_s` is the measured phase's length.
-    pub fn finish(mut self, slos: &[Slo], per_stage: bool, judge_goodput: bool, run_s: f64) -> StagesSection {
+    /// objectives judged in each. `run_s` is the measured phase's length;
+    /// with `keep_state` each stage keeps its mergeable state (a shard's).
+    pub fn finish(
+        mut self,
+        slos: &[Slo],
+        per_stage: bool,
+        judge_goodput: bool,
+        run_s: f64,
+        keep_state: bool,
+    ) -> StagesSection {
         if let Profile::RampUp { over_s: None, .. } = self.profile {
             if let Some(w) = self.windows.first_mut() {
                 w.end_s = run_s.max(self.last_end_s.min(run_s.max(0.0)));
             }
         }
-        let mut first_failures: Vec<FirstFailure> = Vec::new();
         let stages = self
             .windows
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                let mut s = self.builders[i].finish();
-                let d = w.end_s - w.start_s;
-                per_second(&mut s, d);
-                let goodput = judge_goodput.then(|| Goodput {
-                    good_requests: self.good[i],
-                    goodput: if d > 0.0 { self.good[i] as f64 / d } else { 0.0 },
-                    good_share: if s.requests_total > 0 {
-                        self.good[i] as f64 / s.requests_total as f64
-                    } else {
-                        0.0
-                    },
-                });
-                let results = if per_stage && s.requests_total > 0 {
-                    crate::slo::evaluate(slos, &s, goodput)
-                } else {
-                    Vec::new()
-                };
-                for r in results.iter().filter(|r| !r.passed) {
-                    if !first_failures.iter().any(|f| f.objective == r.slo.expr) {
-                        first_failures.push(FirstFailure {
-                            objective: r.slo.expr.clone(),
-                            stage: i + 1,
-                            measured: r.measured_text(),
-                        });
-                    }
-                }
-                StageFigures {
-                    stage: i + 1,
-                    start_s: w.start_s,
-                    end_s: w.end_s,
-                    from: w.from,
-                    to: w.to,
-                    requests: s.requests_total,
-                    successful: s.successful,
-                    success_rate: s.success_rate,
-                    ttft_p50_ms: s.ttft_ms.as_ref().map(|l| l.p50),
-                    ttft_p99_ms: s.ttft_ms.as_ref().map(|l| l.p99),
-                    itl_p50_ms: s.itl_ms.as_ref().map(|l| l.p50),
-                    itl_p99_ms: s.itl_ms.as_ref().map(|l| l.p99),
-                    request_throughput: s.request_throughput,
-                    output_throughput: s.output_throughput,
-                    mean_in_flight: if d > 0.0 { self.busy_s[i] / d } else { 0.0 },
-                    slos: results,
-                }
+            .into_iter()
+            .zip(self.builders)
+            .zip(self.good.into_iter().zip(self.busy_s))
+            .map(|((window, builder), (good, busy_s))| StageAcc {
+                window,
+                builder,
+                good,
+                busy_s,
             })
             .collect();
-        StagesSection {
-            profile: self.profile,
-            stages,
-            rate_changes: Vec::new(),
-            first_failures,
-        }
+        figures(self.profile, stages, slos, per_stage, judge_goodput, keep_state)
+    }
+}
+
+/// One stage's accumulated figures before judging: what the collector
+/// gathered, or the shards' stages merged.
+#[derive(Debug)]
+pub struct StageAcc {
+    pub window: StageWindow,
+    pub builder: SummaryBuilder,
+    /// Requests within the objectives' bounds.
+    pub good: u64,
+    /// Request-seconds in flight during the stage.
+    pub busy_s: f64,
+}
+
+/// The section from each stage's accumulated figures: the figures, the
+/// objectives per stage with `per_stage`, the first failing stage of each;
+/// with `keep_state` each stage's mergeable state.
+pub fn figures(
+    profile: Profile,
+    stages: Vec<StageAcc>,
+    slos: &[Slo],
+    per_stage: bool,
+    judge_goodput: bool,
+    keep_state: bool,
+) -> StagesSection {
+    let mut first_failures: Vec<FirstFailure> = Vec::new();
+    let stages = stages
+        .into_iter()
+        .enumerate()
+        .map(|(i, acc)| {
+            let w = acc.window;
+            let mut s = acc.builder.finish();
+            let d = w.end_s - w.start_s;
+            per_second(&mut s, d);
+            let goodput = judge_goodput.then(|| Goodput {
+                good_requests: acc.good,
+                goodput: if d > 0.0 { acc.good as f64 / d } else { 0.0 },
+                good_share: if s.requests_total > 0 {
+                    acc.good as f64 / s.requests_total as f64
+                } else {
+                    0.0
+                },
+            });
+            let results = if per_stage && s.requests_total > 0 {
+                crate::slo::evaluate(slos, &s, goodput)
+            } else {
+                Vec::new()
+            };
+            for r in results.iter().filter(|r| !r.passed) {
+                if !first_failures.iter().any(|f| f.objective == r.slo.expr) {
+                    first_failures.push(FirstFailure {
+                        objective: r.slo.expr.clone(),
+                        stage: i + 1,
+                        measured: r.measured_text(),
+                    });
+                }
+            }
+            StageFigures {
+                stage: i + 1,
+                start_s: w.start_s,
+                end_s: w.end_s,
+                from: w.from,
+                to: w.to,
+                requests: s.requests_total,
+                successful: s.successful,
+                success_rate: s.success_rate,
+                ttft_p50_ms: s.ttft_ms.as_ref().map(|l| l.p50),
+                ttft_p99_ms: s.ttft_ms.as_ref().map(|l| l.p99),
+                itl_p50_ms: s.itl_ms.as_ref().map(|l| l.p50),
+                itl_p99_ms: s.itl_ms.as_ref().map(|l| l.p99),
+                request_throughput: s.request_throughput,
+                output_throughput: s.output_throughput,
+                mean_in_flight: if d > 0.0 { acc.busy_s / d } else { 0.0 },
+                slos: results,
+                state: keep_state.then(|| StageState {
+                    summary: acc.builder.state(),
+                    good_requests: acc.good,
+                    busy_s: acc.busy_s,
+                }),
+            }
+        })
+        .collect();
+    StagesSection {
+        profile,
+        stages,
+        rate_changes: Vec::new(),
+        first_failures,
     }
 }
 
@@ -148,7 +206,13 @@ pub fn section(
     summary: &Summary,
     judge_goodput: bool,
 ) -> StagesSection {
-    let mut s = split.finish(&plan.slos, plan.slo_per_stage, judge_goodput, summary.duration_s);
+    let mut s = split.finish(
+        &plan.slos,
+        plan.slo_per_stage,
+        judge_goodput,
+        summary.duration_s,
+        plan.shard.is_some(),
+    );
     if let (crate::schedule::ScheduleSpec::Open { arrival, .. }, None) = (plan.schedule, plan.shard) {
         s.rate_changes = s
             .profile

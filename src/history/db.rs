@@ -21,7 +21,7 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Tran
 use thiserror::Error;
 
 /// `PRAGMA user_version` of the schema below; bumped on any change of it.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id`: "ILDH" (inferload history), so a SQLite file
 /// of another program is recognised as not ours.
@@ -46,7 +46,8 @@ CREATE TABLE runs (
     output_throughput  REAL,
     ttft_p90_ms        REAL,
     e2e_p99_ms         REAL,
-    document           TEXT    NOT NULL
+    document           TEXT    NOT NULL,
+    shape              TEXT    NOT NULL DEFAULT ''
 );
 CREATE TABLE records (
     run_id INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
@@ -98,6 +99,9 @@ pub struct RecordsBlob {
     pub jsonl: Vec<u8>,
 }
 
+/// Version 1 to 2: the `shape` column, filled from each stored document.
+const MIGRATE_1_TO_2: &str = "ALTER TABLE runs ADD COLUMN shape TEXT NOT NULL DEFAULT ''";
+
 /// An entry to append.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
@@ -109,6 +113,9 @@ pub struct NewEntry {
     pub interrupted: bool,
     pub headline: Headline,
     pub document: String,
+    /// What the load looked like beyond its schedule (`stages`,
+    /// `multi-turn`, `trace`, joined by `+`; empty for a plain load).
+    pub shape: String,
     pub records: Option<RecordsBlob>,
 }
 
@@ -123,6 +130,8 @@ pub struct Entry {
     pub load: String,
     pub interrupted: bool,
     pub headline: Headline,
+    /// As [`NewEntry::shape`].
+    pub shape: String,
     /// `(stored, total)` when the run's records are in the history.
     pub records: Option<(i64, i64)>,
 }
@@ -133,6 +142,9 @@ pub struct Db {
     path: PathBuf,
     /// False for a file without our schema yet (an empty file read).
     has_schema: bool,
+    /// The file's `user_version` (a version-1 file read without migrating
+    /// has no `shape` column: it is read from the documents).
+    version: i64,
 }
 
 impl Db {
@@ -151,6 +163,7 @@ impl Db {
             conn,
             path: path.to_path_buf(),
             has_schema: false,
+            version: 0,
         };
         db.prepare(true)?;
         Ok(db)
@@ -174,6 +187,7 @@ impl Db {
             conn,
             path: path.to_path_buf(),
             has_schema: false,
+            version: 0,
         };
         db.prepare(false)?;
         Ok(Some(db))
@@ -187,22 +201,52 @@ impl Db {
         let e = |err| sql_error(&path, err);
         self.conn.busy_timeout(BUSY_TIMEOUT).map_err(e)?;
         if !create {
-            self.has_schema = check(&self.conn, &path)? == State::Ours;
+            let state = check(&self.conn, &path)?;
+            self.has_schema = matches!(state, State::Ours(_));
+            self.version = match state {
+                State::Ours(v) => v,
+                State::Fresh => SCHEMA_VERSION,
+            };
             return Ok(());
         }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(e)?;
-        if check(&tx, &path)? == State::Fresh {
-            tx.execute_batch(SCHEMA).map_err(e)?;
-            tx.execute_batch(&format!(
-                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
-            ))
-            .map_err(e)?;
-            tx.commit().map_err(e)?;
+        match check(&tx, &path)? {
+            State::Fresh => {
+                tx.execute_batch(SCHEMA).map_err(e)?;
+                tx.execute_batch(&format!(
+                    "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+                ))
+                .map_err(e)?;
+                tx.commit().map_err(e)?;
+            }
+            State::Ours(1) => {
+                // Every row kept; its shape read from its own document.
+                tx.execute_batch(MIGRATE_1_TO_2).map_err(e)?;
+                let rows: Vec<(i64, String, String)> = {
+                    let mut stmt = tx.prepare("SELECT id, kind, document FROM runs").map_err(e)?;
+                    let rows = stmt
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .map_err(e)?;
+                    rows.collect::<Result<_, _>>().map_err(e)?
+                };
+                for (id, kind, document) in rows {
+                    tx.execute(
+                        "UPDATE runs SET shape = ?1 WHERE id = ?2",
+                        params![super::stored_shape(&kind, &document), id],
+                    )
+                    .map_err(e)?;
+                }
+                tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+                    .map_err(e)?;
+                tx.commit().map_err(e)?;
+            }
+            State::Ours(_) => {}
         }
         self.has_schema = true;
+        self.version = SCHEMA_VERSION;
         Ok(())
     }
 
@@ -217,8 +261,9 @@ impl Db {
         let h = &entry.headline;
         tx.execute(
             "INSERT INTO runs (kind, started_at, recorded_at, target_url, model, load, interrupted,
-                requests, success_rate, request_throughput, output_throughput, ttft_p90_ms, e2e_p99_ms, document)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                requests, success_rate, request_throughput, output_throughput, ttft_p90_ms, e2e_p99_ms, document,
+                shape)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 entry.kind,
                 entry.started_at,
@@ -234,6 +279,7 @@ impl Db {
                 finite(h.ttft_p90_ms),
                 finite(h.e2e_p99_ms),
                 entry.document,
+                entry.shape,
             ],
         )
         .map_err(e)?;
@@ -258,12 +304,34 @@ impl Db {
         let mut stmt = self
             .conn
             .prepare(&format!(
-                "SELECT {ENTRY_COLUMNS} {FROM_RUNS} ORDER BY runs.id DESC LIMIT ?1"
+                "SELECT {ENTRY_COLUMNS}, {} {FROM_RUNS} ORDER BY runs.id DESC LIMIT ?1",
+                self.shape_column()
             ))
             .map_err(e)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map([limit], entry_of_row).map_err(e)?;
+        let rows = stmt.query_map([limit], |row| self.entry_with_shape(row)).map_err(e)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(e)
+    }
+
+    /// The shape column, or the document to read it from in a version-1
+    /// file (read without migrating).
+    fn shape_column(&self) -> &'static str {
+        if self.version >= 2 {
+            "runs.shape"
+        } else {
+            "runs.document"
+        }
+    }
+
+    fn entry_with_shape(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+        let mut entry = entry_of_row(row)?;
+        let value: String = row.get(15)?;
+        entry.shape = if self.version >= 2 {
+            value
+        } else {
+            super::stored_shape(&entry.kind, &value)
+        };
+        Ok(entry)
     }
 
     /// One entry and its JSON document.
@@ -279,9 +347,12 @@ impl Db {
         let found = self
             .conn
             .query_row(
-                &format!("SELECT {ENTRY_COLUMNS}, runs.document {FROM_RUNS} WHERE runs.id = ?1"),
+                &format!(
+                    "SELECT {ENTRY_COLUMNS}, {}, runs.document {FROM_RUNS} WHERE runs.id = ?1",
+                    self.shape_column()
+                ),
                 [id],
-                |row| Ok((entry_of_row(row)?, row.get::<_, String>(15)?)),
+                |row| Ok((self.entry_with_shape(row)?, row.get::<_, String>(16)?)),
             )
             .optional()
             .map_err(e)?;
@@ -327,6 +398,7 @@ fn entry_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
             ttft_p90_ms: row.get(11)?,
             e2e_p99_ms: row.get(12)?,
         },
+        shape: String::new(),
         records: stored.zip(total),
     })
 }
@@ -335,8 +407,8 @@ fn entry_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
 enum State {
     /// No tables and no version: a new or empty file.
     Fresh,
-    /// Our schema, at a version this build reads.
-    Ours,
+    /// Our schema, at a version this build reads (its `user_version`).
+    Ours(i64),
 }
 
 /// What the file is; an error for anything but a fresh file or ours.
@@ -368,7 +440,7 @@ fn check(conn: &Connection, path: &Path) -> Result<State, HistoryError> {
     if app_id != APPLICATION_ID {
         return Err(not_ours(path, "it has no inferload application id".into()));
     }
-    Ok(State::Ours)
+    Ok(State::Ours(version))
 }
 
 /// SQLite stores NaN as NULL anyway; infinities are no headline either.
@@ -416,6 +488,7 @@ mod tests {
                 ..Default::default()
             },
             document: "{}".into(),
+            shape: "stages".into(),
             records: Some(RecordsBlob {
                 stored: 1,
                 total: 2,
@@ -438,11 +511,74 @@ mod tests {
         assert_eq!(list[1].headline.requests, Some(10));
         assert_eq!(list[1].headline.request_throughput, None);
         assert_eq!(list[1].records, Some((1, 2)));
+        assert_eq!(list[1].shape, "stages");
         assert_eq!(db.list(1).unwrap().len(), 1);
         let (e, doc) = db.get(1).unwrap();
         assert_eq!((e.kind.as_str(), doc.as_str()), ("run", "{}"));
         assert_eq!(db.records(1).unwrap().unwrap(), b"{}\n");
         assert!(matches!(db.get(3), Err(HistoryError::NoSuchRun { id: 3, .. })));
+    }
+
+    /// A database made by schema version 1 (no `shape` column): read as it
+    /// is, shapes from the documents; migrated by the next write with every
+    /// row kept.
+    #[test]
+    fn a_version_1_database_opens_and_migrates_keeping_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let v1 = SCHEMA.replace(",\n    shape              TEXT    NOT NULL DEFAULT ''", "");
+        assert_ne!(v1, SCHEMA);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&v1).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;"
+        ))
+        .unwrap();
+        // A multi-turn run's document (sessions) and a plain one.
+        let mut doc = crate::doc::RunDocument::new(Default::default());
+        doc.sessions = Some(Default::default());
+        let multi = serde_json::to_string(&doc).unwrap();
+        let plain = serde_json::to_string(&crate::doc::RunDocument::new(Default::default())).unwrap();
+        for document in [&plain, &multi] {
+            conn.execute(
+                "INSERT INTO runs (kind, started_at, recorded_at, target_url, model, load, interrupted, document)
+                 VALUES ('run', '2025-01-01T00:00:00+00:00', '2025-01-01T00:00:01+00:00', 'http://127.0.0.1:9', 'm',
+                         'concurrency 1', 0, ?1)",
+                [document],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let shapes = |db: &Db| {
+            db.list(10)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.id, e.shape))
+                .collect::<Vec<_>>()
+        };
+        let want = vec![(2, "multi-turn".to_string()), (1, String::new())];
+        let before = std::fs::read(&path).unwrap();
+        let db = Db::open_for_reading(&path).unwrap().unwrap();
+        assert_eq!(shapes(&db), want);
+        assert_eq!(db.get(2).unwrap().0.shape, "multi-turn");
+        drop(db);
+        assert_eq!(std::fs::read(&path).unwrap(), before, "reading writes nothing");
+        let mut db = Db::open_for_writing(&path).unwrap();
+        assert_eq!(db.insert(&entry("run")).unwrap(), 3);
+        drop(db);
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let stored: Vec<String> = conn
+            .prepare("SELECT shape FROM runs ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored, ["", "multi-turn", "stages"], "rows kept, shapes filled");
+        let db = Db::open_for_reading(&path).unwrap().unwrap();
+        assert_eq!(db.get(2).unwrap().1, multi, "documents kept");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! (judged by its direction, and a regression when worse); a metric that
 //! either run lacks (TTFT of a non-streamed run) is not compared.
 
+use crate::doc::stages::{StageFigures, StagesSection};
 use crate::stats::{LatencyStats, Summary};
 
 /// Which direction of change is an improvement.
@@ -179,6 +180,97 @@ pub fn compare(base: &Summary, new: &Summary, noise: f64, fail_on: Option<f64>) 
         .collect()
 }
 
+fn stage_metrics(s: &StageFigures) -> Vec<(String, Unit, Better, Option<f64>)> {
+    let ms = |name: &str, v: Option<f64>| (format!("{name} (ms)"), Unit::Millis, Better::Lower, v);
+    vec![
+        (
+            "Request throughput (req/s)".into(),
+            Unit::PerSecond,
+            Better::Higher,
+            Some(s.request_throughput),
+        ),
+        (
+            "Output throughput (tok/s)".into(),
+            Unit::PerSecond,
+            Better::Higher,
+            Some(s.output_throughput),
+        ),
+        ms("TTFT p50", s.ttft_p50_ms),
+        ms("TTFT p99", s.ttft_p99_ms),
+        ms("ITL p50", s.itl_p50_ms),
+        ms("ITL p99", s.itl_p99_ms),
+        (
+            "Success rate".into(),
+            Unit::Ratio,
+            Better::Higher,
+            (s.requests > 0).then_some(s.success_rate),
+        ),
+    ]
+}
+
+/// One stage of two staged runs compared.
+#[derive(Debug, Clone)]
+pub struct StageRows {
+    pub stage: usize,
+    /// `0.0s-10.0s, target 2 → 8`, the baseline's.
+    pub label: String,
+    pub rows: Vec<Row>,
+}
+
+/// Two staged runs compared stage by stage, when their stages are the
+/// same (same profile, as many stages); else why they are not comparable.
+pub fn compare_stages(
+    base: &StagesSection,
+    new: &StagesSection,
+    noise: f64,
+    fail_on: Option<f64>,
+) -> Result<Vec<StageRows>, String> {
+    if base.profile != new.profile || base.stages.len() != new.stages.len() {
+        return Err(format!(
+            "the runs' stages differ ({} in {} stage(s) vs {} in {} stage(s)): not compared stage by stage",
+            base.profile.describe(),
+            base.stages.len(),
+            new.profile.describe(),
+            new.stages.len()
+        ));
+    }
+    Ok(base
+        .stages
+        .iter()
+        .zip(&new.stages)
+        .map(|(a, b)| StageRows {
+            stage: a.stage,
+            label: format!("{:.1}s-{:.1}s, target {} → {}", a.start_s, a.end_s, a.from, a.to),
+            rows: stage_metrics(a)
+                .into_iter()
+                .zip(stage_metrics(b))
+                .map(|((name, unit, better, x), (_, _, _, y))| Row {
+                    verdict: judge(better, x, y, noise),
+                    regressed: fail_on.is_some_and(|t| regressed(better, x, y, t)),
+                    name,
+                    unit,
+                    better,
+                    base: x,
+                    new: y,
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// The stage-by-stage comparison: each stage's requests and its table.
+pub fn stages_table(stages: &[StageRows], base: &StagesSection, new: &StagesSection) -> String {
+    let mut out = String::from("\nBy stage:\n");
+    for (s, (a, b)) in stages.iter().zip(base.stages.iter().zip(&new.stages)) {
+        out.push_str(&format!(
+            "Stage {} ({}): {} vs {} requests\n",
+            s.stage, s.label, a.requests, b.requests
+        ));
+        out.push_str(&table(&s.rows));
+    }
+    out
+}
+
 fn value(unit: Unit, v: Option<f64>) -> String {
     match (unit, v) {
         (_, None) => "-".into(),
@@ -337,5 +429,68 @@ mod tests {
         // Without a threshold nothing is a regression.
         let rows = compare(&summary(100.0, 10.0, 1.0), &summary(200.0, 10.0, 1.0), 0.05, None);
         assert!(rows.iter().all(|r| !r.regressed));
+    }
+
+    fn staged(stages: &str, ttft_p99: &[f64]) -> StagesSection {
+        use crate::schedule::stages::{Profile, StageList};
+        let list = StageList::parse(stages).unwrap();
+        StagesSection {
+            profile: Profile::Concurrency(list),
+            stages: ttft_p99
+                .iter()
+                .enumerate()
+                .map(|(i, &p99)| StageFigures {
+                    stage: i + 1,
+                    start_s: i as f64,
+                    end_s: i as f64 + 1.0,
+                    from: 2.0,
+                    to: 2.0,
+                    requests: 10,
+                    successful: 10,
+                    success_rate: 1.0,
+                    ttft_p50_ms: Some(p99 / 2.0),
+                    ttft_p99_ms: Some(p99),
+                    itl_p50_ms: None,
+                    itl_p99_ms: None,
+                    request_throughput: 10.0,
+                    output_throughput: 100.0,
+                    mean_in_flight: 2.0,
+                    slos: Vec::new(),
+                    state: None,
+                })
+                .collect(),
+            rate_changes: Vec::new(),
+            first_failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn staged_runs_compare_stage_by_stage_when_their_stages_match() {
+        let base = staged("1s:2,1s:2", &[100.0, 100.0]);
+        let new = staged("1s:2,1s:2", &[100.0, 150.0]);
+        let stages = compare_stages(&base, &new, 0.05, Some(0.10)).unwrap();
+        assert_eq!(stages.len(), 2);
+        let p99 = |k: usize| {
+            stages[k]
+                .rows
+                .iter()
+                .find(|r| r.name == "TTFT p99 (ms)")
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(p99(0).verdict, Verdict::WithinNoise);
+        assert_eq!(p99(1).verdict, Verdict::Worse);
+        assert!(p99(1).regressed && !p99(0).regressed);
+        let text = stages_table(&stages, &base, &new);
+        assert!(
+            text.contains("Stage 2 (1.0s-2.0s, target 2 → 2): 10 vs 10 requests"),
+            "{text}"
+        );
+        assert!(text.contains("+50.0%"), "{text}");
+        let other = staged("1s:2,1s:4", &[100.0, 100.0]);
+        let why = compare_stages(&base, &other, 0.05, None).unwrap_err();
+        assert!(why.contains("stages differ"), "{why}");
+        let fewer = staged("2s:2", &[100.0]);
+        assert!(compare_stages(&base, &fewer, 0.05, None).is_err());
     }
 }

@@ -7,7 +7,7 @@
 //! skips it. Recording is a convenience: the callers print a warning when
 //! it fails and the run's outcome is unchanged.
 //!
-//! # Schema (`PRAGMA user_version` = [`db::SCHEMA_VERSION`] = 1)
+//! # Schema (`PRAGMA user_version` = [`db::SCHEMA_VERSION`] = 2)
 //!
 //! - `runs`: one row per run or sweep. `id` (never reused), `kind`
 //!   (`run`|`sweep`), `started_at` (RFC 3339, local offset), `recorded_at`,
@@ -15,7 +15,11 @@
 //!   `sweep 1..64x2`), `interrupted`, the headline figures `requests`,
 //!   `success_rate` (0–1), `request_throughput`, `output_throughput`,
 //!   `ttft_p90_ms`, `e2e_p99_ms` (NULL where undefined), and `document`: the
-//!   full JSON document (`--json`'s run document, or the sweep's). For a
+//!   full JSON document (`--json`'s run document, or the sweep's), and
+//!   `shape` ([`run_shape`]: `stages`, `multi-turn`, `trace` joined by `+`,
+//!   empty for a plain load; added in version 2 — a version-1 file is
+//!   migrated when next written, every row kept and its shape read from its
+//!   document, and read as it is before that). For a
 //!   sweep the headline figures are those of its maximum stable level
 //!   (throughputs only, from the verdict, when no level matches) and
 //!   `requests` counts every level.
@@ -89,6 +93,7 @@ pub fn record_run(db: &Path, report: &RunReport, secrets: &[String]) -> anyhow::
         interrupted: doc.interrupted,
         headline: headline_of(&doc.summary),
         document: scrub(&document, &secrets),
+        shape: run_shape(doc),
         records,
     };
     Ok(Db::open_for_writing(db)?.insert(&entry)?)
@@ -108,9 +113,55 @@ pub fn record_sweep(db: &Path, sweep: &SweepDocument, secrets: &[String]) -> any
         interrupted: sweep.interrupted,
         headline: sweep_headline(sweep),
         document: scrub(&serde_json::to_string(sweep)?, &secrets),
+        shape: sweep
+            .settings
+            .as_ref()
+            .map_or_else(String::new, |s| settings_shape(&s.base)),
         records: None,
     };
     Ok(Db::open_for_writing(db)?.insert(&entry)?)
+}
+
+/// What a run's load looked like beyond its schedule: `stages` (a load
+/// over time), `multi-turn` (`--turns`), `trace` (a replayed trace), joined
+/// by `+`; empty for a plain load.
+pub fn run_shape(doc: &RunDocument) -> String {
+    let turns = doc.sessions.is_some() || doc.settings.as_ref().is_some_and(|s| s.conversation.is_some());
+    let trace = doc.settings.as_ref().is_some_and(is_trace);
+    shape(doc.stages.is_some(), turns, trace)
+}
+
+fn settings_shape(s: &crate::doc::settings::RunSettings) -> String {
+    shape(false, s.conversation.is_some(), is_trace(s))
+}
+
+fn is_trace(s: &crate::doc::settings::RunSettings) -> bool {
+    matches!(s.workload.dataset, crate::doc::settings::Dataset::Trace { .. })
+}
+
+fn shape(stages: bool, turns: bool, trace: bool) -> String {
+    [(stages, "stages"), (turns, "multi-turn"), (trace, "trace")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// The shape of a stored entry from its kind and document (rows written
+/// before the history kept the shape); empty when the document is not
+/// readable.
+fn stored_shape(kind: &str, document: &str) -> String {
+    if kind == "sweep" {
+        serde_json::from_str::<SweepDocument>(document)
+            .ok()
+            .and_then(|d| d.settings.map(|s| settings_shape(&s.base)))
+            .unwrap_or_default()
+    } else {
+        serde_json::from_str::<RunDocument>(document)
+            .map(|d| run_shape(&d))
+            .unwrap_or_default()
+    }
 }
 
 fn db_path(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
@@ -213,7 +264,28 @@ pub fn diff_command(o: &DiffOptions) -> anyhow::Result<Outcome> {
     let rows = diff::compare(&base.summary, &new.summary, o.noise, o.fail_on_regression);
     print!("{}", show::diff_header(&a, &b, o.noise));
     print!("{}", diff::table(&rows));
-    let regressed: Vec<&str> = rows.iter().filter(|r| r.regressed).map(|r| r.name.as_str()).collect();
+    let mut regressed: Vec<String> = rows.iter().filter(|r| r.regressed).map(|r| r.name.clone()).collect();
+    match (&base.stages, &new.stages) {
+        (Some(x), Some(y)) => match diff::compare_stages(x, y, o.noise, o.fail_on_regression) {
+            Ok(stages) => {
+                print!("{}", diff::stages_table(&stages, x, y));
+                for s in &stages {
+                    regressed.extend(
+                        s.rows
+                            .iter()
+                            .filter(|r| r.regressed)
+                            .map(|r| format!("stage {} {}", s.stage, r.name)),
+                    );
+                }
+            }
+            Err(why) => println!("\nNote: {why}."),
+        },
+        (Some(_), None) | (None, Some(_)) => println!(
+            "\nNote: only the {} run had stages: not compared stage by stage.",
+            if base.stages.is_some() { "baseline" } else { "new" }
+        ),
+        (None, None) => {}
+    }
     let Some(threshold) = o.fail_on_regression else {
         return Ok(Outcome::Success);
     };

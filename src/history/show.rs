@@ -81,6 +81,7 @@ pub(super) fn list_table(entries: &[Entry]) -> String {
         "Target",
         "Model",
         "Load",
+        "Shape",
         "Req/s",
         "TTFT p90 (ms)",
         "E2E p99 (ms)",
@@ -101,6 +102,11 @@ pub(super) fn list_table(entries: &[Entry]) -> String {
                 cut(&e.target_url, 40),
                 cut(&e.model, 32),
                 e.load.clone(),
+                if e.shape.is_empty() {
+                    "-".into()
+                } else {
+                    e.shape.clone()
+                },
                 opt(h.request_throughput, 2),
                 opt(h.ttft_p90_ms, 1),
                 opt(h.e2e_p99_ms, 1),
@@ -108,7 +114,7 @@ pub(super) fn list_table(entries: &[Entry]) -> String {
             ]
         })
         .collect();
-    let right = [true, false, false, false, false, false, true, true, true, true];
+    let right = [true, false, false, false, false, false, false, true, true, true, true];
     let mut out = aligned(&header, &rows, &right);
     if entries.iter().any(|e| e.interrupted) {
         out.push_str("* interrupted\n");
@@ -167,6 +173,9 @@ pub(super) fn run(e: &Entry, doc: &RunDocument) -> String {
     if let Some((stored, total)) = e.records {
         let _ = writeln!(out, "Records:    {stored} of {total} kept in the history");
     }
+    if let Some(t) = trace_line(doc) {
+        out.push_str(&t);
+    }
     out.push('\n');
     out.push_str(&latency_table(s));
     if let Some(b) = &doc.breakdown {
@@ -176,6 +185,13 @@ pub(super) fn run(e: &Entry, doc: &RunDocument) -> String {
     if let Some(sessions) = &doc.sessions {
         out.push('\n');
         out.push_str(&sessions.table());
+    }
+    if let Some(st) = &doc.stages {
+        out.push_str(&crate::export::stages_table::table(st));
+        for line in st.failure_lines() {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
     if !s.errors.is_empty() {
         out.push_str("\nErrors:\n");
@@ -220,6 +236,42 @@ pub(super) fn run(e: &Entry, doc: &RunDocument) -> String {
         )));
     }
     out
+}
+
+/// The trace facts of a replay: format, file, speed, window, and the
+/// lateness of sends against the trace's times (the queue delay).
+fn trace_line(doc: &RunDocument) -> Option<String> {
+    use crate::doc::settings::{Arrival, Dataset, Schedule};
+    let settings = doc.settings.as_ref()?;
+    let Dataset::Trace {
+        format, path, window, ..
+    } = &settings.workload.dataset
+    else {
+        return None;
+    };
+    let mut out = format!("Trace:      {format} {}", path.display());
+    if let Schedule::Open {
+        arrival: Arrival::Trace { speed },
+        ..
+    } = settings.schedule
+    {
+        let _ = write!(out, " at {}x", super::num(speed));
+    }
+    if let Some(w) = window {
+        let end = w
+            .end_s
+            .map_or_else(|| "end".to_string(), |e| format!("{}s", super::num(e)));
+        let _ = write!(out, ", window {}s..{end}", super::num(w.start_s));
+    }
+    out.push('\n');
+    if let Some(q) = &doc.summary.queue_delay_ms {
+        let _ = writeln!(
+            out,
+            "Lateness:   sends behind the trace's times p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            q.p50, q.p99, q.max
+        );
+    }
+    Some(out)
 }
 
 fn indent(text: &str) -> String {
@@ -369,5 +421,56 @@ mod tests {
         assert_eq!(cut("abcdef", 4), "abc…");
         assert_eq!(local_time("2025-06-01T12:00:00+02:00"), "2025-06-01 12:00:00");
         assert_eq!(local_time("garbage"), "garbage");
+    }
+
+    #[test]
+    fn a_replay_shows_its_trace_and_lateness_and_a_staged_run_its_stages() {
+        use crate::doc::settings::{Arrival, Dataset, Schedule, TraceWindow};
+        let mut r = crate::export::testing::report(|s| {
+            s.schedule = Schedule::Open {
+                rate: None,
+                arrival: Arrival::Trace { speed: 2.0 },
+                cap: None,
+            };
+            s.workload.dataset = Dataset::Trace {
+                format: "mooncake".into(),
+                path: "/data/trace.jsonl".into(),
+                block_size: 512,
+                window: Some(TraceWindow {
+                    start_s: 10.0,
+                    end_s: Some(70.0),
+                }),
+            };
+        });
+        let e = Entry {
+            id: 1,
+            kind: "run".into(),
+            started_at: String::new(),
+            target_url: String::new(),
+            model: String::new(),
+            load: String::new(),
+            interrupted: false,
+            headline: Default::default(),
+            shape: "trace".into(),
+            records: None,
+        };
+        let text = run(&e, &r.doc);
+        assert!(
+            text.contains("Trace:      mooncake /data/trace.jsonl at 2x, window 10s..70s\n"),
+            "{text}"
+        );
+        if let Some(q) = &r.doc.summary.queue_delay_ms {
+            assert!(text.contains(&format!("p99 {:.2} ms", q.p99)), "{text}");
+        }
+        assert!(!text.contains("By stage"), "{text}");
+        r.doc.stages = Some(crate::doc::stages::StagesSection {
+            profile: crate::schedule::stages::Profile::Concurrency(
+                crate::schedule::stages::StageList::parse("1s:2").unwrap(),
+            ),
+            stages: Vec::new(),
+            rate_changes: Vec::new(),
+            first_failures: Vec::new(),
+        });
+        assert!(run(&e, &r.doc).contains("By stage"));
     }
 }

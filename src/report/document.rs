@@ -317,6 +317,27 @@ pub fn settings_rows(s: &RunSettings) -> Vec<(String, String)> {
             .collect();
         rows.push(("Tasks (weight)", tasks.join(", ")));
     }
+    // A replayed trace: which, and the slice of it.
+    if let crate::doc::settings::Dataset::Trace {
+        format, path, window, ..
+    } = &s.workload.dataset
+    {
+        rows.push(("Trace", format!("{format} {}", path.display())));
+        if let Some(w) = window {
+            let end = w.end_s.map_or_else(|| "end".to_string(), |e| format!("{}s", num(e)));
+            rows.push(("Trace window", format!("{}s..{end}", num(w.start_s))));
+        }
+    }
+    if let Some(c) = &s.conversation {
+        rows.push(("Turns per session", c.turns.clone()));
+        rows.push((
+            "Turn think time (s)",
+            format!("{}–{}", num(c.turn_think_min_s), num(c.turn_think_max_s)),
+        ));
+        if let Some(n) = c.sessions {
+            rows.push(("Sessions", n.to_string()));
+        }
+    }
     rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
@@ -639,5 +660,33 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not an inferload document"));
+    }
+
+    #[test]
+    fn settings_rows_name_a_trace_and_its_window_and_the_turns() {
+        use crate::doc::settings::{ConversationSettings, Dataset, TraceWindow};
+        let mut s = RunSettings::default();
+        s.workload.dataset = Dataset::Trace {
+            format: "burstgpt".into(),
+            path: "t.csv".into(),
+            block_size: 16,
+            window: Some(TraceWindow {
+                start_s: 5.0,
+                end_s: None,
+            }),
+        };
+        s.conversation = Some(ConversationSettings {
+            turns: "2..6".into(),
+            turn_think_min_s: 0.5,
+            turn_think_max_s: 2.0,
+            sessions: Some(8),
+        });
+        let rows = settings_rows(&s);
+        let row = |k: &str| rows.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        assert_eq!(row("Trace"), Some("burstgpt t.csv"));
+        assert_eq!(row("Trace window"), Some("5s..end"));
+        assert_eq!(row("Turns per session"), Some("2..6"));
+        assert_eq!(row("Turn think time (s)"), Some("0.5–2"));
+        assert_eq!(row("Sessions"), Some("8"));
     }
 }

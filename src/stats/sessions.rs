@@ -12,6 +12,9 @@
 //! is given for completed sessions only. Percentiles are nearest-rank
 //! ([`super::quantile::nearest_rank`]); per-turn latencies are the
 //! summary's own ([`SummaryBuilder`]) over that turn's records.
+//!
+//! A shard's figures also carry their mergeable form ([`SessionsState`]:
+//! counts, durations, each turn's HDR state), which [`merge_states`] joins.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -56,6 +59,37 @@ pub struct Sessions {
     pub duration_mean_s: Option<f64>,
     /// One entry per turn index, in order.
     pub by_turn: Vec<TurnFigures>,
+    /// A shard's (`--shard K/N`) figures in mergeable form, for
+    /// `inferload merge`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<SessionsState>,
+}
+
+/// The figures of a shard's sessions in mergeable form. A session belongs
+/// to one shard, so the session counts add up; durations of completed
+/// sessions are kept whole (one number a session) for exact percentiles;
+/// each turn index keeps its summary's HDR state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionsState {
+    pub started: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub cut: u64,
+    /// Successful turns over every session.
+    pub ok_turns: u64,
+    pub turns_completed_max: u32,
+    /// Durations of completed sessions, seconds, measured from the
+    /// session's first intended send (so not moved by a shard's clock).
+    pub durations_s: Vec<f64>,
+    pub by_turn: Vec<TurnState>,
+}
+
+/// One turn index's requests in mergeable form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnState {
+    pub turn: u32,
+    pub summary: super::state::SummaryState,
+    pub input_tokens: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -102,53 +136,106 @@ impl SessionsBuilder {
     }
 
     pub fn finish(&self) -> Sessions {
-        let mut out = Sessions {
+        figures(
+            &self.state(),
+            self.turns
+                .iter()
+                .map(|(&t, acc)| (t, acc.summary.clone(), acc.input_tokens)),
+        )
+    }
+
+    /// The builder's figures in mergeable form.
+    pub fn state(&self) -> SessionsState {
+        let mut out = SessionsState {
             started: self.sessions.len() as u64,
-            ..Sessions::default()
+            ..SessionsState::default()
         };
-        let mut durations = Vec::new();
-        let mut ok_turns = 0u64;
         for s in self.sessions.values() {
-            ok_turns += u64::from(s.ok);
+            out.ok_turns += u64::from(s.ok);
             out.turns_completed_max = out.turns_completed_max.max(s.ok);
             if s.failed {
                 out.failed += 1;
             } else if s.ok >= s.turns {
                 out.completed += 1;
-                durations.push(s.end.saturating_sub(s.start.unwrap_or_default()).as_secs_f64());
+                out.durations_s
+                    .push(s.end.saturating_sub(s.start.unwrap_or_default()).as_secs_f64());
             } else {
                 out.cut += 1;
             }
         }
-        if out.started > 0 {
-            out.turns_completed_mean = ok_turns as f64 / out.started as f64;
-        }
-        durations.sort_by(f64::total_cmp);
-        out.duration_p50_s = quantile::nearest_rank(&durations, 0.5);
-        out.duration_p99_s = quantile::nearest_rank(&durations, 0.99);
-        out.duration_mean_s = (!durations.is_empty()).then(|| durations.iter().sum::<f64>() / durations.len() as f64);
         out.by_turn = self
             .turns
             .iter()
-            .map(|(&turn, t)| {
-                let s = t.summary.finish();
-                TurnFigures {
-                    turn,
-                    requests: s.requests_total,
-                    successful: s.successful,
-                    mean_input_tokens: if s.requests_total > 0 {
-                        t.input_tokens as f64 / s.requests_total as f64
-                    } else {
-                        0.0
-                    },
-                    ttft_p50_ms: s.ttft_ms.as_ref().map(|l| l.p50),
-                    ttft_p99_ms: s.ttft_ms.as_ref().map(|l| l.p99),
-                    e2e_p50_ms: s.e2e_ms.as_ref().map(|l| l.p50),
-                }
+            .map(|(&turn, t)| TurnState {
+                turn,
+                summary: t.summary.state(),
+                input_tokens: t.input_tokens,
             })
             .collect();
         out
     }
+}
+
+/// The figures of shards' sessions merged, as one process would have
+/// given them; each state's times move by its `Duration` (its shard's
+/// start after the merge's origin).
+pub fn merge_states(states: &[(&SessionsState, Duration)]) -> Result<Sessions, super::state::StateError> {
+    let mut all = SessionsState::default();
+    let mut turns: BTreeMap<u32, (SummaryBuilder, u64)> = BTreeMap::new();
+    for (s, shift) in states {
+        all.started += s.started;
+        all.completed += s.completed;
+        all.failed += s.failed;
+        all.cut += s.cut;
+        all.ok_turns += s.ok_turns;
+        all.turns_completed_max = all.turns_completed_max.max(s.turns_completed_max);
+        all.durations_s.extend(&s.durations_s);
+        for t in &s.by_turn {
+            let e = turns.entry(t.turn).or_default();
+            e.0.merge(&SummaryBuilder::from_state(&t.summary, *shift)?);
+            e.1 += t.input_tokens;
+        }
+    }
+    Ok(figures(&all, turns.into_iter().map(|(t, (b, n))| (t, b, n))))
+}
+
+/// The figures from the session counts and each turn's summary.
+fn figures(s: &SessionsState, turns: impl Iterator<Item = (u32, SummaryBuilder, u64)>) -> Sessions {
+    let mut out = Sessions {
+        started: s.started,
+        completed: s.completed,
+        failed: s.failed,
+        cut: s.cut,
+        turns_completed_max: s.turns_completed_max,
+        ..Sessions::default()
+    };
+    if out.started > 0 {
+        out.turns_completed_mean = s.ok_turns as f64 / out.started as f64;
+    }
+    let mut durations = s.durations_s.clone();
+    durations.sort_by(f64::total_cmp);
+    out.duration_p50_s = quantile::nearest_rank(&durations, 0.5);
+    out.duration_p99_s = quantile::nearest_rank(&durations, 0.99);
+    out.duration_mean_s = (!durations.is_empty()).then(|| durations.iter().sum::<f64>() / durations.len() as f64);
+    out.by_turn = turns
+        .map(|(turn, builder, input_tokens)| {
+            let s = builder.finish();
+            TurnFigures {
+                turn,
+                requests: s.requests_total,
+                successful: s.successful,
+                mean_input_tokens: if s.requests_total > 0 {
+                    input_tokens as f64 / s.requests_total as f64
+                } else {
+                    0.0
+                },
+                ttft_p50_ms: s.ttft_ms.as_ref().map(|l| l.p50),
+                ttft_p99_ms: s.ttft_ms.as_ref().map(|l| l.p99),
+                e2e_p50_ms: s.e2e_ms.as_ref().map(|l| l.p50),
+            }
+        })
+        .collect();
+    out
 }
 
 impl Sessions {
@@ -268,5 +355,56 @@ mod tests {
             s.table()
         );
         assert!(Sessions::of(&[RequestRecord::default()]).is_none());
+    }
+
+    #[test]
+    fn shards_states_merge_into_the_figures_of_one_run() {
+        // Six sessions of up to three turns, some failed, some cut.
+        let mut records = Vec::new();
+        for session in 0..6u64 {
+            for t in 1..=3u32 {
+                if session == 4 && t == 3 {
+                    break; // cut
+                }
+                let ok = !(session == 2 && t == 2);
+                records.push(turn(
+                    session,
+                    t,
+                    3,
+                    session * 100 + u64::from(t) * 700,
+                    10 * u64::from(t),
+                    ok,
+                ));
+                if !ok {
+                    break;
+                }
+            }
+        }
+        let one = Sessions::of(&records).unwrap();
+        // Sessions split by parity, as two shards own them; the second
+        // shard's clock started 250 ms after the first's.
+        let shift = Duration::from_millis(250);
+        let mut a = SessionsBuilder::default();
+        let mut b = SessionsBuilder::default();
+        for r in &records {
+            if r.session.unwrap().session % 2 == 0 {
+                a.add(r);
+            } else {
+                let mut r = r.clone();
+                r.scheduled_at -= shift;
+                r.sent_at -= shift;
+                r.ended_at -= shift;
+                r.token_times.iter_mut().for_each(|t| *t -= shift);
+                r.finished_at = r.finished_at.map(|t| t - shift);
+                b.add(&r);
+            }
+        }
+        let (sa, sb) = (a.state(), b.state());
+        let merged = merge_states(&[(&sa, Duration::ZERO), (&sb, shift)]).unwrap();
+        assert_eq!(merged, one);
+        assert_eq!(
+            (merged.started, merged.completed, merged.failed, merged.cut),
+            (6, 4, 1, 1)
+        );
     }
 }

@@ -317,7 +317,10 @@ async fn corrupt_and_newer_databases_are_refused_and_left_untouched() {
     assert_eq!(out.code, Some(0), "{}", out.all());
     rusqlite::Connection::open(&newer)
         .unwrap()
-        .execute_batch("PRAGMA user_version = 2")
+        .execute_batch(&format!(
+            "PRAGMA user_version = {}",
+            inferload::history::SCHEMA_VERSION + 1
+        ))
         .unwrap();
     let before = std::fs::read(&newer).unwrap();
     for cmd in [args!["history"], args!["show", 1]] {
@@ -327,7 +330,8 @@ async fn corrupt_and_newer_databases_are_refused_and_left_untouched() {
     }
     let out = quick_run(&sim.url(), &newer, &[]).await;
     assert_eq!(out.code, Some(0), "{}", out.all());
-    assert!(out.stderr.contains("schema version 2"), "{}", out.stderr);
+    let newer_version = format!("schema version {}", inferload::history::SCHEMA_VERSION + 1);
+    assert!(out.stderr.contains(&newer_version), "{}", out.stderr);
     assert_eq!(std::fs::read(&newer).unwrap(), before);
     sim.shutdown().await;
 }

@@ -23,6 +23,7 @@ mod scenarios;
 mod secrets;
 mod server;
 mod sessions;
+mod shapes;
 mod shards;
 mod sim;
 mod stages;
