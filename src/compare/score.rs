@@ -104,6 +104,18 @@ fn aggregate(r: &mut StrategyResult, tail: Percentile) {
     r.system = SystemFigures::of(runs);
     r.stages = stages_over_runs(runs.iter().filter_map(|x| x.stages.as_ref()));
     r.sessions = sessions_over_runs(runs.iter().filter_map(|x| x.sessions.as_ref()));
+    let images = r.images_per_s.is_some();
+    let each: Vec<_> = runs
+        .iter()
+        .map(|x| {
+            let mut f = crate::stats::confidence::figures(&x.summary);
+            if images {
+                f.insert("images_per_s".into(), x.summary.images_per_s);
+            }
+            f
+        })
+        .collect();
+    r.confidence = crate::stats::confidence::over_repeats(&each);
 }
 
 /// Scores, changes against the first, and the best strategy; `tail` is

@@ -318,6 +318,8 @@ pub fn stages_over_runs<'a>(runs: impl IntoIterator<Item = &'a StagesSection>) -
                 request_throughput: avg(|s| s.request_throughput),
                 output_throughput: avg(|s| s.output_throughput),
                 mean_in_flight: avg(|s| s.mean_in_flight),
+                // Averaged over separate runs: nothing here to merge later.
+                state: None,
                 slos: Vec::new(),
             }
         })
@@ -367,6 +369,7 @@ pub fn sessions_over_runs<'a>(runs: impl IntoIterator<Item = &'a Sessions>) -> O
         duration_p99_s: mean_of(runs.iter().filter_map(|s| s.duration_p99_s)),
         duration_mean_s: mean_of(runs.iter().filter_map(|s| s.duration_mean_s)),
         by_turn,
+        state: None,
     })
 }
 
@@ -457,6 +460,35 @@ pub struct StrategyResult {
     /// Figures per turn and per session over the runs (`--turns`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<Sessions>,
+    /// 95 % Student-t intervals of the figures over the strategy's runs
+    /// (`--repeats N`, N ≥ 2); `None` with one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<crate::stats::confidence::Confidence>,
+}
+
+/// Pairs of strategies whose throughput intervals overlap: with the
+/// repeats measured, noise cannot tell them apart, so their order in the
+/// table is not a finding. Each pair once, in table order.
+pub fn within_noise(results: &[StrategyResult]) -> Vec<(usize, usize)> {
+    let tp = |r: &StrategyResult| {
+        let name = if r.images_per_s.is_some() {
+            "images_per_s"
+        } else {
+            "request_throughput"
+        };
+        r.confidence.as_ref().and_then(|c| c.get(name)).copied()
+    };
+    let mut pairs = Vec::new();
+    for (i, a) in results.iter().enumerate() {
+        for (j, b) in results.iter().enumerate().skip(i + 1) {
+            if let (Some(x), Some(y)) = (tp(a), tp(b)) {
+                if x.overlaps(&y) {
+                    pairs.push((i, j));
+                }
+            }
+        }
+    }
+    pairs
 }
 
 impl StrategyResult {
@@ -512,6 +544,38 @@ impl CompareDocument {
 mod tests {
     use super::*;
     use crate::engine::ConnectionStats;
+
+    #[test]
+    fn strategies_whose_throughput_intervals_overlap_are_within_noise() {
+        use crate::stats::confidence::{over_repeats, Interval};
+        let with = |name: &str, runs: &[f64]| {
+            let each: Vec<_> = runs
+                .iter()
+                .map(|v| BTreeMap::from([("request_throughput".to_string(), *v)]))
+                .collect();
+            StrategyResult {
+                name: name.into(),
+                confidence: over_repeats(&each),
+                ..Default::default()
+            }
+        };
+        // a and b overlap (10 ± noise against 10.5 ± noise); c is far above.
+        let results = [
+            with("a", &[9.0, 10.0, 11.0]),
+            with("b", &[9.5, 10.5, 11.5]),
+            with("c", &[50.0, 51.0, 52.0]),
+            with("one run", &[30.0]),
+        ];
+        assert_eq!(within_noise(&results), vec![(0, 1)]);
+        let a: Interval = *results[0]
+            .confidence
+            .as_ref()
+            .unwrap()
+            .get("request_throughput")
+            .unwrap();
+        assert!(a.low < 10.0 && a.high > 10.0 && (a.mean - 10.0).abs() < 1e-12);
+        assert!(results[3].confidence.is_none(), "one run has no interval");
+    }
 
     #[test]
     fn a_strategys_connections_add_up_over_its_runs() {
@@ -608,6 +672,7 @@ mod tests {
             output_throughput: rps * 10.0,
             mean_in_flight: rps / 2.0,
             slos: Vec::new(),
+            state: None,
         }
     }
 

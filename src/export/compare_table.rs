@@ -399,6 +399,62 @@ pub fn sessions(results: &[StrategyResult]) -> Option<Table> {
     })
 }
 
+/// Each strategy's figures with their 95 % intervals over its runs
+/// (`--repeats N`, N ≥ 2); `None` when no strategy has two runs.
+pub fn confidence(results: &[StrategyResult]) -> Option<Table> {
+    let method = results.iter().find_map(|r| r.confidence.as_ref())?.method_line();
+    // Only the figures some strategy has, in the order the run prints them.
+    let mut names: Vec<(&str, &str)> = Vec::new();
+    if results.iter().any(|r| r.images_per_s.is_some()) {
+        names.push(("images_per_s", "images/s"));
+    }
+    for (name, label) in [
+        ("request_throughput", "req/s"),
+        ("output_throughput", "out tok/s"),
+        ("mean_ttft_ms", "TTFT mean ms"),
+        ("mean_itl_ms", "ITL mean ms"),
+        ("mean_e2e_ms", "E2E mean ms"),
+    ] {
+        let any = results.iter().any(|r| {
+            r.confidence
+                .as_ref()
+                .and_then(|c| c.get(name))
+                .is_some_and(|i| i.mean > 0.0)
+        });
+        if any {
+            names.push((name, label));
+        }
+    }
+    let mut header = vec!["strategy".to_string()];
+    header.extend(names.iter().map(|(_, l)| l.to_string()));
+    let rows = results
+        .iter()
+        .map(|r| {
+            let mut row = vec![r.name.clone()];
+            for (name, _) in &names {
+                let cell = r.confidence.as_ref().and_then(|c| c.get(name)).map_or_else(
+                    || ABSENT.to_string(),
+                    |i| {
+                        let d = if name.ends_with("_ms") { 1 } else { 2 };
+                        format!("{:.d$} ({:.d$}–{:.d$})", i.mean, i.low, i.high)
+                    },
+                );
+                row.push(cell);
+            }
+            row
+        })
+        .collect();
+    Some(Table {
+        title: "Confidence, each strategy over its runs",
+        header,
+        rows,
+        note: format!(
+            "Mean over the runs (95 % CI), {}.",
+            method.trim_start_matches("95 % CI, ")
+        ),
+    })
+}
+
 /// The lines under the strategies: changes against the first, the score
 /// and the best strategy.
 pub fn verdict(results: &[StrategyResult], best: Option<&Best>, with_gpu: bool) -> String {
@@ -428,6 +484,12 @@ pub fn verdict(results: &[StrategyResult], best: Option<&Best>, with_gpu: bool) 
         Some(b) => out.push_str(&format!("Best strategy: {}\n{}\n", b.name, b.reason)),
         None => out.push_str("Best strategy: none (nothing was measured)\n"),
     }
+    for (i, j) in crate::doc::compare::within_noise(results) {
+        out.push_str(&format!(
+            "Warning: {} and {} are within noise of each other on throughput (their 95 % intervals overlap); more --repeats would tell them apart\n",
+            results[i].name, results[j].name
+        ));
+    }
     out
 }
 
@@ -444,7 +506,10 @@ pub fn table(results: &[StrategyResult], best: Option<&Best>, with_gpu: bool, ta
 pub fn compare_text(doc: &CompareDocument) -> String {
     let s = &doc.strategies;
     let mut out = table(s, doc.best.as_ref(), doc.with_gpu(), doc.tail_percentile);
-    for t in [system(s), by_stage(s), by_turn(s), sessions(s)].into_iter().flatten() {
+    for t in [confidence(s), system(s), by_stage(s), by_turn(s), sessions(s)]
+        .into_iter()
+        .flatten()
+    {
         let left = if t.header[0] == "strategy" { 1 } else { 2 };
         out.push_str(&t.render(left));
     }
@@ -582,6 +647,7 @@ mod tests {
             output_throughput: rps * 8.0,
             mean_in_flight: 3.0,
             slos: Vec::new(),
+            state: None,
         }
     }
 

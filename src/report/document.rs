@@ -505,6 +505,16 @@ pub fn compare_rows(d: &CompareDocument) -> (Vec<String>, Vec<Vec<String>>) {
             header.push(format!("turn{k}_{f}"));
         }
     }
+    // The 95 % intervals over each strategy's runs (`--repeats`), last so
+    // the columns before them keep their places.
+    const CI: [&str; 4] = ["request_throughput", "output_throughput", "mean_ttft_ms", "mean_e2e_ms"];
+    let ci = st.iter().any(|s| s.confidence.is_some());
+    if ci {
+        for f in CI {
+            header.push(format!("{f}_ci_low"));
+            header.push(format!("{f}_ci_high"));
+        }
+    }
     let rows = st
         .iter()
         .map(|s| {
@@ -588,6 +598,13 @@ pub fn compare_rows(d: &CompareDocument) -> (Vec<String>, Vec<Vec<String>>) {
                         opt(t.e2e_p50_ms, 2),
                     ]),
                     None => row.extend(std::iter::repeat_n(String::new(), 5)),
+                }
+            }
+            if ci {
+                for f in CI {
+                    let i = s.confidence.as_ref().and_then(|c| c.get(f));
+                    row.push(opt(i.map(|i| i.low), 4));
+                    row.push(opt(i.map(|i| i.high), 4));
                 }
             }
             row

@@ -508,6 +508,7 @@ fn compare_body(d: &CompareDocument) -> String {
     let main = super::markdown::with_url(ct::strategies(st, d.tail_percentile), d);
     let tables = [
         Some(main),
+        ct::confidence(st),
         ct::system(st),
         ct::by_stage(st),
         ct::by_turn(st),

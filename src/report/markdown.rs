@@ -253,6 +253,7 @@ fn compare(d: &CompareDocument) -> String {
     let main = with_url(ct::strategies(s, d.tail_percentile), d);
     let tables = [
         Some(main),
+        ct::confidence(s),
         ct::system(s),
         ct::by_stage(s),
         ct::by_turn(s),

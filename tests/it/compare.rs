@@ -100,6 +100,12 @@ async fn a_chat_comparison_carries_system_figures_ttft_and_every_run() {
         ttft("slow") > ttft("fast") * 2.0,
         "40 ms against 8 ms to the first token: {main:?}"
     );
+    // The intervals over each strategy's two runs.
+    let ci = section(stdout, "Confidence, each strategy over its runs");
+    for s in ["slow", "fast"] {
+        let c = cell(&ci, "req/s", s);
+        assert!(c.contains('(') && c.contains('–'), "{s}: {ci:?}");
+    }
     // System figures per strategy: real CPU and memory, GPU not measured.
     let system = section(stdout, "System, over each strategy's runs");
     for s in ["slow", "fast"] {
@@ -160,6 +166,17 @@ async fn a_chat_comparison_carries_system_figures_ttft_and_every_run() {
         }
         let mean = (s.runs[0].summary.request_throughput + s.runs[1].summary.request_throughput) / 2.0;
         assert!((s.request_throughput - mean).abs() < 1e-9);
+        // The mean's 95 % interval over the two runs.
+        let c = s.confidence.as_ref().expect("two runs give an interval");
+        assert_eq!(c.repeats, 2);
+        let tp = c.get("request_throughput").unwrap();
+        assert!((tp.mean - mean).abs() < 1e-9, "{tp:?}");
+        assert!(tp.low <= tp.mean && tp.mean <= tp.high, "{tp:?}");
+        let ttft = c.get("mean_ttft_ms").unwrap();
+        assert!(
+            ttft.low <= ttft.mean && ttft.mean <= ttft.high && ttft.mean > 0.0,
+            "{ttft:?}"
+        );
         assert!(s.ttft_tail_ms.unwrap() >= s.ttft_mean_ms.unwrap());
     }
     for s in &doc.strategies {
@@ -179,6 +196,7 @@ async fn a_chat_comparison_carries_system_figures_ttft_and_every_run() {
         "TTFT mean",
         "out tok/s",
         "### System",
+        "### Confidence, each strategy over its runs",
         "GPU mem peak",
         "| — |",
     ] {
@@ -198,6 +216,11 @@ async fn a_chat_comparison_carries_system_figures_ttft_and_every_run() {
         assert!(r[col("client_cpu_mean_pct")].parse::<f64>().unwrap() > 0.0);
         assert!(r[col("ttft_p99_ms")].parse::<f64>().unwrap() > 0.0);
         assert!(r[col("output_tok_per_s")].parse::<f64>().unwrap() > 0.0);
+        let (lo, hi) = (
+            r[col("request_throughput_ci_low")].parse::<f64>().unwrap(),
+            r[col("request_throughput_ci_high")].parse::<f64>().unwrap(),
+        );
+        assert!(lo <= hi, "{lo} {hi}");
         assert_eq!(&r[col("gpu_memory_peak_bytes")], "", "not measured: empty, not 0");
     }
     let page = std::fs::read_to_string(&html).unwrap();

@@ -678,8 +678,11 @@ async fn disconnect_rate_one_cuts_every_reply() {
         let (events, end) = read_events(resp).await;
         assert!(end.is_err(), "the stream should break: {events:?}");
         assert!(events.iter().all(|e| e.data != "[DONE]"));
-        // The role chunk, then about half the tokens.
-        assert_eq!(events.len(), 1 + 5, "{events:?}");
+        // The role chunk, then about half the tokens: the sim cuts after
+        // its fifth token, but on a loaded machine the cut may come before
+        // hyper has flushed that last token, so the client can see one
+        // fewer; never more, and never the end of the reply.
+        assert!((1 + 4..=1 + 5).contains(&events.len()), "{events:?}");
     }
     // Not streamed: the connection drops half-way through the reply
     // (whether the headers made it out first is up to hyper's buffering).
