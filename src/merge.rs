@@ -126,19 +126,7 @@ pub fn merge(plan: &MergePlan) -> anyhow::Result<Outcome> {
         }
     }
     let summary = builder.finish();
-    let goodput = has_goodput.then(|| crate::slo::Goodput {
-        good_requests: good,
-        goodput: if summary.duration_s > 0.0 {
-            good as f64 / summary.duration_s
-        } else {
-            0.0
-        },
-        good_share: if summary.requests_total > 0 {
-            good as f64 / summary.requests_total as f64
-        } else {
-            0.0
-        },
-    });
+    let goodput = has_goodput.then(|| crate::slo::Goodput::of(good, summary.requests_total, summary.duration_s));
     let first = &parts[0].doc;
     let mut settings = first.settings.clone();
     if let Some(s) = settings.as_mut() {

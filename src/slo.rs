@@ -528,6 +528,26 @@ pub struct Goodput {
     pub good_share: f64,
 }
 
+impl Goodput {
+    /// `good` requests of `requests` over `duration_s` seconds (0 per
+    /// second and 0 share when there is no time or no request).
+    pub fn of(good: u64, requests: u64, duration_s: f64) -> Self {
+        Self {
+            good_requests: good,
+            goodput: if duration_s > 0.0 {
+                good as f64 / duration_s
+            } else {
+                0.0
+            },
+            good_share: if requests > 0 {
+                good as f64 / requests as f64
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
 /// Judges every objective against a run's summary and goodput.
 pub fn evaluate(slos: &[Slo], summary: &Summary, goodput: Option<Goodput>) -> Vec<SloResult> {
     slos.iter()

@@ -131,19 +131,7 @@ pub fn combine(mut all: Vec<Measurement>, keep_state: bool) -> Repeated {
     }
     let builder = builder.expect("at least one measurement");
     let summary = builder.finish();
-    let goodput = any_goodput.then(|| Goodput {
-        good_requests: good,
-        goodput: if summary.duration_s > 0.0 {
-            good as f64 / summary.duration_s
-        } else {
-            0.0
-        },
-        good_share: if summary.requests_total > 0 {
-            good as f64 / summary.requests_total as f64
-        } else {
-            0.0
-        },
-    });
+    let goodput = any_goodput.then(|| Goodput::of(good, summary.requests_total, summary.duration_s));
     let last = last_m.expect("the last measurement");
     let combined = Measurement {
         summary_state: keep_state.then(|| builder.state()),

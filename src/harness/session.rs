@@ -351,19 +351,8 @@ impl Session {
         let trust = readings.judge(crate::monitor::trust::Latencies::of(&summary));
         // A shard saves its distributions in mergeable form for `merge`.
         let summary_state = self.shard.map(|_| collected.summary.state());
-        let goodput = (!collected.bounds_empty).then(|| Goodput {
-            good_requests: collected.good,
-            goodput: if summary.duration_s > 0.0 {
-                collected.good as f64 / summary.duration_s
-            } else {
-                0.0
-            },
-            good_share: if summary.requests_total > 0 {
-                collected.good as f64 / summary.requests_total as f64
-            } else {
-                0.0
-            },
-        });
+        let goodput =
+            (!collected.bounds_empty).then(|| Goodput::of(collected.good, summary.requests_total, summary.duration_s));
         let mut records = collected.kept;
         records.sort_by_key(|r| r.index);
         Ok(Measurement {

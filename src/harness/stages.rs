@@ -130,15 +130,7 @@ pub fn figures(
             let mut s = acc.builder.finish();
             let d = w.end_s - w.start_s;
             per_second(&mut s, d);
-            let goodput = judge_goodput.then(|| Goodput {
-                good_requests: acc.good,
-                goodput: if d > 0.0 { acc.good as f64 / d } else { 0.0 },
-                good_share: if s.requests_total > 0 {
-                    acc.good as f64 / s.requests_total as f64
-                } else {
-                    0.0
-                },
-            });
+            let goodput = judge_goodput.then(|| Goodput::of(acc.good, s.requests_total, d));
             let results = if per_stage && s.requests_total > 0 {
                 crate::slo::evaluate(slos, &s, goodput)
             } else {
