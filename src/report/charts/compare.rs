@@ -1,5 +1,6 @@
 //! The charts of a comparison: a radar of each strategy's normalised
-//! scores, and grouped bars of throughput and latency per strategy.
+//! scores, and grouped bars of throughput and latency per strategy (with
+//! error bars: the 95 % interval over its runs, where `--repeat` gave one).
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -114,32 +115,48 @@ where
         return empty(root, "no strategy was measured");
     }
     let images = s.iter().any(|x| x.images_per_s.is_some());
-    let mut tp_series: Vec<(String, Vec<f64>)> =
-        vec![("req/s".into(), s.iter().map(|x| x.request_throughput).collect())];
+    // A bar's 95 % interval over the strategy's runs (`--repeat`), drawn
+    // as an error bar; `None` where the figure has none.
+    let ci = |name: &'static str| -> Vec<Option<(f64, f64)>> {
+        s.iter()
+            .map(|x| x.confidence.as_ref().and_then(|c| c.get(name)).map(|i| (i.low, i.high)))
+            .collect()
+    };
+    let none = vec![None; s.len()];
+    let mut tp_series: Vec<Bars> = vec![(
+        "req/s".into(),
+        s.iter().map(|x| x.request_throughput).collect(),
+        ci("request_throughput"),
+    )];
     if images {
         tp_series.push((
             "images/s".into(),
             s.iter().map(|x| x.images_per_s.unwrap_or(0.0)).collect(),
+            ci("images_per_s"),
         ));
     }
-    let mut lat_series: Vec<(String, Vec<f64>)> = vec![
+    let mut lat_series: Vec<Bars> = vec![
         (
             "mean".into(),
             s.iter().map(|x| x.latency_mean_ms.unwrap_or(0.0)).collect(),
+            ci("mean_e2e_ms"),
         ),
         (
             "p95".into(),
             s.iter().map(|x| x.latency_p95_ms.unwrap_or(0.0)).collect(),
+            none.clone(),
         ),
         (
             "p99".into(),
             s.iter().map(|x| x.latency_p99_ms.unwrap_or(0.0)).collect(),
+            none.clone(),
         ),
     ];
     if s.iter().any(|x| x.submit_mean_ms.is_some()) {
         lat_series.push((
             "submit mean".into(),
             s.iter().map(|x| x.submit_mean_ms.unwrap_or(0.0)).collect(),
+            none,
         ));
     }
     let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
@@ -148,19 +165,28 @@ where
     grouped(&right, "Response time", "ms", &names, &lat_series)
 }
 
+/// One series of bars: its label, a value per strategy, and each value's
+/// interval where known.
+type Bars = (String, Vec<f64>, Vec<Option<(f64, f64)>>);
+
 /// Bars of several series side by side in one group per strategy.
 fn grouped<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     caption: &str,
     unit: &str,
     names: &[&str],
-    series: &[(String, Vec<f64>)],
+    series: &[Bars],
 ) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
     let n = names.len();
-    let (_, y1) = range(series.iter().flat_map(|s| s.1.iter().copied()), true);
+    let (_, y1) = range(
+        series
+            .iter()
+            .flat_map(|s| s.1.iter().copied().chain(s.2.iter().flatten().map(|b| b.1))),
+        true,
+    );
     let y1 = y1 * 1.1;
     let mut c = ChartBuilder::on(area)
         .caption(caption, font(20))
@@ -181,7 +207,7 @@ where
         .map_err(err)?;
     let k = series.len().max(1) as f64;
     let width = 0.8 / k;
-    for (j, (label, values)) in series.iter().enumerate() {
+    for (j, (label, values, bars)) in series.iter().enumerate() {
         let color = PALETTE[j % PALETTE.len()];
         c.draw_series(values.iter().enumerate().map(|(i, v)| {
             let x0 = i as f64 + 0.1 + j as f64 * width;
@@ -196,9 +222,25 @@ where
                 plotters::style::text_anchor::HPos::Center,
                 plotters::style::text_anchor::VPos::Bottom,
             ));
-            Text::new(fmt_num(*v), (x, *v + y1 * 0.01), style)
+            // Above the error bar's top where there is one, so the two
+            // do not cross.
+            let top = bars[i].map_or(*v, |b| b.1.max(*v));
+            Text::new(fmt_num(*v), (x, top + y1 * 0.01), style)
         }))
         .map_err(err)?;
+        for (i, b) in bars.iter().enumerate() {
+            let Some((low, high)) = *b else { continue };
+            let x = i as f64 + 0.1 + (j as f64 + 0.5) * width;
+            let line = BLACK.stroke_width(2);
+            c.draw_series(std::iter::once(PathElement::new([(x, low), (x, high)], line)))
+                .map_err(err)?;
+            for y in [low, high] {
+                c.draw_series(std::iter::once(
+                    EmptyElement::at((x, y)) + PathElement::new([(-5, 0), (5, 0)], line),
+                ))
+                .map_err(err)?;
+            }
+        }
     }
     // Strategy names at the top of each group (the x axis has no ticks).
     c.draw_series(names.iter().enumerate().map(|(i, name)| {
