@@ -64,6 +64,8 @@ impl Scenario {
 struct Measured {
     wall_s: f64,
     cpu_s: f64,
+    /// The kernel's part of `cpu_s` (rusage's system time).
+    sys_s: f64,
     max_rss_kib: i64,
     /// Tokens of the measured phase (the rate's numerator).
     chunks: f64,
@@ -82,6 +84,11 @@ struct Measured {
 impl Measured {
     fn cpu_per_k(&self) -> f64 {
         self.cpu_s * 1e3 / (self.chunks_all / 1e3).max(1e-9)
+    }
+
+    /// The kernel's part of [`Measured::cpu_per_k`].
+    fn sys_per_k(&self) -> f64 {
+        self.sys_s * 1e3 / (self.chunks_all / 1e3).max(1e-9)
     }
 
     fn chunks_per_s(&self) -> f64 {
@@ -104,6 +111,10 @@ fn clients() -> Vec<(&'static str, String)> {
 fn main() {
     raise_fd_limit();
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--floor-client") {
+        floor::client(&args[i + 1..]);
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let only: Vec<&str> = args
         .windows(2)
@@ -176,6 +187,21 @@ fn main() {
             report(s, label, &m);
             results.push((s, label, m));
         }
+        if s.key == "1k" {
+            let m = measure_floor(s, pin);
+            println!("\n== {} — floor (epoll + one recv per chunk, nothing parsed)", s.name);
+            println!(
+                "  client CPU:               {:.2} s over {:.2} s wall",
+                m.cpu_s, m.wall_s
+            );
+            println!(
+                "  client CPU per 1k chunks: {:.2} ms (kernel {:.2}, user {:.2})",
+                m.cpu_per_k(),
+                m.sys_per_k(),
+                m.cpu_per_k() - m.sys_per_k()
+            );
+            results.push((s, "floor", m));
+        }
     }
     let find = |key: &str, label: &str| {
         results
@@ -194,6 +220,14 @@ fn main() {
         );
         println!("  chunks/s:          {:.0} / {:.0}", a.chunks_per_s(), b.chunks_per_s());
     }
+    if let (Some(a), Some(f)) = (find("1k", "this build"), find("1k", "floor")) {
+        println!(
+            "1,000 streams, this build against the floor: {:.2} / {:.2} ms per 1k chunks ({:.2} ms above it)",
+            a.cpu_per_k(),
+            f.cpu_per_k(),
+            a.cpu_per_k() - f.cpu_per_k()
+        );
+    }
     if let (Some(a), Some(b)) = (find("10k", "this build"), find("10k", "baseline")) {
         println!(
             "10,000 streams, peak RSS: {:.1} / {:.1} MiB",
@@ -206,6 +240,15 @@ fn main() {
             let per_stream_kib =
                 (b.max_rss_kib - base.max_rss_kib) as f64 / (streams_10k.concurrency - baseline.concurrency) as f64;
             println!("Resident memory per in-flight stream ({label}): {per_stream_kib:.1} KiB");
+        }
+    }
+
+    // Many streams, opt-in: `--only 50k` (4 shards of 12,500 streams, each
+    // shard a process with its own simulator) and `--only 19k` (one
+    // process, as many streams as this machine's file limit allows).
+    for (key, total, shards) in [("50k", 50_000u64, 4u64), ("19k", 19_000, 1)] {
+        if only.contains(&key) {
+            many_streams(&this_build(), total, shards);
         }
     }
 
@@ -265,7 +308,12 @@ fn report(s: &Scenario, label: &str, m: &Measured) {
         m.wall_s,
         m.cpu_s / m.wall_s
     );
-    println!("  client CPU per 1k chunks: {:.2} ms", m.cpu_per_k());
+    println!(
+        "  client CPU per 1k chunks: {:.2} ms (kernel {:.2}, user {:.2})",
+        m.cpu_per_k(),
+        m.sys_per_k(),
+        m.cpu_per_k() - m.sys_per_k()
+    );
     println!("  client peak RSS:          {:.1} MiB", m.max_rss_kib as f64 / 1024.0);
     println!(
         "  mean TTFT client/server:  {:.3} / {:.3} ms (gap {:+.3} ms)",
@@ -329,6 +377,7 @@ fn measure(bin: &str, s: &Scenario, pin: bool) -> Measured {
     Measured {
         wall_s,
         cpu_s: tv(usage.ru_utime) + tv(usage.ru_stime),
+        sys_s: tv(usage.ru_stime),
         max_rss_kib: usage.ru_maxrss,
         chunks: num(&v, "/summary/total_output_tokens"),
         chunks_all: num(&truth, "/generation_tokens_total"),
@@ -339,6 +388,195 @@ fn measure(bin: &str, s: &Scenario, pin: bool) -> Measured {
         truth_itl_ms: num(&truth, "/itl_truth_ms/mean"),
         successful: num(&v, "/summary/successful") as u64,
     }
+}
+
+/// The floor client (see [`floor`]) over the scenario's connections and
+/// requests (warm-up included), against its own simulator.
+#[allow(clippy::zombie_processes)]
+fn measure_floor(s: &Scenario, pin: bool) -> Measured {
+    let (mut sim, addr) = start_sim(s, pin);
+    let started = Instant::now();
+    let mut client = Command::new(std::env::current_exe().expect("the benchmark's path"));
+    if pin {
+        pin_to(&mut client, 1);
+    }
+    let client = client
+        .arg("--floor-client")
+        .args([
+            addr.clone(),
+            s.concurrency.to_string(),
+            (s.requests + s.warmup).to_string(),
+            s.output_len.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the floor client");
+    let (code, usage) = wait4(&client, Duration::from_secs(600));
+    let wall_s = started.elapsed().as_secs_f64();
+    assert_eq!(code, 0, "the floor client exited with {code}");
+    let truth: serde_json::Value = serde_json::from_str(&http_get(&addr, "/sim/stats")).expect("sim stats");
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let tokens = truth
+        .pointer("/generation_tokens_total")
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(f64::NAN);
+    Measured {
+        wall_s,
+        cpu_s: tv(usage.ru_utime) + tv(usage.ru_stime),
+        sys_s: tv(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss,
+        chunks: tokens,
+        chunks_all: tokens,
+        duration_s: wall_s,
+        ttft_ms: f64::NAN,
+        itl_ms: f64::NAN,
+        truth_ttft_ms: f64::NAN,
+        truth_itl_ms: f64::NAN,
+        successful: 0,
+    }
+}
+
+/// Long-lived streams for the many-stream runs: every stream stays open
+/// about 19 s (TTFT 1 s, then 9 more tokens 2 s apart), so all of them are
+/// in flight at once while they cost little CPU.
+const MANY: Scenario = Scenario {
+    key: "many",
+    name: "many streams",
+    concurrency: 0,
+    requests: 0,
+    output_len: 10,
+    ttft_ms: 1000,
+    itl_ms: 2000,
+    warmup: 0,
+};
+
+/// `total` streams as `shards` processes (`run --shard K/N`), each against
+/// its own simulator process on its own port, so that no process needs
+/// more file descriptors than this machine allows one (its hard limit)
+/// and no (address, port) pair more ephemeral ports than there are. Prints
+/// each shard's peak resident memory, the memory per stream against a
+/// 10-stream run of the same shape, and what the simulators saw in flight
+/// at once.
+#[allow(clippy::zombie_processes)]
+fn many_streams(bin: &str, total: u64, shards: u64) {
+    let per_shard = total / shards;
+    println!(
+        "\n== {total} streams: {shards} process(es) of {per_shard} streams, each against its own simulator \
+         (TTFT {} ms, ITL {} ms, {} tokens)",
+        MANY.ttft_ms, MANY.itl_ms, MANY.output_len
+    );
+    let (open_files, hard) = open_files();
+    println!("  open-file limit of this process (inherited): {open_files} (hard {hard})");
+    let dir = std::env::temp_dir().join(format!("inferload-bench-many-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let start = |streams: u64, shard: Option<(u64, u64)>, addr: &str, json: &std::path::Path| {
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "run",
+            "--url",
+            &format!("http://{addr}"),
+            "--quiet",
+            "--show-samples",
+            "0",
+        ])
+        .args(["-c", &streams.to_string(), "-n", &streams.to_string(), "--no-history"])
+        .args(["--output-len", &MANY.output_len.to_string(), "--input-len", "32"])
+        .args(["--timeout", "300s", "--json", &json.display().to_string()]);
+        if let Some((k, n)) = shard {
+            cmd.args(["--shard", &format!("{k}/{n}")]);
+        }
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn client")
+    };
+    // The 10-stream baseline of the same shape.
+    let (mut sim, addr) = start_sim(&MANY, false);
+    let json = dir.join("base.json");
+    let (code, base) = wait4(&start(10, None, &addr, &json), Duration::from_secs(600));
+    assert_eq!(code, 0, "the 10-stream client exited with {code}");
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let base_kib = base.ru_maxrss;
+    println!("  10 streams: peak RSS {:.1} MiB", base_kib as f64 / 1024.0);
+
+    let sims: Vec<(Child, String)> = (0..shards).map(|_| start_sim(&MANY, false)).collect();
+    let started = Instant::now();
+    let clients: Vec<(Child, std::path::PathBuf)> = sims
+        .iter()
+        .enumerate()
+        .map(|(k, (_, addr))| {
+            let json = dir.join(format!("shard{k}.json"));
+            let shard = (shards > 1).then_some((k as u64, shards));
+            (start(total, shard, addr, &json), json)
+        })
+        .collect();
+    let mut ok = 0u64;
+    let mut failed = 0u64;
+    let mut in_flight = 0u64;
+    let mut per_stream = Vec::new();
+    for (k, ((client, json), (sim, addr))) in clients.into_iter().zip(sims).enumerate() {
+        let (code, usage) = wait4(&client, Duration::from_secs(900));
+        let v: serde_json::Value = std::fs::read(&json)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let truth: serde_json::Value = serde_json::from_str(&http_get(&addr, "/sim/stats")).expect("sim stats");
+        let sim_kib = peak_rss_kib(sim.id());
+        let mut sim = sim;
+        let _ = sim.kill();
+        let _ = sim.wait();
+        let num = |v: &serde_json::Value, p: &str| v.pointer(p).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let (s_ok, s_failed) = (num(&v, "/summary/successful"), num(&v, "/summary/failed"));
+        let peak = num(&truth, "/peak_in_flight");
+        let streams = if shards > 1 { total / shards } else { total };
+        let kib = usage.ru_maxrss;
+        let per = (kib - base_kib) as f64 / (streams - 10) as f64;
+        per_stream.push(per);
+        println!(
+            "  process {k}: exit {code}, {s_ok} successful, {s_failed} failed; simulator peak in flight {peak}; \
+             client peak RSS {:.1} MiB ({per:.1} KiB per stream over the 10-stream run), CPU {:.2} s; \
+             simulator peak RSS {:.1} MiB",
+            kib as f64 / 1024.0,
+            tv(usage.ru_utime) + tv(usage.ru_stime),
+            sim_kib as f64 / 1024.0
+        );
+        ok += s_ok;
+        failed += s_failed;
+        in_flight += peak;
+    }
+    println!(
+        "  all: {ok} successful, {failed} failed of {total}; {in_flight} streams in flight at the simulators' peaks; \
+         {:.0} s wall; resident memory per stream {:.1} KiB (mean of the processes)",
+        started.elapsed().as_secs_f64(),
+        per_stream.iter().sum::<f64>() / per_stream.len().max(1) as f64
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A process's peak resident set (`VmHWM`), KiB; 0 if unknown.
+fn peak_rss_kib(pid: u32) -> i64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// This process's soft and hard open-file limits.
+fn open_files() -> (u64, u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into a valid, owned struct.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    (lim.rlim_cur, lim.rlim_max)
 }
 
 fn start_sim(s: &Scenario, pin: bool) -> (Child, String) {
@@ -435,4 +673,94 @@ fn raise_fd_limit() {
 
 fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// The floor: what one streamed token costs a client that does nothing
+/// but the unavoidable — one `recv` per network chunk on a non-blocking
+/// socket woken by `epoll`, and a look at the chunk's last bytes for the
+/// reply's end — with the same connections, requests and simulator as the
+/// 1,000-stream scenario. Its CPU time is mostly the kernel's (the `recv`,
+/// the ACK sent from inside it, the loopback delivery of that ACK,
+/// `epoll_wait`), which no client on this machine can avoid while it reads
+/// each token when it arrives. Run by the benchmark as a child process
+/// (`--floor-client`), so its CPU time comes from `wait4` like inferload's.
+mod floor {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::os::fd::AsRawFd;
+
+    /// `--floor-client ADDR CONNECTIONS REQUESTS OUTPUT_LEN`: sends
+    /// REQUESTS streamed chat requests over CONNECTIONS kept connections,
+    /// each as soon as the connection's previous reply ended.
+    pub fn client(args: &[String]) {
+        let addr = &args[0];
+        let conns: usize = args[1].parse().expect("connections");
+        let requests: usize = args[2].parse().expect("requests");
+        let output_len: usize = args[3].parse().expect("output length");
+        let body = format!(
+            r#"{{"model":"inferload-sim","messages":[{{"role":"user","content":"{}"}}],"max_tokens":{output_len},"stream":true,"stream_options":{{"include_usage":true}},"ignore_eos":true}}"#,
+            "word ".repeat(32).trim_end()
+        );
+        let request = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\naccept: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes();
+        // SAFETY: plain epoll calls on descriptors this process owns.
+        let ep = unsafe { libc::epoll_create1(0) };
+        assert!(ep >= 0, "epoll_create1");
+        let mut streams: Vec<TcpStream> = Vec::with_capacity(conns);
+        // The last bytes seen on each connection, to find the end of a
+        // chunked body (`0\r\n\r\n`) split across reads.
+        let mut tails: Vec<[u8; 5]> = vec![[0; 5]; conns];
+        let mut sent = 0;
+        for i in 0..conns.min(requests) {
+            let mut s = TcpStream::connect(addr.as_str()).expect("connect");
+            s.set_nodelay(true).expect("nodelay");
+            s.write_all(&request).expect("send");
+            sent += 1;
+            s.set_nonblocking(true).expect("nonblocking");
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: i as u64,
+            };
+            // SAFETY: a valid epoll descriptor, socket and event.
+            let r = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) };
+            assert_eq!(r, 0, "epoll_ctl");
+            streams.push(s);
+        }
+        let mut done = 0;
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+        let mut buf = vec![0u8; 16 * 1024];
+        while done < requests {
+            // SAFETY: `events` is a live buffer of its length.
+            let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, 60_000) };
+            assert!(n > 0, "no progress for 60 s");
+            for ev in &events[..n as usize] {
+                let i = ev.u64 as usize;
+                let fd = streams[i].as_raw_fd();
+                // SAFETY: reading into an owned buffer of its length.
+                let got = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+                if got < 0 {
+                    continue; // EAGAIN: a spurious wake-up.
+                }
+                assert!(got > 0, "the simulator closed a connection");
+                let got = got as usize;
+                let tail = &mut tails[i];
+                let keep = got.min(5);
+                tail.copy_within(keep.., 0);
+                tail[5 - keep..].copy_from_slice(&buf[got - keep..got]);
+                if tail == b"0\r\n\r\n" {
+                    done += 1;
+                    *tail = [0; 5];
+                    if sent < requests {
+                        sent += 1;
+                        // A short request into an empty socket buffer:
+                        // one non-blocking send takes it whole.
+                        streams[i].write_all(&request).expect("send");
+                    }
+                }
+            }
+        }
+    }
 }

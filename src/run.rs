@@ -57,7 +57,10 @@ async fn measure(h: &Harness, plan: &RunPlan, started: Option<&Started>) -> anyh
     if let Some(dir) = plan.outputs.vllm_result.as_ref().and_then(|v| v.dir.as_ref()) {
         std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("--result-dir {}: {e}", dir.display()))?;
     }
-    let session = h.connect(plan, crate::harness::pool_size(&plan.schedule)).await?;
+    // A shard holds only its share of the run's connections.
+    let pool = crate::harness::pool_size(&plan.schedule);
+    let pool = plan.shard.map_or(pool, |s| s.share(pool).max(1));
+    let session = h.connect(plan, pool).await?;
     println!(
         "{}",
         crate::ui::settings_block(

@@ -20,6 +20,7 @@ use crate::record::OutputKinds;
 use crate::workload::{WorkItem, WorkloadSpec};
 
 pub mod http;
+mod json_scan;
 pub mod openai;
 #[cfg(test)]
 mod proptests;

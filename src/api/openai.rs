@@ -9,12 +9,19 @@
 //! reply carried is reported ([`OutputKinds`]). A chunk whose delta carries
 //! only the role (vLLM sends one at once, before prefill ends) is not
 //! generated text.
+//!
+//! Streamed events have two readers: the usual token event is read
+//! in place by a fast path ([`scan_event`], through `json_scan`), anything
+//! else — usages, errors, tool calls, unusual JSON — by serde_json
+//! ([`parse_event_serde`]), which stays the reference: both give the same
+//! event, as a differential property test checks.
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::json_scan::Scan;
 use super::{error_message, ApiAdapter, FullReply, PayloadError, StreamEvent};
 use crate::record::OutputKinds;
 use crate::workload::{Prompt, WorkItem, WorkloadSpec};
@@ -116,10 +123,14 @@ struct Choice<'a> {
     finish_reason: Option<Value>,
 }
 
+/// A reply or streamed event; `C` is how its `choices` are read: all of
+/// them (`Vec<Choice>`, for a whole reply) or folded as they are parsed
+/// ([`EventChoices`], for the stream's events).
 #[derive(Deserialize)]
-struct Reply<'a> {
-    #[serde(borrow, default)]
-    choices: Option<Vec<Choice<'a>>>,
+#[serde(bound(deserialize = "C: Deserialize<'de>"))]
+struct Reply<'a, C> {
+    #[serde(default)]
+    choices: Option<C>,
     /// Read apart (`super::read_usage`): a usage that is not counts is
     /// ignored, not a malformed reply.
     #[serde(default)]
@@ -130,7 +141,50 @@ struct Reply<'a> {
     object: Option<Cow<'a, str>>,
 }
 
-fn parse_reply(data: &[u8]) -> Result<Reply<'_>, PayloadError> {
+/// What the `choices` of a streamed event carried, folded one choice at a
+/// time as the parser reads them: the same text, kinds and finish as going
+/// over a vector of them, without building the vector (one allocation and
+/// copy fewer per streamed token).
+#[derive(Default)]
+struct EventChoices {
+    any: bool,
+    content: String,
+    kinds: OutputKinds,
+    finished: bool,
+}
+
+impl<'de> Deserialize<'de> for EventChoices {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fold;
+        impl<'de> serde::de::Visitor<'de> for Fold {
+            type Value = EventChoices;
+            // As serde's own for a vector, so errors read the same.
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<EventChoices, A::Error> {
+                let mut out = EventChoices::default();
+                while let Some(c) = seq.next_element::<Choice<'de>>()? {
+                    out.any = true;
+                    if let Some(d) = &c.delta {
+                        out.kinds = out.kinds.union(d.append_to(&mut out.content));
+                    }
+                    if let Some(t) = c.text.as_deref().filter(|t| !t.is_empty()) {
+                        out.content.push_str(t);
+                        out.kinds.content = true;
+                    }
+                    if c.finish_reason.as_ref().is_some_and(|f| !f.is_null()) {
+                        out.finished = true;
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(Fold)
+    }
+}
+
+fn parse_reply<'a, C: Deserialize<'a>>(data: &'a [u8]) -> Result<Reply<'a, C>, PayloadError> {
     serde_json::from_slice(data).map_err(|e| {
         let shown = super::cut(&String::from_utf8_lossy(data), 120);
         PayloadError(format!("malformed JSON in reply ({e}): {shown}"))
@@ -138,11 +192,196 @@ fn parse_reply(data: &[u8]) -> Result<Reply<'_>, PayloadError> {
 }
 
 /// An error the server put in the payload instead of choices.
-fn reply_error(r: &Reply<'_>, data: &[u8]) -> Option<String> {
+fn reply_error<C>(r: &Reply<'_, C>, data: &[u8]) -> Option<String> {
     if r.error.as_ref().is_some_and(|e| !e.is_null()) || r.object.as_deref() == Some("error") {
         return Some(error_message(data));
     }
     None
+}
+
+/// A streamed event read by serde_json: the reference for every event,
+/// and the reader of those [`scan_event`] leaves to it.
+pub(super) fn parse_event_serde(data: &[u8]) -> Result<StreamEvent, PayloadError> {
+    let reply = parse_reply::<EventChoices>(data)?;
+    let (usage, usage_invalid) = super::read_usage(reply.usage.as_ref());
+    let error = reply_error(&reply, data);
+    let choices = reply.choices.unwrap_or_default();
+    Ok(StreamEvent {
+        has_choices: choices.any,
+        content: choices.content,
+        kinds: choices.kinds,
+        finished: choices.finished,
+        usage,
+        usage_invalid,
+        error,
+    })
+}
+
+/// The fast path for the events that carry the tokens: `choices` whose
+/// `delta` has `content`, `reasoning_content` or `reasoning` (or whose
+/// `text` is the token, for completions), a `finish_reason` that is null
+/// or a string, no usage and no error, read in place by
+/// [`super::json_scan`] with every other member skipped (and checked).
+/// `None` for anything else — a usage, an error, a tool call, a repeated
+/// member, a `\u` escape, invalid JSON — which
+/// [`parse_event_serde`] then reads: the result is the same either way
+/// (checked by a differential property test), only cheaper for the usual
+/// token event.
+pub(super) fn scan_event(data: &[u8]) -> Option<StreamEvent> {
+    let mut scan = Scan::new(data);
+    let mut ev = StreamEvent::default();
+    // Members seen, so a repeated one (which serde refuses) goes to serde.
+    let mut seen = Seen::default();
+    if scan.open(b'{')? {
+        loop {
+            match &*scan.key()? {
+                "choices" => {
+                    seen.first("choices")?;
+                    if !scan.null() && scan.open(b'[')? {
+                        ev.has_choices = true;
+                        loop {
+                            scan_choice(&mut scan, &mut ev)?;
+                            if !scan.more(b']')? {
+                                break;
+                            }
+                        }
+                    }
+                }
+                // Only a null usage or error is read here.
+                key @ ("usage" | "error") => {
+                    seen.first(key)?;
+                    if !scan.null() {
+                        return None;
+                    }
+                }
+                "object" => {
+                    seen.first("object")?;
+                    if !scan.null() && scan.string()? == "error" {
+                        return None;
+                    }
+                }
+                _ => scan.skip(1)?,
+            }
+            if !scan.more(b'}')? {
+                break;
+            }
+        }
+    }
+    scan.at_end().then_some(ev)
+}
+
+/// One element of `choices`, folded into `ev` as [`EventChoices`] does.
+fn scan_choice(scan: &mut Scan<'_>, ev: &mut StreamEvent) -> Option<()> {
+    let mut delta = None;
+    let mut text = None;
+    let mut seen = Seen::default();
+    if scan.open(b'{')? {
+        loop {
+            match &*scan.key()? {
+                "delta" => {
+                    seen.first("delta")?;
+                    if !scan.null() {
+                        delta = Some(scan_text(scan)?);
+                    }
+                }
+                "text" => {
+                    seen.first("text")?;
+                    if !scan.null() {
+                        text = Some(scan.string()?);
+                    }
+                }
+                "finish_reason" => {
+                    seen.first("finish_reason")?;
+                    if !scan.null() {
+                        scan.string()?;
+                        ev.finished = true;
+                    }
+                }
+                // Not read from a streamed event, but checked as serde does.
+                "message" => {
+                    seen.first("message")?;
+                    if !scan.null() {
+                        scan_text(scan)?;
+                    }
+                }
+                _ => scan.skip(2)?,
+            }
+            if !scan.more(b'}')? {
+                break;
+            }
+        }
+    }
+    if let Some(d) = &delta {
+        ev.kinds = ev.kinds.union(d.append_to(&mut ev.content));
+    }
+    if let Some(t) = text.as_deref().filter(|t| !t.is_empty()) {
+        ev.content.push_str(t);
+        ev.kinds.content = true;
+    }
+    Some(())
+}
+
+/// A `delta` with text members only; a tool call goes to serde.
+fn scan_text<'a>(scan: &mut Scan<'a>) -> Option<Text<'a>> {
+    let mut t = Text::default();
+    let mut seen = Seen::default();
+    if !scan.open(b'{')? {
+        return Some(t);
+    }
+    loop {
+        match &*scan.key()? {
+            key @ ("content" | "reasoning_content" | "reasoning") => {
+                seen.first(key)?;
+                let value = if scan.null() { None } else { Some(scan.string()?) };
+                match key {
+                    "content" => t.content = value,
+                    "reasoning_content" => t.reasoning_content = value,
+                    _ => t.reasoning = value,
+                }
+            }
+            key @ ("tool_calls" | "function_call") => {
+                seen.first(key)?;
+                if !scan.null() {
+                    return None;
+                }
+            }
+            _ => scan.skip(3)?,
+        }
+        if !scan.more(b'}')? {
+            return Some(t);
+        }
+    }
+}
+
+/// The known members of one object seen so far (a bit each).
+#[derive(Default)]
+struct Seen(u16);
+
+impl Seen {
+    /// `None` if `key` was seen before (serde refuses a repeated field).
+    fn first(&mut self, key: &str) -> Option<()> {
+        let bit = match key {
+            "choices" => 0,
+            "usage" => 1,
+            "error" => 2,
+            "object" => 3,
+            "delta" => 4,
+            "text" => 5,
+            "finish_reason" => 6,
+            "content" => 7,
+            "reasoning_content" => 8,
+            "reasoning" => 9,
+            "tool_calls" => 10,
+            "function_call" => 11,
+            "message" => 12,
+            _ => 13,
+        };
+        if self.0 & (1 << bit) != 0 {
+            return None;
+        }
+        self.0 |= 1 << bit;
+        Some(())
+    }
 }
 
 impl ApiAdapter for OpenAi {
@@ -182,34 +421,14 @@ impl ApiAdapter for OpenAi {
     }
 
     fn parse_event(&self, data: &[u8]) -> Result<StreamEvent, PayloadError> {
-        let reply = parse_reply(data)?;
-        let (usage, usage_invalid) = super::read_usage(reply.usage.as_ref());
-        let mut ev = StreamEvent {
-            error: reply_error(&reply, data),
-            usage,
-            usage_invalid,
-            ..StreamEvent::default()
-        };
-        if let Some(choices) = &reply.choices {
-            ev.has_choices = !choices.is_empty();
-            for c in choices {
-                if let Some(d) = &c.delta {
-                    ev.kinds = ev.kinds.union(d.append_to(&mut ev.content));
-                }
-                if let Some(t) = c.text.as_deref().filter(|t| !t.is_empty()) {
-                    ev.content.push_str(t);
-                    ev.kinds.content = true;
-                }
-                if c.finish_reason.as_ref().is_some_and(|f| !f.is_null()) {
-                    ev.finished = true;
-                }
-            }
+        match scan_event(data) {
+            Some(ev) => Ok(ev),
+            None => parse_event_serde(data),
         }
-        Ok(ev)
     }
 
     fn parse_body(&self, body: &[u8]) -> Result<FullReply, PayloadError> {
-        let reply = parse_reply(body)?;
+        let reply = parse_reply::<Vec<Choice<'_>>>(body)?;
         if let Some(msg) = reply_error(&reply, body) {
             return Err(PayloadError(format!("server error in reply: {msg}")));
         }
@@ -407,6 +626,39 @@ mod tests {
         assert_eq!(ev.error.as_deref(), Some("boom"));
         assert!(a.parse_event(b"{not json").is_err());
         assert!(a.parse_body(b"{}").is_err());
+    }
+
+    /// The token events servers send are read by the fast path, with the
+    /// result serde_json gives; the rarer events are left to serde_json.
+    #[test]
+    fn token_events_take_the_fast_path_with_the_same_result() {
+        for event in [
+            // vLLM: a token, the role chunk, the last token.
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1764583000,"model":"m","choices":[{"index":0,"delta":{"content":" word"},"logprobs":null,"finish_reason":null}]}"#,
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"."},"finish_reason":"length"}],"usage":null}"#,
+            // Reasoning, content null beside it.
+            r#"{"choices":[{"delta":{"reasoning_content":"hmm","content":null}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning":" so","content":" yes"}}]}"#,
+            // Completions.
+            r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":" w","logprobs":null,"finish_reason":null,"stop_reason":null}]}"#,
+            // llama.cpp: escapes in the text, members in another order, timings.
+            r#"{"choices":[{"finish_reason":null,"index":0,"delta":{"content":"a\n\"b\"\\"}}],"created":1,"id":"x","model":"m","system_fingerprint":"b1","object":"chat.completion.chunk","timings":{"prompt_n":1,"predicted_ms":1.5e0}}"#,
+            " { \"choices\" : [ ] } \n",
+        ] {
+            let fast = scan_event(event.as_bytes()).unwrap_or_else(|| panic!("not read by the fast path: {event}"));
+            assert_eq!(Ok(fast), parse_event_serde(event.as_bytes()), "{event}");
+        }
+        for event in [
+            r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7}}"#,
+            r#"{"object":"error","message":"boom","code":500}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"x"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"content":"\u00e9"}}]}"#,
+            r#"{"choices":[],"choices":[]}"#,
+            "{not json",
+        ] {
+            assert!(scan_event(event.as_bytes()).is_none(), "{event}");
+        }
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! Written by hand rather than taken from an SSE crate because the engine
 //! needs the network-arrival time of every event: the body is fed here one
 //! network chunk at a time, right after the chunk's timestamp is taken, and
-//! every complete event in it is handed back at once (the chunk is copied
-//! once into a small reusable buffer; no per-event allocation unless an event
-//! has several `data:` lines). Only what inference servers send is handled:
+//! every complete event in it is handed back at once. Events complete
+//! within the chunk are read in place; only the bytes of an event not yet
+//! ended are copied, into a small reusable buffer (no per-event allocation
+//! unless an event has several `data:` lines). Only what inference servers send is handled:
 //! `data:` lines (multi-line data joined with `\n`), comments and other fields
 //! ignored, events ended by a blank line, `\n` or `\r\n` line ends.
 //!
@@ -15,7 +16,7 @@
 //! have begun with), so an event spread over many chunks is not rescanned
 //! from its start on each one.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Incremental SSE decoder; feed network chunks, get complete event payloads.
 #[derive(Debug, Default)]
@@ -39,6 +40,26 @@ impl SseDecoder {
     /// Feeds one network chunk; calls `on_data` with each complete event's
     /// data payload, in order. Events with no `data:` field are skipped.
     pub fn feed(&mut self, chunk: &[u8], mut on_data: impl FnMut(&[u8])) {
+        if self.pending.is_empty() {
+            // The usual case (an inference server writes whole events, one
+            // or more per network chunk): the events are read in the chunk
+            // itself, and only an unfinished one is kept.
+            let mut start = 0;
+            loop {
+                let (found, searched_to) = find_event_end(&chunk[start..], 0);
+                #[cfg(test)]
+                {
+                    self.examined += searched_to;
+                }
+                let Some((end, sep_len)) = found else {
+                    self.pending.extend_from_slice(&chunk[start..]);
+                    self.search_from = searched_to.saturating_sub(2);
+                    return;
+                };
+                emit_data(&chunk[start..start + end], &mut on_data);
+                start += end + sep_len;
+            }
+        }
         self.pending.extend_from_slice(chunk);
         loop {
             let (found, searched_to) = find_event_end(&self.pending, self.search_from);
@@ -52,9 +73,9 @@ impl SseDecoder {
                 self.search_from = searched_to.saturating_sub(2);
                 return;
             };
-            let event = self.pending.split_to(end + sep_len).freeze();
+            emit_data(&self.pending[..end], &mut on_data);
+            self.pending.advance(end + sep_len);
             self.search_from = 0;
-            emit_data(&event[..end], &mut on_data);
         }
     }
 
@@ -89,10 +110,18 @@ fn find_event_end(buf: &[u8], from: usize) -> (Option<(usize, usize)>, usize) {
 }
 
 fn memchr_nl(buf: &[u8]) -> Option<usize> {
-    buf.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', buf)
 }
 
 fn emit_data(event: &[u8], on_data: &mut impl FnMut(&[u8])) {
+    // The usual event: one `data:` line.
+    if let Some(value) = event.strip_prefix(b"data:") {
+        if memchr_nl(value).is_none() {
+            let value = value.strip_suffix(b"\r").unwrap_or(value);
+            on_data(value.strip_prefix(b" ").unwrap_or(value));
+            return;
+        }
+    }
     let mut joined: Option<Vec<u8>> = None;
     let mut single: Option<&[u8]> = None;
     for line in event.split(|&b| b == b'\n') {

@@ -430,13 +430,11 @@ fn decode_chunked(buf: &mut BytesMut, state: &mut Chunked) -> Result<Step, Strin
     loop {
         match *state {
             Chunked::Size => {
-                let Some(line) = take_line(buf)? else {
+                let Some((len, consumed)) = next_line(buf)? else {
                     return Ok(Step::More);
                 };
-                let digits = line.split(|b| *b == b';').next().unwrap_or(&[]);
-                let digits = std::str::from_utf8(digits).map_err(|_| "invalid chunk size".to_string())?;
-                let size = u64::from_str_radix(digits.trim(), 16)
-                    .map_err(|_| format!("invalid chunk size `{}`", digits.trim()))?;
+                let size = chunk_size(&buf[..len])?;
+                buf.advance(consumed);
                 *state = if size == 0 {
                     Chunked::Trailers
                 } else {
@@ -458,19 +456,21 @@ fn decode_chunked(buf: &mut BytesMut, state: &mut Chunked) -> Result<Step, Strin
                 return Ok(Step::Data(data));
             }
             Chunked::DataEnd => {
-                let Some(line) = take_line(buf)? else {
+                let Some((len, consumed)) = next_line(buf)? else {
                     return Ok(Step::More);
                 };
-                if !line.is_empty() {
+                if len != 0 {
                     return Err("invalid chunked body: no line end after a chunk".into());
                 }
+                buf.advance(consumed);
                 *state = Chunked::Size;
             }
             Chunked::Trailers => {
-                let Some(line) = take_line(buf)? else {
+                let Some((len, consumed)) = next_line(buf)? else {
                     return Ok(Step::More);
                 };
-                if line.is_empty() {
+                buf.advance(consumed);
+                if len == 0 {
                     return Ok(Step::End);
                 }
             }
@@ -478,21 +478,26 @@ fn decode_chunked(buf: &mut BytesMut, state: &mut Chunked) -> Result<Step, Strin
     }
 }
 
-/// The next line of `buf` without its end (`\r\n` or `\n`), consumed;
-/// `None` until a whole line is there.
-fn take_line(buf: &mut BytesMut) -> Result<Option<Bytes>, String> {
+/// The next line of `buf`: its length without its end (`\r\n` or `\n`)
+/// and with it; `None` until a whole line is there. The caller consumes it
+/// with `advance`, in place: no piece of the buffer is split off for a
+/// framing line.
+fn next_line(buf: &[u8]) -> Result<Option<(usize, usize)>, String> {
     let Some(nl) = buf.iter().position(|b| *b == b'\n') else {
         if buf.len() > 4096 {
             return Err("invalid chunked body: a line longer than 4 KiB".into());
         }
         return Ok(None);
     };
-    let mut line = buf.split_to(nl + 1).freeze();
-    line.truncate(nl);
-    if line.last() == Some(&b'\r') {
-        line.truncate(nl - 1);
-    }
-    Ok(Some(line))
+    let len = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+    Ok(Some((len, nl + 1)))
+}
+
+/// A chunk-size line's size (hexadecimal, before any `;` extension).
+fn chunk_size(line: &[u8]) -> Result<u64, String> {
+    let digits = line.split(|b| *b == b';').next().unwrap_or(&[]);
+    let digits = std::str::from_utf8(digits).map_err(|_| "invalid chunk size".to_string())?;
+    u64::from_str_radix(digits.trim(), 16).map_err(|_| format!("invalid chunk size `{}`", digits.trim()))
 }
 
 /// The request line and headers, ended by the blank line.

@@ -51,6 +51,9 @@ use crate::workload::WorkItem;
 /// Longest error body read to find a message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// Token times a streamed request makes room for at its start, at most.
+const PRESIZED_TOKENS: u64 = 512;
+
 /// Sends one work item and measures it. `scheduled_at` is when the schedule
 /// meant to send it; `capture_text` keeps the generated text for samples.
 /// `cancel` ends the request early as `unfinished` (the run is stopping).
@@ -100,6 +103,15 @@ pub async fn execute(
         sent_input_tokens: item.input_tokens,
         streamed: stream,
         tokens_estimated: true,
+        // Room for the reply's token times up to its `max_tokens` (within
+        // a bound, so a large limit on a short reply holds little): they
+        // are then pushed without the vector growing, and copied, as they
+        // arrive.
+        token_times: Vec::with_capacity(if stream {
+            item.max_tokens.map_or(0, |n| n.min(PRESIZED_TOKENS) as usize)
+        } else {
+            0
+        }),
         ..RequestRecord::default()
     };
     let mut text = capture_text.then(String::new);
@@ -118,6 +130,11 @@ pub async fn execute(
         });
     }
     rec.text = text;
+    // A reply much shorter than the room made for it: records may be kept
+    // for the run's end, so they hold no more slack than a grown vector.
+    if rec.token_times.len() < rec.token_times.capacity() / 2 {
+        rec.token_times.shrink_to_fit();
+    }
     rec
 }
 

@@ -207,3 +207,57 @@ async fn start_at_waits_for_the_wall_clock() {
     assert!(started.with_timezone(&chrono::Utc) - before >= chrono::Duration::milliseconds(900));
     sim.shutdown().await;
 }
+
+/// A shard holds only its share of the run's connections, so a run too
+/// large for one process's file limit fits as shards (what the refusal
+/// advises): under a limit of 256 files, 2,000 streams are refused in one
+/// line that names the shards needed, and shard 0 of 16 (125 streams) runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_needs_files_only_for_its_share_of_the_streams() {
+    use std::os::unix::process::CommandExt;
+    let sim = start_sim(SimConfig::fixed(Duration::from_millis(5), Duration::from_millis(1))).await;
+    let url = sim.url();
+    let run_limited = |extra: &'static [&'static str]| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = bin();
+            cmd.args([
+                "run",
+                "--url",
+                &url,
+                "-c",
+                "2000",
+                "-n",
+                "32",
+                "--no-monitor",
+                "--no-history",
+            ])
+            .args(extra);
+            // SAFETY: setrlimit only, between fork and exec of our own child.
+            unsafe {
+                cmd.pre_exec(|| {
+                    let lim = libc::rlimit {
+                        rlim_cur: 256,
+                        rlim_max: 256,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            wait(cmd.spawn().expect("spawn"), Duration::from_secs(60))
+        })
+    };
+    let out = run_limited(&[]).await.unwrap();
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    let err = out.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("hard limit 256") && err.contains("--shard K/11"), "{err}");
+    assert_eq!(sim.stats().requests_total, 0, "no load was sent");
+
+    let out = run_limited(&["--shard", "0/16"]).await.unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert_eq!(sim.stats().requests_total, 2, "shard 0 of 16 sends indices 0 and 16");
+    sim.shutdown().await;
+}
