@@ -283,6 +283,8 @@ fn merge_stages(
             builder: SummaryBuilder::new(),
             good: 0,
             busy_s: 0.0,
+            // Shards run side by side: the stage lasted its window once.
+            repeats: 1,
         };
         for p in parts {
             let figures = &p.doc.stages.as_ref().expect("checked above").stages[i];

@@ -10,9 +10,13 @@
 //! them). Each repeat's own figures are kept, and their Student-t
 //! intervals are the figures' confidence. Without repeats the one
 //! measurement's latency means get bootstrap intervals over its requests
-//! ([`crate::stats::confidence`]). What cannot be pooled (the monitor's
-//! samples, users over time, stages, connections) is the last repeat's;
-//! the trust verdict is the first repeat's that is not OK, if any.
+//! ([`crate::stats::confidence`]). A load over time pools stage by stage
+//! (stage k of every repeat together, its rates over the repeats' time in
+//! it, its objectives judged on all its requests), and conversations turn
+//! by turn (counts summed, percentiles averaged, as compare does over its
+//! runs). What cannot be pooled (the monitor's samples, users over time,
+//! connections) is the last repeat's; the trust verdict is the first
+//! repeat's that is not OK, if any.
 
 use std::time::Duration;
 
@@ -100,6 +104,13 @@ pub fn combine(mut all: Vec<Measurement>, keep_state: bool) -> Repeated {
     let last = all.len() - 1;
     let started_at = all[0].started_at;
     let mut last_m = None;
+    // Stages and sessions pool over the repeats too: stage k (turn k) of
+    // every repeat together.
+    let stages = all.iter_mut().filter_map(|m| m.stages.take()).reduce(|mut a, b| {
+        a.absorb(b);
+        a
+    });
+    let sessions = crate::doc::compare::sessions_over_runs(all.iter().filter_map(|m| m.sessions.as_ref()));
     for (k, mut m) in all.into_iter().enumerate() {
         let mut b = std::mem::take(&mut m.builder);
         b.shift(offset);
@@ -144,6 +155,8 @@ pub fn combine(mut all: Vec<Measurement>, keep_state: bool) -> Repeated {
         trust: trust.unwrap_or(last.trust),
         builder,
         started_at,
+        stages,
+        sessions,
         ..last
     };
     Repeated {

@@ -25,6 +25,9 @@ pub struct StageSplit {
     /// The latest end of a request (seconds): a counted ramp-up's one stage
     /// lasts until then.
     last_end_s: f64,
+    /// Measurements pooled here (`--repeats`): each stage then lasted this
+    /// many times its window, which its per-second figures divide by.
+    repeats: u32,
 }
 
 impl StageSplit {
@@ -39,7 +42,27 @@ impl StageSplit {
             good: vec![0; n],
             busy_s: vec![0.0; n],
             last_end_s: 0.0,
+            repeats: 1,
         }
+    }
+
+    /// Pools another measurement of the same profile (a repeat) into this
+    /// one: stage k gathers every repeat's stage k, so its counts add up,
+    /// its percentiles are those of all its requests, and its rates are
+    /// per second of all the repeats' time in it.
+    pub fn absorb(&mut self, other: StageSplit) {
+        debug_assert_eq!(self.windows.len(), other.windows.len(), "one profile");
+        for (acc, b) in self.builders.iter_mut().zip(&other.builders) {
+            acc.merge(b);
+        }
+        for (g, o) in self.good.iter_mut().zip(&other.good) {
+            *g += o;
+        }
+        for (busy, o) in self.busy_s.iter_mut().zip(&other.busy_s) {
+            *busy += o;
+        }
+        self.last_end_s = self.last_end_s.max(other.last_end_s);
+        self.repeats += other.repeats;
     }
 
     /// The stage `t` seconds falls in (the last one after the end).
@@ -92,6 +115,7 @@ impl StageSplit {
                 builder,
                 good,
                 busy_s,
+                repeats: self.repeats,
             })
             .collect();
         figures(self.profile, stages, slos, per_stage, judge_goodput, keep_state)
@@ -108,6 +132,9 @@ pub struct StageAcc {
     pub good: u64,
     /// Request-seconds in flight during the stage.
     pub busy_s: f64,
+    /// Measurements of the stage pooled one after the other (`--repeats`;
+    /// 1 otherwise, and for shards, which run side by side).
+    pub repeats: u32,
 }
 
 /// The section from each stage's accumulated figures: the figures, the
@@ -128,7 +155,8 @@ pub fn figures(
         .map(|(i, acc)| {
             let w = acc.window;
             let mut s = acc.builder.finish();
-            let d = w.end_s - w.start_s;
+            // The stage's time: its window, once per pooled repeat.
+            let d = (w.end_s - w.start_s) * f64::from(acc.repeats.max(1));
             per_second(&mut s, d);
             let goodput = judge_goodput.then(|| Goodput::of(acc.good, s.requests_total, d));
             let results = if per_stage && s.requests_total > 0 {

@@ -296,3 +296,58 @@ fn repeats_must_be_a_positive_number() {
     assert_ne!(out.code, Some(0));
     assert!(out.stderr.contains("--repeats"), "{}", out.stderr);
 }
+
+/// A load over time measured twice pools stage by stage: each stage holds
+/// both repeats' requests (the stages add up to the pooled total), and its
+/// rate is per second of both repeats' time in it, not twice the rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_stages_pool_stage_by_stage() {
+    let sim = start_sim(SimConfig::default_loopback()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = run_async(args![
+        "run",
+        "--url",
+        sim.url(),
+        "--rate-stages",
+        "1s:10,1s:10",
+        "--arrival",
+        "constant",
+        "--output-len",
+        4,
+        "--repeats",
+        2,
+        "--json",
+        json.display(),
+        "--quiet",
+        "--no-history"
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let v = read_json(&json);
+    assert!(schema_errors(&v).is_empty(), "{:?}", schema_errors(&v));
+    let total = v["summary"]["requests_total"].as_u64().unwrap();
+    let each: Vec<u64> = v["repeats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["requests_total"].as_u64().unwrap())
+        .collect();
+    assert_eq!(each.len(), 2);
+    assert_eq!(total, each.iter().sum::<u64>());
+    let stages = v["stages"]["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 2);
+    let in_stages: u64 = stages.iter().map(|s| s["requests"].as_u64().unwrap()).sum();
+    assert_eq!(in_stages, total, "every pooled request in a stage: {stages:#?}");
+    // Stage 1 ramps from 0 to 10 req/s (5 a second on average), stage 2
+    // holds 10: pooled, each stage keeps its rate, far from the double a
+    // sum of two repeats over one window would give.
+    for (s, rate, requests) in [(&stages[0], 5.0, 8), (&stages[1], 10.0, 16)] {
+        let rps = s["request_throughput"].as_f64().unwrap();
+        assert!(rps > rate * 0.5 && rps < rate * 1.5, "{s:#}");
+        assert!(
+            s["requests"].as_u64().unwrap() >= requests,
+            "both repeats' arrivals: {s:#}"
+        );
+    }
+}
