@@ -84,6 +84,24 @@ pub fn render(doc: &Document) -> String {
     out
 }
 
+/// A table with a header row; the first `left` columns are aligned left.
+fn grid<H: AsRef<str>>(out: &mut String, header: &[H], rows: &[Vec<String>], left: usize) {
+    let class = |i: usize| if i < left { " class=\"l\"" } else { "" };
+    out.push_str("<table>\n<tr>");
+    for (i, h) in header.iter().enumerate() {
+        let _ = write!(out, "<th{}>{}</th>", class(i), esc(h.as_ref()));
+    }
+    out.push_str("</tr>\n");
+    for row in rows {
+        out.push_str("<tr>");
+        for (i, c) in row.iter().enumerate() {
+            let _ = write!(out, "<td{}>{}</td>", class(i), esc(c));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}
+
 fn kv_table(out: &mut String, rows: &[(String, String)]) {
     out.push_str("<table>\n");
     for (k, v) in rows {
@@ -124,23 +142,8 @@ fn sessions_section(out: &mut String, r: &crate::doc::RunDocument) {
     let Some((line, header, rows)) = document::sessions_table(r) else {
         return;
     };
-    let _ = writeln!(
-        out,
-        "<h2 id=\"sessions\">Sessions</h2>\n<p>{}</p>\n<table>\n<tr>",
-        esc(&line)
-    );
-    for h in &header {
-        let _ = write!(out, "<th>{}</th>", esc(h));
-    }
-    out.push_str("</tr>\n");
-    for row in &rows {
-        out.push_str("<tr>");
-        for c in row {
-            let _ = write!(out, "<td>{}</td>", esc(c));
-        }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</table>\n");
+    let _ = writeln!(out, "<h2 id=\"sessions\">Sessions</h2>\n<p>{}</p>", esc(&line));
+    grid(out, &header, &rows, 0);
 }
 
 /// The per-task and per-model tables (a scenario's task mix).
@@ -151,19 +154,8 @@ fn breakdown_section(out: &mut String, r: &crate::doc::RunDocument) {
     }
     out.push_str("<h2 id=\"breakdown\">Per task and per model</h2>\n");
     for (what, header, rows) in tables {
-        let _ = writeln!(out, "<h3>Per {what}</h3>\n<table>\n<tr>");
-        for (i, h) in header.iter().enumerate() {
-            let _ = write!(out, "<th{}>{}</th>", if i == 0 { " class=\"l\"" } else { "" }, esc(h));
-        }
-        out.push_str("</tr>\n");
-        for row in &rows {
-            out.push_str("<tr>");
-            for (i, c) in row.iter().enumerate() {
-                let _ = write!(out, "<td{}>{}</td>", if i == 0 { " class=\"l\"" } else { "" }, esc(c));
-            }
-            out.push_str("</tr>\n");
-        }
-        out.push_str("</table>\n");
+        let _ = writeln!(out, "<h3>Per {what}</h3>");
+        grid(out, &header, &rows, 1);
     }
 }
 
@@ -173,19 +165,14 @@ fn stages_section(out: &mut String, r: &crate::doc::RunDocument) {
     };
     let _ = writeln!(
         out,
-        "<h2 id=\"stages\">By stage</h2>\n<p>{}</p>\n<table>",
+        "<h2 id=\"stages\">By stage</h2>\n<p>{}</p>",
         esc(&st.profile.describe())
     );
-    for (n, row) in crate::export::stages_table::rows(st).iter().enumerate() {
-        out.push_str("<tr>");
-        for (i, c) in row.iter().enumerate() {
-            let tag = if n == 0 { "th" } else { "td" };
-            let class = if i < 3 { " class=\"l\"" } else { "" };
-            let _ = write!(out, "<{tag}{class}>{}</{tag}>", esc(c));
-        }
-        out.push_str("</tr>\n");
+    // The exporter's first row is the header.
+    let rows = crate::export::stages_table::rows(st);
+    if let Some((header, rows)) = rows.split_first() {
+        grid(out, header, rows, 3);
     }
-    out.push_str("</table>\n");
     for line in st.failure_lines() {
         let _ = writeln!(out, "<p class=\"fail\">{}</p>", esc(&line));
     }
@@ -387,22 +374,12 @@ fn sweep_body(s: &SweepDocument) -> String {
     }
 
     if let Some(settings) = &s.settings_sweep {
-        out.push_str("<h2 id=\"settings\">Settings</h2>\n<table>\n<tr>");
+        out.push_str("<h2 id=\"settings\">Settings</h2>\n");
         let (header, rows) = crate::export::settings_table::rows(settings);
-        for (i, h) in header.iter().enumerate() {
-            let _ = write!(out, "<th{}>{}</th>", if i == 0 { " class=\"l\"" } else { "" }, esc(h));
-        }
-        out.push_str("</tr>\n");
-        for row in &rows {
-            out.push_str("<tr>");
-            for (i, c) in row.iter().enumerate() {
-                let _ = write!(out, "<td{}>{}</td>", if i == 0 { " class=\"l\"" } else { "" }, esc(c));
-            }
-            out.push_str("</tr>\n");
-        }
+        grid(&mut out, &header, &rows, 1);
         let _ = writeln!(
             out,
-            "</table>\n<p>{}. The verdict and levels here are the best setting's.</p>",
+            "<p>{}. The verdict and levels here are the best setting's.</p>",
             esc(&crate::export::settings_table::best_line(settings))
         );
     }
@@ -520,23 +497,12 @@ fn compare_body(d: &CompareDocument) -> String {
             _ if t.header[0] == "stage" => ("stages", t.title),
             _ if t.header[0] == "turn" => ("turns", t.title),
             _ if t.title.starts_with("Sessions") => ("sessions", t.title),
+            _ if t.title.starts_with("Confidence") => ("confidence", t.title),
             _ => ("system", t.title),
         };
         let left = (if t.header[0] == "strategy" { 1 } else { 2 }) + usize::from(n == 0);
-        let _ = writeln!(out, "<h2 id=\"{id}\">{}</h2>\n<table>", esc(title));
-        out.push_str("<tr>");
-        for (i, h) in t.header.iter().enumerate() {
-            let _ = write!(out, "<th{}>{}</th>", if i < left { " class=\"l\"" } else { "" }, esc(h));
-        }
-        out.push_str("</tr>\n");
-        for row in &t.rows {
-            out.push_str("<tr>");
-            for (i, c) in row.iter().enumerate() {
-                let _ = write!(out, "<td{}>{}</td>", if i < left { " class=\"l\"" } else { "" }, esc(c));
-            }
-            out.push_str("</tr>\n");
-        }
-        out.push_str("</table>\n");
+        let _ = writeln!(out, "<h2 id=\"{id}\">{}</h2>", esc(title));
+        grid(&mut out, &t.header, &t.rows, left);
         if !t.note.is_empty() {
             let _ = writeln!(out, "<p>{}</p>", esc(&t.note));
         }
