@@ -43,6 +43,24 @@ pub(super) fn font(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().into()
 }
 
+/// The series' legend, at `pos`, in the charts' one style.
+pub(super) fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    c: &mut ChartContext<'a, DB, CT>,
+    pos: SeriesLabelPosition,
+    size: u32,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    c.configure_series_labels()
+        .position(pos)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GREY_)
+        .label_font(font(size))
+        .draw()
+        .map_err(err)
+}
+
 pub(super) fn empty<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, why: &str) -> DrawResult
 where
     DB::ErrorType: 'static,

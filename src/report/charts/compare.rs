@@ -97,13 +97,7 @@ where
         c.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))
             .map_err(err)?;
     }
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GREY_)
-        .label_font(font(17))
-        .draw()
-        .map_err(err)
+    legend(&mut c, SeriesLabelPosition::UpperLeft, 17)
 }
 
 pub(super) fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &CompareDocument) -> DrawResult
@@ -251,13 +245,7 @@ where
         Text::new(name.to_string(), (i as f64 + 0.5, y1 * 0.99), style)
     }))
     .map_err(err)?;
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GREY_)
-        .label_font(font(15))
-        .draw()
-        .map_err(err)
+    legend(&mut c, SeriesLabelPosition::UpperRight, 15)
 }
 
 /// The axes of the radar: each strategy's normalised scores (0–1):

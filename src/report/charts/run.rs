@@ -179,13 +179,7 @@ where
                     .label(format!("{name} {} ms", fmt_num(v)))
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
             }
-            c.configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(GREY_)
-                .label_font(font(15))
-                .draw()
-                .map_err(err)?;
+            legend(&mut c, SeriesLabelPosition::UpperRight, 15)?;
         }
         None => empty(&left, "histogram needs per-request data")?,
     }
@@ -227,13 +221,7 @@ where
             .label(format!("{name} {} ms", fmt_num(v)))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GREY_)
-        .label_font(font(15))
-        .draw()
-        .map_err(err)
+    legend(&mut c, SeriesLabelPosition::LowerRight, 15)
 }
 
 pub(super) fn draw_timeline<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Series) -> DrawResult
@@ -369,13 +357,7 @@ where
         .label("TTFT")
         .legend(|(x, y)| Circle::new((x + 6, y), 4, ORANGE_.filled()));
     }
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GREY_)
-        .label_font(font(15))
-        .draw()
-        .map_err(err)
+    legend(&mut c, SeriesLabelPosition::UpperLeft, 15)
 }
 
 /// The monitor's resource panels: (caption, y unit, lines).
@@ -473,25 +455,19 @@ where
                 y_desc: unit,
             },
         )?;
-        let legend = lines.len() > 1;
+        let labelled = lines.len() > 1;
         for (name, color, pts) in lines {
             let drawn = c
                 .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
                 .map_err(err)?;
-            if legend {
+            if labelled {
                 drawn
                     .label(name)
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
             }
         }
-        if legend {
-            c.configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(GREY_)
-                .label_font(font(14))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(err)?;
+        if labelled {
+            legend(&mut c, SeriesLabelPosition::UpperRight, 14)?;
         }
     }
     Ok(())
@@ -567,13 +543,7 @@ where
             c.draw_series(std::iter::once(Circle::new((mean_x, i.mean), 5, BLACK_.filled())))
                 .map_err(err)?;
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(GREY_)
-            .label_font(font(15))
-            .draw()
-            .map_err(err)?;
+        legend(&mut c, SeriesLabelPosition::LowerRight, 15)?;
     }
     Ok(())
 }

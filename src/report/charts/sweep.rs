@@ -117,13 +117,7 @@ where
         c.draw_series(pts.iter().map(|q| Circle::new(*q, 5, color.filled())))
             .map_err(err)?;
     }
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GREY_)
-        .label_font(font(15))
-        .draw()
-        .map_err(err)?;
+    legend(&mut c, SeriesLabelPosition::UpperLeft, 15)?;
     Ok(())
 }
 
@@ -281,13 +275,7 @@ where
                     .legend(move |(a, b)| PathElement::new([(a, b), (a + 20, b)], color.stroke_width(2)));
             }
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(GREY_)
-            .label_font(font(15))
-            .draw()
-            .map_err(err)?;
+        legend(&mut c, SeriesLabelPosition::UpperLeft, 15)?;
     }
     Ok(())
 }
