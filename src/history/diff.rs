@@ -116,7 +116,10 @@ pub struct Row {
 /// Reads one statistic of a distribution.
 type Stat = fn(&LatencyStats) -> f64;
 
-fn metrics(s: &Summary) -> Vec<(String, Unit, Better, Option<f64>)> {
+/// A metric's name, unit, better direction and value.
+type Metric = (String, Unit, Better, Option<f64>);
+
+fn metrics(s: &Summary) -> Vec<Metric> {
     let mut out = vec![
         (
             "Request throughput (req/s)".to_string(),
@@ -165,9 +168,13 @@ fn metrics(s: &Summary) -> Vec<(String, Unit, Better, Option<f64>)> {
 
 /// Compares two summaries metric by metric.
 pub fn compare(base: &Summary, new: &Summary, noise: f64, fail_on: Option<f64>) -> Vec<Row> {
-    metrics(base)
-        .into_iter()
-        .zip(metrics(new))
+    rows(metrics(base), metrics(new), noise, fail_on)
+}
+
+/// The rows of two lists of the same metrics, judged pair by pair.
+fn rows(base: Vec<Metric>, new: Vec<Metric>, noise: f64, fail_on: Option<f64>) -> Vec<Row> {
+    base.into_iter()
+        .zip(new)
         .map(|((name, unit, better, b), (_, _, _, n))| Row {
             verdict: judge(better, b, n, noise),
             regressed: fail_on.is_some_and(|t| regressed(better, b, n, t)),
@@ -180,7 +187,7 @@ pub fn compare(base: &Summary, new: &Summary, noise: f64, fail_on: Option<f64>) 
         .collect()
 }
 
-fn stage_metrics(s: &StageFigures) -> Vec<(String, Unit, Better, Option<f64>)> {
+fn stage_metrics(s: &StageFigures) -> Vec<Metric> {
     let ms = |name: &str, v: Option<f64>| (format!("{name} (ms)"), Unit::Millis, Better::Lower, v);
     vec![
         (
@@ -241,19 +248,7 @@ pub fn compare_stages(
         .map(|(a, b)| StageRows {
             stage: a.stage,
             label: format!("{:.1}s-{:.1}s, target {} → {}", a.start_s, a.end_s, a.from, a.to),
-            rows: stage_metrics(a)
-                .into_iter()
-                .zip(stage_metrics(b))
-                .map(|((name, unit, better, x), (_, _, _, y))| Row {
-                    verdict: judge(better, x, y, noise),
-                    regressed: fail_on.is_some_and(|t| regressed(better, x, y, t)),
-                    name,
-                    unit,
-                    better,
-                    base: x,
-                    new: y,
-                })
-                .collect(),
+            rows: rows(stage_metrics(a), stage_metrics(b), noise, fail_on),
         })
         .collect())
 }
